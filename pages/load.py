@@ -1,0 +1,42 @@
+"""Load: the bundled samples, or the user's own model, card and dataset."""
+
+import streamlit as st
+
+from studio.errors import StudioError
+from studio.ui import state
+
+st.title("Load")
+model, data = state.current()
+st.success(f"Loaded {st.session_state['source']}")
+
+sample = st.selectbox("Sample", list(state.SAMPLES), index=None, placeholder="Switch to another bundled sample")
+if sample is not None and st.session_state.get("source") != f"sample: {sample}":
+    try:
+        pair = state.load_pair(*state.sample_files(sample))
+        state.set_pair(*pair, f"sample: {sample}")
+        st.rerun()
+    except StudioError as exc:
+        st.error(str(exc))
+
+st.subheader("Your own model and data")
+with st.form("upload"):
+    model_file = st.file_uploader("Model file", type=["skops", "pt", "pth", "pt2", "onnx", "safetensors", "pkl", "joblib"])
+    card_file = st.file_uploader("Model card (optional)", type=["json"])
+    data_file = st.file_uploader("Dataset file", type=["csv", "tsv", "parquet", "zip", "npz"])
+    label = st.text_input("Label column (tables; blank: target, label, y or class)")
+    submitted = st.form_submit_button("Load")
+
+if submitted:
+    if model_file is None or data_file is None:
+        st.error("Choose both a model file and a dataset file, then press Load.")
+    else:
+        try:
+            pair = state.load_pair(
+                model_file.getvalue(), model_file.name, card_file.getvalue() if card_file else None,
+                data_file.getvalue(), data_file.name, label or None,
+            )
+        except StudioError as exc:
+            st.error(f"{exc}. The previous model and data are still loaded.")
+        else:
+            state.set_pair(*pair, f"upload: {model_file.name} + {data_file.name}")
+            st.rerun()

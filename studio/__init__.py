@@ -1,0 +1,34 @@
+"""Model Inspection Studio: load a model and data, explain, compare.
+
+>>> import studio
+>>> model = studio.load_model("models/tabular_gbt.skops")
+>>> data = studio.load_dataset("sample_data/breast_cancer.csv")
+>>> exp = studio.explain(model, data, "permutation_importance")
+
+Heavy libraries (torch, shap, captum, ...) are imported only when used.
+"""
+
+from studio.api import MethodInfo, explain, methods
+from studio.data import Dataset, load_dataset
+from studio.errors import StudioError
+from studio.explanation import Curve, Explanation, Importance, Rule
+from studio.models import Model, ModelCard, load_model, wrap_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "load_model",
+    "wrap_model",
+    "load_dataset",
+    "methods",
+    "explain",
+    "Explanation",
+    "Curve",
+    "Rule",
+    "Importance",
+    "Model",
+    "ModelCard",
+    "Dataset",
+    "MethodInfo",
+    "StudioError",
+]

@@ -1,0 +1,246 @@
+"""The public verbs: ``methods`` and ``explain``."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.explainers import registry
+from studio.explainers.base import Context
+from studio.explanation import Explanation
+
+STUDIO_VERSION = "0.1.0"
+
+
+@dataclass
+class MethodInfo:
+    """One registered method and whether it can run here.
+
+    Attributes
+    ----------
+    name : str
+    data_kind : str
+    scope : {"local", "global"}
+    kind : str
+        Payload kind of its results.
+    available : bool
+    reason : str
+        Why not, when unavailable.
+    params : list of Param
+    summary : str
+    """
+
+    name: str
+    data_kind: str
+    scope: str
+    kind: str
+    available: bool
+    reason: str
+    params: list
+    summary: str
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "data_kind": self.data_kind, "scope": self.scope, "kind": self.kind,
+            "available": self.available, "reason": self.reason, "summary": self.summary,
+            "params": [
+                {"name": p.name, "type": p.type, "default": p.default, "low": p.low, "high": p.high,
+                 "choices": list(p.choices) if p.choices else None, "help": p.help}
+                for p in self.params
+            ],
+        }
+
+
+def methods(model=None, data=None) -> list[MethodInfo]:
+    """Every registered method, available or not, with the reason.
+
+    Parameters
+    ----------
+    model : Model, optional
+    data : Dataset, optional
+        With both, availability is decided for this pair; with only one of
+        them or none, methods are listed for every data kind.
+    """
+    kinds = [data.kind] if data is not None else [model.kind] if model is not None and model.kind else ["tabular", "image"]
+    out = []
+    for name in registry.names():
+        for kind in kinds:
+            if kind not in registry.REGISTRY[name]:
+                continue
+            explainer = registry.get(name, kind)
+            available, reason = True, ""
+            if model is not None:
+                try:
+                    available, reason = explainer.is_compatible(model, data)
+                except Exception as exc:  # a broken check must not hide the list
+                    available, reason = False, f"compatibility check failed: {exc}"
+            out.append(
+                MethodInfo(name, kind, explainer.scope, explainer.kind, available, reason,
+                           list(explainer.params.params), explainer.summary)
+            )
+    return out
+
+
+def _versions(libraries) -> dict:
+    out = {"studio": STUDIO_VERSION, "numpy": np.__version__, "python": platform.python_version()}
+    for lib in libraries:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "absent"
+    return out
+
+
+def resolve_target(model, data, target, rows, scope) -> list | None:
+    """The class explained: per row (local) or one class (global).
+
+    ``None`` picks each row's predicted class (local), or the positive class
+    of a binary model / class 0 (global). A class name is accepted too.
+    """
+    if not model.is_classifier:
+        return None
+    names = model.class_names or []
+    n_classes = model.output(data.x[:1]).shape[1]
+    if target is not None:
+        if isinstance(target, str) and not target.lstrip("-").isdigit():
+            if target not in names:
+                raise StudioError(f"target {target!r} is not a class of this model; classes: {', '.join(names)}")
+            t = names.index(target)
+        else:
+            try:
+                t = int(target)
+            except (TypeError, ValueError):
+                raise StudioError(f"target must be a class index or name, got {target!r}") from None
+        if not 0 <= t < n_classes:
+            raise StudioError(f"target {t} is out of range; the model has {n_classes} classes (0 to {n_classes - 1})")
+        return [t] * len(rows) if scope == "local" else [t]
+    if scope == "local":
+        return [int(c) for c in model.predict(data.x[rows])]
+    return [1 if n_classes == 2 else 0]
+
+
+def resolve_rows(rows, data, scope) -> list:
+    if scope == "global":
+        return []
+    if rows is None:
+        rows = [0]
+    if isinstance(rows, (int, np.integer)):
+        rows = [rows]
+    try:
+        rows = [int(r) for r in rows]
+    except (TypeError, ValueError):
+        raise StudioError(f"rows must be row numbers, got {rows!r}") from None
+    if not rows:
+        raise StudioError("no rows to explain; give at least one row number")
+    bad = [r for r in rows if not 0 <= r < len(data)]
+    if bad:
+        raise StudioError(f"row(s) {', '.join(map(str, bad[:5]))} out of range; the dataset has {len(data)} rows (0 to {len(data) - 1})")
+    return rows
+
+
+def explain(
+    model,
+    data,
+    method: str,
+    rows=None,
+    target=None,
+    params: dict | None = None,
+    device: str = "auto",
+    cache=True,
+    progress=None,
+    timeout: float | None = None,
+    cancel=None,
+) -> Explanation:
+    """Run one explainer, or fetch its result from the cache.
+
+    Parameters
+    ----------
+    model : Model
+    data : Dataset
+    method : str
+        A registry key (``studio.methods()``).
+    rows : list of int, optional
+        Rows to explain (local methods); default ``[0]``.
+    target : int or str, optional
+        Class index or name; None explains each row's predicted class.
+    params : dict, optional
+        Method parameters; validated against the method's declaration.
+    device : {"auto", "cpu", "cuda", "mps"}
+    cache : bool or Cache
+        True uses the default disk cache; False computes afresh.
+    progress : callable(fraction, message), optional
+    timeout : float, optional
+        Seconds after which the run stops with an error.
+    cancel : callable() -> bool, optional
+        Polled during the run; True stops it.
+
+    Returns
+    -------
+    Explanation
+    """
+    from studio.cache import Cache, cache_key
+
+    explainer = registry.get(method, data.kind)
+    data = data.aligned_to(model)
+    ok, reason = explainer.is_compatible(model, data)
+    if not ok:
+        raise StudioError(f"{method} cannot run on this model and data: {reason}")
+    valid = explainer.params.validate(params, method)
+    rows = resolve_rows(rows, data, explainer.scope)
+    if getattr(model, "differentiable", False):
+        from studio.device import resolve_device
+
+        device = resolve_device(device)
+        model.to(device)
+    else:
+        device = "cpu"
+    targets = resolve_target(model, data, target, rows, explainer.scope)
+    versions = _versions(("scikit-learn",) + tuple(explainer.libraries))
+    key = cache_key(
+        {
+            "method": method, "data_kind": data.kind, "version": explainer.version, "params": valid,
+            "model": model.cache_id, "data": data.fingerprint, "rows": rows, "target": targets,
+            "versions": versions,
+        }
+    )
+    store = None
+    if cache:
+        store = cache if isinstance(cache, Cache) else Cache()
+        blob = store.get(key)
+        if blob is not None:
+            try:
+                hit = Explanation.from_bytes(blob)
+                hit.cache = "hit"
+                return hit
+            except ValueError:
+                store.discard(key)  # corrupt: recompute
+    ctx = Context(
+        rows=rows, targets=targets, device=device, on_progress=progress,
+        deadline=None if timeout is None else time.monotonic() + timeout, cancel=cancel,
+    )
+    start = time.perf_counter()
+    result = explainer.explain(model, data, valid, ctx)
+    result.compute_seconds = time.perf_counter() - start
+    result.method = method
+    result.params = valid
+    result.rows = rows
+    if result.target is None:
+        result.target = targets
+    result.model_id = model.fingerprint
+    result.model_format = model.format
+    result.dataset_id = data.fingerprint
+    result.cache = "miss"
+    result.provenance = {
+        "versions": versions, "model_id": model.fingerprint, "model_name": model.name,
+        "dataset_id": data.fingerprint, "dataset_name": data.name, "seed": valid.get("seed"),
+        "device": device, "method_version": explainer.version, "cache_key": key,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if store is not None:
+        store.put(key, result.to_bytes())
+    return result

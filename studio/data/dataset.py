@@ -1,0 +1,172 @@
+"""The Dataset type: a table or a stack of images, with labels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.errors import StudioError
+
+
+def limit(name: str, default: int) -> int:
+    """A size limit, overridable by the environment variable ``name``."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise StudioError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset.
+
+    Attributes
+    ----------
+    kind : {"tabular", "image"}
+    x : ndarray
+        Tables: shape (n_rows, n_features), float64 when every feature is
+        numeric, else object. Images: float32 of shape (n, C, H, W) in [0, 1].
+    y : ndarray of shape (n_rows,) or None
+        Labels as given in the file (class folder index for images).
+    feature_names : list of str
+        Tables: column names. Images: ``["pixel"]`` is not used; None.
+    label : str or None
+        Name of the label column.
+    class_names : list of str or None
+        Distinct labels as text (image folders, or the label column's values).
+    categorical : list of str
+        Names of non-numeric features.
+    frame : pandas.DataFrame or None
+        Tables: the features as loaded (same order as ``feature_names``).
+    names : list of str or None
+        Images: file names inside the folder or archive.
+    name : str
+        File name, for display.
+    """
+
+    kind: str
+    x: np.ndarray
+    y: np.ndarray | None = None
+    feature_names: list | None = None
+    label: str | None = None
+    class_names: list | None = None
+    categorical: list = field(default_factory=list)
+    frame: object = None
+    names: list | None = None
+    name: str = "data"
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_features(self) -> int | None:
+        return None if self.feature_names is None else len(self.feature_names)
+
+    @property
+    def image_shape(self) -> tuple | None:
+        """(C, H, W) for image datasets."""
+        return tuple(self.x.shape[1:]) if self.kind == "image" else None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the feature names, inputs and labels."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(repr((self.kind, self.feature_names, self.label)).encode())
+            if self.kind == "tabular" and self.frame is not None:
+                import pandas as pd
+
+                h.update(pd.util.hash_pandas_object(self.frame, index=False).to_numpy().tobytes())
+            else:
+                h.update(np.ascontiguousarray(self.x).tobytes())
+            if self.y is not None:
+                h.update(np.asarray(self.y).astype(str).astype("U").tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    @property
+    def id(self) -> str:
+        return self.fingerprint
+
+    def numeric_x(self) -> np.ndarray:
+        """Inputs as float (tables with categoricals raise StudioError)."""
+        if self.x.dtype == object:
+            raise StudioError(
+                f"features {', '.join(self.categorical[:5])} are not numeric; this method needs numeric features"
+            )
+        return self.x
+
+    def subset(self, rows) -> "Dataset":
+        """A new Dataset with only ``rows`` (indices or a boolean mask)."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.nonzero(rows)[0]
+        return Dataset(
+            kind=self.kind,
+            x=self.x[rows],
+            y=None if self.y is None else self.y[rows],
+            feature_names=self.feature_names,
+            label=self.label,
+            class_names=self.class_names,
+            categorical=list(self.categorical),
+            frame=None if self.frame is None else self.frame.iloc[rows].reset_index(drop=True),
+            names=None if self.names is None else [self.names[i] for i in rows],
+            name=self.name,
+        )
+
+    def aligned_to(self, model) -> "Dataset":
+        """This dataset checked against ``model`` and put in its feature order.
+
+        Raises StudioError with what to fix when features, sizes or classes
+        do not agree.
+        """
+        if model.kind is not None and model.kind != self.kind:
+            raise StudioError(
+                f"the model expects {model.kind} input but the dataset holds {self.kind} data; load a matching pair"
+            )
+        if self.kind == "image":
+            want = model.input_size
+            if want is not None and tuple(want) != self.image_shape:
+                raise StudioError(
+                    f"the model expects images of {want[0]} channel(s) at {want[1]}x{want[2]} but the dataset has "
+                    f"{self.image_shape[0]} channel(s) at {self.image_shape[1]}x{self.image_shape[2]}; resize the images or fix the card's input_size"
+                )
+            return self
+        names = model.feature_names
+        n_model = getattr(model, "n_features", None)
+        if names is None:
+            if n_model is not None and n_model != self.n_features:
+                raise StudioError(
+                    f"the model takes {n_model} features but the dataset has {self.n_features} "
+                    f"({', '.join(self.feature_names[:6])}{'...' if self.n_features > 6 else ''}); check the label column"
+                )
+            return self
+        missing = [n for n in names if n not in self.feature_names]
+        if missing:
+            raise StudioError(
+                f"the dataset lacks feature(s) the model needs: {', '.join(missing[:8])}"
+                f"{' and more' if len(missing) > 8 else ''}; the dataset has {', '.join(self.feature_names[:8])}"
+            )
+        extra = [n for n in self.feature_names if n not in names]
+        if extra:
+            raise StudioError(
+                f"the dataset has column(s) the model does not use: {', '.join(extra[:8])}; "
+                "name the label column (--label) or drop the extra columns"
+            )
+        if list(names) == list(self.feature_names):
+            return self
+        frame = self.frame[list(names)]
+        from studio.data.tabular import frame_to_x
+
+        x, categorical = frame_to_x(frame)
+        return Dataset(
+            kind="tabular", x=x, y=self.y, feature_names=list(names), label=self.label,
+            class_names=self.class_names, categorical=categorical, frame=frame, name=self.name,
+        )

@@ -1,0 +1,222 @@
+"""Image datasets: class-folder directories, ``.zip`` archives, ``.npz``.
+
+Archives are read member by member in memory after every name, type and
+size has been checked; nothing is extracted to disk.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from studio.data.dataset import Dataset, limit
+from studio.errors import StudioError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _decode_image(data: bytes, name: str) -> np.ndarray:
+    """Decode one image to float32 (C, H, W) in [0, 1]."""
+    from PIL import Image, UnidentifiedImageError
+
+    max_pixels = limit("STUDIO_MAX_IMAGE_PIXELS", 4096 * 4096)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > max_pixels:
+                raise StudioError(
+                    f"image {name!r} is {img.width}x{img.height}, over the limit of {max_pixels} pixels; "
+                    "resize it or raise STUDIO_MAX_IMAGE_PIXELS"
+                )
+            img.load()
+            if img.mode in ("L", "LA", "1", "I;16", "I", "F"):
+                arr = np.asarray(img.convert("L"), dtype=np.float32)[None] / 255.0
+            else:
+                arr = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
+    except StudioError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise StudioError(f"image {name!r} could not be decoded ({type(exc).__name__}); the file is damaged or not an image") from None
+    return arr
+
+
+def _stack(images: list, names: list, labels: list, classes: list, source: str) -> Dataset:
+    if not images:
+        raise StudioError(
+            f"{source!r} holds no images; expected class folders such as cat/1.png, dog/2.png "
+            f"with files ending in {', '.join(IMAGE_SUFFIXES)}"
+        )
+    shapes = {}
+    for arr, nm in zip(images, names):
+        shapes.setdefault(arr.shape, nm)
+    if len(shapes) > 1:
+        desc = "; ".join(f"{nm} is {s[0]}x{s[1]}x{s[2]} (CxHxW)" for s, nm in list(shapes.items())[:3])
+        raise StudioError(f"images in {source!r} differ in size or channels ({desc}); resize them to one size")
+    x = np.stack(images).astype(np.float32)  # (N, C, H, W)
+    return Dataset(
+        kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
+        names=list(names), name=source,
+    )
+
+
+def _check_members(zf: zipfile.ZipFile, source: str) -> list:
+    """Refuse unsafe archives before reading anything; return image members."""
+    max_members = limit("STUDIO_MAX_ZIP_MEMBERS", 100_000)
+    max_total = limit("STUDIO_MAX_ZIP_BYTES", 2 * 2**30)
+    infos = zf.infolist()
+    if len(infos) > max_members:
+        raise StudioError(
+            f"archive {source!r} has {len(infos)} entries, over the limit of {max_members}; raise STUDIO_MAX_ZIP_MEMBERS to allow more"
+        )
+    total = 0
+    members = []
+    for info in infos:
+        name = info.filename
+        path = PurePosixPath(name.replace("\\", "/"))
+        if name.startswith(("/", "\\")) or path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
+            raise StudioError(f"archive {source!r} has an unsafe path {name!r} (absolute or with '..'); it was refused")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise StudioError(f"archive {source!r} contains a symbolic link {name!r}; links are refused")
+        total += info.file_size
+        if total > max_total:
+            raise StudioError(
+                f"archive {source!r} uncompresses to more than {max_total} bytes (a zip bomb?); "
+                "raise STUDIO_MAX_ZIP_BYTES if it is genuine"
+            )
+        if info.compress_size and info.file_size / max(info.compress_size, 1) > 1000 and info.file_size > 2**20:
+            raise StudioError(f"archive {source!r} member {name!r} has a compression ratio over 1000 (a zip bomb?); refused")
+        if info.is_dir() or path.name.startswith(".") or "__MACOSX" in path.parts:
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            members.append((info, path))
+    return members
+
+
+def _class_layout(paths: list, source: str):
+    """(class name per file, sorted class list) from class-folder paths."""
+    parents = [p.parent for p in paths]
+    depth = {len(p.parts) for p in parents}
+    if 0 in depth:
+        raise StudioError(
+            f"{source!r} has images outside class folders; put each image in a folder named after its class"
+        )
+    # allow one common top folder (archive of a folder)
+    tops = {p.parts[0] for p in parents}
+    strip = 1 if len(tops) == 1 and all(len(p.parts) >= 2 for p in parents) else 0
+    classes_of = [p.parts[strip] if len(p.parts) > strip else p.parts[-1] for p in parents]
+    return classes_of, sorted(set(classes_of))
+
+
+def load_zip(data: bytes, source: str) -> Dataset:
+    max_images = limit("STUDIO_MAX_ROWS", 2_000_000)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise StudioError(f"{source!r} is not a valid zip archive") from None
+    with zf:
+        members = _check_members(zf, source)
+        if len(members) > max_images:
+            raise StudioError(f"{source!r} has {len(members)} images, over the limit of {max_images}; raise STUDIO_MAX_ROWS")
+        members.sort(key=lambda m: str(m[1]))
+        classes_of, classes = _class_layout([p for _, p in members], source)
+        images, names = [], []
+        for info, path in members:
+            try:
+                blob = zf.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+                raise StudioError(f"archive {source!r} member {info.filename!r} is damaged ({type(exc).__name__})") from None
+            images.append(_decode_image(blob, info.filename))
+            names.append(str(path))
+    labels = [classes.index(c) for c in classes_of]
+    return _stack(images, names, labels, classes, source)
+
+
+def load_folder(root: Path) -> Dataset:
+    files = sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_symlink() and p.is_file()
+    )
+    max_images = limit("STUDIO_MAX_ROWS", 2_000_000)
+    if len(files) > max_images:
+        raise StudioError(f"{root.name!r} has {len(files)} images, over the limit of {max_images}; raise STUDIO_MAX_ROWS")
+    rel = [PurePosixPath(p.relative_to(root).as_posix()) for p in files]
+    if rel and all(len(r.parts) == 1 for r in rel):
+        raise StudioError(f"{root.name!r} has images outside class folders; put each image in a folder named after its class")
+    classes_of = [r.parts[0] for r in rel]
+    classes = sorted(set(classes_of))
+    images = [_decode_image(p.read_bytes(), str(r)) for p, r in zip(files, rel)]
+    labels = [classes.index(c) for c in classes_of]
+    return _stack(images, [str(r) for r in rel], labels, classes, root.name)
+
+
+def load_npz(data: bytes, source: str) -> Dataset:
+    """``.npz`` with ``x`` (and optional ``y``, ``feature_names``, ``class_names``).
+
+    ``x`` of shape (n, features) is a table; (n, H, W) grayscale images;
+    (n, C, H, W) or (n, H, W, C) images. Integer images are scaled by 1/255.
+    """
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise StudioError(f"{source!r} stores Python objects (pickled arrays), which are refused; save plain numeric arrays") from None
+        raise StudioError(f"{source!r} is not a valid .npz file") from None
+    except Exception:
+        raise StudioError(f"{source!r} is not a valid .npz file") from None
+    with npz:
+        if "x" not in npz.files:
+            raise StudioError(f"{source!r} has no array named 'x' (it has {', '.join(npz.files) or 'none'}); save it with np.savez(path, x=..., y=...)")
+        try:
+            x = npz["x"]
+            y = npz["y"] if "y" in npz.files else None
+            feature_names = [str(v) for v in npz["feature_names"]] if "feature_names" in npz.files else None
+            class_names = [str(v) for v in npz["class_names"]] if "class_names" in npz.files else None
+        except ValueError:
+            raise StudioError(f"{source!r} stores Python objects (pickled arrays), which are refused; save plain numeric arrays") from None
+        except Exception as exc:
+            raise StudioError(f"{source!r} is damaged ({type(exc).__name__})") from None
+    if x.dtype.kind not in "biuf":
+        raise StudioError(f"{source!r}: 'x' must be numeric, got dtype {x.dtype}")
+    if len(x) == 0:
+        raise StudioError(f"{source!r}: 'x' has no rows")
+    if y is not None and len(y) != len(x):
+        raise StudioError(f"{source!r}: 'y' has {len(y)} entries but 'x' has {len(x)} rows")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise StudioError(f"{source!r}: 'x' contains NaN or infinite values; clean them first")
+    if x.ndim == 2:
+        import pandas as pd
+
+        from studio.data.tabular import table_dataset
+
+        names = feature_names or [f"x{i}" for i in range(x.shape[1])]
+        if len(names) != x.shape[1]:
+            raise StudioError(f"{source!r}: {len(names)} feature_names for {x.shape[1]} columns")
+        frame = pd.DataFrame(x.astype(np.float64), columns=names)
+        label = None
+        if y is not None:
+            frame["__label__"] = y
+            label = "__label__"
+        ds = table_dataset(frame, name=source, label=label)
+        ds.label = "y" if y is not None else None
+        if class_names:
+            ds.class_names = class_names
+        return ds
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise StudioError(f"{source!r}: 'x' has shape {x.shape}; expected (n, features), (n, H, W) or (n, C, H, W)")
+    if x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
+        x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float32) / 255.0
+    x = x.astype(np.float32)
+    if y is None:
+        labels = None
+    else:
+        labels = np.asarray(y)
+    classes = class_names or ([str(c) for c in np.unique(labels)] if labels is not None else None)
+    return Dataset(kind="image", x=x, y=labels, label="y" if labels is not None else None, class_names=classes,
+                   names=[f"{i}" for i in range(len(x))], name=source)

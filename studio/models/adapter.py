@@ -1,0 +1,417 @@
+"""The Model adapter: one face for scikit-learn, torch and ONNX models.
+
+Every model answers ``predict(x)`` and, for classifiers, ``predict_proba(x)``
+on a numpy batch (tables: rows in the model's feature order; images:
+N x C x H x W float in [0, 1]). ``output(x)`` is the output explainers
+explain: probabilities for classifiers, the prediction for regression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.models.card import ModelCard
+
+
+class Model:
+    """Base adapter. Subclasses implement :meth:`_raw_output`.
+
+    Attributes
+    ----------
+    format : str
+        ``"skops"``, ``"torchscript"``, ``"torch_export"``, ``"state_dict"``,
+        ``"onnx"``, ``"pickle"``, ``"sklearn"`` or ``"torch"`` (in memory).
+    fingerprint : str
+        sha256 of the weight bytes (the model id).
+    card : ModelCard
+    name : str
+        File name or a short description, for display.
+    native : object
+        The underlying estimator, torch module or onnxruntime session.
+    """
+
+    differentiable = False
+
+    def __init__(self, native, fmt: str, fingerprint: str, card: ModelCard | None = None, name: str = "model"):
+        self.native = native
+        self.format = fmt
+        self.fingerprint = fingerprint
+        self.card = card or ModelCard()
+        self.name = name
+        self._n_outputs: int | None = None
+
+    # ---- what the model is -------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.fingerprint
+
+    @property
+    def cache_id(self) -> str:
+        """Fingerprint of weights and card together (the card changes outputs)."""
+        return hashlib.sha256((self.fingerprint + self.card.canonical_json()).encode()).hexdigest()
+
+    @property
+    def task(self) -> str:
+        if self.card.task:
+            return self.card.task
+        return self._infer_task()
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task == "classification"
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        return self.card.feature_names or self._native_feature_names()
+
+    @property
+    def input_size(self) -> list[int] | None:
+        return self.card.input_size
+
+    @property
+    def kind(self) -> str | None:
+        """``"tabular"``, ``"image"`` or None when only the data can tell."""
+        if self.card.input_size is not None:
+            return "image"
+        if self.feature_names is not None:
+            return "tabular"
+        return self._native_kind()
+
+    @property
+    def class_names(self) -> list[str] | None:
+        if not self.is_classifier:
+            return None
+        if self.card.class_names:
+            return list(self.card.class_names)
+        native = self._native_class_names()
+        if native is not None:
+            return native
+        n = self._n_outputs
+        if n:
+            return [str(i) for i in range(max(n, 2))]
+        return None
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.class_names if self.is_classifier and self.class_names else ["prediction"]
+
+    # ---- predictions ----------------------------------------------------------------
+    def output(self, x, batch_size: int | None = None) -> np.ndarray:
+        """The explained output: probabilities (classifiers) or predictions.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n, n_features) or (n, C, H, W)
+
+        Returns
+        -------
+        ndarray of shape (n, n_outputs)
+            Rows of class probabilities, or one column for regression.
+        """
+        x = self._check_input(x)
+        if len(x) == 0:
+            return np.zeros((0, self.n_outputs_or(1)))
+        bs = batch_size or self._default_batch(x)
+        parts = [self._raw_output(x[i : i + bs]) for i in range(0, len(x), bs)]
+        raw = np.concatenate(parts, axis=0)
+        out = self._to_output(raw)
+        self._n_outputs = out.shape[1]
+        return out
+
+    def predict_proba(self, x, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes). Classifiers only."""
+        if not self.is_classifier:
+            raise StudioError("predict_proba is for classifiers; this model is a regression model")
+        return self.output(x, batch_size)
+
+    def predict(self, x, batch_size: int | None = None) -> np.ndarray:
+        """Class indices (classifiers) or values (regression), shape (n,)."""
+        out = self.output(x, batch_size)
+        if self.is_classifier:
+            return out.argmax(axis=1)
+        return out[:, 0]
+
+    def n_outputs_or(self, default: int) -> int:
+        return self._n_outputs or default
+
+    # ---- hooks for subclasses ---------------------------------------------------------
+    def _raw_output(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _to_output(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim == 1:
+            raw = raw[:, None]
+        if raw.ndim != 2:
+            raise StudioError(f"the model returned outputs of shape {raw.shape}; expected (rows, outputs)")
+        if self.is_classifier and self.card.outputs == "logits" and self._outputs_are_logits():
+            if raw.shape[1] == 1:  # one logit: binary classifier
+                p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+                return np.stack([1 - p, p], axis=1)
+            z = raw - raw.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=1, keepdims=True)
+        return raw
+
+    def _outputs_are_logits(self) -> bool:
+        return True
+
+    def _infer_task(self) -> str:
+        return "classification"
+
+    def _native_feature_names(self):
+        return None
+
+    def _native_class_names(self):
+        return None
+
+    def _native_kind(self):
+        return None
+
+    def _default_batch(self, x: np.ndarray) -> int:
+        return 4096 if x.ndim == 2 else 64
+
+    def _check_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim not in (2, 4):
+            raise StudioError(f"model input must be rows x features or N x C x H x W, got shape {x.shape}")
+        return x
+
+    def __repr__(self) -> str:
+        return f"<Model {self.name!r} format={self.format} task={self.task} kind={self.kind}>"
+
+
+class SklearnModel(Model):
+    """A scikit-learn estimator or pipeline."""
+
+    def _infer_task(self) -> str:
+        return "classification" if hasattr(self.native, "predict_proba") else "regression"
+
+    def _native_feature_names(self):
+        names = getattr(self.native, "feature_names_in_", None)
+        return [str(n) for n in names] if names is not None else None
+
+    def _native_class_names(self):
+        classes = getattr(self.native, "classes_", None)
+        return [str(c) for c in classes] if classes is not None else None
+
+    def _native_kind(self):
+        return "tabular"
+
+    def _outputs_are_logits(self) -> bool:
+        return False
+
+    @property
+    def n_features(self) -> int | None:
+        n = getattr(self.native, "n_features_in_", None)
+        return int(n) if n is not None else None
+
+    def _raw_output(self, x):
+        if x.ndim != 2:
+            x = x.reshape(len(x), -1)
+        if getattr(self.native, "feature_names_in_", None) is not None:
+            import pandas as pd
+
+            x = pd.DataFrame(x, columns=list(self.native.feature_names_in_))
+            # numeric columns stay numeric for estimators that check dtypes
+            x = x.infer_objects()
+        if self.is_classifier:
+            return self.native.predict_proba(x)
+        return self.native.predict(x)
+
+
+class TorchModel(Model):
+    """A torch module (TorchScript, torch.export, state dict or in memory).
+
+    The network's input is normalised with the card's mean/std inside
+    :meth:`torch_module`, so callers always pass raw inputs.
+    """
+
+    differentiable = True
+
+    def __init__(self, native, fmt, fingerprint, card=None, name="model"):
+        super().__init__(native, fmt, fingerprint, card, name)
+        self._device = "cpu"
+        self._modules: dict = {}
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def to(self, device: str) -> "TorchModel":
+        """Move the network to ``device`` (resolved from ``auto``); returns self."""
+        from studio.device import resolve_device
+
+        device = resolve_device(device)
+        if device != self._device:
+            self.native = self.native.to(device)
+            self._modules.clear()
+            self._device = device
+        return self
+
+    def _outputs_are_logits(self) -> bool:
+        return True
+
+    def _infer_task(self) -> str:
+        n = self._n_outputs or self._probe_outputs()
+        return "regression" if n == 1 else "classification"
+
+    def _probe_outputs(self) -> int | None:
+        shape = self._example_shape()
+        if shape is None:
+            return None
+        import torch
+
+        with torch.no_grad():
+            try:
+                out = self.native(torch.zeros((1, *shape), device=self._device))
+            except Exception:
+                return None
+        self._n_outputs = int(out.reshape(1, -1).shape[1]) if out.ndim <= 2 else None
+        return self._n_outputs
+
+    def _example_shape(self):
+        if self.card.input_size:
+            return tuple(self.card.input_size)
+        if self.card.feature_names:
+            return (len(self.card.feature_names),)
+        return None
+
+    def torch_module(self, output: str = "probabilities", device: str | None = None):
+        """A differentiable ``nn.Module``: raw input -> explained output.
+
+        Parameters
+        ----------
+        output : {"probabilities", "logits"}
+            Classifiers: whether softmax is applied (logits cards only).
+            Regression models return (N, 1) either way.
+        device : str, optional
+            Moves the model first.
+
+        Returns
+        -------
+        torch.nn.Module
+            Takes float tensors of shape (N, F) or (N, C, H, W) in raw units
+            (images in [0, 1]); normalisation from the card is applied inside.
+        """
+        if device is not None:
+            self.to(device)
+        key = output
+        if key not in self._modules:
+            self._modules[key] = _Wrapped(self, output)
+        return self._modules[key]
+
+    def _raw_output(self, x):
+        import torch
+
+        with torch.no_grad():
+            t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self._device)
+            out = self.torch_module("raw")(t)
+        return out.detach().cpu().numpy()
+
+    def _to_output(self, raw):
+        return super()._to_output(raw)
+
+
+def _make_wrapped_class():
+    from torch import nn
+
+    class Wrapped(nn.Module):
+        def __init__(self, model: TorchModel, output: str):
+            super().__init__()
+            self.net = model.native
+            self.output = output
+            self.is_classifier = model.is_classifier if output != "raw" else False
+            self.apply_softmax = output == "probabilities" and model.card.outputs == "logits"
+            mean, std = model.card.mean, model.card.std
+            import torch
+
+            if mean is not None:
+                shape = (1, -1, 1, 1) if model.card.input_size else (1, -1)
+                self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(shape).to(model.device))
+                self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(shape).to(model.device))
+            else:
+                self.mean = None
+
+        def forward(self, x):
+            import torch
+
+            if self.mean is not None:
+                x = (x - self.mean) / self.std
+            out = self.net(x)
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            if out.ndim == 1:
+                out = out[:, None]
+            if self.output == "raw" or not self.is_classifier:
+                return out
+            if out.shape[1] == 1:
+                if self.apply_softmax:
+                    p = torch.sigmoid(out)
+                    return torch.cat([1 - p, p], dim=1)
+                if self.output == "logits":
+                    return torch.cat([torch.zeros_like(out), out], dim=1)
+                return torch.cat([1 - out, out], dim=1)
+            return torch.softmax(out, dim=1) if self.apply_softmax else out
+
+    return Wrapped
+
+
+_WRAPPED = None
+
+
+def _Wrapped(model, output):
+    global _WRAPPED
+    if _WRAPPED is None:
+        _WRAPPED = _make_wrapped_class()
+    wrapped = _WRAPPED(model, output)
+    wrapped.training = False  # not .eval(): torch.export modules refuse train()
+    return wrapped
+
+
+class OnnxModel(Model):
+    """An ONNX model run by onnxruntime (no gradients)."""
+
+    def __init__(self, native, fmt, fingerprint, card=None, name="model"):
+        super().__init__(native, fmt, fingerprint, card, name)
+        inputs = native.get_inputs()
+        if len(inputs) != 1:
+            raise StudioError(f"the ONNX model has {len(inputs)} inputs; the studio explains models with one input tensor")
+        self._input = inputs[0]
+        self._output_name, self._is_proba = self._pick_output()
+
+    def _pick_output(self):
+        outs = self.native.get_outputs()
+        for o in outs:
+            if "prob" in o.name.lower() and "tensor" in o.type:
+                return o.name, True
+        for o in outs:
+            if "float" in o.type or "double" in o.type:
+                return o.name, False
+        raise StudioError("the ONNX model has no float tensor output to explain")
+
+    def _outputs_are_logits(self) -> bool:
+        return not self._is_proba
+
+    def _infer_task(self) -> str:
+        if self._is_proba:
+            return "classification"
+        shape = self.native.get_outputs()[[o.name for o in self.native.get_outputs()].index(self._output_name)].shape
+        last = shape[-1] if shape else None
+        return "regression" if last == 1 or len(shape) == 1 else "classification"
+
+    def _native_kind(self):
+        shape = self._input.shape
+        return "image" if len(shape) == 4 else "tabular"
+
+    def _raw_output(self, x):
+        dtype = np.float64 if "double" in self._input.type else np.float32
+        feeds = {self._input.name: np.asarray(x, dtype=dtype)}
+        return self.native.run([self._output_name], feeds)[0]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,104 @@
+"""Architectures a state dict may name in its card.
+
+Only code that ships with the studio or torchvision builds a network; a
+state dict file holds tensors, never code.
+"""
+
+from __future__ import annotations
+
+from studio.errors import StudioError
+
+
+def _small_cnn(in_channels: int = 1, num_classes: int = 10, width: int = 16):
+    """A small CNN for small images (the sample digits model).
+
+    Input (N, in_channels, H, W) -> logits (N, num_classes).
+    """
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * width, num_classes),
+    )
+
+
+def _mlp(n_features: int, num_classes: int = 2, hidden: int = 32):
+    """A two-hidden-layer MLP for tables: (N, n_features) -> (N, num_classes)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+    )
+
+
+STUDIO_ARCHITECTURES = {"studio.small_cnn": _small_cnn, "studio.mlp": _mlp}
+
+
+HEAD_KEYS = ("fc.weight", "classifier.weight", "head.weight", "heads.head.weight", "head.fc.weight")
+
+
+def natural_key(key: str):
+    """Sort key that orders ``layer.10`` after ``layer.9``."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split(".")]
+
+
+def infer_num_classes(state_dict) -> int | None:
+    """The output size of the model's last linear (or 1x1 conv) layer.
+
+    Known head names first; otherwise the last weight in the file's order.
+    """
+    for key in HEAD_KEYS:
+        if key in state_dict and getattr(state_dict[key], "ndim", 0) in (2, 4):
+            return int(state_dict[key].shape[0])
+    for key in reversed(list(state_dict)):
+        tensor = state_dict[key]
+        if key.endswith("weight") and getattr(tensor, "ndim", 0) in (2, 4):
+            return int(tensor.shape[0])
+    return None
+
+
+def build_architecture(name: str, args: dict, state_dict) -> "object":
+    """Build an untrained network by name and load ``state_dict`` into it strictly."""
+    args = dict(args)
+    if "num_classes" not in args:
+        inferred = infer_num_classes(state_dict)
+        if inferred is not None:
+            args["num_classes"] = inferred
+    if name in STUDIO_ARCHITECTURES:
+        factory = STUDIO_ARCHITECTURES[name]
+    else:
+        import torchvision
+
+        available = torchvision.models.list_models()
+        if name not in available:
+            raise StudioError(
+                f"the card names architecture {name!r}, which is neither a torchvision model nor one of "
+                f"{', '.join(STUDIO_ARCHITECTURES)}; use a name such as 'resnet18' or export the model to TorchScript"
+            )
+
+        def factory(**kw):
+            return torchvision.models.get_model(name, weights=None, **kw)
+
+    try:
+        net = factory(**args)
+    except TypeError as exc:
+        raise StudioError(f"architecture {name!r} does not accept {args}: {exc}") from None
+    try:
+        net.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        detail = " ".join(s.strip() for s in first[:3])[:400]
+        raise StudioError(
+            f"the weights do not fit architecture {name!r} with {args}: {detail}. "
+            "Check the card's 'architecture' and 'architecture_args'"
+        ) from None
+    return net.eval()

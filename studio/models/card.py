@@ -1,0 +1,155 @@
+"""Model cards: what a model file cannot say about itself."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from studio.errors import StudioError
+
+TASKS = ("classification", "regression")
+OUTPUTS = ("logits", "probabilities")
+MAX_CARD_BYTES = 1_000_000
+
+
+@dataclass
+class ModelCard:
+    """What a model file cannot say about itself.
+
+    Attributes
+    ----------
+    task : {"classification", "regression"} or None
+        None: inferred from the model.
+    class_names : list of str or None
+    feature_names : list of str or None
+        Tabular models: the input columns, in the model's order.
+    input_size : list of int or None
+        Image models: ``[channels, height, width]``.
+    mean, std : list of float or None
+        Per-channel normalisation the model expects; applied by the studio
+        exactly once, inside the adapter, to inputs in [0, 1].
+    architecture : str or None
+        For state dicts: a torchvision model name (``"resnet18"``) or a
+        studio architecture (``"studio.small_cnn"``).
+    architecture_args : dict
+        Keyword arguments for the architecture (``num_classes`` is inferred
+        from the weights when absent).
+    outputs : {"logits", "probabilities"}
+        What the network returns; logits pass through softmax.
+    description : str
+        Free text shown (escaped) in the app and the report.
+    """
+
+    task: str | None = None
+    class_names: list | None = None
+    feature_names: list | None = None
+    input_size: list | None = None
+    mean: list | None = None
+    std: list | None = None
+    architecture: str | None = None
+    architecture_args: dict = field(default_factory=dict)
+    outputs: str = "logits"
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, raw: object, source: str = "model card") -> "ModelCard":
+        """Validate a parsed card; raise StudioError naming the bad field."""
+        if not isinstance(raw, dict):
+            raise StudioError(f"{source} must be a JSON object with fields such as 'task' and 'class_names'")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise StudioError(
+                f"{source} has unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"known fields: {', '.join(sorted(known))}"
+            )
+        card = cls(**raw)
+        card._check(source)
+        return card
+
+    def _check(self, source: str) -> None:
+        def bad(msg):
+            raise StudioError(f"{source}: {msg}")
+
+        if self.task is not None and self.task not in TASKS:
+            bad(f"'task' must be 'classification' or 'regression', got {self.task!r}")
+        if self.outputs not in OUTPUTS:
+            bad(f"'outputs' must be 'logits' or 'probabilities', got {self.outputs!r}")
+        for name in ("class_names", "feature_names"):
+            value = getattr(self, name)
+            if value is not None:
+                if not isinstance(value, list) or not value or not all(isinstance(v, (str, int)) for v in value):
+                    bad(f"{name!r} must be a non-empty list of names")
+                value = [str(v) for v in value]
+                if len(set(value)) != len(value):
+                    bad(f"{name!r} has duplicate names")
+                setattr(self, name, value)
+        if self.input_size is not None:
+            if (
+                not isinstance(self.input_size, list)
+                or len(self.input_size) != 3
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 8192 for v in self.input_size)
+            ):
+                bad("'input_size' must be [channels, height, width] with positive integers")
+            if self.input_size[0] not in (1, 3, 4):
+                bad(f"'input_size' channels must be 1, 3 or 4, got {self.input_size[0]}")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None:
+                if not isinstance(value, list) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+                ):
+                    bad(f"{name!r} must be a list of numbers, one per channel")
+                if name == "std" and any(v <= 0 for v in value):
+                    bad("'std' values must be positive")
+                setattr(self, name, [float(v) for v in value])
+        if (self.mean is None) != (self.std is None):
+            bad("give both 'mean' and 'std', or neither")
+        if self.mean is not None and len(self.mean) != len(self.std):
+            bad("'mean' and 'std' must have one value per channel")
+        if self.mean is not None and self.input_size is not None and len(self.mean) not in (1, self.input_size[0]):
+            bad(f"'mean' has {len(self.mean)} values but the input has {self.input_size[0]} channels")
+        if self.architecture is not None and not isinstance(self.architecture, str):
+            bad("'architecture' must be a name such as 'resnet18'")
+        if not isinstance(self.architecture_args, dict):
+            bad("'architecture_args' must be an object")
+        if not isinstance(self.description, str):
+            bad("'description' must be text")
+
+
+def load_card(card) -> ModelCard:
+    """Read a card from a path, JSON text/bytes, a dict or a ModelCard."""
+    if card is None:
+        return ModelCard()
+    if isinstance(card, ModelCard):
+        return card
+    if isinstance(card, dict):
+        return ModelCard.from_dict(card)
+    source = "model card"
+    if isinstance(card, (str, Path)) and not str(card).lstrip().startswith("{"):
+        path = Path(card)
+        source = f"model card {path.name!r}"
+        if not path.is_file():
+            raise StudioError(f"{source} was not found; check the path")
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise StudioError(f"{source} is larger than {MAX_CARD_BYTES} bytes; a card is a small JSON file")
+        card = path.read_bytes()
+    if isinstance(card, bytes):
+        if len(card) > MAX_CARD_BYTES:
+            raise StudioError(f"{source} is larger than {MAX_CARD_BYTES} bytes; a card is a small JSON file")
+        try:
+            card = card.decode("utf-8")
+        except UnicodeDecodeError:
+            raise StudioError(f"{source} is not UTF-8 text; save it as a JSON file") from None
+    try:
+        raw = json.loads(card)
+    except json.JSONDecodeError as exc:
+        raise StudioError(f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file or leave it out") from None
+    return ModelCard.from_dict(raw, source)

@@ -1,0 +1,124 @@
+"""Session state for the app: the loaded model and data, and what was run.
+
+A failed upload never replaces the previous valid model or data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from studio.errors import StudioError
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = {
+    "Breast cancer: gradient-boosted trees (skops)": ("models/tabular_gbt.skops", "sample_data/breast_cancer.csv"),
+    "Breast cancer: torch MLP (TorchScript)": ("models/tabular_mlp.pt", "sample_data/breast_cancer.csv"),
+    "Breast cancer: MLP (ONNX)": ("models/tabular_mlp.onnx", "sample_data/breast_cancer.csv"),
+    "Digits: small CNN (TorchScript)": ("models/image_cnn.pt", "sample_data/digits.zip"),
+}
+DEFAULT_SAMPLE = next(iter(SAMPLES))
+
+
+def pickle_allowed() -> bool:
+    """Pickle uploads are loaded only when the server sets STUDIO_ALLOW_PICKLE=1."""
+    return os.environ.get("STUDIO_ALLOW_PICKLE") == "1"
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def _load_model_cached(key: str, data: bytes, name: str, card_bytes: bytes | None, trust: bool):
+    import studio
+
+    return studio.load_model(data, card=card_bytes, trust_pickle=trust, name=name)
+
+
+@st.cache_resource(show_spinner="Loading dataset...")
+def _load_data_cached(key: str, data: bytes, name: str, label: str | None, feature_names: tuple | None):
+    import studio
+
+    return studio.load_dataset(data, name=name, label=label, feature_names=list(feature_names) if feature_names else None)
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_pair(model_bytes, model_name, card_bytes, data_bytes, data_name, label=None):
+    """Load and validate a model and a dataset together.
+
+    Returns (model, data) aligned, or raises StudioError; nothing in the
+    session changes here.
+    """
+    if card_bytes is None and model_name:
+        # a sample's card beside the file
+        pass
+    model = _load_model_cached(
+        _digest(model_bytes) + _digest(card_bytes or b""), model_bytes, model_name, card_bytes, pickle_allowed()
+    )
+    names = tuple(model.feature_names) if model.feature_names else None
+    data = _load_data_cached(_digest(data_bytes) + str(label) + str(names), data_bytes, data_name, label, names)
+    data = data.aligned_to(model)
+    check_pair(model, data)
+    return model, data
+
+
+def check_pair(model, data) -> None:
+    """Model and data must agree on classes too; raise StudioError otherwise."""
+    try:
+        out = model.output(data.x[:2])
+    except StudioError:
+        raise
+    except Exception as exc:
+        raise StudioError(f"the model could not run on this dataset: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if model.is_classifier and data.class_names and data.kind == "image":
+        if len(data.class_names) > out.shape[1]:
+            raise StudioError(
+                f"the dataset has {len(data.class_names)} classes but the model outputs {out.shape[1]}; check the card's class_names"
+            )
+
+
+def sample_files(sample: str):
+    model_path, data_path = SAMPLES[sample]
+    model_path, data_path = ROOT / model_path, ROOT / data_path
+    card = model_path.with_suffix(".card.json")
+    return (
+        model_path.read_bytes(), model_path.name, card.read_bytes() if card.is_file() else None,
+        data_path.read_bytes(), data_path.name,
+    )
+
+
+def ensure_loaded() -> None:
+    """Load the default sample into the session when nothing is loaded yet."""
+    if "model" in st.session_state and "data" in st.session_state:
+        return
+    model_bytes, model_name, card, data_bytes, data_name = sample_files(DEFAULT_SAMPLE)
+    model, data = load_pair(model_bytes, model_name, card, data_bytes, data_name)
+    set_pair(model, data, f"sample: {DEFAULT_SAMPLE}")
+
+
+def set_pair(model, data, source: str) -> None:
+    st.session_state["model"] = model
+    st.session_state["data"] = data
+    st.session_state["source"] = source
+    st.session_state.setdefault("row", 0)
+    if st.session_state["row"] >= len(data):
+        st.session_state["row"] = 0
+
+
+def current():
+    """(model, data) of this session, loading the sample if needed."""
+    ensure_loaded()
+    return st.session_state["model"], st.session_state["data"]
+
+
+def sidebar() -> None:
+    """The shared sidebar: what is loaded."""
+    model, data = current()
+    with st.sidebar:
+        st.caption("Loaded")
+        st.text(f"Model: {model.name}\n  {model.format}, {model.task}")
+        st.text(f"Data: {data.name}\n  {len(data)} rows, {data.kind}")

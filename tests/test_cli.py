@@ -1,0 +1,85 @@
+"""The command line: exit codes, one error line, the JSON schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import MODELS, ROOT, SAMPLE_DATA
+
+MODEL = str(MODELS / "tabular_gbt.skops")
+DATA = str(SAMPLE_DATA / "breast_cancer.csv")
+
+
+def run(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=ROOT,
+        env=dict(os.environ, **(env or {})), timeout=300,
+    )
+
+
+def test_methods_lists_registry():
+    out = run("methods", "--model", MODEL, "--data", DATA, "--json")
+    assert out.returncode == 0, out.stderr
+    names = {m["name"] for m in json.loads(out.stdout)}
+    assert "permutation_importance" in names
+
+
+def test_explain_writes_schema(tmp_path):
+    out = run("explain", "--model", MODEL, "--data", DATA, "--method", "permutation_importance",
+              "--param", "n_repeats=2", "--param", "max_rows=150", "--out", str(tmp_path / "r.json"))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["schema"] == "studio.explanation/1" and doc["kind"] == "importance"
+    assert doc["params"]["n_repeats"] == 2 and doc["model"]["format"] == "skops"
+    assert len(doc["importances"]) == 30 and doc["cache"] == "miss"
+    again = run("explain", "--model", MODEL, "--data", DATA, "--method", "permutation_importance",
+                "--param", "n_repeats=2", "--param", "max_rows=150")
+    assert json.loads(again.stdout)["cache"] == "hit"
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["explain", "--model", "missing.skops", "--data", DATA, "--method", "permutation_importance"], "not found"),
+        (["explain", "--model", MODEL, "--data", DATA, "--method", "no_such_method"], "unknown method"),
+        (["explain", "--model", MODEL, "--data", DATA, "--method", "permutation_importance", "--param", "n_repeats=0"], "n_repeats"),
+        (["explain", "--model", MODEL, "--data", DATA, "--method", "permutation_importance", "--param", "bogus=1"], "unknown parameter"),
+        (["explain", "--model", MODEL, "--data", DATA, "--method", "permutation_importance", "--param", "oops"], "key=value"),
+        (["explain", "--model", MODEL], "required"),
+        (["explain", "--model", MODEL, "--data", DATA, "--method", "permutation_importance", "--rows", "x"], "--rows"),
+        (["explain", "--model", str(MODELS / "tabular_mlp.pt"), "--data", str(SAMPLE_DATA / "digits.zip"), "--method", "permutation_importance"], "image"),
+    ],
+)
+def test_bad_input_exits_2_with_one_error_line(args, fragment):
+    out = run(*args)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_pickle_refused_through_cli(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(Evil()))
+    out = run("explain", "--model", str(tmp_path / "m.pkl"), "--data", DATA, "--method", "permutation_importance")
+    assert out.returncode == 2 and "--trust-pickle" in out.stderr
+    assert not marker.exists()
+
+
+def test_report_command(tmp_path):
+    out = run("report", "--model", MODEL, "--data", DATA, "--methods", "permutation_importance", "--out", str(tmp_path / "r.html"))
+    assert out.returncode == 0, out.stderr
+    assert "permutation_importance" in (tmp_path / "r.html").read_text()
