@@ -1,0 +1,260 @@
+"""Attribution and importance bars."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SIGN_DOMAIN, SIGN_RANGE
+from studio.explanation import Explanation
+
+
+def _row_position(exp: Explanation, row: int | None) -> int:
+    """Index into ``exp.values`` of dataset row ``row`` (None: the first)."""
+    if row is None or not exp.rows:
+        return 0
+    if row not in exp.rows:
+        raise ValueError(f"row {row} was not explained by {exp.method} (rows {exp.rows})")
+    return exp.rows.index(row)
+
+
+def _tabular(exp: Explanation) -> bool:
+    return exp.kind == "attribution" and exp.values is not None and np.asarray(exp.values).ndim == 2
+
+
+def shared_feature_order(explanations, row: int | None = None, top_k: int | None = 15) -> list[str]:
+    """One feature order for several tabular attribution explanations.
+
+    Each method's |attribution| on the row is scaled to sum to 1 (so methods
+    on different scales weigh the same), averaged over methods, and sorted
+    from largest to smallest.
+
+    Parameters
+    ----------
+    explanations : list of Explanation
+        Tabular attributions; other kinds are skipped.
+    row : int, optional
+        Dataset row; default each explanation's first row.
+    top_k : int or None
+        Keep this many features (None: all).
+
+    Returns
+    -------
+    list of str
+    """
+    weights: dict[str, float] = {}
+    names_seen: list[str] = []
+    for exp in explanations:
+        if not _tabular(exp):
+            continue
+        values = np.abs(np.asarray(exp.values, dtype=float)[_row_position(exp, row)])  # (n_features,)
+        total = values.sum()
+        share = values / total if total > 0 else values
+        for name, w in zip(exp.feature_names, share):
+            if name not in weights:
+                names_seen.append(name)
+                weights[name] = 0.0
+            weights[name] += float(w)
+    order = sorted(names_seen, key=lambda n: (-weights[n], names_seen.index(n)))
+    return order if top_k is None else order[:top_k]
+
+
+def attribution_frame(exp: Explanation, row: int | None = None, features=None):
+    """Long-form table of one row's tabular attributions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns method, feature, value, sign, input (the feature's value or NaN).
+    """
+    import pandas as pd
+
+    pos = _row_position(exp, row)
+    values = np.asarray(exp.values, dtype=float)[pos]  # (n_features,)
+    inputs = None
+    if exp.data is not None and np.asarray(exp.data).ndim == 2:
+        inputs = np.asarray(exp.data)[pos]
+    index = {n: i for i, n in enumerate(exp.feature_names)}
+    names = list(features) if features is not None else list(exp.feature_names)
+    records = []
+    for name in names:
+        i = index.get(name)
+        if i is None:
+            continue
+        v = float(values[i])
+        records.append(
+            {
+                "method": exp.method,
+                "feature": str(name),
+                "value": v,
+                "sign": SIGN_DOMAIN[0] if v >= 0 else SIGN_DOMAIN[1],
+                "input": None if inputs is None else _scalar(inputs[i]),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=["method", "feature", "value", "sign", "input"])
+
+
+def _scalar(v):
+    try:
+        f = float(v)
+        return f if np.isfinite(f) else None
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def attribution_bars(explanations, row: int | None = None, order=None, top_k: int = 15, width: int = 220):
+    """Side-by-side signed bar charts, one per method, over the same features.
+
+    Parameters
+    ----------
+    explanations : Explanation or list of Explanation
+        Tabular attributions.
+    row : int, optional
+        Dataset row to show.
+    order : list of str, optional
+        Feature order (default :func:`shared_feature_order` of the inputs).
+    top_k : int
+        Features shown when ``order`` is not given.
+
+    Returns
+    -------
+    altair.HConcatChart or altair.Chart
+    """
+    import altair as alt
+
+    if isinstance(explanations, Explanation):
+        explanations = [explanations]
+    explanations = [e for e in explanations if _tabular(e)]
+    if not explanations:
+        raise ValueError("attribution_bars needs at least one tabular attribution explanation")
+    order = list(order) if order is not None else shared_feature_order(explanations, row, top_k)
+    charts = []
+    for i, exp in enumerate(explanations):
+        frame = attribution_frame(exp, row, order)
+        limit = float(np.abs(frame["value"]).max() or 1.0)
+        charts.append(
+            alt.Chart(frame, title=exp.method, width=width)
+            .mark_bar()
+            .encode(
+                y=alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0, labelLimit=180)),
+                x=alt.X("value:Q", title="attribution", scale=alt.Scale(domain=[-limit, limit])),
+                color=alt.Color("sign:N", scale=alt.Scale(domain=SIGN_DOMAIN, range=SIGN_RANGE), legend=None),
+                tooltip=[
+                    alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("value:Q", format=".4g"),
+                    alt.Tooltip("input:N", title="feature value"),
+                ],
+            )
+        )
+    if len(charts) == 1:
+        return charts[0]
+    return alt.hconcat(*charts, spacing=8).resolve_scale(x="independent")
+
+
+def importance_frame(exp: Explanation):
+    """Global importance of every feature as a table.
+
+    Importance payloads give mean and std directly; tabular attributions over
+    several rows give mean |attribution| and its std over rows (e.g. mean
+    |SHAP|).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns method, feature, mean, std, low, high.
+    """
+    import pandas as pd
+
+    if exp.kind == "importance":
+        rows = [(i.feature, float(i.mean), float(i.std)) for i in exp.importances]
+    elif _tabular(exp):
+        mag = np.abs(np.asarray(exp.values, dtype=float))  # (n_rows, n_features)
+        rows = list(zip(exp.feature_names, mag.mean(axis=0), mag.std(axis=0)))
+    else:
+        raise ValueError(f"{exp.method} ({exp.kind}) has no feature importances")
+    frame = pd.DataFrame(rows, columns=["feature", "mean", "std"])
+    frame.insert(0, "method", exp.method)
+    frame["std"] = frame["std"].fillna(0.0)
+    frame["low"] = frame["mean"] - frame["std"]
+    frame["high"] = frame["mean"] + frame["std"]
+    frame["feature"] = frame["feature"].astype(str)
+    return frame
+
+
+def importance_bars(explanations, top_k: int = 15, width: int = 220):
+    """Importance bars with a +-1 std whisker, one chart per method, shared order.
+
+    The order is the average rank share over methods (each method's means
+    scaled to sum to 1).
+    """
+    import altair as alt
+
+    if isinstance(explanations, Explanation):
+        explanations = [explanations]
+    frames = [importance_frame(e) for e in explanations]
+    weights: dict[str, float] = {}
+    for f in frames:
+        total = f["mean"].clip(lower=0).sum() or 1.0
+        for name, m in zip(f["feature"], f["mean"]):
+            weights[name] = weights.get(name, 0.0) + max(float(m), 0.0) / total
+    order = sorted(weights, key=lambda n: -weights[n])[:top_k]
+    charts = []
+    for i, frame in enumerate(frames):
+        frame = frame[frame["feature"].isin(order)]
+        base = alt.Chart(frame, title=str(frame["method"].iloc[0]) if len(frame) else "", width=width)
+        y = alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0, labelLimit=180))
+        bars = base.mark_bar(color="#7f7fbf").encode(
+            y=y, x=alt.X("mean:Q", title="importance"),
+            tooltip=[alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("mean:Q", format=".4g"),
+                     alt.Tooltip("std:Q", format=".3g")],
+        )
+        whiskers = base.mark_rule(color="#888").encode(y=y, x="low:Q", x2="high:Q")
+        charts.append(bars + whiskers)
+    if len(charts) == 1:
+        return charts[0]
+    return alt.hconcat(*charts, spacing=8).resolve_scale(x="independent")
+
+
+def image_attribution_chart(exp: Explanation, row: int | None = None, size: int = 160, symmetric: float | None = None):
+    """One image attribution map as a diverging heatmap.
+
+    Channels are summed; maps larger than :data:`MAX_POINTS` cells are
+    block-averaged (the title says so).
+
+    Parameters
+    ----------
+    symmetric : float, optional
+        Colour range +-symmetric, so several maps share one normalisation;
+        default the map's own max |value|.
+    """
+    import altair as alt
+    import pandas as pd
+
+    values = np.asarray(exp.values, dtype=float)[_row_position(exp, row)]  # (C, H, W)
+    m = values.sum(axis=0)  # (H, W)
+    h, w = m.shape
+    step = 1
+    while (h // step) * (w // step) > MAX_POINTS:
+        step += 1
+    note = ""
+    if step > 1:
+        hh, ww = h // step, w // step
+        m = m[: hh * step, : ww * step].reshape(hh, step, ww, step).mean(axis=(1, 3))  # (hh, ww)
+        note = f" ({step}x{step} blocks averaged)"
+    ys, xs = np.indices(m.shape)
+    frame = pd.DataFrame({"x": xs.ravel(), "y": ys.ravel(), "value": m.ravel()})
+    lim = float(symmetric if symmetric else (np.abs(m).max() or 1.0))
+    return (
+        alt.Chart(frame, title=exp.method + note, width=size, height=size)
+        .mark_rect()
+        .encode(
+            x=alt.X("x:O", axis=None), y=alt.Y("y:O", axis=None),
+            color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[lim, -lim]), legend=None),
+            tooltip=["x:O", "y:O", alt.Tooltip("value:Q", format=".3g")],
+        )
+    )
+
+
+def method_color():
+    """A colour encoding for the method field (shared palette)."""
+    import altair as alt
+
+    return alt.Color("method:N", scale=alt.Scale(scheme=METHOD_SCHEME))

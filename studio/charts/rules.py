@@ -1,0 +1,35 @@
+"""Anchor rules as plain data for a card (the page or report renders it)."""
+
+from __future__ import annotations
+
+from studio.explanation import Explanation
+
+
+def rule_card(exp: Explanation, row: int | None = None) -> dict:
+    """The rule explaining ``row`` as card data.
+
+    Returns
+    -------
+    dict
+        ``{"method", "row", "predicates": [str], "text": "IF a AND b THEN
+        <output>", "precision", "coverage", "output"}``; raises ValueError
+        when ``exp`` has no rule for the row.
+    """
+    if exp.kind != "rule" or not exp.rules:
+        raise ValueError(f"{exp.method} has no rules")
+    rules = exp.rules if row is None else [r for r in exp.rules if r.row == row]
+    if not rules:
+        raise ValueError(f"{exp.method} has no rule for row {row}")
+    rule = rules[0]
+    output = None
+    if exp.target is not None and exp.output_names:
+        pos = exp.rows.index(rule.row) if rule.row in exp.rows else 0
+        t = exp.target[min(pos, len(exp.target) - 1)]
+        if t is not None and 0 <= int(t) < len(exp.output_names):
+            output = exp.output_names[int(t)]
+    preds = [str(p) for p in rule.predicates]
+    text = ("IF " + " AND ".join(preds) if preds else "ALWAYS") + (f" THEN predict {output}" if output is not None else "")
+    return {
+        "method": exp.method, "row": int(rule.row), "predicates": preds, "text": text,
+        "precision": float(rule.precision), "coverage": float(rule.coverage), "output": output,
+    }
