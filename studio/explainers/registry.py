@@ -15,8 +15,27 @@ REGISTRY: dict[str, dict[str, str]] = {
     # ---- tabular, global -------------------------------------------------------
     "permutation_importance": {"tabular": "studio.explainers.importance:PermutationImportance"},
     # ---- tabular explainers (issue 3) -------------------------------------------
-    # ---- image explainers (issue 4) ---------------------------------------------
+    "pdp": {"tabular": "studio.explainers.curves:PartialDependence"},
+    "ice": {"tabular": "studio.explainers.curves:IndividualConditionalExpectation"},
+    "ale": {"tabular": "studio.explainers.curves:AccumulatedLocalEffects"},
+    # ---- image explainers (issue 4): in ISSUE4 below, merged per data kind -------
 }
+
+# ---- image explainers (issue 4) ---------------------------------------------------
+# Merged per data kind: saliency and integrated_gradients (and shap, lime, anchors)
+# also serve tables, registered by the tabular section under the same names.
+ISSUE4: dict[str, dict[str, str]] = {
+    "saliency": {"image": "studio.explainers.gradients:Saliency",
+                 "tabular": "studio.explainers.gradients:TabularSaliency"},
+    "integrated_gradients": {"image": "studio.explainers.gradients:IntegratedGradients",
+                             "tabular": "studio.explainers.gradients:TabularIntegratedGradients"},
+    "input_x_gradient": {"image": "studio.explainers.gradients:InputXGradient"},
+    "smoothgrad": {"image": "studio.explainers.gradients:SmoothGrad"},
+    "grad_cam": {"image": "studio.explainers.cam:GradCam"},
+    "guided_grad_cam": {"image": "studio.explainers.cam:GuidedGradCam"},
+}
+for _name, _by_kind in ISSUE4.items():
+    REGISTRY.setdefault(_name, {}).update(_by_kind)
 
 # Where the same name serves tables and images, the order the UI lists them.
 SCOPES = ("local", "global")

@@ -1,0 +1,404 @@
+"""Feature-effect curves: partial dependence, ICE and accumulated local effects.
+
+One batched implementation serves every model (scikit-learn, torch, ONNX):
+for each feature the perturbed copies of the sampled rows are stacked and
+sent to ``model.output`` in one call (the adapter splits it into device
+batches), never one call per grid point per row.
+
+- PDP/ICE (Friedman 2001; Goldstein et al. 2015) equal
+  ``sklearn.inspection.partial_dependence(method="brute")`` on the same grid.
+- ALE (Apley & Zhu 2020) follows the reference ``ALEPlot`` algorithm: first
+  order on quantile bins, second order on the product of two features'
+  quantile bins (empty cells take their nearest non-empty neighbour's
+  effect, lower-order effects removed), and categorical features with the
+  categories ordered by the similarity of the other features' distributions
+  (the paper's rule: one-dimensional classical scaling of summed
+  Kolmogorov-Smirnov / total-variation distances).
+
+All three use :func:`studio.explainers.tabular_utils.feature_grid`, so with
+the default ``grid="quantile"`` the PDP grid of a feature is exactly its ALE
+bin edges and the curves sit on one chart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.explainers.base import Explainer
+from studio.explainers.params import Param, ParamSpec
+from studio.explainers.tabular_utils import (
+    check_features,
+    feature_grid,
+    output_scale,
+    sample_rows,
+    target_fn,
+)
+from studio.explanation import Curve, Explanation
+
+# Cap on the cells (rows x features) of one stacked perturbation block.
+_BLOCK_CELLS = 4_000_000
+
+
+def _common_params(resolution_help: str):
+    return (
+        Param("features", "list", [], "Features to plot; 'a:b' for a two-feature pair. Empty: the first three."),
+        Param("grid_resolution", "int", 20, resolution_help, low=2, high=200),
+        Param("grid", "str", "quantile",
+              "Grid points: data quantiles (shared with ALE) or scikit-learn's even grid over the 5-95th percentiles.",
+              choices=("quantile", "uniform")),
+        Param("max_rows", "int", 500, "Rows sampled from the data (0: all).", low=0),
+        Param("seed", "int", 0, "Random seed for the row sample.", low=0),
+    )
+
+
+class _CurveExplainer(Explainer):
+    """Shared plumbing of the curve explainers."""
+
+    data_kind = "tabular"
+    scope = "global"
+    kind = "curve"
+    pairs = 0  # 0: one features and pairs; 1: one feature only
+
+    def _setup(self, model, data, params, ctx):
+        specs = check_features(data, params["features"], self.pairs)
+        rows = sample_rows(len(data), params["max_rows"], params["seed"])
+        x = data.x[rows]
+        target = None if ctx.targets is None else ctx.targets[0]
+        cat = set(data.categorical or [])
+        is_cat = [n in cat for n in data.feature_names]
+        return specs, x, target_fn(model, target), is_cat
+
+    def _grid(self, x, j, params, is_cat):
+        return feature_grid(x[:, j], params["grid_resolution"], params["grid"], categorical=is_cat[j])
+
+    def _result(self, model, data, curves, n_rows):
+        return Explanation(
+            method=self.name, kind="curve", feature_names=list(data.feature_names),
+            output_names=model.output_names, curves=curves, checks={"n_rows": float(n_rows)},
+        )
+
+
+def stacked_outputs(f, x, columns, values) -> np.ndarray:
+    """The model on every row with ``columns`` set to each value tuple.
+
+    Parameters
+    ----------
+    f : callable
+        Explained output, ``(m, n_features) -> (m,)``.
+    x : ndarray of shape (n, n_features)
+    columns : tuple of int
+    values : ndarray of shape (n_points, len(columns))
+
+    Returns
+    -------
+    ndarray of shape (n_points, n)
+        ``out[k, i] = f(x[i] with x[i, columns] = values[k])``.
+    """
+    n, n_feat = x.shape
+    n_points = len(values)
+    per_block = max(1, _BLOCK_CELLS // max(1, n * n_feat))
+    out = np.empty((n_points, n))
+    for start in range(0, n_points, per_block):
+        chunk = values[start : start + per_block]
+        block = np.repeat(x[None], len(chunk), axis=0)  # (k, n, F)
+        for c, col in enumerate(columns):
+            block[:, :, col] = np.asarray(chunk[:, c], dtype=x.dtype)[:, None]
+        out[start : start + len(chunk)] = f(block.reshape(-1, n_feat)).reshape(len(chunk), n)
+    return out
+
+
+def _value_table(*grids) -> np.ndarray:
+    """All combinations of the grids, first grid slowest: shape (prod(len), len(grids))."""
+    mesh = np.meshgrid(*grids, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def partial_dependence(f, x, columns, grids, individual: bool = False):
+    """Brute-force partial dependence (and ICE) of ``f``.
+
+    Parameters
+    ----------
+    f : callable
+    x : ndarray of shape (n, n_features)
+    columns : tuple of int (one or two)
+    grids : list of ndarray, one per column
+    individual : bool
+        Also return the ICE curves.
+
+    Returns
+    -------
+    average : ndarray of shape (n_grid,) or (n_grid_0, n_grid_1)
+    ice : ndarray of shape (n, n_grid) or (n, n_grid_0, n_grid_1), or None
+    """
+    values = _value_table(*[np.asarray(g, dtype=object if np.asarray(g).dtype == object else float) for g in grids])
+    out = stacked_outputs(f, x, columns, values)  # (n_points, n)
+    shape = tuple(len(g) for g in grids)
+    average = out.mean(axis=1).reshape(shape)
+    ice = out.T.reshape((x.shape[0],) + shape) if individual else None
+    return average, ice
+
+
+class PartialDependence(_CurveExplainer):
+    """Partial dependence (one feature or a pair), averaged over sampled rows."""
+
+    name = "pdp"
+    summary = "Average model output as one or two features sweep a grid (global)."
+    params = ParamSpec(_common_params("Grid points per feature."))
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        n = min(len(data), params.get("max_rows") or len(data))
+        specs = params.get("features") or [None] * min(3, data.n_features)
+        g = params.get("grid_resolution", 20)
+        return sum(n * g ** (2 if s and (":" in s or "*" in s) else 1) for s in specs)
+
+    def explain(self, model, data, params, ctx):
+        specs, x, f, is_cat = self._setup(model, data, params, ctx)
+        curves = []
+        for k, cols in enumerate(specs):
+            ctx.progress(k / len(specs), f"partial dependence {k + 1}/{len(specs)}")
+            grids = [self._grid(x, j, params, is_cat) for j in cols]
+            average, ice = partial_dependence(f, x, cols, grids, individual=self.name == "ice")
+            names = tuple(data.feature_names[j] for j in cols)
+            curves.append(Curve(
+                feature=names[0] if len(names) == 1 else names, kind=self.name, grid=grids, average=average,
+                individual=ice, categorical=any(is_cat[j] for j in cols),
+                extra={"scale": output_scale(model), "categorical_features": [is_cat[j] for j in cols]},
+            ))
+        ctx.progress(1.0, "done")
+        return self._result(model, data, curves, len(x))
+
+
+class IndividualConditionalExpectation(PartialDependence):
+    """ICE: one curve per sampled row (one feature), with their average (the PDP)."""
+
+    name = "ice"
+    pairs = 1
+    summary = "Model output of each sampled row as one feature sweeps a grid (global)."
+    params = ParamSpec(_common_params("Grid points per feature.")[:3]
+                       + (Param("max_rows", "int", 100, "Rows sampled from the data, one curve each (0: all).", low=0),
+                          Param("seed", "int", 0, "Random seed for the row sample.", low=0)))
+
+
+# ---- ALE --------------------------------------------------------------------------------------------
+def _bin_index(column, edges) -> np.ndarray:
+    """Bin of each value: k for edges[k] < v <= edges[k+1]; the lowest edge goes to bin 0."""
+    return np.clip(np.searchsorted(edges, column, side="left") - 1, 0, len(edges) - 2)
+
+
+def ale_1d(f, x, j, edges):
+    """First-order ALE of numeric feature ``j`` at the bin ``edges`` (ALEPlot's algorithm).
+
+    Parameters
+    ----------
+    f : callable
+    x : ndarray of shape (n, n_features)
+    j : int
+    edges : ndarray of shape (K + 1,)
+        Increasing bin edges (the first is the feature's minimum).
+
+    Returns
+    -------
+    ale : ndarray of shape (K + 1,)
+        The centred effect at each edge (weighted mean over the data is 0).
+    counts : ndarray of shape (K,)
+        Rows per bin.
+    """
+    edges = np.asarray(edges, dtype=float)
+    k = len(edges) - 1
+    if k < 1:
+        return np.zeros(len(edges)), np.zeros(0, dtype=int)
+    col = x[:, j].astype(float)
+    b = _bin_index(col, edges)
+    lo, hi = x.copy(), x.copy()
+    lo[:, j], hi[:, j] = edges[b], edges[b + 1]
+    out = f(np.concatenate([lo, hi]))
+    delta = out[len(x):] - out[: len(x)]
+    counts = np.bincount(b, minlength=k)
+    mean = np.bincount(b, weights=delta, minlength=k) / np.maximum(counts, 1)
+    ale = np.concatenate([[0.0], np.cumsum(mean)])
+    ale -= np.sum((ale[:-1] + ale[1:]) / 2 * counts) / counts.sum()
+    return ale, counts
+
+
+def ale_2d(f, x, j1, j2, edges1, edges2):
+    """Second-order ALE (the pure interaction) of numeric features ``j1``, ``j2``.
+
+    Returns
+    -------
+    ale : ndarray of shape (K1 + 1, K2 + 1)
+        Effect at the grid of edges, with both first-order effects removed
+        and centred over the data.
+    counts : ndarray of shape (K1, K2)
+        Rows per cell.
+    """
+    e1, e2 = np.asarray(edges1, float), np.asarray(edges2, float)
+    k1, k2 = len(e1) - 1, len(e2) - 1
+    if k1 < 1 or k2 < 1:
+        return np.zeros((len(e1), len(e2))), np.zeros((max(k1, 0), max(k2, 0)), dtype=int)
+    b1, b2 = _bin_index(x[:, j1].astype(float), e1), _bin_index(x[:, j2].astype(float), e2)
+    corners = []
+    for d1, d2 in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        c = x.copy()
+        c[:, j1], c[:, j2] = e1[b1 + d1], e2[b2 + d2]
+        corners.append(c)
+    out = f(np.concatenate(corners)).reshape(4, len(x))
+    delta = (out[3] - out[2]) - (out[1] - out[0])
+    cell = b1 * k2 + b2
+    counts = np.bincount(cell, minlength=k1 * k2).reshape(k1, k2)
+    mean = (np.bincount(cell, weights=delta, minlength=k1 * k2).reshape(k1, k2)) / np.maximum(counts, 1)
+    empty = counts == 0
+    if empty.any():  # nearest non-empty cell by range-scaled cell centres (as ALEPlot)
+        c1 = (e1[:-1] + e1[1:]) / 2 / max(e1[-1] - e1[0], 1e-300)
+        c2 = (e2[:-1] + e2[1:]) / 2 / max(e2[-1] - e2[0], 1e-300)
+        full = np.argwhere(~empty)
+        for a, b in np.argwhere(empty):
+            d = (c1[full[:, 0]] - c1[a]) ** 2 + (c2[full[:, 1]] - c2[b]) ** 2
+            mean[a, b] = mean[tuple(full[np.argmin(d)])]
+    fj = np.zeros((k1 + 1, k2 + 1))
+    fj[1:, 1:] = np.cumsum(np.cumsum(mean, axis=0), axis=1)
+    w = counts
+    # remove the first-order effect of feature 1 ...
+    d1 = fj[1:, :] - fj[:-1, :]  # (K1, K2+1)
+    ave1 = np.sum(w * (d1[:, :-1] + d1[:, 1:]) / 2, axis=1) / np.maximum(w.sum(axis=1), 1)
+    f1 = np.concatenate([[0.0], np.cumsum(ave1)])
+    # ... and of feature 2
+    d2 = fj[:, 1:] - fj[:, :-1]  # (K1+1, K2)
+    ave2 = np.sum(w * (d2[:-1, :] + d2[1:, :]) / 2, axis=0) / np.maximum(w.sum(axis=0), 1)
+    f2 = np.concatenate([[0.0], np.cumsum(ave2)])
+    fj = fj - f1[:, None] - f2[None, :]
+    f0 = np.sum(w * (fj[:-1, :-1] + fj[:-1, 1:] + fj[1:, :-1] + fj[1:, 1:]) / 4) / w.sum()
+    return fj - f0, counts
+
+
+def category_order(x, j, categories, is_cat) -> np.ndarray:
+    """Order of ``categories`` of feature ``j`` by the similarity of the other features.
+
+    Apley & Zhu (2020, section 5.2): the distance between two categories is
+    the sum over the other features of the Kolmogorov-Smirnov distance
+    (numeric) or total-variation distance (categorical) between that
+    feature's distribution in the two categories; the categories are ordered
+    along the first axis of a classical multidimensional scaling of those
+    distances.
+
+    Returns
+    -------
+    ndarray of int
+        Permutation of ``range(len(categories))``.
+    """
+    k = len(categories)
+    if k <= 2:
+        return np.arange(k)
+    keys = np.asarray([str(v) for v in x[:, j]])
+    groups = [keys == str(c) for c in categories]
+    dist = np.zeros((k, k))
+    for other in range(x.shape[1]):
+        if other == j:
+            continue
+        col = x[:, other]
+        if is_cat[other]:
+            col = np.asarray([str(v) for v in col])
+            levels = np.unique(col)
+            p = np.stack([(col[g][:, None] == levels[None]).mean(axis=0) if g.any() else np.zeros(len(levels))
+                          for g in groups])
+            dist += 0.5 * np.abs(p[:, None, :] - p[None, :, :]).sum(axis=2)
+        else:
+            col = col.astype(float)
+            points = np.unique(col)
+            cdf = np.stack([np.searchsorted(np.sort(col[g]), points, side="right") / max(g.sum(), 1) for g in groups])
+            dist += np.abs(cdf[:, None, :] - cdf[None, :, :]).max(axis=2)
+    centre = np.eye(k) - np.ones((k, k)) / k
+    b = -0.5 * centre @ (dist ** 2) @ centre
+    vals, vecs = np.linalg.eigh(b)
+    axis = vecs[:, -1]
+    if axis[np.argmax(np.abs(axis))] < 0:
+        axis = -axis
+    return np.argsort(axis, kind="stable")
+
+
+def ale_categorical(f, x, j, categories, order):
+    """First-order ALE of categorical feature ``j`` over ``categories[order]``.
+
+    Between neighbouring categories ``c_k``, ``c_{k+1}`` (in ``order``) the
+    local effect averages ``f(c_{k+1}) - f(c_k)`` over the rows of both
+    categories (rows of ``c_k`` moved up, rows of ``c_{k+1}`` moved down).
+    Accumulated and centred with the category counts as weights.
+
+    Returns
+    -------
+    ale : ndarray of shape (K,)
+        In ``order``.
+    counts : ndarray of shape (K,)
+    """
+    cats = np.asarray(categories, dtype=object)[order]
+    keys = np.asarray([str(v) for v in x[:, j]])
+    pos = np.full(len(x), -1)
+    for k, c in enumerate(cats):
+        pos[keys == str(c)] = k
+    counts = np.bincount(pos[pos >= 0], minlength=len(cats))
+    up_rows = np.nonzero((pos >= 0) & (pos < len(cats) - 1))[0]
+    down_rows = np.nonzero(pos > 0)[0]
+    base_rows = np.concatenate([up_rows, down_rows])
+    moved = x[base_rows].copy()
+    moved[: len(up_rows), j] = cats[pos[up_rows] + 1]
+    moved[len(up_rows):, j] = cats[pos[down_rows] - 1]
+    out = f(np.concatenate([x[base_rows], moved]))
+    orig, new = out[: len(base_rows)], out[len(base_rows):]
+    # effect across the boundary k|k+1, always as f(c_{k+1}) - f(c_k)
+    d_up = new[: len(up_rows)] - orig[: len(up_rows)]
+    d_down = orig[len(up_rows):] - new[len(up_rows):]
+    kk = len(cats) - 1
+    sums = np.bincount(pos[up_rows], weights=d_up, minlength=kk)[:kk] + np.bincount(
+        pos[down_rows] - 1, weights=d_down, minlength=kk)[:kk]
+    n_pair = counts[:-1] + counts[1:]
+    ale = np.concatenate([[0.0], np.cumsum(sums / np.maximum(n_pair, 1))])
+    ale -= np.sum(ale * counts) / counts.sum()
+    return ale, counts
+
+
+class AccumulatedLocalEffects(_CurveExplainer):
+    """ALE (Apley & Zhu 2020): first order, two-feature second order, categorical."""
+
+    name = "ale"
+    summary = "Accumulated local effects: feature effects that stay honest under correlated features (global)."
+    params = ParamSpec(
+        _common_params("Bin edges per numeric feature (bins = edges - 1), at data quantiles.")[:2]
+        + (Param("max_rows", "int", 1000, "Rows sampled from the data (0: all).", low=0),
+           Param("seed", "int", 0, "Random seed for the row sample.", low=0))
+    )
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        n = min(len(data), params.get("max_rows") or len(data))
+        specs = params.get("features") or [None] * min(3, data.n_features)
+        return sum(n * (4 if s and (":" in s or "*" in s) else 2) for s in specs)
+
+    def explain(self, model, data, params, ctx):
+        specs, x, f, is_cat = self._setup(model, data, params, ctx)
+        curves = []
+        scale = output_scale(model)
+        for k, cols in enumerate(specs):
+            ctx.progress(k / len(specs), f"accumulated local effects {k + 1}/{len(specs)}")
+            names = tuple(data.feature_names[j] for j in cols)
+            if len(cols) == 2:
+                if is_cat[cols[0]] or is_cat[cols[1]]:
+                    raise StudioError(f"two-feature ALE needs two numeric features; {':'.join(names)} has a categorical one")
+                e1 = feature_grid(x[:, cols[0]], params["grid_resolution"], "quantile")
+                e2 = feature_grid(x[:, cols[1]], params["grid_resolution"], "quantile")
+                ale, counts = ale_2d(f, x, cols[0], cols[1], e1, e2)
+                curves.append(Curve(feature=names, kind="ale", grid=[e1, e2], average=ale,
+                                    extra={"scale": scale, "counts": counts, "order": 2}))
+                continue
+            j = cols[0]
+            if is_cat[j]:
+                cats = feature_grid(x[:, j], 0, categorical=True)
+                order = category_order(x, j, cats, is_cat)
+                ale, counts = ale_categorical(f, x, j, cats, order)
+                curves.append(Curve(feature=names[0], kind="ale", grid=[cats[order]], average=ale, categorical=True,
+                                    extra={"scale": scale, "counts": counts, "order": 1}))
+            else:
+                edges = feature_grid(x[:, j], params["grid_resolution"], "quantile")
+                ale, counts = ale_1d(f, x, j, edges)
+                curves.append(Curve(feature=names[0], kind="ale", grid=[edges], average=ale,
+                                    extra={"scale": scale, "counts": counts, "order": 1}))
+        ctx.progress(1.0, "done")
+        return self._result(model, data, curves, len(x))

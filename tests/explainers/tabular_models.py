@@ -1,0 +1,146 @@
+"""Small in-test models and tables for the tabular explainer tests (issue 3).
+
+Everything is built once per process (``functools.cache``) and kept tiny so
+the tabular test folder stays fast on two shared cores.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+
+import studio
+from studio.data.tabular import table_dataset
+
+
+def dataset(frame: pd.DataFrame, label: str | None = "target", name: str = "t.csv"):
+    """A studio Dataset from a DataFrame (label column ``label``)."""
+    return table_dataset(frame.reset_index(drop=True), name=name, label=label)
+
+
+class FunctionRegressor:
+    """A 'model' computing a known numpy function of the columns (for known answers).
+
+    Parameters
+    ----------
+    kind : str
+        Name of a function in :data:`FUNCTIONS` (picklable, so wrap_model can hash it).
+    """
+
+    def __init__(self, kind: str, n_features: int):
+        self.kind = kind
+        self.n_features_in_ = n_features
+
+    def fit(self, x, y=None):
+        return self
+
+    def predict(self, x):
+        return FUNCTIONS[self.kind](np.asarray(x, dtype=np.float64))
+
+
+FUNCTIONS = {
+    # f = a*x1 + g(x2) with a = 2.5, g = sin
+    "linear_plus_sin": lambda x: 2.5 * x[:, 0] + np.sin(3 * x[:, 1]),
+    # additive: x1^2 + exp(x2/2) - 3*x3
+    "additive": lambda x: x[:, 0] ** 2 + np.exp(x[:, 1] / 2) - 3 * x[:, 2],
+    # additive on the data (x2 ~ x1) but not off it: the extra term vanishes where x1 == x2
+    "manifold": lambda x: x[:, 0] + x[:, 1] ** 2 + 4.0 * (x[:, 0] - x[:, 1]) ** 2,
+    # pure interaction plus main effects
+    "interaction": lambda x: 1.7 * x[:, 0] * x[:, 1] + x[:, 0] ** 3 - np.cos(x[:, 1]),
+}
+
+
+def function_model(kind: str, n_features: int):
+    names = [f"x{i + 1}" for i in range(n_features)]
+    return studio.wrap_model(FunctionRegressor(kind, n_features), card={"task": "regression", "feature_names": names})
+
+
+def correlated_table(n=400, rho_noise=0.05, seed=0, n_features=3):
+    """x1 ~ U(-1, 1), x2 = x1 + small noise (strongly correlated), x3 ~ U(-1, 1)."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.uniform(-1, 1, n)
+    cols = {"x1": x1, "x2": x1 + rng.normal(0, rho_noise, n), "x3": rng.uniform(-1, 1, n)}
+    frame = pd.DataFrame({k: cols[k] for k in list(cols)[:n_features]})
+    return dataset(frame, label=None)
+
+
+@functools.cache
+def wine():
+    """Wine (3 classes): a Dataset and a small scikit-learn logistic regression pipeline."""
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    bunch = load_wine(as_frame=True)
+    frame = bunch.frame.rename(columns={"od280/od315_of_diluted_wines": "od280_od315"})
+    x = frame.drop(columns="target")
+    est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, frame["target"])
+    return studio.wrap_model(est), dataset(frame)
+
+
+@functools.cache
+def wine_forest():
+    """Wine with a small random forest (a multiclass tree ensemble)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    _, data = wine()
+    est = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(data.frame, data.y)
+    return studio.wrap_model(est), data
+
+
+@functools.cache
+def diabetes_gbr():
+    """Diabetes regression: a Dataset and a small GradientBoostingRegressor."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    frame = load_diabetes(as_frame=True).frame
+    est = GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0)
+    est.fit(frame.drop(columns="target"), frame["target"])
+    return studio.wrap_model(est), dataset(frame)
+
+
+@functools.cache
+def diabetes_torch():
+    """Diabetes regression with a tiny torch MLP (deterministic init, briefly trained)."""
+    import torch
+
+    _, data = diabetes_gbr()
+    x = torch.tensor(data.x, dtype=torch.float32)
+    y = torch.tensor(np.asarray(data.y, dtype=np.float32))[:, None]
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        loss = ((net(x * 20) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():  # fold the input scaling into the first layer
+        net[0].weight.mul_(20.0)
+    model = studio.wrap_model(net.eval(), card={"task": "regression", "feature_names": list(data.feature_names)})
+    return model, data
+
+
+@functools.cache
+def categorical_table():
+    """A table with a categorical column and a one-hot scikit-learn pipeline (binary)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(1)
+    n = 300
+    colour = rng.choice(["red", "green", "blue", "black"], n, p=[0.4, 0.3, 0.2, 0.1])
+    size = rng.normal(0, 1, n) + (colour == "red") * 0.8
+    weight = rng.normal(0, 1, n)
+    logit = 1.5 * size - weight + np.select([colour == "red", colour == "blue"], [1.0, -1.5], 0.0)
+    y = (logit + rng.logistic(size=n) > 0).astype(int)
+    frame = pd.DataFrame({"size": size, "colour": colour, "weight": weight, "target": y})
+    pre = make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough")
+    est = make_pipeline(pre, LogisticRegression()).fit(frame.drop(columns="target"), y)
+    return studio.wrap_model(est), dataset(frame)
