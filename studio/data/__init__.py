@@ -38,6 +38,7 @@ def load_dataset(source, label: str | None = None, name: str | None = None, feat
         if not name:
             raise StudioError("a dataset given as bytes needs its file name")
         data = bytes(source)
+        _check_size(len(data), name)
     else:
         path = Path(source)
         name = name or path.name
@@ -45,19 +46,34 @@ def load_dataset(source, label: str | None = None, name: str | None = None, feat
             return load_folder(path)
         if not path.is_file():
             raise StudioError(f"dataset {str(path)!r} was not found; check the path")
-        if path.stat().st_size > MAX_DATA_BYTES:
-            raise StudioError(f"dataset {path.name!r} is over the 2 GiB limit")
+        _check_size(path.stat().st_size, name)
         data = path.read_bytes()
     suffix = Path(name).suffix.lower()
-    if suffix == ".zip":
-        return load_zip(data, name)
-    if suffix == ".npz":
-        return load_npz(data, name)
-    if suffix in TABLE_SUFFIXES:
-        return table_dataset(read_table(data, name), name=name, label=label, feature_names=feature_names)
+    try:
+        if suffix == ".zip":
+            return load_zip(data, name)
+        if suffix == ".npz":
+            return load_npz(data, name)
+        if suffix in TABLE_SUFFIXES:
+            return table_dataset(read_table(data, name), name=name, label=label, feature_names=feature_names)
+    except MemoryError:
+        raise StudioError(f"dataset {name!r} needs more memory than is free to load; load a smaller sample") from None
+    except RecursionError:
+        raise StudioError(f"dataset {name!r} is nested too deeply to load; the file is damaged or crafted") from None
     raise StudioError(
         f"dataset {name!r} has an unknown type; accepted: CSV, Parquet, .zip of class folders, .npz, or an image folder"
     )
+
+
+def _check_size(size: int, name: str) -> None:
+    from studio.data.dataset import limit
+
+    max_bytes = limit("STUDIO_MAX_DATA_BYTES", MAX_DATA_BYTES)
+    if size > max_bytes:
+        raise StudioError(
+            f"dataset {name!r} is {size} bytes, over the limit of {max_bytes} bytes; "
+            "sample it, or raise the limit with the environment variable STUDIO_MAX_DATA_BYTES"
+        )
 
 
 __all__ = ["Dataset", "load_dataset"]

@@ -22,6 +22,17 @@ def limit(name: str, default: int) -> int:
         raise StudioError(f"environment variable {name} must be an integer, got {raw!r}") from None
 
 
+def _runs_on(model, x, finite: bool = False) -> bool:
+    """Whether ``model.output(x)`` works (and, with ``finite``, gives finite numbers)."""
+    try:
+        out = model.output(x)
+    except MemoryError:
+        raise
+    except Exception:
+        return False
+    return bool(np.isfinite(out).all()) if finite else True
+
+
 @dataclass
 class Dataset:
     """A loaded dataset.
@@ -61,6 +72,7 @@ class Dataset:
     names: list | None = None
     name: str = "data"
     _fingerprint: str | None = field(default=None, repr=False)
+    _checked_for: str | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -139,6 +151,11 @@ class Dataset:
                     f"{self.image_shape[0]} channel(s) at {self.image_shape[1]}x{self.image_shape[2]}; resize the images or fix the card's input_size"
                 )
             return self
+        aligned = self._aligned_columns(model)
+        aligned._check_values_for(model)
+        return aligned
+
+    def _aligned_columns(self, model) -> "Dataset":
         names = model.feature_names
         n_model = getattr(model, "n_features", None)
         if names is None:
@@ -170,3 +187,44 @@ class Dataset:
             kind="tabular", x=x, y=self.y, feature_names=list(names), label=self.label,
             class_names=self.class_names, categorical=categorical, frame=frame, name=self.name,
         )
+
+    def _check_values_for(self, model) -> None:
+        """Text in columns the model needs numeric, or missing values the model cannot take: StudioError.
+
+        Datasets may hold NaN (HistGradientBoosting and many pipelines accept
+        it); a model that fails on the rows with NaN, or returns non-finite
+        outputs for them, is refused here naming the columns.
+        """
+        if self._checked_for == model.cache_id:
+            return
+        import pandas as pd
+
+        if self.categorical and not _runs_on(model, self.x[: min(len(self), 8)]):
+            parts = []
+            for col in self.categorical[:5]:
+                values = self.frame[col]
+                numeric = pd.to_numeric(values, errors="coerce")
+                bad = values[numeric.isna() & values.notna()]
+                if len(bad):
+                    parts.append(f"{col!r} (e.g. {str(bad.iloc[0])[:30]!r} in row {int(bad.index[0])})")
+                else:
+                    parts.append(repr(col))
+            raise StudioError(
+                f"column(s) {', '.join(parts)} hold non-numeric values but the model needs numbers there; "
+                "fix or drop those cells, or encode the column as the model was trained"
+            )
+        if self.x.dtype == object:
+            missing_mask = self.frame.isna().to_numpy()
+        else:
+            missing_mask = np.isnan(self.x)
+        cols = np.nonzero(missing_mask.any(axis=0))[0]
+        if cols.size:
+            rows = np.nonzero(missing_mask.any(axis=1))[0][:8]
+            if not _runs_on(model, self.x[rows], finite=True):
+                names = [self.feature_names[i] for i in cols]
+                raise StudioError(
+                    f"column(s) {', '.join(map(repr, names[:8]))}{' and more' if len(names) > 8 else ''} have missing "
+                    f"values ({int(missing_mask.any(axis=1).sum())} row(s)) and this model cannot take them; "
+                    "fill or drop those rows, or use a model that handles missing values"
+                )
+        self._checked_for = model.cache_id

@@ -62,21 +62,30 @@ def _stack(images: list, names: list, labels: list, classes: list, source: str) 
     )
 
 
-def _check_members(zf: zipfile.ZipFile, source: str) -> list:
-    """Refuse unsafe archives before reading anything; return image members."""
+def check_archive(zf: zipfile.ZipFile, source: str) -> list:
+    """Refuse an unsafe archive from its central directory alone; return its entries.
+
+    Nothing is read or extracted here. Refused: more entries than
+    ``STUDIO_MAX_ZIP_MEMBERS``, a total uncompressed size over
+    ``STUDIO_MAX_ZIP_BYTES``, a member compressed more than 1000:1 (a zip
+    bomb), absolute paths or ``..``, symbolic links.
+    """
     max_members = limit("STUDIO_MAX_ZIP_MEMBERS", 100_000)
     max_total = limit("STUDIO_MAX_ZIP_BYTES", 2 * 2**30)
     infos = zf.infolist()
     if len(infos) > max_members:
         raise StudioError(
-            f"archive {source!r} has {len(infos)} entries, over the limit of {max_members}; raise STUDIO_MAX_ZIP_MEMBERS to allow more"
+            f"archive {source!r} has {len(infos)} entries, over the limit of {max_members}; "
+            "raise STUDIO_MAX_ZIP_MEMBERS to allow more"
         )
     total = 0
-    members = []
     for info in infos:
         name = info.filename
         path = PurePosixPath(name.replace("\\", "/"))
-        if name.startswith(("/", "\\")) or path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
+        if (
+            name.startswith(("/", "\\")) or path.is_absolute() or ".." in path.parts
+            or (len(name) > 1 and name[1] == ":") or "\x00" in name
+        ):
             raise StudioError(f"archive {source!r} has an unsafe path {name!r} (absolute or with '..'); it was refused")
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
@@ -84,11 +93,21 @@ def _check_members(zf: zipfile.ZipFile, source: str) -> list:
         total += info.file_size
         if total > max_total:
             raise StudioError(
-                f"archive {source!r} uncompresses to more than {max_total} bytes (a zip bomb?); "
+                f"archive {source!r} uncompresses to more than {max_total} bytes, over the limit (a zip bomb?); "
                 "raise STUDIO_MAX_ZIP_BYTES if it is genuine"
             )
-        if info.compress_size and info.file_size / max(info.compress_size, 1) > 1000 and info.file_size > 2**20:
-            raise StudioError(f"archive {source!r} member {name!r} has a compression ratio over 1000 (a zip bomb?); refused")
+        if info.file_size > 2**20 and info.file_size > 1000 * max(info.compress_size, 1):
+            raise StudioError(
+                f"archive {source!r} member {name!r} has a compression ratio over 1000 (a zip bomb?); it was refused"
+            )
+    return infos
+
+
+def _check_members(zf: zipfile.ZipFile, source: str) -> list:
+    """Refuse unsafe archives before reading anything; return image members."""
+    members = []
+    for info in check_archive(zf, source):
+        path = PurePosixPath(info.filename.replace("\\", "/"))
         if info.is_dir() or path.name.startswith(".") or "__MACOSX" in path.parts:
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -115,8 +134,8 @@ def load_zip(data: bytes, source: str) -> Dataset:
     max_images = limit("STUDIO_MAX_ROWS", 2_000_000)
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise StudioError(f"{source!r} is not a valid zip archive") from None
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise StudioError(f"{source!r} is not a valid zip archive; zip the class folders again") from None
     with zf:
         members = _check_members(zf, source)
         if len(members) > max_images:
@@ -127,7 +146,7 @@ def load_zip(data: bytes, source: str) -> Dataset:
         for info, path in members:
             try:
                 blob = zf.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
                 raise StudioError(f"archive {source!r} member {info.filename!r} is damaged ({type(exc).__name__})") from None
             images.append(_decode_image(blob, info.filename))
             names.append(str(path))
@@ -152,40 +171,107 @@ def load_folder(root: Path) -> Dataset:
     return _stack(images, [str(r) for r in rel], labels, classes, root.name)
 
 
+def _read_npz(data: bytes, source: str) -> dict:
+    """Every array of an ``.npz``, checked before it is read.
+
+    The archive passes :func:`check_archive`; each member's ``.npy`` header
+    is read first: object (pickled) arrays are refused, and an array whose
+    declared size exceeds its member's real size, or the row limits, is
+    refused without allocating it.
+    """
+    from numpy.lib import format as npformat
+
+    max_cells = limit("STUDIO_MAX_NPZ_VALUES", 2 * 10**9)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise StudioError(f"{source!r} is not a valid .npz file (not a zip archive); save it with np.savez") from None
+    arrays = {}
+    with zf:
+        infos = check_archive(zf, source)
+        for info in infos:
+            if info.is_dir() or not info.filename.endswith(".npy"):
+                continue
+            key = info.filename[: -len(".npy")]
+            try:
+                with zf.open(info) as fh:
+                    version = npformat.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = npformat.read_array_header_1_0(fh, max_header_size=10_000)
+                    elif version == (2, 0):
+                        shape, _, dtype = npformat.read_array_header_2_0(fh, max_header_size=10_000)
+                    else:
+                        raise ValueError(f"unsupported .npy version {version}")
+                    header_end = fh.tell() if fh.seekable() else None
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, SyntaxError, TypeError) as exc:
+                raise StudioError(f"{source!r}: member {info.filename!r} is not a valid .npy array ({type(exc).__name__})") from None
+            if dtype.hasobject:
+                raise StudioError(
+                    f"{source!r} stores Python objects (pickled arrays, in {key!r}), which are refused; "
+                    "save plain numeric or text arrays"
+                )
+            cells = int(np.prod(shape, dtype=object))
+            if cells > max_cells:
+                raise StudioError(
+                    f"{source!r}: array {key!r} declares {cells} values, over the limit of {max_cells}; "
+                    "raise STUDIO_MAX_NPZ_VALUES if it is genuine"
+                )
+            if header_end is not None and cells * dtype.itemsize > info.file_size - header_end:
+                raise StudioError(f"{source!r}: array {key!r} is truncated (its header promises more data than the file holds)")
+            try:
+                with zf.open(info) as fh:
+                    arrays[key] = npformat.read_array(fh, allow_pickle=False)
+            except MemoryError:
+                raise StudioError(f"{source!r}: array {key!r} needs more memory than is free; load a smaller file") from None
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+                raise StudioError(f"{source!r}: array {key!r} is damaged ({type(exc).__name__}); save the file again") from None
+    return arrays
+
+
+def _npz_names(values, what: str, source: str):
+    if values is None:
+        return None
+    if values.ndim != 1 or values.dtype.kind not in "Uiu" or len(values) == 0:
+        raise StudioError(f"{source!r}: {what!r} must be a 1-D array of names")
+    return [str(v) for v in values]
+
+
 def load_npz(data: bytes, source: str) -> Dataset:
     """``.npz`` with ``x`` (and optional ``y``, ``feature_names``, ``class_names``).
 
     ``x`` of shape (n, features) is a table; (n, H, W) grayscale images;
     (n, C, H, W) or (n, H, W, C) images. Integer images are scaled by 1/255.
     """
-    try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise StudioError(f"{source!r} stores Python objects (pickled arrays), which are refused; save plain numeric arrays") from None
-        raise StudioError(f"{source!r} is not a valid .npz file") from None
-    except Exception:
-        raise StudioError(f"{source!r} is not a valid .npz file") from None
-    with npz:
-        if "x" not in npz.files:
-            raise StudioError(f"{source!r} has no array named 'x' (it has {', '.join(npz.files) or 'none'}); save it with np.savez(path, x=..., y=...)")
-        try:
-            x = npz["x"]
-            y = npz["y"] if "y" in npz.files else None
-            feature_names = [str(v) for v in npz["feature_names"]] if "feature_names" in npz.files else None
-            class_names = [str(v) for v in npz["class_names"]] if "class_names" in npz.files else None
-        except ValueError:
-            raise StudioError(f"{source!r} stores Python objects (pickled arrays), which are refused; save plain numeric arrays") from None
-        except Exception as exc:
-            raise StudioError(f"{source!r} is damaged ({type(exc).__name__})") from None
+    arrays = _read_npz(data, source)
+    if "x" not in arrays:
+        raise StudioError(
+            f"{source!r} has no array named 'x' (it has {', '.join(sorted(arrays)) or 'none'}); "
+            "save it with np.savez(path, x=..., y=...)"
+        )
+    x, y = arrays["x"], arrays.get("y")
+    feature_names = _npz_names(arrays.get("feature_names"), "feature_names", source)
+    class_names = _npz_names(arrays.get("class_names"), "class_names", source)
+    if x.ndim == 0:
+        raise StudioError(f"{source!r}: 'x' is a single number; expected (n, features), (n, H, W) or (n, C, H, W)")
+    if y is not None and y.ndim != 1:
+        raise StudioError(f"{source!r}: 'y' must be one label per row (1-D), got shape {y.shape}")
+    if y is not None and y.dtype.kind not in "biufU":
+        raise StudioError(f"{source!r}: 'y' must hold numbers or text labels, got dtype {y.dtype}")
+    if x.dtype.kind == "b":
+        x = x.astype(np.uint8)
     if x.dtype.kind not in "biuf":
         raise StudioError(f"{source!r}: 'x' must be numeric, got dtype {x.dtype}")
     if len(x) == 0:
         raise StudioError(f"{source!r}: 'x' has no rows")
+    max_rows = limit("STUDIO_MAX_ROWS", 2_000_000)
+    if len(x) > max_rows:
+        raise StudioError(f"{source!r}: 'x' has {len(x)} rows, over the limit of {max_rows}; sample it or raise STUDIO_MAX_ROWS")
     if y is not None and len(y) != len(x):
         raise StudioError(f"{source!r}: 'y' has {len(y)} entries but 'x' has {len(x)} rows")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise StudioError(f"{source!r}: 'x' contains NaN or infinite values; clean them first")
+    if x.ndim == 2 and x.dtype.kind == "f" and np.isinf(x).any():
+        raise StudioError(f"{source!r}: 'x' contains infinite values; replace them")
+    if x.ndim != 2 and x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise StudioError(f"{source!r}: the images in 'x' contain NaN or infinite values; clean them first")
     if x.ndim == 2:
         import pandas as pd
 
@@ -210,6 +296,14 @@ def load_npz(data: bytes, source: str) -> Dataset:
         raise StudioError(f"{source!r}: 'x' has shape {x.shape}; expected (n, features), (n, H, W) or (n, C, H, W)")
     if x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
         x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    if x.shape[1] not in (1, 3, 4):
+        raise StudioError(f"{source!r}: images in 'x' have {x.shape[1]} channels; expected 1, 3 or 4 (shape {x.shape})")
+    max_pixels = limit("STUDIO_MAX_IMAGE_PIXELS", 4096 * 4096)
+    if x.shape[2] * x.shape[3] > max_pixels:
+        raise StudioError(
+            f"{source!r}: images are {x.shape[3]}x{x.shape[2]}, over the limit of {max_pixels} pixels; "
+            "resize them or raise STUDIO_MAX_IMAGE_PIXELS"
+        )
     if x.dtype.kind in "biu":
         x = x.astype(np.float32) / 255.0
     x = x.astype(np.float32)

@@ -39,22 +39,45 @@ def read_table(data: bytes, name: str):
 
     suffix = Path(name).suffix.lower()
     if not data.strip():
-        raise StudioError(f"dataset {name!r} is empty")
+        raise StudioError(f"dataset {name!r} is empty; a table needs a header line and at least one row")
+    parquet = suffix == ".parquet" or data[:4] == b"PAR1"
+    kind = "Parquet" if parquet else "CSV"
+    header = None
     try:
-        if suffix == ".parquet" or data[:4] == b"PAR1":
+        if parquet:
             frame = pd.read_parquet(io.BytesIO(data))
         else:
-            frame = pd.read_csv(io.BytesIO(data), sep=None, engine="python") if b"," not in data[:4096] else pd.read_csv(io.BytesIO(data))
+            if b"\x00" in data[:65536]:
+                raise StudioError(f"dataset {name!r} is binary, not a CSV text file; export the table as CSV (UTF-8)")
+            header, delimiter = _csv_header(data, name)
+            frame = pd.read_csv(io.BytesIO(data), sep=delimiter)
     except StudioError:
         raise
+    except MemoryError:
+        raise StudioError(f"dataset {name!r} needs more memory than is free to load; sample it first") from None
+    except UnicodeDecodeError:
+        raise StudioError(f"dataset {name!r} is not UTF-8 text; save the CSV with UTF-8 encoding") from None
     except Exception as exc:
-        kind = "Parquet" if suffix == ".parquet" else "CSV"
-        raise StudioError(f"dataset {name!r} is not a readable {kind} file ({str(exc).splitlines()[0][:200]})") from None
-    if frame.shape[1] == 0 or frame.shape[0] == 0:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise StudioError(f"dataset {name!r} is not a readable {kind} file ({first}); check the file and its format") from None
+    if frame.shape[1] == 0:
+        raise StudioError(f"dataset {name!r} has no columns; a table needs a header line naming its columns")
+    if frame.shape[0] == 0:
         raise StudioError(f"dataset {name!r} has no rows; a table needs a header line and at least one row")
+    names = header if header is not None and len(header) == frame.shape[1] else [str(c) for c in frame.columns]
+    dupes = sorted({c for c in names if names.count(c) > 1})
+    if dupes:
+        raise StudioError(
+            f"dataset {name!r} has duplicate column names ({', '.join(map(repr, dupes[:5]))}); give every column a unique name"
+        )
     frame.columns = [str(c) for c in frame.columns]
-    if len(set(frame.columns)) != len(frame.columns):
-        raise StudioError(f"dataset {name!r} has duplicate column names")
+    if not parquet and frame.shape[1] == 1:
+        for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in frame.columns[0]:
+                raise StudioError(
+                    f"dataset {name!r} was read as a single column {frame.columns[0][:60]!r}: it looks separated by {word} "
+                    "with decimal commas; save it as a comma-separated CSV with '.' as the decimal mark"
+                )
     max_rows = limit("STUDIO_MAX_ROWS", 2_000_000)
     if len(frame) > max_rows:
         raise StudioError(
@@ -62,6 +85,32 @@ def read_table(data: bytes, name: str):
             "sample it, or raise the limit with STUDIO_MAX_ROWS"
         )
     return frame
+
+
+def _csv_header(data: bytes, name: str):
+    """(column names as written in the header, delimiter).
+
+    pandas renames duplicated names to ``a.1``, so duplicates are found here.
+    The delimiter is a comma when the start of the file has one, else the
+    one of ``; tab |`` the header uses.
+    """
+    import csv
+
+    first = data[:65536].split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise StudioError(f"dataset {name!r} is not UTF-8 text; save the CSV with UTF-8 encoding") from None
+    delimiter = ","
+    if b"," not in data[:4096]:
+        counts = {d: text.count(d) for d in (";", "\t", "|")}
+        best = max(counts, key=counts.get)
+        if counts[best]:
+            delimiter = best
+    try:
+        return next(csv.reader([text], delimiter=delimiter), []), delimiter
+    except csv.Error:
+        return None, delimiter
 
 
 def table_dataset(frame, name: str = "data", label: str | None = None, feature_names=None) -> Dataset:

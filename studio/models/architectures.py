@@ -88,9 +88,36 @@ def build_architecture(name: str, args: dict, state_dict) -> "object":
         def factory(**kw):
             return torchvision.models.get_model(name, weights=None, **kw)
 
+    import torch
+
+    def bad_fit(detail):
+        raise StudioError(
+            f"the weights do not fit architecture {name!r} with {args}: {detail}. "
+            "Check the card's 'architecture' and 'architecture_args'"
+        )
+
+    # Build on the meta device first (no memory): compare every shape with the file's
+    # tensors, so crafted architecture_args cannot make the studio allocate a huge network.
+    try:
+        with torch.device("meta"):
+            skeleton = factory(**args)
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
+        raise StudioError(f"architecture {name!r} does not accept {args}: {' '.join(str(exc).split())[:200]}") from None
+    expected = skeleton.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    if missing or unexpected:
+        bad_fit(
+            (f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}; " if missing else "")
+            + (f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}" if unexpected else "")
+        )
+    for key, tensor in expected.items():
+        if tuple(tensor.shape) != tuple(state_dict[key].shape):
+            bad_fit(f"{key} has shape {list(state_dict[key].shape)} in the file but {list(tensor.shape)} in the network")
+    del skeleton
     try:
         net = factory(**args)
-    except TypeError as exc:
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
         raise StudioError(f"architecture {name!r} does not accept {args}: {exc}") from None
     try:
         net.load_state_dict(state_dict, strict=True)

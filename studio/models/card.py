@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from studio.errors import StudioError
 TASKS = ("classification", "regression")
 OUTPUTS = ("logits", "probabilities")
 MAX_CARD_BYTES = 1_000_000
+MAX_NAMES = 100_000
+MAX_DESCRIPTION = 100_000
 
 
 @dataclass
@@ -78,6 +81,10 @@ class ModelCard:
         def bad(msg):
             raise StudioError(f"{source}: {msg}")
 
+        if not isinstance(self.description, str):
+            bad("'description' must be text")
+        if self.task is not None and not isinstance(self.task, str):
+            bad("'task' must be 'classification' or 'regression'")
         if self.task is not None and self.task not in TASKS:
             bad(f"'task' must be 'classification' or 'regression', got {self.task!r}")
         if self.outputs not in OUTPUTS:
@@ -85,8 +92,11 @@ class ModelCard:
         for name in ("class_names", "feature_names"):
             value = getattr(self, name)
             if value is not None:
-                if not isinstance(value, list) or not value or not all(isinstance(v, (str, int)) for v in value):
-                    bad(f"{name!r} must be a non-empty list of names")
+                if (
+                    not isinstance(value, list) or not value or len(value) > MAX_NAMES
+                    or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+                ):
+                    bad(f"{name!r} must be a non-empty list of names (text), at most {MAX_NAMES}")
                 value = [str(v) for v in value]
                 if len(set(value)) != len(value):
                     bad(f"{name!r} has duplicate names")
@@ -103,10 +113,10 @@ class ModelCard:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if value is not None:
-                if not isinstance(value, list) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+                if not isinstance(value, list) or not value or len(value) > 4 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
                 ):
-                    bad(f"{name!r} must be a list of numbers, one per channel")
+                    bad(f"{name!r} must be a list of finite numbers, one per channel")
                 if name == "std" and any(v <= 0 for v in value):
                     bad("'std' values must be positive")
                 setattr(self, name, [float(v) for v in value])
@@ -120,8 +130,25 @@ class ModelCard:
             bad("'architecture' must be a name such as 'resnet18'")
         if not isinstance(self.architecture_args, dict):
             bad("'architecture_args' must be an object")
+        for key, value in self.architecture_args.items():
+            if key.startswith("weights") or key in ("progress", "pretrained"):
+                bad(f"'architecture_args' may not set {key!r}: the weights come from the file, never from the network")
+            if not isinstance(value, (int, float, str, bool)) or isinstance(value, str) and len(value) > 100:
+                bad(f"'architecture_args' value for {key!r} must be a number, short text or true/false")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not -1e6 <= value <= 1e6:
+                bad(f"'architecture_args' value for {key!r} is out of range")
+        if self.outputs is not None and not isinstance(self.outputs, str):
+            bad("'outputs' must be 'logits' or 'probabilities'")
+        if len(self.description) > MAX_DESCRIPTION:
+            bad(f"'description' is longer than {MAX_DESCRIPTION} characters")
         if not isinstance(self.description, str):
             bad("'description' must be text")
+        if self.architecture is not None and len(self.architecture) > 100:
+            bad("'architecture' must be a short name such as 'resnet18'")
+
+
+def _no_constant(name):
+    raise json.JSONDecodeError(f"{name} is not allowed in a card (use a finite number)", name, 0)
 
 
 def load_card(card) -> ModelCard:
@@ -133,14 +160,23 @@ def load_card(card) -> ModelCard:
     if isinstance(card, dict):
         return ModelCard.from_dict(card)
     source = "model card"
-    if isinstance(card, (str, Path)) and not str(card).lstrip().startswith("{"):
+    if isinstance(card, Path) or isinstance(card, str) and not card.lstrip().startswith(("{", "[")) and len(card) < 4096:
         path = Path(card)
-        source = f"model card {path.name!r}"
-        if not path.is_file():
-            raise StudioError(f"{source} was not found; check the path")
-        if path.stat().st_size > MAX_CARD_BYTES:
-            raise StudioError(f"{source} is larger than {MAX_CARD_BYTES} bytes; a card is a small JSON file")
-        card = path.read_bytes()
+        source = f"model card {path.name[:80]!r}"
+        try:
+            if not path.is_file():
+                raise StudioError(f"{source} was not found; check the path")
+            if path.stat().st_size > MAX_CARD_BYTES:
+                raise StudioError(f"{source} is larger than {MAX_CARD_BYTES} bytes; a card is a small JSON file")
+            card = path.read_bytes()
+        except OSError as exc:
+            raise StudioError(f"{source} could not be read ({exc.strerror or exc}); check the path") from None
+    if isinstance(card, bytearray):
+        card = bytes(card)
+    if not isinstance(card, (str, bytes)):
+        raise StudioError(f"a model card must be a path, JSON text, a dict or a ModelCard, not {type(card).__name__}")
+    if isinstance(card, str) and len(card) > MAX_CARD_BYTES:
+        raise StudioError(f"{source} is larger than {MAX_CARD_BYTES} bytes; a card is a small JSON file")
     if isinstance(card, bytes):
         if len(card) > MAX_CARD_BYTES:
             raise StudioError(f"{source} is larger than {MAX_CARD_BYTES} bytes; a card is a small JSON file")
@@ -149,7 +185,9 @@ def load_card(card) -> ModelCard:
         except UnicodeDecodeError:
             raise StudioError(f"{source} is not UTF-8 text; save it as a JSON file") from None
     try:
-        raw = json.loads(card)
+        raw = json.loads(card, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise StudioError(f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file or leave it out") from None
+    except RecursionError:
+        raise StudioError(f"{source} is nested too deeply to be a model card; a card is a flat JSON object") from None
     return ModelCard.from_dict(raw, source)

@@ -73,6 +73,8 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
                 break
     card = load_card(card)
     fmt = detect_format(data, name)
+    if data[:2] == b"PK" and fmt != "torch_export":  # torch and skops archives: bounds before any reading
+        _check_zip_bounds(data, name)
     fingerprint = sha256_bytes(data)
     loader = {
         "skops": _load_skops,
@@ -83,26 +85,53 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
         "onnx": _load_onnx,
         "pickle": _load_pickle,
     }[fmt]
-    if fmt == "pickle":
-        model = loader(data, name, card, fingerprint, trust_pickle)
-    else:
-        model = loader(data, name, card, fingerprint)
-    _check_card_against_model(model)
+    try:
+        if fmt == "pickle":
+            model = loader(data, name, card, fingerprint, trust_pickle)
+        else:
+            model = loader(data, name, card, fingerprint)
+        _check_card_against_model(model)
+    except MemoryError:
+        raise StudioError(
+            f"{name!r} needs more memory than this machine has free to load; use a smaller model or a bigger machine"
+        ) from None
+    except RecursionError:
+        raise StudioError(f"{name!r} is nested too deeply to load; the file is damaged or crafted") from None
     return model
+
+
+def _check_zip_bounds(data, name):
+    from studio.data.images import check_archive
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            check_archive(zf, name)
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return  # not a readable zip: the format's own loader says so in its words
 
 
 def _read_source(source, name):
     if isinstance(source, (bytes, bytearray)):
         if not name:
             raise StudioError("a model given as bytes needs its file name (for the format)")
+        _check_model_size(len(source), str(name))
         return bytes(source), str(name), None
     path = Path(source)
     if not path.is_file():
         raise StudioError(f"model file {str(path)!r} was not found; check the path")
-    size = path.stat().st_size
-    if size > MAX_MODEL_BYTES:
-        raise StudioError(f"model file {path.name!r} is {size / 2**30:.1f} GiB, over the 2 GiB limit")
+    _check_model_size(path.stat().st_size, path.name)
     return path.read_bytes(), name or path.name, path
+
+
+def _check_model_size(size: int, name: str) -> None:
+    from studio.data.dataset import limit
+
+    max_bytes = limit("STUDIO_MAX_MODEL_BYTES", MAX_MODEL_BYTES)
+    if size > max_bytes:
+        raise StudioError(
+            f"model file {name!r} is {size} bytes, over the limit of {max_bytes} bytes; "
+            "raise it with the environment variable STUDIO_MAX_MODEL_BYTES"
+        )
 
 
 def detect_format(data: bytes, name: str) -> str:
@@ -136,7 +165,7 @@ def detect_format(data: bytes, name: str) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = zf.namelist()
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, EOFError):
         raise StudioError(f"{name!r} is a damaged torch archive; save the model again") from None
     if any(n.endswith("constants.pkl") for n in names) or any("/code/" in n for n in names):
         return "torchscript"
@@ -271,9 +300,124 @@ def _load_torchscript(data, name, card, fingerprint):
     return TorchModel(module.eval(), "torchscript", fingerprint, card, name)
 
 
+# Members of a .pt2 archive that hold only short text (read as strings by torch).
+PT2_TEXT_MEMBERS = ("archive_format", "archive_version", "version", "byteorder", "serialization_id", ".lock")
+# Native code an AOTInductor / ExecuTorch package can carry; never loaded.
+PT2_CODE_DIRS = ("aotinductor/", "executorch/", "mtia/")
+PT2_CODE_SUFFIXES = (".so", ".dll", ".dylib", ".pyd", ".cpp", ".cubin", ".hsaco", ".o", ".py")
+# Names a serialised symbolic-shape expression may use (torch's own sympy functions and
+# sympy's basics); anything else (exec, eval, __import__, ...) is refused before sympy sees it.
+PT2_EXPR_NAMES = frozenset(
+    "Symbol Integer Rational Float Number positive integer nonnegative negative real finite True False oo zoo nan "
+    "Max Min Abs floor ceiling Mod Eq Ne Lt Le Gt Ge And Or Not Piecewise sqrt Pow Mul Add S ITE "
+    "FloorDiv ModularIndexing Where PythonMod CleanDiv CeilToInt FloorToInt CeilDiv LShift RShift IsNonOverlappingAndDenseIndicator "
+    "TruncToFloat TruncToInt RoundToInt RoundDecimal ToFloat FloatPow PowByNatural IntTrueDiv FloatTrueDiv Identity "
+    "OpaqueUnaryFn_sqrt OpaqueUnaryFn_exp OpaqueUnaryFn_log BitwiseFn_bitwise_and BitwiseFn_bitwise_or "
+    "BitwiseFn_bitwise_xor Float Boolean".split()
+)
+PT2_TARGET_PREFIXES = ("torch.ops.", "_operator.", "math.", "torch.sym_", "torch._sym_", "#")
+
+
+def _pt2_refuse(name, what):
+    raise StudioError(
+        f"{name!r} was refused: {what}. A .pt2 file may hold only a torch.export program and tensors; "
+        "re-export the model with torch.export.save, or save it as TorchScript"
+    )
+
+
+def _check_pt2_expr(expr, name):
+    import re
+
+    text = re.sub(r"'[A-Za-z_]\w{0,40}'", "0", str(expr))
+    if len(text) > 10_000 or not re.fullmatch(r"[\w\s+\-*/%()<>=!.,&|~^]*", text) or "__" in text:
+        _pt2_refuse(name, f"a shape expression {str(expr)[:60]!r} is not a plain formula")
+    for word in re.findall(r"[A-Za-z_]\w*", text):
+        if word not in PT2_EXPR_NAMES and not re.fullmatch(r"[a-z]+\d+", word):
+            _pt2_refuse(name, f"a shape expression uses {word!r}, which is not an arithmetic function")
+
+
+def _scan_pt2_json(obj, name, depth=0):
+    """Refuse graph targets outside torch's operator namespaces and non-formula shape expressions."""
+    if depth > 200:
+        _pt2_refuse(name, "its program description is nested too deeply")
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key == "target" and isinstance(value, str):
+                if not value.startswith(PT2_TARGET_PREFIXES) or "__" in value.split(".")[-1]:
+                    _pt2_refuse(name, f"its graph calls {value[:80]!r}, which is not a torch operator")
+            elif key == "expr_str":
+                _check_pt2_expr(value, name)
+            elif key == "range_constraints" and isinstance(value, dict):
+                for sym in value:
+                    _check_pt2_expr(sym, name)
+            _scan_pt2_json(value, name, depth + 1)
+    elif isinstance(obj, list):
+        for value in obj:
+            _scan_pt2_json(value, name, depth + 1)
+
+
+def check_pt2_archive(data: bytes, name: str = "model.pt2") -> None:
+    """Refuse a ``.pt2`` archive that could run code when ``torch.export.load`` reads it.
+
+    ``torch.export.load`` falls back to ``torch.load(weights_only=False)`` for
+    pickled weights, constants and sample inputs, unpickles "opaque" constants
+    with ``pickle.loads``, loads AOTInductor shared libraries, resolves graph
+    targets by attribute lookup under ``torch`` and parses shape expressions
+    with sympy (which evaluates them). Before torch sees the file, every
+    pickled member must load with ``weights_only=True``, no compiled code may
+    be present, every graph target must be a torch operator, and every shape
+    expression a plain formula.
+    """
+    import json
+
+    import torch
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise StudioError(f"{name!r} is not a torch.export archive (not a zip file); save it with torch.export.save") from None
+    with zf:
+        from studio.data.images import check_archive
+
+        infos = check_archive(zf, name)
+        raw_payloads = set()
+        jsons = {}
+        for info in infos:
+            lower = info.filename.lower()
+            if any(d in lower for d in PT2_CODE_DIRS) or lower.endswith(PT2_CODE_SUFFIXES):
+                _pt2_refuse(name, f"it carries compiled or Python code ({info.filename!r})")
+            if lower.endswith(".json"):
+                try:
+                    jsons[info.filename] = json.loads(zf.read(info))
+                except (ValueError, RecursionError):
+                    _pt2_refuse(name, f"its member {info.filename!r} is not valid JSON")
+        for member, content in jsons.items():
+            if member.endswith("_config.json") and isinstance(content, dict) and isinstance(content.get("config"), dict):
+                for meta in content["config"].values():
+                    path = str(meta.get("path_name", "")) if isinstance(meta, dict) else ""
+                    if path.startswith(("custom_obj_", "opaque_obj_")):
+                        _pt2_refuse(name, f"it holds a Python object constant ({path!r}), which loads with pickle")
+                    if isinstance(meta, dict) and meta.get("use_pickle") is False:
+                        raw_payloads.add(path)
+            else:
+                _scan_pt2_json(content, name)
+        for info in infos:
+            member = info.filename
+            base = member.rsplit("/", 1)[-1]
+            if info.is_dir() or member.endswith(".json") or base in PT2_TEXT_MEMBERS or "/extra" in "/" + member:
+                continue
+            if base in raw_payloads and ("/weights/" in member or "/constants/" in member):
+                continue  # raw tensor bytes, read with torch.frombuffer
+            try:
+                torch.load(io.BytesIO(zf.read(info)), map_location="cpu", weights_only=True)
+            except Exception:
+                _pt2_refuse(name, f"its member {member!r} is not plain tensors (it would be unpickled with code)")
+
+
 def _load_torch_export(data, name, card, fingerprint):
     import torch
 
+    check_pt2_archive(data, name)
     try:
         program = torch.export.load(io.BytesIO(data))
         module = program.module()
@@ -285,10 +429,17 @@ def _load_torch_export(data, name, card, fingerprint):
 def _state_dict_model(state, name, card, fingerprint, fmt):
     from studio.models.architectures import build_architecture
 
-    if not isinstance(state, dict) or not state:
-        raise StudioError(f"{name!r} does not hold a state dict (a mapping of parameter names to tensors)")
-    if "state_dict" in state and isinstance(state["state_dict"], dict):
+    import torch
+
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise StudioError(
+            f"{name!r} does not hold a state dict (a mapping of parameter names to tensors); "
+            "save it with torch.save(model.state_dict(), path)"
+        )
     if not card.architecture:
         raise StudioError(
             f"{name!r} holds only weights; add a model card with 'architecture' (e.g. \"resnet18\") "
@@ -389,6 +540,45 @@ def _check_card_against_model(model: Model) -> None:
             raise StudioError(
                 f"the card lists {len(card.class_names)} class names but the model has {len(native_classes)} classes"
             )
+        return
+    _check_card_against_outputs(model)
+
+
+def _check_card_against_outputs(model: Model) -> None:
+    """Torch and ONNX models: run one zero input of the card's shape and compare the outputs with the card."""
+    card = model.card
+    if isinstance(model, TorchModel):
+        shape = model._example_shape()
+    elif isinstance(model, OnnxModel):
+        dims = model._input.shape
+        shape = tuple(card.input_size) if card.input_size else (len(card.feature_names),) if card.feature_names else None
+        if shape is None and dims and all(isinstance(d, int) for d in dims[1:]):
+            shape = tuple(dims[1:])
+    else:
+        return
+    if shape is None:
+        return
+    try:
+        out = model._raw_output(np.zeros((1, *shape), dtype=np.float32))
+    except MemoryError:
+        raise
+    except Exception as exc:
+        where = "input_size" if card.input_size else "feature_names"
+        raise StudioError(
+            f"the model does not run on an input of shape {list(shape)} (from the card's {where}): "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}; fix the card"
+        ) from None
+    out = np.asarray(out)
+    if out.ndim > 2 or out.ndim == 0:
+        raise StudioError(f"the model returns outputs of shape {list(out.shape)}; the studio explains (rows, outputs) outputs")
+    n_out = 1 if out.ndim == 1 else out.shape[1]
+    model._n_outputs = n_out
+    if card.task == "regression" and n_out != 1:
+        raise StudioError(f"the card says 'regression' but the model returns {n_out} outputs per row; fix the card's 'task'")
+    if card.class_names and model.is_classifier and n_out != len(card.class_names) and not (n_out == 1 and len(card.class_names) == 2):
+        raise StudioError(
+            f"the card lists {len(card.class_names)} class names but the model returns {n_out} outputs; fix the card's class_names"
+        )
 
 
 # ---- in-memory models ---------------------------------------------------------------------
