@@ -1,9 +1,89 @@
-"""Model."""
+"""Model: metrics, confusion matrix, the instance table and subsets (after ActiVis)."""
 
+import pandas as pd
 import streamlit as st
 
-from studio.ui import state
+from studio import charts
+from studio.errors import StudioError
+from studio.evaluation import OPS, Condition, apply_conditions, confusion, metrics
+from studio.ui import state, views
+
+TABLE_ROWS = 2000
 
 st.title("Model")
 model, data = state.current()
-st.info("This page is being built; the Load page works today.")
+frame, output = state.predictions(model, data)
+st.caption(f"{model.name}: {model.format}, {model.task}" + (f", classes {', '.join(map(str, model.class_names[:12]))}"
+                                                             if model.class_names else ""))
+if data.y is None:
+    st.info("The dataset has no labels, so only predictions are shown (no metrics).")
+
+subsets = st.session_state.setdefault("subsets", {})
+overall = metrics(frame, output, model)
+views.metric_row(overall)
+
+if model.is_classifier and "label" in frame:
+    left, right = st.columns([1, 1])
+    with left:
+        st.altair_chart(charts.confusion_chart(confusion(frame, model.class_names), model.class_names))
+    with right:
+        st.altair_chart(charts.distribution_chart(frame["confidence"], "confidence", width=320, height=160))
+elif "label" in frame:
+    st.altair_chart(views.residual_chart(frame))
+
+st.subheader("Subsets")
+with st.expander("Define a subset by conditions", expanded=not subsets):
+    columns = [c for c in frame.columns if c != "row"]
+    draft = st.session_state.setdefault("subset_draft", [])
+    c1, c2, c3, c4 = st.columns([3, 1, 2, 1])
+    column = c1.selectbox("Column", columns, key="cond-col")
+    op = c2.selectbox("Op", OPS, key="cond-op")
+    value = c3.text_input("Value", key="cond-value", placeholder="e.g. False, 0.8, malignant")
+    if c4.button("Add condition"):
+        cond = Condition(column, op, value)
+        try:
+            apply_conditions(frame, [cond])
+            draft.append(cond)
+        except StudioError as exc:
+            st.error(str(exc))
+    if draft:
+        st.code(" AND ".join(c.text() for c in draft), language=None)
+    n1, n2, n3 = st.columns([3, 1, 1])
+    name = n1.text_input("Subset name", key="subset-name", placeholder="e.g. wrong and confident")
+    if n2.button("Save subset", disabled=not draft):
+        if not name.strip():
+            st.error("Give the subset a name, then press Save subset.")
+        else:
+            subsets[name.strip()] = list(draft)
+            draft.clear()
+            st.rerun()
+    if n3.button("Clear", disabled=not draft):
+        draft.clear()
+        st.rerun()
+
+masks = {"All rows": None}
+for name, conds in subsets.items():
+    try:
+        masks[name] = apply_conditions(frame, conds)
+    except StudioError as exc:
+        st.error(f"subset {name}: {exc}")
+if len(masks) > 1:
+    table = pd.DataFrame([{"subset": n, "conditions": " AND ".join(c.text() for c in subsets.get(n, [])) or "-",
+                           **metrics(frame if m is None else frame[m], output, model)} for n, m in masks.items()])
+    st.dataframe(table, hide_index=True, width="stretch")
+    remove = st.selectbox("Delete a subset", [None] + list(subsets), format_func=lambda s: s or "(none)")
+    if remove:
+        subsets.pop(remove)
+        st.rerun()
+
+st.subheader("Instances")
+which = st.selectbox("Show", list(masks), key="table-subset")
+shown = frame if masks[which] is None else frame[masks[which]]
+note = f"first {TABLE_ROWS:,} of {len(shown):,} rows; pick any row by number below" if len(shown) > TABLE_ROWS else f"{len(shown):,} rows"
+st.caption(f"Select a row to explain it on the Local explanations page ({note}).")
+view = shown.head(TABLE_ROWS)
+event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="single-row", key="instances",
+                     width="stretch", height=320)
+if event.selection.rows:
+    st.session_state["row"] = int(view.iloc[event.selection.rows[0]]["row"])
+views.row_picker(data)

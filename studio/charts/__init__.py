@@ -20,9 +20,11 @@ image_attribution_chart  one image map as a heatmap (aggregated to <= MAX_POINTS
 from studio.charts.attribution import (
     attribution_bars,
     attribution_frame,
+    comparison_bars,
     image_attribution_chart,
     importance_bars,
     importance_frame,
+    normalised_map,
     shared_feature_order,
 )
 from studio.charts.base import MAX_POINTS, chart_points
@@ -36,9 +38,11 @@ __all__ = [
     "shared_feature_order",
     "attribution_frame",
     "attribution_bars",
+    "comparison_bars",
     "importance_frame",
     "importance_bars",
     "image_attribution_chart",
+    "normalised_map",
     "curves_for",
     "curve_chart",
     "heatmap_chart",

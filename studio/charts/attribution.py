@@ -213,23 +213,18 @@ def importance_bars(explanations, top_k: int = 15, width: int = 220):
     return alt.hconcat(*charts, spacing=8).resolve_scale(x="independent")
 
 
-def image_attribution_chart(exp: Explanation, row: int | None = None, size: int = 160, symmetric: float | None = None):
+def image_attribution_chart(exp: Explanation, row: int | None = None, size: int = 160):
     """One image attribution map as a diverging heatmap.
 
-    Channels are summed; maps larger than :data:`MAX_POINTS` cells are
+    Channels are summed and the map is divided by its 99th percentile of
+    |value| and clipped to [-1, 1], so every method's map is drawn with the
+    same normalisation. Maps larger than :data:`MAX_POINTS` cells are
     block-averaged (the title says so).
-
-    Parameters
-    ----------
-    symmetric : float, optional
-        Colour range +-symmetric, so several maps share one normalisation;
-        default the map's own max |value|.
     """
     import altair as alt
     import pandas as pd
 
-    values = np.asarray(exp.values, dtype=float)[_row_position(exp, row)]  # (C, H, W)
-    m = values.sum(axis=0)  # (H, W)
+    m = normalised_map(exp, row)  # (H, W) in [-1, 1]
     h, w = m.shape
     step = 1
     while (h // step) * (w // step) > MAX_POINTS:
@@ -241,16 +236,30 @@ def image_attribution_chart(exp: Explanation, row: int | None = None, size: int 
         note = f" ({step}x{step} blocks averaged)"
     ys, xs = np.indices(m.shape)
     frame = pd.DataFrame({"x": xs.ravel(), "y": ys.ravel(), "value": m.ravel()})
-    lim = float(symmetric if symmetric else (np.abs(m).max() or 1.0))
     return (
         alt.Chart(frame, title=exp.method + note, width=size, height=size)
         .mark_rect()
         .encode(
             x=alt.X("x:O", axis=None), y=alt.Y("y:O", axis=None),
-            color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[lim, -lim]), legend=None),
+            color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[1, -1]), legend=None),
             tooltip=["x:O", "y:O", alt.Tooltip("value:Q", format=".3g")],
         )
     )
+
+
+def normalised_map(exp: Explanation, row: int | None = None, percentile: float = 99.0) -> np.ndarray:
+    """Channel-summed attribution map scaled by its ``percentile`` of |value|, clipped to [-1, 1].
+
+    Returns
+    -------
+    ndarray of shape (H, W)
+    """
+    values = np.asarray(exp.values, dtype=float)[_row_position(exp, row)]  # (C, H, W)
+    m = values.sum(axis=0)  # (H, W)
+    scale = float(np.percentile(np.abs(m), percentile))
+    if scale <= 0:
+        scale = float(np.abs(m).max()) or 1.0
+    return np.clip(m / scale, -1.0, 1.0)
 
 
 def method_color():
@@ -258,3 +267,37 @@ def method_color():
     import altair as alt
 
     return alt.Color("method:N", scale=alt.Scale(scheme=METHOD_SCHEME))
+
+
+def comparison_bars(exp: Explanation, row: int, other_values, other_label: str, order=None, top_k: int = 15,
+                    width: int = 260):
+    """One method's attributions on ``row`` beside another set (a second row, or a subset's mean).
+
+    Parameters
+    ----------
+    other_values : ndarray of shape (n_features,)
+        In ``exp.feature_names`` order.
+    other_label : str
+        Legend name of the other set, e.g. ``"row 12"`` or ``"mean of subset A (20 rows)"``.
+    """
+    import altair as alt
+    import pandas as pd
+
+    order = list(order) if order is not None else shared_feature_order([exp], row, top_k)
+    mine = attribution_frame(exp, row, order)
+    mine["instance"] = f"row {row}"
+    index = {n: i for i, n in enumerate(exp.feature_names)}
+    other = np.asarray(other_values, dtype=float)
+    theirs = pd.DataFrame({"method": exp.method, "feature": order, "value": [float(other[index[f]]) for f in order]})
+    theirs["instance"] = str(other_label)
+    frame = pd.concat([mine[["method", "feature", "value", "instance"]], theirs], ignore_index=True)
+    return (
+        alt.Chart(frame, title=f"{exp.method}: row {row} vs {other_label}", width=width)
+        .mark_bar()
+        .encode(
+            y=alt.Y("feature:N", sort=order, title=None), yOffset=alt.YOffset("instance:N"),
+            x=alt.X("value:Q", title="attribution"),
+            color=alt.Color("instance:N", scale=alt.Scale(range=["#d6604d", "#999999"]), title=None),
+            tooltip=["instance:N", "feature:N", alt.Tooltip("value:Q", format=".4g")],
+        )
+    )

@@ -67,18 +67,29 @@ def distribution_chart(values, name: str = "", bins: int = 20, width: int = 160,
     )
 
 
-def class_balance_chart(labels, class_names=None, width: int = 320):
-    """Bars of label counts (all labels counted; one bar per class)."""
+def class_balance_chart(labels, width: int = 320):
+    """Bars of label counts (all labels counted; one bar per class).
+
+    Parameters
+    ----------
+    labels : array-like or pandas.DataFrame
+        The labels, or a frame of counts with columns class and count
+        (as :func:`studio.data.profile.class_counts` returns).
+    """
     import altair as alt
     import pandas as pd
 
-    s = pd.Series(np.asarray(labels).ravel()).astype(str)
-    counts = s.value_counts().sort_index()
-    frame = pd.DataFrame({"class": counts.index.astype(str), "count": counts.to_numpy()})
+    if isinstance(labels, pd.DataFrame):
+        frame = labels[["class", "count"]].copy()
+    else:
+        counts = pd.Series(np.asarray(labels).ravel()).astype(str).value_counts().sort_index()
+        frame = pd.DataFrame({"class": counts.index.astype(str), "count": counts.to_numpy()})
+    frame["class"] = frame["class"].astype(str)
     frame["share"] = frame["count"] / max(int(frame["count"].sum()), 1)
+    n = len(frame)
     frame = frame.head(100)
     return (
-        alt.Chart(frame, title="Class balance" + (" (first 100 classes)" if len(counts) > 100 else ""), width=width)
+        alt.Chart(frame, title="Class balance" + (" (first 100 classes)" if n > 100 else ""), width=width)
         .mark_bar(color="#7f9f7f")
         .encode(y=alt.Y("class:N", title=None, sort=None), x=alt.X("count:Q"),
                 tooltip=["class:N", "count:Q", alt.Tooltip("share:Q", format=".1%")])

@@ -122,3 +122,25 @@ def sidebar() -> None:
         st.caption("Loaded")
         st.text(f"Model: {model.name}\n  {model.format}, {model.task}")
         st.text(f"Data: {data.name}\n  {len(data)} rows, {data.kind}")
+
+
+def _memo(slot: str, key: str, compute):
+    """Keep one computed value per slot in the session (recomputed only when ``key`` changes)."""
+    memo = st.session_state.setdefault("_memo", {})
+    if slot not in memo or memo[slot][0] != key:
+        memo[slot] = (key, compute())
+    return memo[slot][1]
+
+
+def profile(data):
+    """The data overview of ``data`` (computed once per dataset)."""
+    from studio.data.profile import profile as compute
+
+    return _memo("profile", data.fingerprint, lambda: compute(data))
+
+
+def predictions(model, data):
+    """(frame, output) of :func:`studio.evaluation.predictions_frame`, once per model and dataset."""
+    from studio.evaluation import predictions_frame
+
+    return _memo("predictions", model.cache_id + data.fingerprint, lambda: predictions_frame(model, data))

@@ -1,0 +1,107 @@
+"""Result panels: side by side, each with its time, cache state, checks and a pin; a failing panel shows its error."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from studio import charts
+from studio.agreement import agreement_table
+from studio.ui import views
+from studio.ui.explain import checks_table, panel_header, pin_button
+
+PER_ROW = 3
+
+
+def instance_summary(model, data, row: int, frame) -> None:
+    """Label, prediction and confidence of the chosen row (and the image itself)."""
+    rec = frame.iloc[row]
+    parts = [f"row **{row}**"]
+    if "label" in frame:
+        parts.append(f"label `{rec['label']}`")
+    parts.append(f"prediction `{rec['prediction']}`")
+    if "confidence" in frame:
+        parts.append(f"confidence {rec['confidence']:.3f}")
+    if "correct" in frame:
+        parts.append("correct" if rec["correct"] else "**wrong**")
+    if data.kind == "image":
+        c1, c2 = st.columns([1, 6])
+        c1.image(views.to_display(data.x[row]), width=96)
+        c2.markdown(" · ".join(parts))
+    else:
+        st.markdown(" · ".join(parts))
+
+
+def _grid(items, per_row=PER_ROW):
+    for start in range(0, len(items), per_row):
+        cols = st.columns(per_row)
+        for col, item in zip(cols, items[start : start + per_row]):
+            yield col, item
+
+
+def render_local(results, model, data, row: int, page: str = "Local explanations") -> list:
+    """Panels for local results on ``row``: aligned bars (tables) or overlays with one normalisation (images).
+
+    Returns
+    -------
+    list of Explanation
+        The results that succeeded.
+    """
+    ok = [r.explanation for r in results if r.explanation is not None]
+    order = charts.shared_feature_order(ok, row, top_k=15) if data.kind == "tabular" else None
+    for col, res in _grid(results):
+        with col, st.container(border=True):
+            panel_header(res)
+            if res.error:
+                st.error(res.error)
+                continue
+            exp = res.explanation
+            key = f"{page}-{exp.provenance.get('cache_key', res.method)}-{row}"
+            try:
+                chart, png, text = _local_body(exp, data, row, order)
+            except Exception as exc:  # a drawing problem stays in its panel
+                st.error(f"{res.method}: could not draw this result ({type(exc).__name__}: {exc})")
+                continue
+            checks_table(exp)
+            pin_button(f"{res.method} on row {row}", page, key, explanation=exp, chart=chart, png=png, text=text)
+    return ok
+
+
+def _local_body(exp, data, row, order):
+    """Draw one local result; returns (chart, png, text) for pinning."""
+    if exp.kind == "rule":
+        card = charts.rule_card(exp, row)
+        st.markdown(f"**Rule:** `{card['text']}`")
+        st.caption(f"precision {card['precision']:.3f} · coverage {card['coverage']:.3f}")
+        return None, None, f"{card['text']} (precision {card['precision']:.3f}, coverage {card['coverage']:.3f})"
+    if exp.kind != "attribution":
+        st.info(f"{exp.method} gives {exp.kind} results; see the Global explanations page.")
+        return None, None, ""
+    if np.asarray(exp.values).ndim == 2:
+        chart = charts.attribution_bars([exp], row, order=order, width=240)
+        st.altair_chart(chart)
+        return chart, None, ""
+    m = charts.normalised_map(exp, row)
+    png = views.overlay_png(data.x[row], m)
+    st.image(png, width="stretch", caption="red raises, blue lowers the output; each map / its 99th pct of |value|")
+    return None, png, ""
+
+
+def render_agreement(explanations, row: int, k: int = 5) -> None:
+    """Pairwise rank correlation and top-k overlap of the methods' rankings on this row."""
+    attributions = [e for e in explanations if e.kind == "attribution"]
+    if len(attributions) < 2:
+        st.caption("Run two or more attribution methods to see how far they agree.")
+        return
+    table = agreement_table(attributions, row, k=k)
+    st.dataframe(
+        table, hide_index=True, width="stretch",
+        column_config={
+            "spearman": st.column_config.NumberColumn("Spearman ρ", format="%.2f",
+                                                      help="Rank correlation of |attribution| over all features/regions"),
+            "top_k_overlap": st.column_config.ProgressColumn("top-k overlap", min_value=0.0, max_value=1.0, format="%.2f"),
+        },
+    )
+    st.caption(("Images are ranked over 4x4-pixel blocks. " if np.asarray(attributions[0].values).ndim > 2 else "")
+               + "Low agreement means the methods tell different stories: "
+               "trust the ones whose checks pass, and look at what they share.")

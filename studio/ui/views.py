@@ -1,0 +1,119 @@
+"""Streamlit views shared by pages: feature table, image grids, image panels."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+
+from studio.charts.data import histogram_frame
+
+
+def feature_table(prof, data, bins: int = 20) -> None:
+    """Per-feature statistics with a small distribution (counts over every row) in each line."""
+    frame = prof.features.copy()
+    frame["distribution"] = [
+        [int(c) for c in histogram_frame(data.frame[name] if data.frame is not None else data.x[:, i], bins)[0]["count"]]
+        for i, name in enumerate(frame["feature"])
+    ]
+    flagged = {f.subject for f in prof.flags}
+    frame.insert(0, "flag", ["⚠️" if f in flagged else "" for f in frame["feature"]])
+    st.dataframe(
+        frame, hide_index=True, width="stretch", height=min(38 + 35 * len(frame), 560),
+        column_config={
+            "distribution": st.column_config.BarChartColumn("distribution", help=f"{bins}-bin histogram over every row"),
+            "mean": st.column_config.NumberColumn(format="%.4g"),
+            "min": st.column_config.NumberColumn(format="%.4g"),
+            "max": st.column_config.NumberColumn(format="%.4g"),
+            "skew": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8."""
+    img = np.clip(np.asarray(image, dtype=float), 0.0, 1.0)
+    img = img[0] if img.shape[0] == 1 else np.moveaxis(img[:3], 0, -1)
+    return (img * 255).round().astype(np.uint8)
+
+
+def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:
+    """PNG of a (H, W) or (H, W, 3) uint8 array, enlarged ``scale`` times (nearest)."""
+    from PIL import Image
+
+    img = Image.fromarray(array)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def image_grid(data, per_class: int = 6) -> None:
+    """A grid of sample images per class."""
+    from studio.data.profile import samples_per_class
+
+    st.markdown("**Samples per class**")
+    grid = samples_per_class(data, per_class)
+    for cls, rows in list(grid.items())[:20]:
+        cols = st.columns([1] + [1] * per_class)
+        cols[0].markdown(f"`{cls}`")
+        for col, r in zip(cols[1:], rows):
+            col.image(to_display(data.x[r]), width=56, caption=f"row {r}")
+
+
+def overlay_png(image: np.ndarray, attribution_map: np.ndarray, scale: int = 4, alpha: float = 0.6) -> bytes:
+    """The input with a signed attribution map blended on top, as PNG.
+
+    ``attribution_map`` (H, W) in [-1, 1]: red raises the explained output,
+    blue lowers it; the same normalisation for every method.
+    """
+    try:  # the shared overlay module, when it offers a blend with this signature
+        from studio.overlays import blend_signed  # type: ignore
+
+        return png_bytes(blend_signed(image, attribution_map, alpha=alpha), scale)
+    except Exception:
+        pass
+    base = to_display(image).astype(float) / 255.0
+    if base.ndim == 2:
+        base = np.repeat(base[..., None], 3, axis=-1)  # (H, W, 3)
+    m = np.clip(attribution_map, -1, 1)[..., None]  # (H, W, 1)
+    red, blue = np.array([0.84, 0.19, 0.15]), np.array([0.13, 0.40, 0.67])
+    colour = np.where(m >= 0, red, blue)  # (H, W, 3)
+    weight = alpha * np.abs(m)
+    out = base * (1 - weight) + colour * weight
+    return png_bytes((np.clip(out, 0, 1) * 255).round().astype(np.uint8), scale)
+
+
+def metric_row(values: dict) -> None:
+    """Task metrics as st.metric tiles."""
+    labels = {"rows": "rows", "accuracy": "accuracy", "f1_macro": "F1 (macro)", "roc_auc": "ROC AUC", "r2": "R²",
+              "mae": "MAE", "rmse": "RMSE"}
+    items = [(labels[k], v) for k, v in values.items() if k in labels]
+    for col, (label, v) in zip(st.columns(len(items)), items):
+        col.metric(label, f"{v:,}" if isinstance(v, int) else ("n/a" if v != v else f"{v:.3f}"))
+
+
+def residual_chart(frame, max_points: int = 2000):
+    """Prediction against label (regression), sampled to ``max_points`` (the title says so)."""
+    import altair as alt
+
+    from studio.charts.base import sample_note
+
+    shown = frame.sample(max_points, random_state=0) if len(frame) > max_points else frame
+    return (
+        alt.Chart(shown[["row", "label", "prediction"]], title="Prediction vs label" + sample_note(len(shown), len(frame)),
+                  width=420, height=320)
+        .mark_circle(size=16, opacity=0.5)
+        .encode(x="label:Q", y="prediction:Q", tooltip=["row:Q", "label:Q", "prediction:Q"])
+    )
+
+
+def row_picker(data, label: str = "Instance (row) to explain") -> int:
+    """A number input bound to ``st.session_state['row']`` (shared by the Model and Local pages)."""
+    current = int(st.session_state.get("row", 0))
+    current = current if 0 <= current < len(data) else 0
+    row = st.number_input(label, min_value=0, max_value=len(data) - 1, value=current, step=1)
+    st.session_state["row"] = int(row)
+    return int(row)
