@@ -1,0 +1,288 @@
+"""SHAP values for tables (Lundberg & Lee 2017), on the fastest exact path the model allows.
+
+Paths (``algorithm="auto"`` picks the first that fits):
+
+- ``tree``: ``shap.TreeExplainer`` for scikit-learn tree ensembles, with an
+  interventional background sample and ``model_output="probability"`` for
+  classifiers, so values explain the probability (the studio's convention);
+- ``linear``: ``shap.LinearExplainer`` for scikit-learn linear regressors
+  (a linear classifier's probability is not linear, so it takes the
+  permutation path);
+- ``gradient``: ``shap.GradientExplainer`` (expected gradients) on the torch
+  model's probabilities, on the model's device;
+- ``permutation``: ``shap.PermutationExplainer`` over the adapter with a
+  sampled background (any model, categorical columns through
+  :class:`~studio.explainers.tabular_utils.Codec`); ``kernel``:
+  ``shap.KernelExplainer``, the same way.
+
+Whatever the path, ``checks["additivity_gap"]`` is measured here against
+``model.output``: max over rows of ``|base + sum(values) - f(x)|``. Exact
+paths are expected below 1e-6 of the output scale; when the tree path
+misses that (shap's tree model can differ from scikit-learn's own
+prediction, e.g. for bootstrapped random forests), the values are
+recomputed on the permutation path, whose efficiency is exact, and
+``checks["tree_additivity_gap"]`` keeps what the tree path gave. Likewise
+``auto`` keeps expected gradients only when their gap is under 1% of the
+output scale (``checks["gradient_additivity_gap"]`` otherwise). An explicit
+``algorithm`` is never replaced: its gap is reported as measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.explainers.base import Explainer
+from studio.explainers.params import Param, ParamSpec
+from studio.explainers.tabular_utils import Codec, sample_rows, target_index
+from studio.explanation import Explanation
+
+ALGORITHMS = ("auto", "tree", "linear", "gradient", "permutation", "kernel")
+_TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tree._classes",
+                 "sklearn.ensemble._hist_gradient_boosting.gradient_boosting")
+# An exact path whose measured gap exceeds this share of the output scale is not trusted.
+EXACT_TOLERANCE = 1e-6
+# ``auto`` keeps expected gradients only when their measured gap is below this share of the scale.
+SAMPLING_TOLERANCE = 1e-2
+
+
+@contextlib.contextmanager
+def _numpy_seed(seed: int):
+    """Seed numpy's global generator for libraries that use it, then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _is_tree(model) -> bool:
+    return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _TREE_MODULES
+
+
+def _is_linear_regressor(model) -> bool:
+    return (model.format in ("sklearn", "skops", "pickle") and not model.is_classifier
+            and type(model.native).__module__.startswith("sklearn.linear_model"))
+
+
+class TabularShap(Explainer):
+    """SHAP values of the explained output for each row (local), on the best path available."""
+
+    name = "shap"
+    data_kind = "tabular"
+    scope = "local"
+    kind = "attribution"
+    libraries = ("shap",)
+    summary = "Shapley values: each feature's share of the gap between this row's output and the average (local)."
+    params = ParamSpec(
+        (
+            Param("algorithm", "str", "auto", "SHAP path; auto picks tree, linear, gradient (torch) or permutation.",
+                  choices=ALGORITHMS),
+            Param("background", "int", 100, "Background rows sampled from the data (the 'average' input).",
+                  low=1, high=5000),
+            Param("max_evals", "int", 500, "Permutation/kernel paths: model evaluations per row "
+                  "(permutation needs at least 2 x features + 1).", low=1, high=100000),
+            Param("nsamples", "int", 200, "Gradient path: samples per row.", low=1, high=100000),
+            Param("seed", "int", 0, "Random seed (background sample and sampling paths).", low=0),
+        )
+    )
+
+    def is_compatible(self, model, data):
+        ok, reason = super().is_compatible(model, data)
+        if not ok:
+            return ok, reason
+        return True, ""
+
+    def path(self, model, data, params) -> str:
+        """The path ``algorithm`` resolves to for this model and data."""
+        algo = params.get("algorithm", "auto")
+        numeric = not data.categorical
+        if algo == "auto":
+            if _is_tree(model) and numeric:
+                return "tree"
+            if _is_linear_regressor(model) and numeric:
+                return "linear"
+            if getattr(model, "differentiable", False) and numeric:
+                return "gradient"
+            return "permutation"
+        if algo in ("tree", "linear", "gradient") and not numeric:
+            raise StudioError(f"algorithm {algo!r} needs numeric features; use 'permutation' for categorical data")
+        if algo == "tree" and not _is_tree(model):
+            raise StudioError("algorithm 'tree' is for scikit-learn tree ensembles; use 'auto' or 'permutation'")
+        if algo == "linear" and not _is_linear_regressor(model):
+            raise StudioError("algorithm 'linear' is for scikit-learn linear regressors; use 'auto' or 'permutation'")
+        if algo == "gradient" and not getattr(model, "differentiable", False):
+            raise StudioError("algorithm 'gradient' needs a torch model; use 'auto' or 'permutation'")
+        return algo
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        path = self.path(model, data, params)
+        bg = min(params.get("background", 100), len(data))
+        if path in ("tree", "linear"):
+            return n_rows + bg
+        if path == "gradient":
+            return n_rows * params.get("nsamples", 200)
+        return n_rows * params.get("max_evals", 500) * bg
+
+    def explain(self, model, data, params, ctx):
+        path = self.path(model, data, params)
+        codec = Codec(data)
+        x = data.x[ctx.rows]
+        bg = data.x[sample_rows(len(data), params["background"], params["seed"])]
+        cols = [target_index(model, t) for t in (ctx.targets or [None] * len(ctx.rows))]
+        fx = model.output(x)[np.arange(len(x)), cols]  # (n,)
+        checks = {}
+        ctx.progress(0.0, f"shap ({path})")
+        try:
+            values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
+        except _Fallback as exc:  # shap's tree path does not cover this ensemble / output
+            checks["tree_unsupported"] = 1.0
+            path = "permutation"
+            values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
+        gap = float(np.max(np.abs(base + values.sum(axis=1) - fx)))
+        scale = max(1.0, float(np.max(np.abs(fx))))
+        limit = {"tree": EXACT_TOLERANCE, "gradient": SAMPLING_TOLERANCE}.get(path)
+        if params["algorithm"] == "auto" and limit is not None and gap > limit * scale:
+            checks[path + "_additivity_gap"] = gap
+            path = "permutation"
+            values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
+            gap = float(np.max(np.abs(base + values.sum(axis=1) - fx)))
+        checks.update({"additivity_gap": gap, "additivity_gap_relative": gap / scale,
+                       "background_rows": float(len(bg)), "path_" + path: 1.0})
+        ctx.progress(1.0, "done")
+        return Explanation(
+            method=self.name, kind="attribution", feature_names=list(data.feature_names),
+            output_names=model.output_names, values=values, base_values=base,
+            data=None if data.categorical else np.asarray(x, dtype=np.float64), checks=checks,
+        )
+
+    # ---- the paths ---------------------------------------------------------------------------------
+    def _run(self, path, model, codec, x, bg, cols, params, ctx):
+        """Values (n, F) and base values (n,) of the explained column of each row."""
+        import shap  # noqa: F401  (heavy: imported on use)
+
+        if path == "tree":
+            return self._tree(model, x, bg, cols)
+        if path == "linear":
+            return self._linear(model, x, bg)
+        if path == "gradient":
+            return self._gradient(model, x, bg, cols, params)
+        return self._sampling(path, model, codec, x, bg, cols, params, ctx)
+
+    @staticmethod
+    def _pick(values, base, cols, n_out):
+        """Select each row's column from shap's (n, F) / (n, F, K) output."""
+        values, base = np.asarray(values, dtype=np.float64), np.asarray(base, dtype=np.float64)
+        n = values.shape[0]
+        if values.ndim == 2:  # one output: class 1 of a binary model, or a regression
+            base = np.broadcast_to(base.reshape(-1), (n,)) if base.size in (1, n) else base
+            if n_out == 2:
+                sign = np.where(np.asarray(cols) == 1, 1.0, -1.0)
+                return values * sign[:, None], np.where(sign > 0, base, 1.0 - base)
+            return values, np.asarray(base, dtype=np.float64).reshape(n)
+        base = base.reshape(-1, values.shape[2]) if base.ndim else np.tile(base, (n, values.shape[2]))
+        if base.shape[0] == 1:
+            base = np.repeat(base, n, axis=0)
+        idx = np.arange(n)
+        return values[idx, :, cols], base[idx, cols]
+
+    def _tree(self, model, x, bg, cols):
+        import shap
+
+        kw = {"model_output": "probability"} if model.is_classifier else {}
+        try:
+            explainer = shap.TreeExplainer(model.native, data=np.asarray(bg, dtype=np.float64),
+                                           feature_perturbation="interventional", **kw)
+            sv = explainer(np.asarray(x, dtype=np.float64), check_additivity=False)
+        except Exception as exc:  # shap does not support this ensemble/output: permutation is exact too
+            raise _Fallback(str(exc)) from None
+        n_out = model.output(x[:1]).shape[1]
+        return self._pick(sv.values, sv.base_values, cols, n_out)
+
+    def _linear(self, model, x, bg):
+        import shap
+
+        explainer = shap.LinearExplainer(model.native, shap.maskers.Independent(np.asarray(bg, np.float64),
+                                                                                   max_samples=len(bg)))
+        sv = explainer(np.asarray(x, dtype=np.float64))
+        # shap's linear base is coef . mean(bg) + intercept = mean prediction over the background
+        return self._pick(sv.values, sv.base_values, [0] * len(x), 1)
+
+    def _gradient(self, model, x, bg, cols, params):
+        import shap
+        import torch
+
+        net = model.torch_module("probabilities")
+        device = model.device
+        to = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
+        explainer = shap.GradientExplainer(net, to(bg))
+        with _numpy_seed(params["seed"]):
+            raw = explainer.shap_values(to(x), nsamples=params["nsamples"], rseed=params["seed"])
+        values = np.asarray(raw, dtype=np.float64)  # (n, F, K) in shap 0.51
+        if isinstance(raw, list):
+            values = np.stack([np.asarray(r, dtype=np.float64) for r in raw], axis=-1)
+        with torch.no_grad():
+            base = net(to(bg)).double().mean(dim=0).cpu().numpy()  # (K,)
+        cols = np.asarray(cols)
+        return values[np.arange(len(x)), :, cols], base[cols]
+
+    def _sampling(self, path, model, codec, x, bg, cols, params, ctx):
+        import shap
+
+        n_feat = x.shape[1]
+        xe, bge = codec.encode(x), codec.encode(bg)
+
+        def f(z):
+            return model.output(codec.decode(z))
+
+        values = np.empty((len(x), n_feat))
+        base = np.empty(len(x))
+        if path == "permutation":
+            need = 2 * n_feat + 1
+            if params["max_evals"] < need:
+                raise StudioError(f"max_evals must be at least 2 x features + 1 = {need} for the permutation path")
+            explainer = shap.PermutationExplainer(f, shap.maskers.Independent(bge, max_samples=len(bge)),
+                                                  seed=params["seed"])
+        else:
+            explainer = shap.KernelExplainer(f, bge)
+        for i in range(len(x)):  # one row at a time: progress and cancel stay responsive
+            ctx.progress(i / len(x), f"shap row {i + 1}/{len(x)}")
+            if path == "permutation":
+                sv = explainer(xe[i : i + 1], max_evals=params["max_evals"], silent=True)
+                v, b = np.asarray(sv.values)[0], np.asarray(sv.base_values)[0]
+            else:
+                with _numpy_seed(params["seed"] + i):
+                    raw = explainer.shap_values(xe[i : i + 1], nsamples=params["max_evals"], silent=True)
+                v = np.asarray(raw)[0]
+                b = np.asarray(explainer.expected_value)
+            values[i] = v[:, cols[i]] if v.ndim == 2 else v
+            base[i] = b[cols[i]] if np.ndim(b) else b
+        return values, base
+
+
+class _Fallback(Exception):
+    """The tree path cannot explain this model; use the permutation path."""
+
+
+def shap_summary(exp: Explanation) -> dict:
+    """The global view of a ``shap`` explanation over many rows.
+
+    Run ``shap`` on many rows (e.g. ``rows=range(200)``), then summarise:
+
+    Returns
+    -------
+    dict
+        ``feature_names`` (list of F), ``mean_abs`` ndarray (F,) the mean
+        |SHAP| per feature, ``order`` ndarray (F,) feature indices by
+        decreasing mean |SHAP|, and the beeswarm data: ``values`` (n, F) and
+        ``data`` (n, F) or None (feature values for colouring).
+    """
+    if exp.kind != "attribution" or exp.values is None or np.ndim(exp.values) != 2:
+        raise StudioError("shap_summary needs a tabular attribution (rows x features)")
+    values = np.asarray(exp.values, dtype=np.float64)
+    mean_abs = np.abs(values).mean(axis=0)
+    return {"feature_names": list(exp.feature_names), "mean_abs": mean_abs,
+            "order": np.argsort(-mean_abs, kind="stable"), "values": values, "data": exp.data}

@@ -1,0 +1,136 @@
+"""SHAP: additivity measured against model.output on every row, for every path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tabular_models import categorical_table, dataset, diabetes_gbr, diabetes_torch, wine, wine_forest
+
+import studio
+from studio.errors import StudioError
+from studio.explainers.shapley import shap_summary
+
+ROWS = [0, 3, 7, 19, 40]
+
+
+def _gap(model, data, exp):
+    """Recompute base + sum(values) - f(x) per row from the model itself."""
+    cols = exp.target if exp.target is not None else [0] * len(exp.rows)
+    fx = model.output(data.x[exp.rows])[np.arange(len(exp.rows)), [c if c is not None else 0 for c in cols]]
+    return np.abs(exp.base_values + exp.values.sum(axis=1) - fx)
+
+
+def test_tree_path_is_exact_on_probability_for_any_target(gbt, table):
+    exp = studio.explain(gbt, table, "shap", rows=ROWS, params={"background": 50}, cache=False)
+    assert exp.checks["path_tree"] == 1.0 and exp.values.shape == (5, 30)
+    assert np.all(_gap(gbt, table, exp) < 1e-6) and exp.checks["additivity_gap"] < 1e-6
+    np.testing.assert_allclose(exp.checks["additivity_gap"], _gap(gbt, table, exp).max(), atol=1e-15)
+    # the other class of a binary model: values negate, base is 1 - base
+    e0 = studio.explain(gbt, table, "shap", rows=ROWS, target=0, params={"background": 50}, cache=False)
+    e1 = studio.explain(gbt, table, "shap", rows=ROWS, target=1, params={"background": 50}, cache=False)
+    np.testing.assert_allclose(e0.values, -e1.values, atol=1e-12)
+    np.testing.assert_allclose(e0.base_values, 1 - e1.base_values, atol=1e-12)
+    assert np.all(_gap(gbt, table, e0) < 1e-6)
+
+
+def test_tree_path_equals_shap_directly(gbt, table):
+    import shap
+
+    exp = studio.explain(gbt, table, "shap", rows=ROWS, target=1, params={"background": 40, "seed": 2}, cache=False)
+    bg = table.x[np.sort(np.random.default_rng(2).choice(len(table), 40, replace=False))]
+    ref = shap.TreeExplainer(gbt.native, data=bg, feature_perturbation="interventional",
+                             model_output="probability")(table.x[ROWS])
+    np.testing.assert_allclose(exp.values, ref.values, atol=1e-12)
+
+
+def test_multiclass_forest_any_target_is_additive():
+    model, data = wine_forest()
+    for target in (0, 2):
+        exp = studio.explain(model, data, "shap", rows=list(range(0, 178, 15)), target=target,
+                             params={"background": 60}, cache=False)
+        # the tree path is kept only if it is exact; otherwise the permutation path replaced it
+        assert exp.checks.get("path_tree", 0) + exp.checks.get("path_permutation", 0) == 1.0
+        assert np.all(_gap(model, data, exp) < 1e-6)
+        if "tree_additivity_gap" in exp.checks:
+            assert exp.checks["tree_additivity_gap"] > 1e-6 and exp.checks["path_permutation"] == 1.0
+
+
+def test_linear_path_equals_the_closed_form():
+    from sklearn.linear_model import Ridge
+
+    _, data = diabetes_gbr()
+    est = Ridge(alpha=0.1).fit(data.frame, data.y)
+    model = studio.wrap_model(est)
+    exp = studio.explain(model, data, "shap", rows=ROWS, params={"background": 80, "seed": 1}, cache=False)
+    assert exp.checks["path_linear"] == 1.0
+    bg = data.x[np.sort(np.random.default_rng(1).choice(len(data), 80, replace=False))]
+    want = est.coef_ * (data.x[ROWS] - bg.mean(axis=0))  # interventional linear SHAP
+    np.testing.assert_allclose(exp.values, want, rtol=1e-9, atol=1e-9)
+    assert exp.checks["additivity_gap_relative"] < 1e-9 and exp.target is None
+
+
+def test_tree_regression_is_exact_relative_to_scale():
+    model, data = diabetes_gbr()
+    exp = studio.explain(model, data, "shap", rows=ROWS, params={"background": 50}, cache=False)
+    assert exp.checks["path_tree"] == 1.0
+    assert np.all(_gap(model, data, exp) < 1e-6 * np.abs(model.output(data.x[ROWS])).max())
+
+
+def test_permutation_is_exact_on_onnx_and_categorical(mlp_onnx, table):
+    exp = studio.explain(mlp_onnx, table, "shap", rows=ROWS[:3], params={"background": 10, "max_evals": 61}, cache=False)
+    assert exp.checks["path_permutation"] == 1.0 and np.all(_gap(mlp_onnx, table, exp) < 1e-12)
+    model, data = categorical_table()
+    exp = studio.explain(model, data, "shap", rows=ROWS, params={"background": 40, "max_evals": 50}, cache=False)
+    assert exp.checks["path_permutation"] == 1.0 and np.all(_gap(model, data, exp) < 1e-12)
+    assert exp.data is None and exp.values.shape == (5, 3)
+
+
+def test_kernel_path_is_efficient():
+    model, data = wine()
+    exp = studio.explain(model, data, "shap", rows=[0, 100], target=1,
+                         params={"algorithm": "kernel", "background": 20, "max_evals": 300}, cache=False)
+    assert exp.checks["path_kernel"] == 1.0 and np.all(_gap(model, data, exp) < 1e-9)
+
+
+def test_torch_gradient_path_reports_its_gap_honestly(mlp, table):
+    exp = studio.explain(mlp, table, "shap", rows=ROWS[:3], params={"algorithm": "gradient", "background": 20,
+                                                                    "nsamples": 50}, cache=False)
+    assert exp.checks["path_gradient"] == 1.0
+    np.testing.assert_allclose(exp.checks["additivity_gap"], _gap(mlp, table, exp).max(), rtol=1e-9, atol=1e-12)
+    # auto keeps expected gradients only when they are additive to 1%; else exact permutation
+    auto = studio.explain(mlp, table, "shap", rows=ROWS[:3], params={"background": 10, "max_evals": 61,
+                                                                     "nsamples": 50}, cache=False)
+    if "path_gradient" in auto.checks:
+        assert auto.checks["additivity_gap"] < 1e-2
+    else:
+        assert auto.checks["gradient_additivity_gap"] >= 1e-2 and np.all(_gap(mlp, table, auto) < 1e-12)
+
+
+def test_torch_regression():
+    model, data = diabetes_torch()
+    exp = studio.explain(model, data, "shap", rows=ROWS, params={"algorithm": "permutation", "background": 20,
+                                                                 "max_evals": 42}, cache=False)
+    scale = np.abs(model.output(data.x[ROWS])).max()  # ~150: float32 batches differ by ~1 ulp
+    assert np.all(_gap(model, data, exp) < 1e-8 * scale) and exp.target is None
+
+
+def test_summary_is_mean_abs_and_beeswarm(gbt, table):
+    exp = studio.explain(gbt, table, "shap", rows=list(range(30)), params={"background": 20}, cache=False)
+    s = shap_summary(exp)
+    np.testing.assert_allclose(s["mean_abs"], np.abs(exp.values).mean(axis=0), atol=0)
+    assert np.all(np.diff(s["mean_abs"][s["order"]]) <= 0)
+    assert s["values"].shape == s["data"].shape == (30, 30)
+
+
+def test_bad_params(gbt, mlp, table):
+    with pytest.raises(StudioError, match="at least 2 x features"):
+        studio.explain(gbt, table, "shap", params={"algorithm": "permutation", "max_evals": 10}, cache=False)
+    with pytest.raises(StudioError, match="tree ensembles"):
+        studio.explain(mlp, table, "shap", params={"algorithm": "tree"}, cache=False)
+    with pytest.raises(StudioError, match="torch model"):
+        studio.explain(gbt, table, "shap", params={"algorithm": "gradient"}, cache=False)
+    _, data = categorical_table()
+    with pytest.raises(StudioError, match="numeric features"):
+        model, data = categorical_table()
+        studio.explain(model, data, "shap", params={"algorithm": "linear"}, cache=False)
+    assert dataset  # shared helper import used by other tests
