@@ -62,8 +62,8 @@ def read_table(data: bytes, name: str):
         raise StudioError(f"dataset {name!r} is not a readable {kind} file ({first}); check the file and its format") from None
     if frame.shape[1] == 0:
         raise StudioError(f"dataset {name!r} has no columns; a table needs a header line naming its columns")
-    if frame.shape[0] == 0:
-        raise StudioError(f"dataset {name!r} has no rows; a table needs a header line and at least one row")
+    if frame.shape[0] == 0 or frame.isna().all().all():
+        raise StudioError(f"dataset {name!r} has no rows with values; a table needs a header line and at least one row")
     names = header if header is not None and len(header) == frame.shape[1] else [str(c) for c in frame.columns]
     dupes = sorted({c for c in names if names.count(c) > 1})
     if dupes:

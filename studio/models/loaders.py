@@ -104,10 +104,11 @@ def _check_zip_bounds(data, name):
     from studio.data.images import check_archive
 
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            check_archive(zf, name)
+        zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, EOFError):
         return  # not a readable zip: the format's own loader says so in its words
+    with zf:
+        check_archive(zf, name)
 
 
 def _read_source(source, name):
@@ -544,6 +545,12 @@ def _check_card_against_model(model: Model) -> None:
     _check_card_against_outputs(model)
 
 
+def _last_line(exc: BaseException) -> str:
+    """The last non-empty line of an exception (TorchScript puts its own traceback first)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
 def _check_card_against_outputs(model: Model) -> None:
     """Torch and ONNX models: run one zero input of the card's shape and compare the outputs with the card."""
     card = model.card
@@ -566,7 +573,7 @@ def _check_card_against_outputs(model: Model) -> None:
         where = "input_size" if card.input_size else "feature_names"
         raise StudioError(
             f"the model does not run on an input of shape {list(shape)} (from the card's {where}): "
-            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}; fix the card"
+            f"{_last_line(exc)}; fix the card"
         ) from None
     out = np.asarray(out)
     if out.ndim > 2 or out.ndim == 0:
