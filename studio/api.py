@@ -15,6 +15,10 @@ from studio.explainers.base import Context
 from studio.explanation import Explanation
 
 STUDIO_VERSION = "0.1.0"
+_OOM_ADVICE = (
+    "{method} ran out of memory; explain fewer rows, lower its sample or step counts, "
+    "or run it on a machine (or device) with more memory"
+)
 
 
 @dataclass
@@ -224,7 +228,14 @@ def explain(
         deadline=None if timeout is None else time.monotonic() + timeout, cancel=cancel,
     )
     start = time.perf_counter()
-    result = explainer.explain(model, data, valid, ctx)
+    try:
+        result = explainer.explain(model, data, valid, ctx)
+    except MemoryError:
+        raise StudioError(_OOM_ADVICE.format(method=method)) from None
+    except RuntimeError as exc:
+        if type(exc).__name__ != "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+            raise
+        raise StudioError(_OOM_ADVICE.format(method=method)) from None
     result.compute_seconds = time.perf_counter() - start
     result.method = method
     result.params = valid

@@ -88,6 +88,11 @@ class PermutationImportance(Explainer):
             rows = np.sort(rng.choice(len(data), params["max_rows"], replace=False))
         x, y = data.x[rows], data.y[rows]
         classes = None
+        if model.is_classifier and len(np.unique(np.asarray(y).astype(str))) < 2:
+            raise StudioError(
+                f"the label column holds only one class ({str(np.asarray(y)[0])!r}) in the rows used; permutation importance "
+                "scores the model against the labels, so it needs at least two classes: load data with both"
+            )
         if model.is_classifier:
             classes = _label_space(model, y)
         estimator = _Estimator(model, classes)
