@@ -1,0 +1,292 @@
+"""Grad-CAM and guided Grad-CAM, for eager and TorchScript models.
+
+Layer methods need a layer's activation and the gradient at it. Eager
+modules give both through forward hooks. PyTorch refuses Python hooks on
+TorchScript modules, so a scripted network is first turned into an *eager
+view* (:func:`layer_view`): when its scripted ``forward`` is a plain chain
+of submodule calls (what ``torch.jit.script(nn.Sequential(...))`` gives,
+checked on the TorchScript graph itself), the view is an ``nn.Sequential``
+that calls the same scripted submodules in the same order, each inside a
+small eager wrapper that can be hooked. Same weights, same outputs. A
+scripted module whose graph is not such a chain is reported as
+incompatible with the node that stops the split.
+"""
+
+from __future__ import annotations
+
+from studio.errors import StudioError
+from studio.explainers.gradients import GradientExplainer, forward_for, rows_per_batch
+from studio.explainers.params import Param, ParamSpec
+
+_LAYER = Param("layer", "str", "", "Layer to explain, by module name (e.g. '6' or 'layer4.1.conv2'); empty: the last Conv2d.")
+
+
+class NotSplittable(StudioError):
+    """A scripted module whose layers cannot be reached."""
+
+
+def _is_script(module) -> bool:
+    import torch
+
+    return isinstance(module, torch.jit.ScriptModule)
+
+
+def chain_order(script_module) -> list[str]:
+    """Child names in call order when a scripted forward is a plain chain.
+
+    The TorchScript graph must consist only of ``prim::GetAttr`` of direct
+    children and ``prim::CallMethod[forward]`` nodes, each taking the
+    previous call's output, the first taking the graph input and the last
+    giving the graph output.
+
+    Raises
+    ------
+    NotSplittable
+        With the reason, when the graph is anything else.
+    """
+    graph = script_module.graph
+    inputs = list(graph.inputs())
+    if len(inputs) != 2:
+        raise NotSplittable(f"its scripted forward takes {len(inputs) - 1} inputs, not one tensor")
+    self_value, current = inputs
+    attrs, order = {}, []
+    for node in graph.nodes():
+        kind = node.kind()
+        ins = list(node.inputs())
+        if kind == "prim::GetAttr" and ins[0] is self_value:
+            attrs[node.output()] = node.s("name")
+        elif kind == "prim::CallMethod" and node.s("name") == "forward" and len(ins) == 2 and ins[0] in attrs:
+            if ins[1] is not current:
+                raise NotSplittable("its scripted forward is not a chain: a submodule does not take the previous one's output")
+            order.append(attrs[ins[0]])
+            current = node.output()
+        else:
+            raise NotSplittable(
+                f"its scripted forward holds a {kind} node between submodule calls, so it is not a plain chain of "
+                "layers; save it as a state dict with a card naming its architecture, or script an nn.Sequential"
+            )
+    outs = list(graph.outputs())
+    if len(outs) != 1 or outs[0] is not current or len(set(order)) != len(order):
+        raise NotSplittable("its scripted forward does not return the last submodule's output, each submodule once")
+    return order
+
+
+def layer_view(net):
+    """An eager module computing ``net`` whose every layer can be hooked.
+
+    Eager modules are returned as they are. A scripted chain becomes an
+    ``nn.Sequential`` with the same child names (so ``"6"`` or
+    ``"features.3"`` name the same layers), sharing the weights.
+    """
+    from collections import OrderedDict
+
+    from torch import nn
+
+    if not _is_script(net):
+        return net
+    children = dict(net.named_children())
+    if not children:
+        return _Call.wrap(net)
+    order = chain_order(net)
+    parts = OrderedDict()
+    for name in order:
+        child = children[name]
+        try:
+            parts[name] = layer_view(child)
+        except NotSplittable:
+            parts[name] = _Call.wrap(child)  # reachable as a whole, not inside
+    return nn.Sequential(parts)
+
+
+class _Call:
+    """Builds the eager wrapper of a scripted leaf (class made lazily: torch import)."""
+
+    _cls = None
+
+    @classmethod
+    def wrap(cls, module):
+        if cls._cls is None:
+            from torch import nn
+
+            class ScriptedLayer(nn.Module):
+                """Eager wrapper around a scripted layer, so hooks can be registered."""
+
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+                    self.kind = getattr(inner, "original_name", type(inner).__name__)
+
+                def forward(self, x):
+                    return self.inner(x)
+
+            cls._cls = ScriptedLayer
+        return cls._cls(module)
+
+
+def layer_kind(module) -> str:
+    """The layer's class name, seen through the scripted wrapper."""
+    return getattr(module, "kind", None) if type(module).__name__ == "ScriptedLayer" else type(module).__name__
+
+
+def layers(view) -> dict:
+    """Name -> module of every hookable layer, in registration order (wrappers' insides left out)."""
+    return {name: m for name, m in view.named_modules() if name and "inner" not in name.split(".")}
+
+
+def find_layer(view, name: str = ""):
+    """The named layer, or the last Conv2d. Returns (name, module)."""
+    found = layers(view)
+    if name:
+        if name not in found:
+            raise StudioError(f"layer {name!r} not found; layers: {', '.join(list(found)[:40])}")
+        return name, found[name]
+    convs = [n for n, m in found.items() if layer_kind(m) == "Conv2d"]
+    if not convs:
+        raise StudioError("the model has no Conv2d layer; name a layer with the 'layer' parameter")
+    return convs[-1], found[convs[-1]]
+
+
+def cam_compatible(model, data, layer: str = "") -> tuple[bool, str]:
+    """Whether Grad-CAM can reach a convolutional layer of this model, and why not."""
+    try:
+        view = layer_view(model.native)
+        find_layer(view, layer)
+    except StudioError as exc:
+        return False, f"cannot reach the model's layers: {exc}"
+    if model.format == "torch_export":
+        return False, "torch.export programs run as one flattened graph; layer hooks never fire (use TorchScript or a state dict)"
+    return True, ""
+
+
+def grad_cam(model, x, targets, layer: str = "", net=None, relu: bool = True):
+    """Grad-CAM maps (Selvaraju et al. 2017) at input resolution.
+
+    Parameters
+    ----------
+    model : TorchModel
+    x : torch.Tensor of shape (n, C, H, W) on the model's device
+    targets : list of int
+    layer : str
+        Module name; empty picks the last Conv2d.
+    net : torch.nn.Module, optional
+        A variant of the network (same card) to explain instead.
+
+    Returns
+    -------
+    cam : torch.Tensor of shape (n, 1, H, W)
+        ReLU of the gradient-weighted sum of the layer's channels, upsampled
+        bilinearly.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    view = layer_view(model.native if net is None else net)
+    _, module = find_layer(view, layer)
+    f = forward_for(model, view)
+    store = {}
+    handle = module.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+    try:
+        x = x.detach().clone().requires_grad_(True)
+        out = f(x)
+    finally:
+        handle.remove()
+    if "a" not in store:
+        raise StudioError("the chosen layer was never called in the forward pass; pick another layer")
+    act = store["a"]  # (n, K, h, w)
+    if act.ndim != 4:
+        raise StudioError(f"layer output has shape {tuple(act.shape)}; Grad-CAM needs a (n, channels, h, w) map")
+    idx = torch.as_tensor(targets, device=out.device).reshape(-1, 1)
+    (grad,) = torch.autograd.grad(out.gather(1, idx).sum(), act)
+    weights = grad.mean(dim=(2, 3), keepdim=True)  # (n, K, 1, 1)
+    cam = (weights * act).sum(dim=1, keepdim=True)  # (n, 1, h, w)
+    if relu:
+        cam = cam.clamp(min=0)
+    return F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False).detach()
+
+
+def guided_backprop(model, x, targets, net=None):
+    """Guided backpropagation (Springenberg et al. 2015) on the eager view.
+
+    Every ReLU layer (eager ``nn.ReLU`` or scripted ReLU) passes back only
+    positive gradients where its input was positive. ReLUs called as
+    functions inside a module's forward are not guided.
+
+    Returns
+    -------
+    torch.Tensor of the shape of ``x``
+    """
+    import torch
+
+    view = layer_view(model.native if net is None else net)
+    relus = [m for m in layers(view).values() if layer_kind(m) == "ReLU"]
+    handles = [m.register_forward_hook(lambda mod, i, o: _guided_relu(i[0])) for m in relus]
+    try:
+        x = x.detach().clone().requires_grad_(True)
+        out = forward_for(model, view)(x)
+        idx = torch.as_tensor(targets, device=out.device).reshape(-1, 1)
+        (grad,) = torch.autograd.grad(out.gather(1, idx).sum(), x)
+    finally:
+        for h in handles:
+            h.remove()
+    return grad.detach()
+
+
+_GUIDED = None
+
+
+def _guided_relu(t):
+    global _GUIDED
+    if _GUIDED is None:
+        import torch
+
+        class GuidedReLU(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, inp):
+                ctx.save_for_backward(inp)
+                return inp.clamp(min=0)
+
+            @staticmethod
+            def backward(ctx, grad):
+                (inp,) = ctx.saved_tensors
+                return grad.clamp(min=0) * (inp > 0).to(grad.dtype)
+
+        _GUIDED = GuidedReLU
+    return _GUIDED.apply(t)
+
+
+class GradCam(GradientExplainer):
+    """Grad-CAM: where the chosen convolutional layer sees evidence for the class.
+
+    ``values``: (n_rows, 1, H, W) float32, non-negative; ``base_values``: f(x).
+    """
+
+    name = "grad_cam"
+    libraries = ("torch",)
+    summary = "Class activation map of the last convolutional layer, upsampled to the image."
+    params = ParamSpec((_LAYER,))
+
+    def is_compatible(self, model, data):
+        ok, reason = super().is_compatible(model, data)
+        if not ok:
+            return ok, reason
+        return cam_compatible(model, data)
+
+    def rows_per_call(self, model, x, params):
+        return rows_per_batch(model, x)
+
+    def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
+        return grad_cam(model, x, targets, params["layer"], net=net)
+
+
+class GuidedGradCam(GradCam):
+    """Guided backpropagation times Grad-CAM: (n_rows, C, H, W) float32."""
+
+    name = "guided_grad_cam"
+    summary = "Guided backpropagation masked by Grad-CAM: fine detail inside the class region."
+
+    def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
+        cam = grad_cam(model, x, targets, params["layer"], net=net)
+        return guided_backprop(model, x, targets, net=net) * cam
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        return 2 * n_rows

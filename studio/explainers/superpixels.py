@@ -1,0 +1,469 @@
+"""Perturbation methods for images: occlusion, superpixel ablation, LIME,
+anchors and SHAP.
+
+They only need the model's outputs, so they run on ONNX image models too.
+Shared here: SLIC superpixels (with ``sigma=1``, and a check of how many
+segments really came back), reference images for hidden regions, and
+batched masking. For torch models images are masked and evaluated on the
+model's device; for other models through ``model.output`` on the CPU.
+
+A hidden superpixel takes the pixels of the reference image named by the
+``baseline`` parameter (black, a blurred copy, or the image's mean), the
+same way in every method here, so their maps are comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.explainers.base import Explainer
+from studio.explainers.gradients import explained_output, image_baseline, rows_per_batch, target_list
+from studio.explainers.params import Param, ParamSpec
+from studio.explanation import Explanation, Rule
+
+BASELINES = ("blurred", "black", "mean")
+_SEED = Param("seed", "int", 0, "Random seed.", low=0)
+_BASELINE = Param("baseline", "str", "blurred", "What hidden regions show: a blurred copy, black, or the image mean.",
+                  choices=BASELINES)
+_N_SEGMENTS = Param("n_segments", "int", 25, "Superpixels asked of SLIC (it may return a few more or fewer).", low=2, high=2000)
+_SEGMENTATION = Param("segmentation", "str", "slic", "Superpixels: SLIC (follows edges) or a grid of squares.",
+                      choices=("slic", "grid"))
+_COMPACTNESS = Param("compactness", "float", 0.1, "SLIC compactness: higher gives squarer superpixels.", low=1e-4, high=1000)
+
+
+# ---- shared code ------------------------------------------------------------------------
+def segment(image, n_segments: int = 25, compactness: float = 0.1, sigma: float = 1.0, method: str = "slic"):
+    """Superpixels of one image: SLIC, or a regular grid of square cells.
+
+    SLIC uses ``sigma=1`` to smooth first: on small images (16x16 to 32x32)
+    its default ``sigma=0`` can return a single segment. ``"grid"`` cuts
+    squares of side round(sqrt(H * W / n_segments)) from the top-left corner.
+
+    Parameters
+    ----------
+    image : ndarray of shape (C, H, W) in [0, 1]
+    method : {"slic", "grid"}
+
+    Returns
+    -------
+    labels : ndarray of shape (H, W), int64, values 0 .. n - 1
+
+    Raises
+    ------
+    StudioError
+        When fewer than 2 segments come back.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    hwc = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+    if method == "grid":
+        h, w = hwc.shape[:2]
+        side = max(1, int(round(np.sqrt(h * w / n_segments))))
+        rows, cols = np.arange(h)[:, None] // side, np.arange(w)[None, :] // side
+        labels = rows * (int(cols.max()) + 1) + cols
+        if labels.max() + 1 < 2:
+            raise StudioError(f"a grid of {side}-pixel cells is one cell on a {h}x{w} image; raise n_segments")
+        return labels.astype(np.int64)
+    from skimage.segmentation import slic
+
+    labels = slic(hwc, n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=0,
+                  channel_axis=None if img.shape[0] == 1 else -1, enforce_connectivity=True)
+    _, labels = np.unique(labels, return_inverse=True)  # 0 .. n-1 with no gaps
+    labels = labels.reshape(hwc.shape[:2]).astype(np.int64)
+    if labels.max() + 1 < 2:
+        raise StudioError(
+            f"SLIC returned a single superpixel for a {hwc.shape[0]}x{hwc.shape[1]} image; raise n_segments "
+            "or lower compactness"
+        )
+    return labels
+
+
+class Evaluator:
+    """The explained output of a batch of images, batched and on the right device.
+
+    Torch models: the differentiable module on the model's device (no
+    gradients kept). Other models: ``model.output`` on numpy.
+    """
+
+    def __init__(self, model, like):
+        self.model = model
+        self.torch = getattr(model, "differentiable", False)
+        self.batch = rows_per_batch(model, like) if self.torch else 64
+
+    def tensor(self, x):
+        """``x`` (numpy) as a float32 tensor where the model runs."""
+        import torch
+
+        return torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.model.device if self.torch else "cpu")
+
+    def __call__(self, x):
+        """Outputs (n, n_outputs) for images ``x`` (n, C, H, W), a tensor."""
+        import torch
+
+        with torch.no_grad():
+            if self.torch:
+                f = self.model.torch_module("probabilities")
+                return torch.cat([f(x[i : i + self.batch]) for i in range(0, len(x), self.batch)])
+            out = self.model.output(x.cpu().numpy(), batch_size=self.batch)
+            return torch.as_tensor(out, dtype=torch.float32)
+
+    def target(self, x, t: int):
+        """Outputs of class ``t`` for ``x``, shape (n,)."""
+        return self(x)[:, t]
+
+
+def masked(image, reference, segments, keep):
+    """Images with the superpixels not kept replaced by the reference.
+
+    Parameters
+    ----------
+    image, reference : torch.Tensor of shape (C, H, W)
+    segments : torch.Tensor of shape (H, W), int64
+    keep : torch.Tensor of shape (m, n_segments), bool
+
+    Returns
+    -------
+    torch.Tensor of shape (m, C, H, W)
+    """
+    pixel_keep = keep[:, segments]  # (m, H, W)
+    return (image[None] * pixel_keep[:, None] + reference[None] * (~pixel_keep[:, None])).to(image.dtype)
+
+
+def references(x, kind: str, seed: int = 0):
+    """Reference images (what hidden regions show), shape of ``x`` (a tensor)."""
+    return image_baseline(x, kind, seed)
+
+
+def image_compatible(explainer, model, data) -> tuple[bool, str]:
+    """Image data and a model that answers on images."""
+    if data is not None and data.kind != "image":
+        return False, f"{explainer.name} for image data; the dataset holds {data.kind} data"
+    if model.format in ("skops", "sklearn", "pickle"):
+        return False, "needs an image model (torch or ONNX)"
+    return True, ""
+
+
+class PerturbationExplainer(Explainer):
+    """Shared frame for the image perturbation methods."""
+
+    data_kind = "image"
+    libraries = ("torch", "scikit-image")
+
+    def is_compatible(self, model, data):
+        return image_compatible(self, model, data)
+
+    def explain(self, model, data, params, ctx):
+        import torch
+
+        ev = Evaluator(model, torch.as_tensor(data.x[:1]))
+        x = ev.tensor(data.x[ctx.rows])  # (n, C, H, W)
+        targets = target_list(ctx, len(x))
+        refs = references(x, params.get("baseline", "black"), params.get("seed", 0))
+        maps, bases, extra = [], [], {}
+        for i in range(len(x)):
+            ctx.progress(i / len(x), f"{self.name}: image {i + 1} of {len(x)}")
+            m, b, info = self.explain_one(model, ev, x[i], refs[i], targets[i], params, ctx.rows[i])
+            maps.append(m)
+            bases.append(b)
+            for k, v in info.items():
+                extra.setdefault(k, []).append(v)
+        ctx.progress(1.0, "done")
+        return self.package(model, maps, bases, extra, params)
+
+    def explain_one(self, model, ev, image, reference, target, params, row):
+        """One image -> (map tensor (C', H, W), base value, dict of per-row info)."""
+        raise NotImplementedError
+
+    def package(self, model, maps, bases, extra, params) -> Explanation:
+        import torch
+
+        values = torch.stack([torch.as_tensor(m) for m in maps]).detach().cpu().numpy().astype(np.float32)
+        checks = {}
+        if "n_segments" in extra:
+            checks["n_segments_min"] = float(min(extra["n_segments"]))
+            checks["n_segments_max"] = float(max(extra["n_segments"]))
+        return Explanation(
+            method=self.name, kind="attribution", values=values,
+            base_values=np.asarray([float(b) for b in bases], dtype=np.float64),
+            output_names=model.output_names, checks=checks,
+        )
+
+
+class Occlusion(PerturbationExplainer):
+    """Occlusion (Zeiler & Fergus 2014): output drop when a window is hidden.
+
+    Each pixel gets the average drop over the windows covering it (Captum's
+    ``Occlusion``). ``values``: (n_rows, 1, H, W); ``base_values``: f(x).
+    """
+
+    name = "occlusion"
+    libraries = ("torch", "captum")
+    summary = "Drop in the class probability when a square window of the image is hidden."
+    params = ParamSpec(
+        (
+            Param("window", "int", 4, "Side of the hidden square, in pixels.", low=1, high=1024),
+            Param("stride", "int", 4, "Step between windows, in pixels.", low=1, high=1024),
+            Param("baseline", "str", "black", "What the hidden window shows.", choices=BASELINES),
+        )
+    )
+
+    def explain_one(self, model, ev, image, reference, target, params, row):
+        from captum.attr import Occlusion as CaptumOcclusion
+
+        c, h, w = image.shape
+        win, stride = min(params["window"], h, w), min(params["stride"], h, w)
+        n_windows = ((h - win) // stride + 1) * ((w - win) // stride + 1)
+        attr = CaptumOcclusion(ev).attribute(
+            image[None], sliding_window_shapes=(c, win, win), strides=(c, stride, stride), baselines=reference[None],
+            target=target, perturbations_per_eval=max(1, min(n_windows, ev.batch)),
+        )
+        return attr[0, :1], ev.target(image[None], target)[0], {}
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        _, h, w = data.image_shape
+        win, s = params.get("window", 4), params.get("stride", 4)
+        return n_rows * (((h - win) // s + 1) * ((w - win) // s + 1) + 1)
+
+
+class SuperpixelExplainer(PerturbationExplainer):
+    """Segments each image first (:func:`segment`), then perturbs superpixels."""
+
+    def segments(self, image, params):
+        import torch
+
+        labels = segment(image.detach().cpu().numpy(), params["n_segments"], params["compactness"],
+                         method=params["segmentation"])
+        return torch.as_tensor(labels, device=image.device)
+
+
+class FeatureAblation(SuperpixelExplainer):
+    """Ablation of each SLIC superpixel in turn: f(x) - f(x without it).
+
+    Every pixel of a superpixel gets that superpixel's drop. ``values``:
+    (n_rows, 1, H, W); ``base_values``: f(x).
+    """
+
+    name = "feature_ablation"
+    summary = "Drop in the class probability when each superpixel is hidden in turn."
+    params = ParamSpec((_N_SEGMENTS, _SEGMENTATION, _COMPACTNESS, _BASELINE))
+
+    def explain_one(self, model, ev, image, reference, target, params, row):
+        import torch
+
+        seg = self.segments(image, params)
+        n = int(seg.max()) + 1
+        keep = ~torch.eye(n, dtype=torch.bool, device=image.device)  # (n, n): all but one
+        out = ev.target(torch.cat([image[None], masked(image, reference, seg, keep)]), target)
+        drop = out[0] - out[1:]  # (n,)
+        return drop[seg][None], out[0], {"n_segments": n}
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        return n_rows * (params.get("n_segments", 25) + 1)
+
+
+class Lime(SuperpixelExplainer):
+    """LIME (Ribeiro et al. 2016) over SLIC superpixels, with lime's image explainer.
+
+    ``values``: (n_rows, 1, H, W), each pixel its superpixel's weight in the
+    local linear surrogate; ``base_values``: the surrogate's intercept;
+    ``checks["score"]``: the lowest R^2 of the surrogate (on its weighted
+    samples) over the rows.
+    """
+
+    name = "lime"
+    libraries = ("lime", "scikit-image")
+    summary = "Weights of a local linear surrogate fitted on images with superpixels hidden."
+    params = ParamSpec(
+        (
+            Param("n_samples", "int", 500, "Perturbed images the surrogate is fitted on.", low=10, high=100000),
+            _N_SEGMENTS, _SEGMENTATION, _COMPACTNESS, _BASELINE, _SEED,
+        )
+    )
+
+    def explain_one(self, model, ev, image, reference, target, params, row):
+        import torch
+        from lime.lime_image import LimeImageExplainer
+
+        seg = self.segments(image, params)
+        seg_np = seg.cpu().numpy()
+        c = image.shape[0]
+        hwc = np.moveaxis(image.cpu().numpy().astype(np.float64), 0, -1)
+        hwc3 = np.repeat(hwc, 3, axis=-1) if c == 1 else hwc
+        ref = reference.cpu().numpy()
+
+        def classify(batch):
+            # lime writes hide_color (NaN) into hidden superpixels; they get the reference's pixels
+            batch = np.moveaxis(np.asarray(batch, dtype=np.float32), -1, 1)[:, :c]  # (m, C, H, W)
+            hidden = np.isnan(batch)
+            batch = np.where(hidden, ref[None], batch)
+            return ev(ev.tensor(batch)).cpu().numpy()
+
+        explainer = LimeImageExplainer(random_state=params["seed"])
+        result = explainer.explain_instance(
+            hwc3, classify, labels=(target,), top_labels=None, hide_color=np.nan, num_features=int(seg.max()) + 1,
+            num_samples=params["n_samples"], batch_size=min(ev.batch, params["n_samples"]),
+            segmentation_fn=lambda _img: seg_np, random_seed=params["seed"],
+        )
+        weights = np.zeros(int(seg_np.max()) + 1)
+        for s, w in result.local_exp[target]:
+            weights[s] = w
+        values = torch.as_tensor(weights[seg_np][None], dtype=torch.float32)
+        score = result.score[target] if isinstance(result.score, dict) else result.score  # one label asked: a float
+        return values, float(result.intercept[target]), {"n_segments": len(weights), "score": float(score)}
+
+    def package(self, model, maps, bases, extra, params):
+        exp = super().package(model, maps, bases, extra, params)
+        exp.checks["score"] = float(min(extra["score"]))
+        return exp
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        return n_rows * params.get("n_samples", 500)
+
+
+class Anchors(SuperpixelExplainer):
+    """Superpixel anchors (Ribeiro et al. 2018): superpixels that, kept as they
+    are, keep the prediction whatever the other superpixels show.
+
+    Samples: every superpixel outside the anchor is independently kept
+    (probability ``p_keep``) or replaced by the reference image. The search
+    is greedy with a beam: it adds the superpixel giving the highest
+    precision until the Wilson lower bound of the precision reaches
+    ``threshold``; the anchor found is then re-checked on ``n_validate``
+    FRESH samples from another random stream, and the search goes on when it
+    fails there. ``Rule.precision`` is that fresh estimate; ``coverage`` is
+    ``p_keep ** len(anchor)``, the share of perturbed images the anchor
+    applies to. ``Rule.extra`` holds ``superpixels`` (ids), ``segments``
+    (the (H, W) segmentation as nested lists), ``p_keep``, ``baseline`` and
+    ``precision_search``.
+    """
+
+    name = "anchors"
+    kind = "rule"
+    summary = "Superpixels that, kept as they are, keep the prediction (precision checked on fresh samples)."
+    params = ParamSpec(
+        (
+            Param("threshold", "float", 0.95, "Precision wanted.", low=0.5, high=1.0),
+            Param("batch_size", "int", 200, "Samples per candidate anchor in the search.", low=10, high=100000),
+            Param("n_validate", "int", 1000, "Fresh samples the anchor's precision is checked on.", low=10, high=1000000),
+            Param("p_keep", "float", 0.5, "Chance that a superpixel outside the anchor is kept.", low=0.0, high=0.95),
+            Param("beam", "int", 2, "Anchors kept between search steps.", low=1, high=20),
+            _N_SEGMENTS, _SEGMENTATION, _COMPACTNESS, _BASELINE, _SEED,
+        )
+    )
+
+    def explain_one(self, model, ev, image, reference, target, params, row):
+        import torch
+
+        seg = self.segments(image, params)
+        n = int(seg.max()) + 1
+        dev = image.device
+        search_gen = torch.Generator(device=dev).manual_seed(params["seed"])
+        fresh_gen = torch.Generator(device=dev).manual_seed(params["seed"] + 1_000_003)
+
+        def precision(anchor_sets, m, gen):
+            """Share of m samples per anchor that keep the target class, shape (len(anchor_sets),)."""
+            keep = torch.rand((len(anchor_sets), m, n), generator=gen, device=dev) < params["p_keep"]
+            for j, a in enumerate(anchor_sets):
+                if a:
+                    keep[j][:, list(a)] = True
+            imgs = masked(image, reference, seg, keep.reshape(-1, n))
+            pred = ev(imgs).argmax(dim=1).reshape(len(anchor_sets), m)
+            return (pred == target).float().mean(dim=1)
+
+        z = 1.96
+        m = params["batch_size"]
+
+        def lower(p):
+            # Wilson score lower bound for m samples
+            return (p + z * z / (2 * m) - z * torch.sqrt(p * (1 - p) / m + z * z / (4 * m * m))) / (1 + z * z / m)
+
+        beam = [()]
+        best, best_p = (), precision([()], m, search_gen)[0]
+        fresh = None
+        while True:
+            done = lower(best_p) >= params["threshold"]
+            if done:
+                fresh = precision([best], params["n_validate"], fresh_gen)[0]
+                if fresh >= params["threshold"]:
+                    break
+            if len(best) >= n:
+                break
+            candidates = sorted({tuple(sorted(set(a) | {s})) for a in beam for s in range(n) if s not in a})
+            if not candidates:
+                break
+            p = precision(candidates, m, search_gen)
+            order = torch.argsort(p, descending=True, stable=True)[: params["beam"]].tolist()
+            beam = [candidates[i] for i in order]
+            best, best_p = beam[0], p[order[0]]
+        if fresh is None:
+            fresh = precision([best], params["n_validate"], fresh_gen)[0]
+        seg_np = seg.cpu().numpy()
+        rule = Rule(
+            row=int(row), predicates=[f"superpixel_{s} == original" for s in best], precision=float(fresh),
+            coverage=float(params["p_keep"] ** len(best)),
+            extra={"superpixels": [int(s) for s in best], "segments": seg_np.tolist(), "p_keep": params["p_keep"],
+                   "baseline": params["baseline"], "precision_search": float(best_p), "target": int(target)},
+        )
+        return None, 0.0, {"rule": rule, "n_segments": n}
+
+    def package(self, model, maps, bases, extra, params):
+        rules = extra["rule"]
+        return Explanation(
+            method=self.name, kind="rule", rules=rules, output_names=model.output_names,
+            checks={"precision": float(min(r.precision for r in rules)), "coverage": float(min(r.coverage for r in rules)),
+                    "n_segments_min": float(min(extra["n_segments"]))},
+        )
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        n = params.get("n_segments", 25)
+        return n_rows * (params.get("n_validate", 1000) + 3 * n * params.get("beam", 2) * params.get("batch_size", 200))
+
+
+class Shap(PerturbationExplainer):
+    """SHAP for images: shap's Partition explainer with an image masker.
+
+    Owen values over a hierarchy of image regions; hidden regions are blurred
+    (``baseline="blurred"``) or black. ``values``: (n_rows, C, H, W);
+    ``base_values``: the output with everything hidden;
+    ``checks["additivity_gap"]``: max over rows |base + sum(values) - f(x)|.
+    """
+
+    name = "shap"
+    libraries = ("shap",)
+    summary = "Shapley values of image regions (partition explainer, blurred or black background)."
+    params = ParamSpec(
+        (
+            Param("max_evals", "int", 300, "Model evaluations per image.", low=20, high=100000),
+            Param("baseline", "str", "blurred", "What hidden regions show.", choices=("blurred", "black")),
+        )
+    )
+
+    def explain_one(self, model, ev, image, reference, target, params, row):
+        import shap
+        import torch
+
+        c, h, w = image.shape
+        k = max(3, (min(h, w) // 4) | 1)
+        mask_value = f"blur({k},{k})" if params["baseline"] == "blurred" else 0.0
+        masker = shap.maskers.Image(mask_value, (h, w, c))
+
+        def f(batch):  # (m, H, W, C) numpy -> (m, n_outputs)
+            t = ev.tensor(np.moveaxis(np.asarray(batch, dtype=np.float32).reshape(-1, h, w, c), -1, 1))
+            return ev(t).cpu().numpy()
+
+        explainer = shap.Explainer(f, masker, output_names=model.output_names)
+        x = np.moveaxis(image.cpu().numpy(), 0, -1)[None]
+        result = explainer(x, max_evals=params["max_evals"], batch_size=min(ev.batch, params["max_evals"]),
+                           outputs=[int(target)], silent=True)
+        values = np.moveaxis(np.asarray(result.values)[0, ..., 0], -1, 0)  # (C, H, W)
+        base = float(np.asarray(result.base_values).reshape(-1)[0])
+        fx = float(ev.target(image[None], target)[0])
+        return torch.as_tensor(values, dtype=torch.float32), base, {"gap": abs(base + values.sum() - fx)}
+
+    def package(self, model, maps, bases, extra, params):
+        exp = super().package(model, maps, bases, extra, params)
+        exp.checks["additivity_gap"] = float(max(extra["gap"]))
+        return exp
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        return n_rows * params.get("max_evals", 300)
