@@ -33,6 +33,11 @@ ISSUE4: dict[str, dict[str, str]] = {
     "smoothgrad": {"image": "studio.explainers.gradients:SmoothGrad"},
     "grad_cam": {"image": "studio.explainers.cam:GradCam"},
     "guided_grad_cam": {"image": "studio.explainers.cam:GuidedGradCam"},
+    "occlusion": {"image": "studio.explainers.superpixels:Occlusion"},
+    "feature_ablation": {"image": "studio.explainers.superpixels:FeatureAblation"},
+    "lime": {"image": "studio.explainers.superpixels:Lime"},
+    "anchors": {"image": "studio.explainers.superpixels:Anchors"},
+    "shap": {"image": "studio.explainers.superpixels:Shap"},
 }
 for _name, _by_kind in ISSUE4.items():
     REGISTRY.setdefault(_name, {}).update(_by_kind)

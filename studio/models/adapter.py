@@ -304,6 +304,22 @@ class TorchModel(Model):
             self._modules[key] = _Wrapped(self, output)
         return self._modules[key]
 
+    def torch_module_over(self, net, output: str = "probabilities"):
+        """Like :meth:`torch_module`, around another network with this card.
+
+        For explainers that need a variant of the network (a copy with
+        re-initialised weights, an unrolled view of a scripted module): the
+        card's normalisation and the output transform are applied exactly as
+        in :meth:`torch_module`. Not cached.
+
+        Parameters
+        ----------
+        net : torch.nn.Module
+            Takes normalised inputs, returns what :attr:`native` returns.
+        output : {"probabilities", "logits", "raw"}
+        """
+        return _Wrapped(self, output, net=net)
+
     def _raw_output(self, x):
         import torch
 
@@ -320,9 +336,9 @@ def _make_wrapped_class():
     from torch import nn
 
     class Wrapped(nn.Module):
-        def __init__(self, model: TorchModel, output: str):
+        def __init__(self, model: TorchModel, output: str, net=None):
             super().__init__()
-            self.net = model.native
+            self.net = model.native if net is None else net
             self.output = output
             self.is_classifier = model.is_classifier if output != "raw" else False
             self.apply_softmax = output == "probabilities" and model.card.outputs == "logits"
@@ -363,11 +379,11 @@ def _make_wrapped_class():
 _WRAPPED = None
 
 
-def _Wrapped(model, output):
+def _Wrapped(model, output, net=None):
     global _WRAPPED
     if _WRAPPED is None:
         _WRAPPED = _make_wrapped_class()
-    wrapped = _WRAPPED(model, output)
+    wrapped = _WRAPPED(model, output, net=net)
     wrapped.training = False  # not .eval(): torch.export modules refuse train()
     return wrapped
 
