@@ -60,6 +60,8 @@ def chain_order(script_module) -> list[str]:
                 raise NotSplittable("its scripted forward is not a chain: a submodule does not take the previous one's output")
             order.append(attrs[ins[0]])
             current = node.output()
+        elif kind == "prim::Constant":
+            continue  # a constant only matters where a call uses it, which the checks above refuse
         else:
             raise NotSplittable(
                 f"its scripted forward holds a {kind} node between submodule calls, so it is not a plain chain of "
