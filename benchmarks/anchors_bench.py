@@ -1,0 +1,118 @@
+"""Item 5: the studio's anchors against anchor-exp (the reference) on the same rows at the same threshold.
+
+Time: both explain the same rows of the sample table for the sample model,
+one after the other, after an untimed warm-up row each (one timed pass: it
+already sums over the rows). Precision: every rule of both is measured again
+on fresh perturbation samples that neither search saw: rows drawn from the
+table, with each anchored feature's value redrawn from the table's values
+that satisfy its predicate; precision is the share of those samples the
+model gives the explained row's class. Goal: time ratio <= 0.5, and every
+studio rule's fresh precision >= the threshold.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from benchmarks.common import Row, fixture, missing_reason, not_measured, registered
+
+SUITE = "anchors"
+GOAL = 0.5
+THRESHOLD = 0.95
+FRESH_SAMPLES = 2000
+_NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_RANGE = re.compile(rf"^(?P<lo>{_NUM}) (?P<op1><=|<) (?P<f>.+?) (?P<op2><=|<) (?P<hi>{_NUM})$")
+_SINGLE = re.compile(r"^(?P<f>.+?) (?P<op><=|>=|==|<|>) (?P<v>.+)$")
+_OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal}
+
+
+def predicate_mask(predicate: str, names: list, x: np.ndarray):
+    """(feature index, boolean mask over the rows of ``x``) for one predicate string."""
+    m = _RANGE.match(predicate.strip())
+    if m:
+        j = names.index(m["f"])
+        col = x[:, j].astype(float)
+        return j, _OPS[m["op1"]](float(m["lo"]), col) & _OPS[m["op2"]](col, float(m["hi"]))
+    m = _SINGLE.match(predicate.strip())
+    if not m or m["f"] not in names:
+        raise ValueError(f"cannot parse predicate {predicate!r}")
+    j = names.index(m["f"])
+    col = x[:, j].astype(float)
+    return j, _OPS[m["op"]](col, float(m["v"]))
+
+
+def fresh_precision(model, x: np.ndarray, names: list, row: int, predicates: list, n: int, seed: int) -> float:
+    """Precision of a rule on fresh conditional samples (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    z = x[rng.integers(0, len(x), n)].copy()
+    for p in predicates:
+        j, mask = predicate_mask(p, names, x)
+        pool = x[mask, j] if mask.any() else x[row : row + 1, j]
+        z[:, j] = pool[rng.integers(0, len(pool), n)]
+    label = model.predict(x[row : row + 1])[0]
+    return float(np.mean(model.predict(z) == label))
+
+
+def run(sizes, device="cpu", methods=None) -> list:
+    name = f"anchors vs anchor-exp, threshold {THRESHOLD}"
+    if methods and "anchors" not in methods:
+        return [not_measured(SUITE, name, "not selected (--methods)", GOAL)]
+    if not registered("anchors", "tabular"):
+        return [not_measured(SUITE, name, missing_reason("anchors", "tabular"), GOAL)]
+    try:
+        from anchor import anchor_tabular
+    except ImportError:
+        return [not_measured(SUITE, name, "anchor-exp is not installed (pip install -r requirements-test.txt)", GOAL)]
+    import studio
+
+    model, data = fixture("gbt"), fixture("table")
+    x = np.asarray(data.x, dtype=np.float64)
+    names = list(data.feature_names)
+    rows = list(range(sizes.anchor_rows))
+    params = {"threshold": THRESHOLD}
+    predict = model.native.predict_proba
+
+    def classify(z):
+        return np.argmax(predict(z), axis=1)
+
+    ref_explainer = anchor_tabular.AnchorTabularExplainer(model.class_names, names, x)
+
+    def studio_run(rs):
+        return studio.explain(model, data, "anchors", rows=rs, params=params, cache=False)
+
+    def ref_run(rs):
+        np.random.seed(0)
+        return [ref_explainer.explain_instance(x[r], classify, threshold=THRESHOLD) for r in rs]
+
+    if sizes.warmup:
+        studio_run(rows[:1])
+        ref_run(rows[:1])
+    start = time.perf_counter()
+    ours = studio_run(rows)
+    t_ours = time.perf_counter() - start
+    start = time.perf_counter()
+    theirs = ref_run(rows)
+    t_ref = time.perf_counter() - start
+
+    ours_prec, ref_prec, bad = [], [], []
+    for i, rule in enumerate(ours.rules):
+        p = fresh_precision(model, x, names, rule.row, list(rule.predicates), FRESH_SAMPLES, seed=1000 + i)
+        ours_prec.append(p)
+        if p < THRESHOLD:
+            bad.append(f"row {rule.row}: {' AND '.join(rule.predicates) or '(empty rule)'} -> {p:.3f}")
+    for r, e in zip(rows, theirs):
+        ref_prec.append(fresh_precision(model, x, names, r, list(e.names()), FRESH_SAMPLES, seed=2000 + r))
+    ours_cov = np.mean([rule.coverage for rule in ours.rules]) if ours.rules else float("nan")
+    ref_cov = np.mean([e.coverage() for e in theirs])
+    note = (f"{len(rows)} rows; fresh precision (min/mean over rules, {FRESH_SAMPLES} samples each): studio "
+            f"{min(ours_prec):.3f}/{np.mean(ours_prec):.3f}, anchor-exp {min(ref_prec):.3f}/{np.mean(ref_prec):.3f}; "
+            f"mean rule length studio {np.mean([len(r.predicates) for r in ours.rules]):.1f}, anchor-exp "
+            f"{np.mean([len(e.names()) for e in theirs]):.1f}; mean coverage studio {ours_cov:.3f}, anchor-exp {ref_cov:.3f}")
+    out = [Row(SUITE, f"{name}: time", ours=t_ours, ref=t_ref, ref_label="anchor-exp", goal=GOAL, note=note)]
+    out.append(Row(SUITE, f"{name}: rules under the threshold on fresh samples", ours=float(len(bad)),
+                   ref=float(len(ours_prec)), unit="n", ours_label="under", ref_label="rules", ratio=len(bad) / max(1, len(ours_prec)),
+                   goal=0.0, note="; ".join(bad) or f"every studio rule holds >= {THRESHOLD} on fresh samples"))
+    return out

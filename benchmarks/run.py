@@ -1,0 +1,220 @@
+"""Entry point: ``python -m benchmarks [--quick | --tiny] [--only SUITE ...] [--device cpu|cuda] [--out FILE]``.
+
+Runs the suites, prints the table and writes ``benchmarks/RESULTS.md`` (or
+``--out``) with the machine, package versions, date, the command and every
+figure as a ratio measured in the same run, its goal and pass/miss, and for
+each miss the reason and what would fix it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from benchmarks import common
+from benchmarks.common import SIZES, Row, not_measured
+
+SUITES = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu")
+TITLES = {
+    "overhead": "1. Overhead over the direct library call (studio / direct, cache off)",
+    "ig_floor": "2. Integrated gradients against the raw forward+backward floor and captum's defaults",
+    "cache": "3. Cache: warm / cold, and after a process restart / cold",
+    "peer": "4. Peer dashboard: studio / explainerdashboard for SHAP + permutation importance + 5 PDPs",
+    "anchors": "5. Anchors: studio / anchor-exp on the same rows at the same threshold",
+    "scaling": "6. Scaling: time ratio per 10x rows (linear = 10) and peak RSS",
+    "app": "7. App in a real browser (Playwright + Debian chromium)",
+    "gpu": "8. GPU",
+}
+PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "torchvision", "captum", "shap", "lime", "interpret",
+            "anchor-exp", "streamlit", "playwright", "scikit-image", "skops", "onnxruntime")
+
+
+def _suite(name):
+    import importlib
+
+    module = {"cache": "cache_bench", "anchors": "anchors_bench", "app": "app_bench"}.get(name, name)
+    return importlib.import_module(f"benchmarks.{module}")
+
+
+def machine() -> dict:
+    """CPU model, cores, memory, GPU, OS and Python."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    gpu = "none"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        threads = torch.get_num_threads()
+    except Exception:
+        threads = None
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    return {"cpu": cpu, "cores": f"{os.cpu_count()} logical ({affinity} usable), torch threads {threads}", "memory": mem,
+            "gpu": gpu, "os": platform.platform(), "python": platform.python_version()}
+
+
+def versions() -> dict:
+    out = {}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def fmt_num(x, unit="s") -> str:
+    if x is None:
+        return ""
+    if unit == "s":
+        return f"{x:.3f} s" if x < 100 else f"{x:.0f} s"
+    if unit == "B":
+        return common.mib(x)
+    return f"{x:.3g}"
+
+
+def fmt_ratio(r) -> str:
+    if r is None:
+        return "-"
+    return f"{r:.3f}" if r < 10 else f"{r:.1f}"
+
+
+def table_lines(rows) -> list:
+    """A Markdown table of the rows."""
+    lines = ["| item | studio / ours | reference | ratio | goal | result | memory | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ours = f"{r.ours_label}: {fmt_num(r.ours, r.unit)}" if r.ours is not None else ""
+        ref = f"{r.ref_label}: {fmt_num(r.ref, r.unit)}" if r.ref is not None else ""
+        goal = f"<= {r.goal:g}" if r.goal is not None else "-"
+        status = {"pass": "pass", "miss": "**MISS**", "info": "info", "not measured": "not measured"}.get(r.status, r.status)
+        note = r.note.replace("|", "/").replace("\n", " ")
+        lines.append(f"| {r.name} | {ours} | {ref} | {fmt_ratio(r.ratio)} | {goal} | {status} | {r.memory} | {note} |")
+    return lines
+
+
+def print_table(rows) -> None:
+    width = max([len(r.name) for r in rows] + [10])
+    print(f"{'item':<{width}}  {'ours':>10}  {'ref':>10}  {'ratio':>7}  {'goal':>7}  result")
+    for r in rows:
+        ours = fmt_num(r.ours, r.unit) if r.ours is not None else "-"
+        ref = fmt_num(r.ref, r.unit) if r.ref is not None else "-"
+        goal = f"<={r.goal:g}" if r.goal is not None else "-"
+        print(f"{r.name:<{width}}  {ours:>10}  {ref:>10}  {fmt_ratio(r.ratio):>7}  {goal:>7}  {r.status}"
+              + (f"  ({r.note[:120]})" if r.status == "not measured" else ""))
+
+
+def write_results(path: Path, rows, args, started, finished, mach, vers, extra_versions) -> None:
+    lines = ["# Benchmark results", ""]
+    lines += [
+        "Generated by the harness in `benchmarks/` (do not edit by hand; rerun the command).", "",
+        f"- Command: `{args.command}`",
+        f"- Sizes: `{args.sizes.name}` ({', '.join(f'{k}={v}' for k, v in args.sizes.__dict__.items() if k != 'name')})",
+        f"- Started: {started} UTC; finished: {finished} UTC",
+        f"- Machine: {mach['cpu']}; {mach['cores']}; memory {mach['memory']}; GPU: {mach['gpu']}",
+        f"- OS: {mach['os']}; Python {mach['python']}; device asked: `{args.device}`",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in {**vers, **extra_versions}.items()),
+        "",
+        "Every figure is a ratio of two measurements taken in this same run (medians of interleaved repeats after an",
+        "untimed warm-up), because the machine is shared and absolute times drift; absolute seconds are shown only",
+        "to read the ratios by. Goals are upper bounds on the ratio.",
+        "",
+    ]
+    by_suite: dict = {}
+    for r in rows:
+        by_suite.setdefault(r.suite, []).append(r)
+    for suite in SUITES:
+        if suite not in by_suite:
+            continue
+        lines += [f"## {TITLES[suite]}", ""] + table_lines(by_suite[suite]) + [""]
+    counts = {s: sum(r.status == s for r in rows) for s in ("pass", "miss", "not measured", "info")}
+    lines += ["## Summary", "",
+              f"{counts['pass']} pass, {counts['miss']} miss, {counts['not measured']} not measured, {counts['info']} informative.", ""]
+    misses = [r for r in rows if r.status == "miss"]
+    if misses:
+        lines += ["## Misses: reason and fix", ""]
+        for r in misses:
+            lines.append(f"- **{r.name}** (ratio {fmt_ratio(r.ratio)}, goal <= {r.goal:g}): "
+                         f"{r.extra.get('reason') or r.note}. Fix: {r.fix or 'see the report'}")
+        lines.append("")
+    missing = [r for r in rows if r.status == "not measured"]
+    if missing:
+        lines += ["## Not measured", ""] + [f"- {r.name}: {r.note}" for r in missing] + [""]
+    path.write_text("\n".join(lines))
+
+
+def run(sizes, only=None, device="cpu", methods=None, log=print) -> list:
+    """Run the suites in ``only`` (default all) and return their rows."""
+    warnings.filterwarnings("ignore")
+    rows: list = []
+    for suite in SUITES:
+        if only and suite not in only:
+            continue
+        log(f"[{time.strftime('%H:%M:%S')}] {suite} ...")
+        try:
+            got = _suite(suite).run(sizes, device=device, methods=methods)
+        except Exception as exc:  # one broken suite must not lose the others' figures
+            got = [not_measured(suite, suite, f"suite failed: {type(exc).__name__}: {exc}")]
+        for r in got:
+            log(f"    {r.name}: {fmt_ratio(r.ratio)} ({r.status})")
+        rows += got
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
+    size.add_argument("--tiny", action="store_true", help="smallest sizes (the test suite's smoke run); figures are not meaningful")
+    parser.add_argument("--only", nargs="+", choices=SUITES, metavar="SUITE", help=f"suites to run: {', '.join(SUITES)}")
+    parser.add_argument("--methods", nargs="+", help="only these studio methods (overhead, cache, scaling)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for the image methods")
+    parser.add_argument("--out", type=Path, default=None, help="results file (default benchmarks/RESULTS.md)")
+    args = parser.parse_args(argv)
+    args.sizes = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
+    args.command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("error: --device cuda was asked for but no CUDA GPU is available", file=sys.stderr)
+            return 2
+    out = args.out or Path(__file__).resolve().parent / "RESULTS.md"
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    mach, vers = machine(), versions()
+    rows = run(args.sizes, set(args.only) if args.only else None, args.device, args.methods)
+    extra = {}
+    from benchmarks import peer
+
+    ed = peer.peer_version()
+    if ed:
+        extra["explainerdashboard (peer venv)"] = ed
+    finished = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    print()
+    print_table(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_results(out, rows, args, started, finished, mach, vers, extra)
+    print(f"\nwrote {out}")
+    return 0

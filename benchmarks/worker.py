@@ -1,0 +1,164 @@
+"""Work done in a fresh process: ``python -m benchmarks.worker TASK`` (JSON args on stdin).
+
+Tasks
+-----
+cache_restart
+    Load the models and data named in ``jobs`` and time ``studio.explain``
+    against an existing cache directory (results cached by an earlier
+    process): the cost of a cached result after a restart.
+scaling
+    Time studio methods on the sample table resampled to ``n_rows`` rows,
+    with the peak RSS of each call (the kernel's peak mark is reset before
+    each method).
+peer_studio
+    The studio computing SHAP values (every row), permutation importances and
+    PDPs of the 5 most important features on the sample tabular model.
+peer_dashboard
+    explainerdashboard's ClassifierExplainer computing the same set (run with
+    the peer venv's python).
+
+Each prints one JSON object as its last line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from benchmarks import common
+
+
+def _model(spec: str):
+    return common.fixture(spec)
+
+
+def _data(spec: str):
+    if spec in ("table", "digits"):
+        return common.fixture(spec)
+    if spec.startswith("scaled:"):
+        return common.resampled_table(int(spec.split(":", 1)[1]))
+    raise ValueError(f"unknown data spec {spec!r}")
+
+
+def cache_restart(args: dict) -> dict:
+    import studio
+    from studio.cache import Cache
+
+    cache = Cache(args["cache_dir"])
+    loaded: dict = {}
+    out = []
+    for job in args["jobs"]:
+        key = (job["model"], job["data"])
+        if key not in loaded:
+            loaded[key] = (_model(job["model"]), _data(job["data"]))
+        model, data = loaded[key]
+        start = time.perf_counter()
+        exp = studio.explain(model, data, job["method"], rows=job.get("rows"), params=job.get("params"),
+                             device=job.get("device", "cpu"), cache=cache)
+        out.append({"method": job["method"], "seconds": time.perf_counter() - start, "cache": exp.cache})
+    return {"jobs": out}
+
+
+def scaling(args: dict) -> dict:
+    import studio
+
+    model = _model("gbt")
+    sizes = []
+    for n_rows in args["n_rows"]:
+        data = _data(f"scaled:{n_rows}")
+        if not sizes:  # warm-up on 50 rows: imports and first-call costs stay out of the clock
+            small = data.subset(list(range(min(50, len(data)))))
+            for job in args["jobs"]:
+                studio.explain(model, small, job["method"], rows=[0] if job.get("rows") else None,
+                               params=job.get("params"), cache=False)
+        base_rss = common.rss_bytes()
+        out = []
+        for job in args["jobs"]:
+            rows = job.get("rows")
+            if rows == "all":
+                rows = list(range(len(data)))
+            common.reset_peak_rss()
+            before = common.rss_bytes()
+            start = time.perf_counter()
+            studio.explain(model, data, job["method"], rows=rows, params=job.get("params"), cache=False)
+            seconds = time.perf_counter() - start
+            out.append({"method": job["method"], "seconds": seconds, "peak_rss": common.peak_rss_bytes(),
+                        "rss_before": before})
+        sizes.append({"n_rows": len(data), "base_rss": base_rss, "jobs": out})
+        del data
+    return {"sizes": sizes}
+
+
+def peer_studio(args: dict) -> dict:
+    import studio
+
+    import shap  # noqa: F401  (imported before the clock, as explainerdashboard's import does)
+    import sklearn.inspection  # noqa: F401
+
+    model = _model("gbt")
+    data = _data("table")
+    if args.get("n_rows"):
+        data = data.subset(list(range(args["n_rows"])))
+    load_peak = common.peak_rss_bytes()
+    common.reset_peak_rss()
+    start_rss = common.rss_bytes()
+    start = time.perf_counter()
+    rows = list(range(len(data)))
+    shap_exp = studio.explain(model, data, "shap", rows=rows, params=args.get("shap_params"), cache=False)
+    perm = studio.explain(model, data, "permutation_importance", params=args.get("perm_params"), cache=False)
+    top = sorted(perm.importances, key=lambda imp: -imp.mean)[:5]
+    features = [imp.feature for imp in top]
+    pdp_params = dict(args.get("pdp_params") or {})
+    pdp_params["features"] = ",".join(features) if args.get("features_as_str") else features
+    pdp = studio.explain(model, data, "pdp", params=pdp_params, cache=False)
+    seconds = time.perf_counter() - start
+    compute_peak = common.peak_rss_bytes()
+    return {"seconds": seconds, "peak_rss": max(load_peak, compute_peak), "compute_peak_rss": compute_peak, "start_rss": start_rss, "features": features,
+            "shap_shape": list(shap_exp.values.shape), "n_curves": len(pdp.curves)}
+
+
+def peer_dashboard(args: dict) -> dict:
+    import logging
+
+    import pandas as pd
+
+    logging.disable(logging.WARNING)
+    from explainerdashboard import ClassifierExplainer
+
+    from studio.models.loaders import load_model
+
+    model = load_model(common.MODELS / "tabular_gbt.skops").native
+    frame = pd.read_csv(common.SAMPLE_DATA / "breast_cancer.csv")
+    if args.get("n_rows"):
+        frame = frame.iloc[: args["n_rows"]]
+    y = frame.pop("target")
+    load_peak = common.peak_rss_bytes()
+    common.reset_peak_rss()
+    start_rss = common.rss_bytes()
+    start = time.perf_counter()
+    explainer = ClassifierExplainer(model, frame, y)
+    shap_df = explainer.get_shap_values_df()
+    perm = explainer.get_permutation_importances_df()
+    features = list(perm["Feature"][:5])
+    pdps = [explainer.pdp_df(col) for col in features]
+    seconds = time.perf_counter() - start
+    compute_peak = common.peak_rss_bytes()
+    return {"seconds": seconds, "peak_rss": max(load_peak, compute_peak), "compute_peak_rss": compute_peak, "start_rss": start_rss, "features": features,
+            "shap_shape": list(shap_df.shape), "n_curves": len(pdps),
+            "explainer_shap": str(getattr(explainer, "shap", "")), "model_output": str(explainer.model_output)}
+
+
+TASKS = {"cache_restart": cache_restart, "scaling": scaling, "peer_studio": peer_studio, "peer_dashboard": peer_dashboard}
+
+
+def main() -> int:
+    task = sys.argv[1]
+    args = json.loads(sys.stdin.read() or "{}")
+    result = TASKS[task](args)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
