@@ -150,6 +150,7 @@ class Dataset:
                     f"the model expects images of {want[0]} channel(s) at {want[1]}x{want[2]} but the dataset has "
                     f"{self.image_shape[0]} channel(s) at {self.image_shape[1]}x{self.image_shape[2]}; resize the images or fix the card's input_size"
                 )
+            self._check_images_for(model)
             return self
         aligned = self._aligned_columns(model)
         aligned._check_values_for(model)
@@ -187,6 +188,29 @@ class Dataset:
             kind="tabular", x=x, y=self.y, feature_names=list(names), label=self.label,
             class_names=self.class_names, categorical=categorical, frame=frame, name=self.name,
         )
+
+    def _check_images_for(self, model) -> None:
+        """The model must run on these images and have an output for every class folder."""
+        if self._checked_for == model.cache_id or len(self) == 0:
+            return
+        try:
+            out = model.output(self.x[:1])
+        except StudioError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            raise StudioError(
+                f"the model could not run on these images ({(lines[-1] if lines else type(exc).__name__)[:200]}); "
+                "check the card's input_size against the images"
+            ) from None
+        if model.is_classifier and self.class_names and len(self.class_names) > out.shape[1]:
+            raise StudioError(
+                f"the dataset has {len(self.class_names)} classes but the model outputs {out.shape[1]}; "
+                "check the card's class_names or the class folders"
+            )
+        self._checked_for = model.cache_id
 
     def _check_values_for(self, model) -> None:
         """Text in columns the model needs numeric, or missing values the model cannot take: StudioError.

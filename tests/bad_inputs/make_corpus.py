@@ -68,6 +68,8 @@ class Case:
         Environment variables set while the case runs (lowered limits).
     hostile : bool
         The file tries to run code (plant the marker).
+    cli_expect : str or None
+        Where the CLI meets another error first, the fragment it must print instead.
     """
 
     name: str
@@ -80,6 +82,7 @@ class Case:
     method: str | None = None
     env: dict = field(default_factory=dict)
     hostile: bool = False
+    cli_expect: str | None = None
 
     def path(self, attr: str, folder: Path) -> Path | None:
         value = getattr(self, attr)
@@ -90,19 +93,38 @@ class Case:
     def default_data(self) -> str:
         return "@digits" if self.model in ("@cnn", "@cnn_state") else "@table"
 
+    def image_data(self) -> bool:
+        if self.data is None:
+            return self.model in ("@cnn", "@cnn_state")
+        return self.data == "@digits" or self.data.endswith(".zip")
+
+    def cli_expect_fragment(self) -> str:
+        """What the CLI must print: without an image method registered, image pairs stop at the method check."""
+        if self.stage in ("pair", "explain") and self.image_data() and not image_method_registered():
+            return "works on tabular data, not image data"
+        return self.cli_expect or self.expect
+
     def cli_argv(self, folder: Path) -> list[str]:
         """``python -m studio`` arguments that reach this case's error."""
-        model = self.path("model", folder) or SAMPLES["@cnn" if (self.data or "").endswith((".zip", ".png")) else "@gbt"]
+        images = self.image_data()
+        model = self.path("model", folder) or SAMPLES["@cnn" if images else "@mlp"]
         data = self.path("data", folder) or SAMPLES[self.default_data()]
-        if self.stage == "card" and self.model is None:
-            model = SAMPLES["@gbt"]
-        argv = ["explain", "--model", str(model), "--data", str(data), "--method", self.method or "permutation_importance",
-                "--no-cache", "--param", "n_repeats=1", "--param", "max_rows=50"]
+        method = self.method or ("saliency" if images and image_method_registered() else "permutation_importance")
+        argv = ["explain", "--model", str(model), "--data", str(data), "--method", method, "--no-cache"]
+        if method == "permutation_importance":
+            argv += ["--param", "n_repeats=1", "--param", "max_rows=50"]
         if self.card:
             argv += ["--card", str(self.path("card", folder))]
         if self.label:
             argv += ["--label", self.label]
         return argv
+
+
+def image_method_registered() -> bool:
+    """Whether an image method (saliency) is registered, for CLI runs on image data."""
+    from studio.explainers import registry
+
+    return "image" in registry.REGISTRY.get("saliency", {})
 
 
 # ---- small helpers ----------------------------------------------------------------------
@@ -487,9 +509,9 @@ case("csv_extra_column", "pair", "column(s) the model does not use: patient_id",
      _files(**{"extra.csv": lambda f: _csv(_table().assign(patient_id=range(20)))}), model="@gbt", data="extra.csv",
      label="target")
 case("table_for_image_model", "pair", "expects image input but the dataset holds tabular", model="@cnn", data="@table")
-case("images_for_table_model", "pair", "expects tabular input but the dataset holds image", model="@gbt", data="@digits")
+case("images_for_table_model", "pair", "expects tabular input but the dataset holds image", model="@mlp", data="@digits")
 case("one_class_target", "explain", "only one class",
-     _files(**{"one_class.csv": lambda f: _csv(_table().assign(target=1))}), model="@gbt", data="one_class.csv",
+     _files(**{"one_class.csv": lambda f: _csv(_table().assign(target=1))}), model="@mlp", data="one_class.csv",
      method="permutation_importance")
 
 # images and archives ---------------------------------------------------------------------------
