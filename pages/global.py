@@ -15,9 +15,11 @@ chosen = ui.method_picker(model, data, "global", key="global-methods",
 feature, pair = None, None
 if data.kind == "tabular" and data.feature_names:
     c1, c2 = st.columns(2)
-    feature = c1.selectbox("Feature for effect curves", list(data.feature_names), key="global-feature")
-    partner = c2.selectbox("Interaction with (heatmap)", ["(none)"] + [f for f in data.feature_names if f != feature],
-                           key="global-pair")
+    with c1:
+        feature = state.kept(st.selectbox, "Feature for effect curves", "global-feature", options=list(data.feature_names))
+    with c2:
+        partner = state.kept(st.selectbox, "Interaction with (heatmap)", "global-pair",
+                             options=["(none)"] + [f for f in data.feature_names if f != feature])
     pair = None if partner == "(none)" else partner
 
 params = {}

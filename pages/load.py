@@ -3,7 +3,7 @@
 import streamlit as st
 
 from studio.errors import StudioError
-from studio.ui import state
+from studio.ui import card_form, state
 
 st.title("Load")
 model, data = state.current()
@@ -24,6 +24,8 @@ with st.form("upload"):
     card_file = st.file_uploader("Model card (optional)", type=["json"])
     data_file = st.file_uploader("Dataset file", type=["csv", "tsv", "parquet", "zip", "npz"])
     label = st.text_input("Label column (tables; blank: target, label, y or class)")
+    with st.expander("No card? Describe what the file cannot say"):
+        form_card = card_form.card_fields()
     submitted = st.form_submit_button("Load")
 
 if submitted:
@@ -31,8 +33,9 @@ if submitted:
         st.error("Choose both a model file and a dataset file, then press Load.")
     else:
         try:
+            card_bytes = card_file.getvalue() if card_file else card_form.card_bytes(form_card)
             pair = state.load_pair(
-                model_file.getvalue(), model_file.name, card_file.getvalue() if card_file else None,
+                model_file.getvalue(), model_file.name, card_bytes,
                 data_file.getvalue(), data_file.name, label or None,
             )
         except StudioError as exc:

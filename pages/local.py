@@ -16,7 +16,8 @@ row = views.row_picker(data)
 panels.instance_summary(model, data, row, frame)
 
 targets = ["predicted class"] + list(model.class_names or []) if model.is_classifier else ["prediction"]
-target_name = st.selectbox("Explain", targets, help="The output explained: the predicted class, or a class you choose.")
+target_name = state.kept(st.selectbox, "Explain", "local-target", options=targets,
+                         help="The output explained: the predicted class, or a class you choose.")
 target = None if target_name in ("predicted class", "prediction") else targets.index(target_name) - 1
 
 chosen = ui.method_picker(model, data, "local", key="local-methods")
@@ -30,7 +31,8 @@ if chosen:
                 params[info.name] = ui.param_widgets(info, data, key="local")
 budget = ui.budget_input("local-budget")
 
-compare = st.radio("Compare with", ["nothing", "another instance", "a subset's mean"], horizontal=True)
+compare = state.kept(st.radio, "Compare with", "local-compare", options=["nothing", "another instance", "a subset's mean"],
+                     horizontal=True)
 other_rows, other_label = [], ""
 if compare == "another instance":
     other = int(st.number_input("Other row", min_value=0, max_value=len(data) - 1, value=min(row + 1, len(data) - 1)))

@@ -1,48 +1,220 @@
-"""Self-contained HTML report of explanations (no network needed to open)."""
+"""Self-contained HTML report of explanations (no network needed to open).
+
+Each chart is embedded twice: its Vega-Lite spec (JSON, drawn live by the
+Vega libraries inlined in the page) and a static SVG rendering made offline
+with ``vl-convert`` (shown until, or instead of, the live chart). Images are
+PNG data URIs. Every piece of user text (feature, class and file names,
+comments, sign-off) is HTML-escaped; specs are JSON with ``<`` escaped.
+"""
 
 from __future__ import annotations
 
+import base64
+import functools
 import html
+import json
 import time
+from importlib import metadata
+
+import numpy as np
 
 from studio.explanation import Explanation
+
+PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "captum", "shap", "lime", "interpret", "anchor-exp",
+            "onnxruntime", "skops", "altair", "streamlit", "vl-convert-python")
 
 
 def _esc(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def package_versions() -> dict:
+    """Installed versions of the libraries the studio computes with (``absent`` when missing)."""
+    import platform
+
+    from studio.api import STUDIO_VERSION
+
+    out = {"studio": STUDIO_VERSION, "python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+# ---- charts -----------------------------------------------------------------------------------
+def spec_json(spec: dict) -> str:
+    """JSON safe to place inside a ``<script>`` element (``<``, ``>``, ``&`` escaped as \\u sequences)."""
+    text = json.dumps(spec, allow_nan=False, default=_json_default)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def static_svg(spec: dict) -> str | None:
+    """An SVG rendering of a Vega-Lite spec made offline with vl-convert, or None if it is not installed."""
+    try:
+        import vl_convert as vlc
+    except ImportError:
+        return None
+    try:
+        return vlc.vegalite_to_svg(spec)
+    except Exception:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def vega_bundle() -> str | None:
+    """Vega, Vega-Lite and vega-embed as one inline script (about 0.9 MB), or None without vl-convert."""
+    try:
+        import vl_convert as vlc
+
+        js = vlc.javascript_bundle()
+    except Exception:
+        return None
+    return js.replace("</script", "<\\/script")
+
+
+def chart_html(spec: dict, index: int) -> str:
+    """A figure holding the live chart's container, its spec, and the static SVG."""
+    svg = static_svg(spec)
+    static = (f"<img class='static' alt='chart (static rendering)' src='data:image/svg+xml;base64,"
+              f"{base64.b64encode(svg.encode()).decode()}'>" if svg else
+              "<p class='meta'>Static rendering unavailable (install vl-convert-python); the live chart needs the inlined Vega.</p>")
+    return (f"<figure class='chart'><div class='live' id='vl-{index}'></div>{static}"
+            f"<script type='application/json' class='vl-spec' data-target='vl-{index}'>{spec_json(spec)}</script></figure>")
+
+
+def image_html(png: bytes, alt: str = "image") -> str:
+    return f"<img class='overlay' alt='{_esc(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+
+
+def default_figure(exp: Explanation, data=None):
+    """The chart spec or PNG that draws ``exp`` (as the app would), for explanations given without a pin.
+
+    Returns
+    -------
+    (spec or None, png bytes or None, text)
+    """
+    from studio import charts
+
+    if exp.kind == "importance" or (exp.kind == "attribution" and exp.values is not None
+                                    and np.asarray(exp.values).ndim == 2 and exp.rows and len(exp.rows) > 20):
+        return charts.importance_bars(exp).to_dict(), None, ""
+    if exp.kind == "attribution" and exp.values is not None and np.asarray(exp.values).ndim == 2:
+        return charts.attribution_bars([exp], exp.rows[0] if exp.rows else None).to_dict(), None, ""
+    if exp.kind == "attribution" and exp.values is not None:
+        from studio.charts.images import overlay_png
+
+        row = exp.rows[0] if exp.rows else 0
+        if data is not None and data.kind == "image" and row < len(data):
+            return None, overlay_png(data.x[row], charts.normalised_map(exp, row)), ""
+        return charts.image_attribution_chart(exp, row).to_dict(), None, ""
+    if exp.kind == "curve":
+        from studio.charts.curves import curve_features
+
+        feats = curve_features([exp])
+        if feats:
+            return charts.curve_chart([exp], feats[0]).to_dict(), None, ""
+        pairs = curve_features([exp], two_way=True)
+        if pairs:
+            return charts.heatmap_chart(exp, pairs[0]).to_dict(), None, ""
+        return None, None, ""
+    if exp.kind == "rule" and exp.rules:
+        cards = [charts.rule_card(exp, r.row) for r in exp.rules]
+        return None, None, "; ".join(f"row {c['row']}: {c['text']} (precision {c['precision']:.3f}, "
+                                     f"coverage {c['coverage']:.3f})" for c in cards)
+    return None, None, ""
+
+
+# ---- tables -----------------------------------------------------------------------------------
 def _checks_table(exp: Explanation) -> str:
     if not exp.checks:
-        return "<p>No checks.</p>"
-    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in exp.checks.items())
+        return "<p class='meta'>No checks.</p>"
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(_fmt(v))}</td></tr>" for k, v in exp.checks.items())
     return f"<table class='checks'>{rows}</table>"
 
 
 def _payload_table(exp: Explanation, limit: int = 30) -> str:
+    """The numbers behind the chart (top ``limit`` features), so the report reads without any chart."""
     if exp.kind == "importance":
         items = sorted(exp.importances, key=lambda i: -i.mean)[:limit]
         rows = "".join(f"<tr><td>{_esc(i.feature)}</td><td>{i.mean:.4g}</td><td>{i.std:.4g}</td></tr>" for i in items)
         return f"<table><tr><th>feature</th><th>mean</th><th>std</th></tr>{rows}</table>"
     if exp.kind == "rule":
         rows = "".join(
-            f"<tr><td>{r.row}</td><td>{_esc(' AND '.join(r.predicates))}</td><td>{r.precision:.3f}</td><td>{r.coverage:.3f}</td></tr>"
-            for r in exp.rules
+            f"<tr><td>{r.row}</td><td>{_esc(' AND '.join(map(str, r.predicates)))}</td><td>{r.precision:.3f}</td>"
+            f"<td>{r.coverage:.3f}</td></tr>" for r in exp.rules
         )
         return f"<table><tr><th>row</th><th>rule</th><th>precision</th><th>coverage</th></tr>{rows}</table>"
     if exp.kind == "curve":
-        return "<ul>" + "".join(f"<li>{_esc(c.kind)}: {_esc(c.feature)}</li>" for c in exp.curves) + "</ul>"
-    if exp.feature_names is not None and exp.values is not None and exp.values.ndim == 2:
+        return "<ul>" + "".join(f"<li>{_esc(c.kind)}: {_esc(' x '.join(map(str, c.features)))}"
+                                f" ({len(np.asarray(c.grid[0]))} grid points)</li>" for c in exp.curves) + "</ul>"
+    if exp.feature_names is not None and exp.values is not None and np.asarray(exp.values).ndim == 2:
         parts = []
-        for r, row in enumerate(exp.rows):
-            order = abs(exp.values[r]).argsort()[::-1][:limit]
+        for r, row in enumerate(exp.rows[:5]):
+            order = np.abs(exp.values[r]).argsort()[::-1][:limit]
             cells = "".join(f"<tr><td>{_esc(exp.feature_names[i])}</td><td>{exp.values[r][i]:.4g}</td></tr>" for i in order)
-            parts.append(f"<h4>row {row}</h4><table><tr><th>feature</th><th>attribution</th></tr>{cells}</table>")
+            parts.append(f"<details><summary>row {row}: top {len(order)} attributions</summary>"
+                         f"<table><tr><th>feature</th><th>attribution</th></tr>{cells}</table></details>")
         return "".join(parts)
-    return "<p>Image attributions (see the app for overlays).</p>"
+    return ""
 
 
-def build_report(model, data, explanations, panels=None, comments=None, signoff=None) -> str:
+def _meta(exp: Explanation) -> str:
+    versions = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in exp.provenance.get("versions", {}).items())
+    return (f"<p class='meta'>method <code>{_esc(exp.method)}</code> &middot; rows {_esc(exp.rows)} &middot; "
+            f"target {_esc(exp.target)} &middot; params <code>{_esc(json.dumps(exp.params, default=str))}</code> "
+            f"&middot; {exp.compute_seconds:.2f} s ({_esc(exp.cache)})</p>"
+            f"<p class='meta'>model {_esc(exp.model_id[:16])} &middot; data {_esc(exp.dataset_id[:16])} &middot; "
+            f"seed {_esc(exp.provenance.get('seed'))} &middot; device {_esc(exp.provenance.get('device', ''))}"
+            f" &middot; versions: {versions}</p>")
+
+
+class _Counter:
+    def __init__(self):
+        self.n = 0
+
+    def next(self) -> int:
+        self.n += 1
+        return self.n
+
+
+def _section(title, exp, spec, png, text, comment, extra, counter) -> str:
+    body = [f"<section><h2>{_esc(title)}</h2>"]
+    if exp is not None:
+        body.append(_meta(exp))
+    if spec is not None:
+        body.append(chart_html(spec, counter.next()))
+    if png is not None:
+        body.append(image_html(png, title))
+    if text:
+        body.append(f"<p class='rule'>{_esc(text)}</p>")
+    body.append(extra or "")
+    if exp is not None:
+        body.append(_payload_table(exp))
+        body.append(f"<h3>Checks</h3>{_checks_table(exp)}")
+    if comment:
+        body.append(f"<blockquote><strong>Reviewer:</strong> {_esc(comment)}</blockquote>")
+    body.append("</section>")
+    return "".join(body)
+
+
+def build_report(model, data, explanations, panels=None, comments=None, signoff=None, pins=None,
+                 interactive: bool = True) -> str:
     """One self-contained HTML page.
 
     Parameters
@@ -50,47 +222,84 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
     model : Model
     data : Dataset
     explanations : list of Explanation
+        Each gets a section with the chart the app would draw for it.
     panels : list of str, optional
-        Extra HTML fragments (already escaped/embedded charts) per explanation.
+        Extra HTML fragments (already escaped/embedded) per explanation.
     comments : list of str, optional
         Reviewer comments per explanation (escaped here).
     signoff : dict, optional
         ``{"name", "date", "verdict"}`` (escaped here).
+    pins : list of dict, optional
+        Panels pinned in the app: ``{"title", "page", "explanation", "spec", "png", "text", "comment"}``
+        (spec: a Vega-Lite dict; png: bytes; every field optional but title).
+    interactive : bool
+        Inline the Vega libraries (about 0.9 MB) so charts are live (tooltips) offline;
+        the static SVG is there either way.
 
     Returns
     -------
     str
         The HTML document.
     """
+    counter = _Counter()
     sections = []
+    for pin in pins or []:
+        sections.append(_section(pin.get("title", "panel"), pin.get("explanation"), pin.get("spec"), pin.get("png"),
+                                 pin.get("text", ""), pin.get("comment", ""), "", counter))
     for i, exp in enumerate(explanations):
         extra = panels[i] if panels and i < len(panels) else ""
         comment = comments[i] if comments and i < len(comments) else ""
-        versions = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in exp.provenance.get("versions", {}).items())
-        sections.append(
-            f"<section><h2>{_esc(exp.method)}</h2>"
-            f"<p class='meta'>rows {_esc(exp.rows)} &middot; target {_esc(exp.target)} &middot; params {_esc(exp.params)}"
-            f" &middot; {exp.compute_seconds:.2f}s ({_esc(exp.cache)})</p>"
-            f"{extra}{_payload_table(exp)}<h3>Checks</h3>{_checks_table(exp)}"
-            f"<p class='meta'>versions: {versions}</p>"
-            + (f"<blockquote>{_esc(comment)}</blockquote>" if comment else "")
-            + "</section>"
-        )
+        try:
+            spec, png, text = default_figure(exp, data)
+        except Exception as exc:  # a chart that cannot be drawn must not lose the section
+            spec, png, text = None, None, f"(chart unavailable: {type(exc).__name__})"
+        sections.append(_section(exp.method, exp, spec, png, text, comment, extra, counter))
+
+    all_exps = [p.get("explanation") for p in pins or [] if p.get("explanation") is not None] + list(explanations)
+    summary = "".join(
+        f"<tr><td>{_esc(e.method)}</td><td><code>{_esc(json.dumps(e.params, default=str))}</code></td>"
+        f"<td>{_esc(e.rows if e.rows else 'all')}</td><td>{_esc(e.target)}</td>"
+        f"<td>{_esc(', '.join(f'{k}={_fmt(v)}' for k, v in e.checks.items()))}</td>"
+        f"<td>{e.compute_seconds:.2f} s ({_esc(e.cache)})</td></tr>"
+        for e in all_exps
+    )
+    versions = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in package_versions().items())
     sign = ""
     if signoff:
-        sign = (
-            f"<section class='signoff'><h2>Sign-off</h2><p>{_esc(signoff.get('name', ''))}, "
-            f"{_esc(signoff.get('date', ''))}: <strong>{_esc(signoff.get('verdict', ''))}</strong></p></section>"
-        )
+        sign = (f"<section class='signoff'><h2>Sign-off</h2><p>{_esc(signoff.get('name', ''))}, "
+                f"{_esc(signoff.get('date', ''))}: <strong>{_esc(signoff.get('verdict', ''))}</strong></p>"
+                + (f"<blockquote>{_esc(signoff['note'])}</blockquote>" if signoff.get("note") else "")
+                + "</section>")
+    classes = ", ".join(map(str, model.class_names or [])) if getattr(model, "class_names", None) else "-"
+    features = ", ".join(map(str, (data.feature_names or [])[:40])) + (" ..." if data.feature_names and len(data.feature_names) > 40 else "")
+    script = ""
+    bundle = vega_bundle() if interactive and counter.n else None
+    if bundle:
+        script = (f"<script>{bundle}</script><script>"
+                  "document.querySelectorAll('script.vl-spec').forEach(function(s){"
+                  "var target=document.getElementById(s.dataset.target);"
+                  "var img=target.parentNode.querySelector('img.static');"
+                  "window.vegaEmbed(target, JSON.parse(s.textContent), {actions:false, renderer:'svg'})"
+                  ".then(function(){ if (img) img.style.display='none'; target.classList.add('rendered'); })"
+                  ".catch(function(e){ target.textContent=''; });});</script>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model Inspection Studio report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}
-.meta{{color:#666;font-size:.9em}}section{{border-top:2px solid #eee;margin-top:1.5em}}</style></head>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline' 'unsafe-eval'">
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;background:#fff}}
+table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}}
+.meta{{color:#666;font-size:.9em}}section{{border-top:2px solid #eee;margin-top:1.5em}}
+figure.chart{{margin:.5em 0}}img.overlay{{width:192px;image-rendering:pixelated}}.rule{{font-family:monospace}}
+blockquote{{border-left:4px solid #9bd;margin:.5em 0;padding:.2em 1em;background:#f4f8fb}}
+code{{word-break:break-all}}</style></head>
 <body><h1>Model Inspection Studio report</h1>
-<p>Model <strong>{_esc(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}), id <code>{_esc(model.fingerprint)}</code></p>
-<p>Dataset <strong>{_esc(data.name)}</strong> ({len(data)} rows), id <code>{_esc(data.fingerprint)}</code></p>
+<p>Model <strong>{_esc(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}); classes: {_esc(classes)}<br>
+fingerprint <code>{_esc(model.fingerprint)}</code></p>
+<p>Dataset <strong>{_esc(data.name)}</strong> ({len(data)} rows, {_esc(data.kind)}); features: {_esc(features)}<br>
+fingerprint <code>{_esc(data.fingerprint)}</code></p>
 <p class="meta">Generated {_esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}</p>
+<h2>Methods</h2><table><tr><th>method</th><th>params</th><th>rows</th><th>target</th><th>checks</th><th>time</th></tr>{summary}</table>
+<details><summary>Package versions</summary><table>{versions}</table></details>
 {''.join(sections)}{sign}
+{script}
 </body></html>
 """

@@ -118,6 +118,6 @@ def confusion_chart(matrix, class_names, size: int = 280):
     )
     text = base.mark_text(fontSize=10).encode(
         x=alt.X("predicted:N", sort=names[:k]), y=alt.Y("true:N", sort=names[:k]), text="count:Q",
-        color=alt.condition("datum.count > 0", alt.value("#222"), alt.value("#999")),
+        color=alt.condition(f"datum.count > {float(m[:k, :k].max()) / 2}", alt.value("white"), alt.value("#222")),
     )
     return rect + text if k <= 20 else rect

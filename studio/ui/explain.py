@@ -18,6 +18,7 @@ import studio
 from studio.cost import estimate, human, seconds_per_row
 from studio.errors import StudioError
 from studio.explainers import registry
+from studio.ui import state
 
 DEFAULT_BUDGET_S = 60.0
 
@@ -35,7 +36,7 @@ def method_picker(model, data, scope: str, key: str, default: list | None = None
     available = [m for m in infos if m.available]
     names = [m.name for m in available]
     default = [n for n in (default or names[:3]) if n in names]
-    chosen = st.multiselect("Methods", names, default=default, key=key,
+    chosen = state.kept(st.multiselect, "Methods", key, options=names, default=default,
                             help="Methods this model and data support; the others are listed below with the reason.")
     missing = [m for m in infos if not m.available]
     if missing:
@@ -67,11 +68,11 @@ def param_widgets(info, data, key: str, overrides: dict | None = None) -> dict:
         if p.name in overrides:
             values[p.name] = overrides[p.name]
         elif p.type == "bool":
-            values[p.name] = st.checkbox(p.name, value=bool(p.default), help=p.help, key=k)
+            values[p.name] = state.kept(st.checkbox, p.name, k, value=bool(p.default), help=p.help)
         elif p.choices:
             choices = list(p.choices)
-            values[p.name] = st.selectbox(p.name, choices, index=choices.index(p.default) if p.default in choices else 0,
-                                          help=p.help, key=k)
+            values[p.name] = state.kept(st.selectbox, p.name, k, options=choices,
+                                        index=choices.index(p.default) if p.default in choices else 0, help=p.help)
         elif p.type in ("int", "float"):
             cast = int if p.type == "int" else float
             kw = {}
@@ -80,16 +81,16 @@ def param_widgets(info, data, key: str, overrides: dict | None = None) -> dict:
             if p.high is not None:
                 kw["max_value"] = cast(p.high)
             default = cast(p.default) if p.default is not None else cast(p.low or 0)
-            values[p.name] = st.number_input(p.name, value=default, step=1 if p.type == "int" else None,
-                                             help=p.help, key=k, **kw)
+            values[p.name] = state.kept(st.number_input, p.name, k, value=default,
+                                        step=1 if p.type == "int" else None, help=p.help, **kw)
         elif p.type == "list" and p.name == "features" and data.feature_names:
-            values[p.name] = st.multiselect(p.name, list(data.feature_names), default=list(p.default or []),
-                                            help=p.help, key=k)
+            values[p.name] = state.kept(st.multiselect, p.name, k, options=list(data.feature_names),
+                                        default=list(p.default or []), help=p.help)
         elif p.type == "list":
-            text = st.text_input(p.name, value=", ".join(p.default or []), help=p.help, key=k)
+            text = state.kept(st.text_input, p.name, k, value=", ".join(p.default or []), help=p.help)
             values[p.name] = [v.strip() for v in text.split(",") if v.strip()]
         else:
-            values[p.name] = st.text_input(p.name, value=str(p.default or ""), help=p.help, key=k)
+            values[p.name] = state.kept(st.text_input, p.name, k, value=str(p.default or ""), help=p.help)
     return values
 
 
@@ -105,8 +106,8 @@ def per_row_seconds(model, data) -> float:
 
 def budget_input(key: str) -> float:
     """The time budget (seconds) per method, which the user can change."""
-    return float(st.number_input("Time budget per method (s)", min_value=1.0, max_value=86400.0,
-                                 value=DEFAULT_BUDGET_S, step=10.0, key=key,
+    return float(state.kept(st.number_input, "Time budget per method (s)", key, min_value=1.0, max_value=86400.0,
+                            value=DEFAULT_BUDGET_S, step=10.0,
                                  help="Methods estimated above this are refused; sampling methods are cut to fit."))
 
 

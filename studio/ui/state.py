@@ -144,3 +144,32 @@ def predictions(model, data):
     from studio.evaluation import predictions_frame
 
     return _memo("predictions", model.cache_id + data.fingerprint, lambda: predictions_frame(model, data))
+
+
+VALUE_ARGS = ("value", "default", "index")
+
+
+def kept(widget, label, key: str, **kwargs):
+    """Call a Streamlit widget whose value survives page switches.
+
+    Streamlit forgets a widget's state when its page is not shown; the value
+    is copied to ``st.session_state['_kept']`` after each run and restored
+    before the widget is drawn again (without its default, so Streamlit does
+    not warn about two sources of the value).
+    """
+    store = st.session_state.setdefault("_kept", {})
+    if key not in st.session_state and key in store:
+        st.session_state[key] = store[key]
+    if key in st.session_state and "options" in kwargs:  # options change with the model and data
+        options = list(kwargs["options"])
+        current = st.session_state[key]
+        if isinstance(current, list):
+            st.session_state[key] = [v for v in current if v in options]
+        elif current not in options:
+            del st.session_state[key]
+    if key in st.session_state:
+        for arg in VALUE_ARGS:
+            kwargs.pop(arg, None)
+    value = widget(label, key=key, **kwargs)
+    store[key] = value
+    return value

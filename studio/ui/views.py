@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import streamlit as st
 
 from studio.charts.data import histogram_frame
+from studio.charts.images import overlay_png, png_bytes, to_display
+
+__all__ = ["feature_table", "image_grid", "metric_row", "residual_chart", "row_picker", "overlay_png", "png_bytes",
+           "to_display"]
 
 
 def feature_table(prof, data, bins: int = 20) -> None:
@@ -31,25 +32,6 @@ def feature_table(prof, data, bins: int = 20) -> None:
     )
 
 
-def to_display(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8."""
-    img = np.clip(np.asarray(image, dtype=float), 0.0, 1.0)
-    img = img[0] if img.shape[0] == 1 else np.moveaxis(img[:3], 0, -1)
-    return (img * 255).round().astype(np.uint8)
-
-
-def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:
-    """PNG of a (H, W) or (H, W, 3) uint8 array, enlarged ``scale`` times (nearest)."""
-    from PIL import Image
-
-    img = Image.fromarray(array)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def image_grid(data, per_class: int = 6) -> None:
     """A grid of sample images per class."""
     from studio.data.profile import samples_per_class
@@ -61,29 +43,6 @@ def image_grid(data, per_class: int = 6) -> None:
         cols[0].markdown(f"`{cls}`")
         for col, r in zip(cols[1:], rows):
             col.image(to_display(data.x[r]), width=56, caption=f"row {r}")
-
-
-def overlay_png(image: np.ndarray, attribution_map: np.ndarray, scale: int = 4, alpha: float = 0.6) -> bytes:
-    """The input with a signed attribution map blended on top, as PNG.
-
-    ``attribution_map`` (H, W) in [-1, 1]: red raises the explained output,
-    blue lowers it; the same normalisation for every method.
-    """
-    try:  # the shared overlay module, when it offers a blend with this signature
-        from studio.overlays import blend_signed  # type: ignore
-
-        return png_bytes(blend_signed(image, attribution_map, alpha=alpha), scale)
-    except Exception:
-        pass
-    base = to_display(image).astype(float) / 255.0
-    if base.ndim == 2:
-        base = np.repeat(base[..., None], 3, axis=-1)  # (H, W, 3)
-    m = np.clip(attribution_map, -1, 1)[..., None]  # (H, W, 1)
-    red, blue = np.array([0.84, 0.19, 0.15]), np.array([0.13, 0.40, 0.67])
-    colour = np.where(m >= 0, red, blue)  # (H, W, 3)
-    weight = alpha * np.abs(m)
-    out = base * (1 - weight) + colour * weight
-    return png_bytes((np.clip(out, 0, 1) * 255).round().astype(np.uint8), scale)
 
 
 def metric_row(values: dict) -> None:

@@ -1,0 +1,43 @@
+"""Report page views: pinned panels with comments, and the cached HTML build."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from studio.report import build_report
+from studio.ui import state
+
+
+def pinned_panels(pins: list) -> None:
+    """Each pin as it will appear, a comment box, and a remove button."""
+    for i, pin in enumerate(list(pins)):
+        with st.container(border=True):
+            st.markdown(f"**{pin['title']}**")
+            st.caption(f"from {pin['page']}")
+            if pin.get("spec"):
+                st.vega_lite_chart(pin["spec"])
+            if pin.get("png"):
+                st.image(pin["png"], width=192)
+            if pin.get("text"):
+                st.code(pin["text"], language=None)
+            pin["comment"] = st.text_area("Reviewer comment", value=pin.get("comment", ""), key=f"comment-{pin['key']}",
+                                          height=70)
+            if st.button("Remove", key=f"unpin-{pin['key']}"):
+                pins.remove(pin)
+                st.rerun()
+
+
+def session_explanations() -> list:
+    """Every successful result of this session (used when nothing is pinned)."""
+    return [r.explanation for r in st.session_state.get("results", {}).values() if r.explanation is not None]
+
+
+def report_html(model, data, pins: list, signoff: dict | None) -> tuple[str, int]:
+    """The report HTML (rebuilt only when pins, comments or sign-off change) and its section count."""
+    explanations = [] if pins else session_explanations()
+    key = json.dumps([model.cache_id, data.fingerprint, [(p["key"], p.get("comment", "")) for p in pins],
+                      [e.provenance.get("cache_key", e.method) for e in explanations], signoff], default=str)
+    html = state._memo("report", key, lambda: build_report(model, data, explanations, pins=pins, signoff=signoff))
+    return html, len(pins) + len(explanations)

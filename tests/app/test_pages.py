@@ -1,0 +1,212 @@
+"""AppTest for every page with session state seeded: no exception, key elements, runs, errors."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.uploads import EVIL, wine_files
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def _app(model=None, data=None, **state):
+    at = AppTest.from_file(APP, default_timeout=180)
+    if model is not None:
+        at.session_state["model"] = model
+        at.session_state["data"] = data.aligned_to(model)
+        at.session_state["source"] = "test"
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _press(at, label, index=None):
+    buttons = [b for b in at.button if b.label == label]
+    if index is None:
+        [button] = buttons
+    else:
+        button = buttons[index]
+    return button.click().run()
+
+
+def _captions(at):
+    return [c.value for c in at.caption]
+
+
+def test_data_page_tables(gbt, table):
+    at = _app(gbt, table)
+    at.switch_page("pages/data.py").run()
+    _ok(at)
+    assert at.title[0].value == "Data"
+    [frame] = [d.value for d in at.dataframe]
+    assert list(frame["feature"]) == list(table.feature_names)
+    assert any("heavily skewed" in w.value for w in at.warning)  # breast cancer has skewed error features
+    assert len(at.get("vega_lite_chart")) == 1  # class balance
+
+
+def test_data_page_images(cnn, digits):
+    at = _app(cnn, digits)
+    at.switch_page("pages/data.py").run()
+    _ok(at)
+    assert len(at.image) >= 10  # one row of samples per class
+
+
+def test_model_page_metrics_subsets_and_row_choice(gbt, table):
+    at = _app(gbt, table)
+    at.switch_page("pages/model.py").run()
+    _ok(at)
+    labels = [m.label for m in at.metric]
+    assert labels == ["rows", "accuracy", "F1 (macro)", "ROC AUC"]
+    # a subset: the wrong predictions
+    at.selectbox(key="cond-col").select("correct").run()
+    at.selectbox(key="cond-op").select("==").run()
+    at.text_input(key="cond-value").input("False").run()
+    _press(at, "Add condition")
+    at.text_input(key="subset-name").input("wrong").run()
+    _press(at, "Save subset")
+    _ok(at)
+    assert "wrong" in at.session_state["subsets"]
+    side = [d.value for d in at.dataframe if "subset" in d.value.columns][0]
+    assert list(side["subset"]) == ["All rows", "wrong"]
+    assert side.loc[1, "accuracy"] == 0.0 and side.loc[1, "rows"] == 7
+    # choosing an instance here sets it for the Local page
+    at.number_input[0].set_value(42).run()
+    assert at.session_state["row"] == 42
+    # a bad condition is an st.error, not an exception
+    at.selectbox(key="cond-col").select("mean radius").run()
+    at.text_input(key="cond-value").input("big").run()
+    _press(at, "Add condition")
+    _ok(at)
+    assert any("numeric" in e.value for e in at.error)
+
+
+def test_local_page_runs_side_by_side_panels_and_agreement(mlp, table):
+    at = _app(mlp, table, row=3)
+    at.switch_page("pages/local.py").run()
+    _ok(at)
+    at.multiselect(key="local-methods").set_value(["saliency", "integrated_gradients"]).run()
+    assert any("model evaluations" in c for c in _captions(at))  # cost estimate before the run
+    _press(at, "Run explainers")
+    _ok(at)
+    assert len(at.get("vega_lite_chart")) == 2
+    assert sum("cache miss" in c for c in _captions(at)) == 2
+    agreement = [d.value for d in at.dataframe if "spearman" in d.value.columns]
+    assert len(agreement) == 1 and len(agreement[0]) == 1
+    # a rerun (e.g. a page switch and back) draws from the session, without running anything
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/local.py").run()
+    _ok(at)
+    assert len(at.get("vega_lite_chart")) == 2 and not at.status
+
+
+def test_new_session_reads_the_disk_cache(mlp, table):
+    first = _app(mlp, table, row=1)
+    first.switch_page("pages/local.py").run()
+    first.multiselect(key="local-methods").set_value(["integrated_gradients"]).run()
+    _press(first, "Run explainers")
+    second = _app(mlp, table, row=1)
+    second.switch_page("pages/local.py").run()
+    second.multiselect(key="local-methods").set_value(["integrated_gradients"]).run()
+    _press(second, "Run explainers")
+    _ok(second)
+    assert any("cache hit" in c for c in _captions(second))
+
+
+def test_a_failing_method_shows_its_error_and_the_others_render(mlp, table, monkeypatch):
+    from studio.explainers import gradients
+
+    def broken(self, model, data, params, ctx):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(gradients.TabularSaliency, "explain", broken)
+    at = _app(mlp, table)
+    at.switch_page("pages/local.py").run()
+    at.multiselect(key="local-methods").set_value(["saliency", "integrated_gradients"]).run()
+    _press(at, "Run explainers")
+    _ok(at)
+    assert any("simulated failure" in e.value for e in at.error)
+    assert len(at.get("vega_lite_chart")) == 1
+
+
+def test_local_page_images_show_overlays(cnn, digits):
+    at = _app(cnn, digits, row=5)
+    at.switch_page("pages/local.py").run()
+    _ok(at)
+    at.multiselect(key="local-methods").set_value(["saliency", "input_x_gradient"]).run()
+    _press(at, "Run explainers")
+    _ok(at)
+    assert len(at.image) >= 3  # the instance and two overlays
+    assert len([d for d in at.dataframe if "spearman" in d.value.columns]) == 1
+
+
+def test_local_lists_unavailable_methods_with_the_reason(gbt, table):
+    at = _app(gbt, table)
+    at.switch_page("pages/local.py").run()
+    _ok(at)
+    disabled = [c for c in at.checkbox if c.disabled]
+    assert {c.label for c in disabled} >= {"saliency", "integrated_gradients"}
+    assert any("needs gradients" in c for c in _captions(at))
+    assert "saliency" not in at.multiselect(key="local-methods").options
+
+
+def test_cost_over_budget_is_refused(gbt, table):
+    at = _app(gbt, table)
+    at.switch_page("pages/global.py").run()
+    at.multiselect(key="global-methods").set_value(["permutation_importance"]).run()
+    at.number_input(key="global-budget").set_value(1.0).run()
+    at.number_input(key="global-permutation_importance-max_rows").set_value(0).run()
+    at.number_input(key="global-permutation_importance-n_repeats").set_value(100).run()
+    _ok(at)
+    # n_repeats halves until it fits, or the run is refused: either way nothing over budget runs
+    notes = [c for c in _captions(at) if c.startswith("permutation_importance:")] + [w.value for w in at.warning]
+    assert any("reduced to fit the budget" in n or "refused" in n for n in notes), notes
+
+
+def test_global_page_importance_and_curves_then_pin_and_report(gbt, table):
+    at = _app(gbt, table)
+    at.switch_page("pages/global.py").run()
+    _ok(at)
+    at.multiselect(key="global-methods").set_value(["permutation_importance", "pdp", "ale"]).run()
+    at.selectbox(key="global-feature").select("worst radius").run()
+    at.number_input(key="global-permutation_importance-n_repeats").set_value(1).run()
+    _press(at, "Run explainers")
+    _ok(at)
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert len(specs) == 2 and any("worst radius" in s for s in specs)
+    _press(at, "Pin to report", 0)  # the first pin button: importance
+    assert len(at.session_state["pins"]) == 1
+    at.switch_page("pages/report.py").run()
+    _ok(at)
+    assert len(at.get("vega_lite_chart")) == 1
+    assert [b.label for b in at.get("download_button")] == ["Download report"]
+    at.text_area(key=f"comment-{at.session_state['pins'][0]['key']}").input("checked by hand").run()
+    _ok(at)
+    assert at.session_state["pins"][0]["comment"] == "checked by hand"
+
+
+def test_upload_of_own_files_and_a_bad_upload_keeps_the_previous_pair():
+    files = wine_files()
+    at = _app()
+    _ok(at)
+    at.file_uploader[0].set_value(("wine.skops", files["model"], "application/octet-stream"))
+    at.file_uploader[1].set_value(("wine.card.json", files["card"], "application/json"))
+    at.file_uploader[2].set_value(("wine.csv", files["csv"], "text/csv"))
+    at.button[0].click().run()  # the form's Load button
+    _ok(at)
+    assert at.session_state["model"].name == "wine.skops"
+    assert EVIL in at.session_state["data"].feature_names
+    # now a broken model file: st.error, and the wine pair stays loaded
+    at.file_uploader[0].set_value(("broken.skops", b"not a zip at all", "application/octet-stream"))
+    at.button[0].click().run()
+    _ok(at)
+    assert at.error and "previous model and data are still loaded" in at.error[0].value
+    assert at.session_state["model"].name == "wine.skops"
+    at.switch_page("pages/data.py").run()
+    _ok(at)
+    assert EVIL in list([d.value for d in at.dataframe][0]["feature"])

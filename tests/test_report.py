@@ -1,0 +1,96 @@
+"""The HTML report: self-contained, charts as Vega-Lite + static SVG, user text escaped."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+import studio
+from studio import Explanation, Importance, Rule
+from studio.charts.images import overlay_png
+from studio.report import build_report, spec_json
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def _model_data():
+    from sklearn.linear_model import LogisticRegression
+
+    from studio.data import Dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(int)
+    names = ["alpha", EVIL, "gamma"]
+    import pandas as pd
+
+    frame = pd.DataFrame(x, columns=names)
+    est = LogisticRegression().fit(frame, y)
+    model = studio.wrap_model(est)
+    data = Dataset(kind="tabular", x=x, y=y, feature_names=names, frame=frame, name=f"{EVIL}.csv")
+    return model, data
+
+
+def _no_raw(html_text: str) -> None:
+    assert EVIL not in html_text
+    # every occurrence is escaped: as HTML text (&lt;) or inside JSON (\u003c)
+    for m in re.finditer("onerror=alert", html_text):
+        before = html_text[max(0, m.start() - 16) : m.start()]
+        assert before.endswith("&lt;img src=x ") or before.endswith("\\u003cimg src=x "), before
+
+
+def test_report_escapes_every_user_string_and_embeds_charts():
+    model, data = _model_data()
+    imp = Explanation("permutation_importance", "importance", feature_names=data.feature_names,
+                      importances=[Importance(n, float(i + 1), 0.1) for i, n in enumerate(data.feature_names)],
+                      checks={"baseline_score": 0.9}, model_id="m" * 64, dataset_id="d" * 64)
+    rule = Explanation("anchors", "rule", rows=[2], target=[1], output_names=["0", "1"],
+                       rules=[Rule(2, [f"{EVIL} > 0.5"], 0.97, 0.1)])
+    text = build_report(model, data, [imp, rule], comments=[f"looks fine {EVIL}"],
+                        signoff={"name": EVIL, "date": "2026-11-25", "verdict": "approved"})
+    _no_raw(text)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    # the chart spec is embedded as JSON with '<' escaped, and parses back to the same data
+    specs = re.findall(r"<script type='application/json' class='vl-spec' data-target='vl-\d+'>(.*?)</script>", text, re.S)
+    assert len(specs) == 1
+    spec = json.loads(specs[0])
+    values = [v for ds in spec["datasets"].values() for v in ds]
+    assert {v["feature"] for v in values} == set(data.feature_names)
+    # a static SVG rendering (vl-convert) is there too, inert inside an <img>
+    svgs = re.findall(r"src='data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)'", text)
+    assert len(svgs) == 1 and base64.b64decode(svgs[0]).startswith(b"<svg")
+    # nothing is fetched: no http(s) source or link anywhere outside the JSON schema strings
+    outside = re.sub(r"<script type='application/json'.*?</script>", "", text, flags=re.S)
+    assert not re.search(r"(src|href)\s*=\s*['\"]?https?:", outside)
+    assert "Sign-off" in text and "approved" in text
+
+
+def test_spec_json_cannot_close_the_script():
+    s = spec_json({"title": "</script><script>alert(1)</script>"})
+    assert "</" not in s and json.loads(s)["title"] == "</script><script>alert(1)</script>"
+
+
+def test_pins_carry_png_comments_and_provenance(gbt, table):
+    exp = studio.explain(gbt, table, "permutation_importance", params={"n_repeats": 1, "max_rows": 50})
+    png = overlay_png(np.zeros((1, 4, 4)), np.ones((4, 4)))
+    pins = [{"title": "importance", "page": "Global", "explanation": exp, "spec": None, "png": png,
+             "text": "", "comment": "ship it"}]
+    text = build_report(gbt, table, [], pins=pins, interactive=False)
+    assert base64.b64encode(png).decode() in text
+    assert exp.provenance["versions"]["scikit-learn"] in text
+    assert gbt.fingerprint in text and table.fingerprint in text
+    assert "ship it" in text and "<script>" not in text
+
+
+def test_live_charts_use_the_inlined_bundle_only():
+    pytest.importorskip("vl_convert")
+    model, data = _model_data()
+    imp = Explanation("permutation_importance", "importance",
+                      importances=[Importance(n, 1.0, 0.0) for n in data.feature_names])
+    text = build_report(model, data, [imp])
+    assert "vegaEmbed" in text and len(text) > 500_000
+    assert "default-src 'none'" in text  # the page may not fetch anything
