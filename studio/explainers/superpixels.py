@@ -343,7 +343,8 @@ class Anchors(SuperpixelExplainer):
     params = ParamSpec(
         (
             Param("threshold", "float", 0.95, "Precision wanted.", low=0.5, high=1.0),
-            Param("batch_size", "int", 200, "Samples per candidate anchor in the search.", low=10, high=100000),
+            Param("batch_size", "int", 200, "Samples per candidate anchor in the search (raised to what the "
+                  "threshold needs: a perfect anchor's 95% lower bound must be able to reach it).", low=10, high=100000),
             Param("n_validate", "int", 1000, "Fresh samples the anchor's precision is checked on.", low=10, high=1000000),
             Param("p_keep", "float", 0.5, "Chance that a superpixel outside the anchor is kept.", low=0.0, high=0.95),
             Param("beam", "int", 2, "Anchors kept between search steps.", low=1, high=20),
@@ -371,7 +372,9 @@ class Anchors(SuperpixelExplainer):
             return (pred == target).float().mean(dim=1)
 
         z = 1.96
-        m = params["batch_size"]
+        # enough samples that a perfect anchor's Wilson bound, m / (m + z^2), can reach the threshold
+        thr = min(params["threshold"], 0.999)
+        m = max(params["batch_size"], int(np.ceil(z * z * thr / (1 - thr))) + 1)
 
         def lower(p):
             # Wilson score lower bound for m samples

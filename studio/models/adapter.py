@@ -425,7 +425,11 @@ class OnnxModel(Model):
 
     def _raw_output(self, x):
         dtype = np.float64 if "double" in self._input.type else np.float32
-        feeds = {self._input.name: np.asarray(x, dtype=dtype)}
+        x = np.asarray(x, dtype=dtype)
+        if self.card.mean is not None:  # the card's normalisation, once, as for torch models
+            shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+            x = (x - np.asarray(self.card.mean, dtype=dtype).reshape(shape)) / np.asarray(self.card.std, dtype=dtype).reshape(shape)
+        feeds = {self._input.name: x}
         return self.native.run([self._output_name], feeds)[0]
 
 
