@@ -38,6 +38,7 @@ ISSUE4: dict[str, dict[str, str]] = {
     "lime": {"image": "studio.explainers.superpixels:Lime"},
     "anchors": {"image": "studio.explainers.superpixels:Anchors"},
     "shap": {"image": "studio.explainers.superpixels:Shap"},
+    "model_randomisation": {"image": "studio.explainers.sanity:ModelRandomisation"},
 }
 for _name, _by_kind in ISSUE4.items():
     REGISTRY.setdefault(_name, {}).update(_by_kind)
