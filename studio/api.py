@@ -221,8 +221,8 @@ def explain(
                 hit = Explanation.from_bytes(blob)
                 hit.cache = "hit"
                 return hit
-            except ValueError:
-                store.discard(key)  # corrupt: recompute
+            except Exception:  # corrupt, truncated or from another schema: recompute
+                store.discard(key)
     ctx = Context(
         rows=rows, targets=targets, device=device, on_progress=progress,
         deadline=None if timeout is None else time.monotonic() + timeout, cancel=cancel,

@@ -18,11 +18,25 @@ from pathlib import Path
 
 DEFAULT_MAX_BYTES = 2 * 2**30
 SUFFIX = ".explanation"
+# Directories already warned about in this process: a server that cannot write its
+# cache says so once, not on every explanation.
+_WARNED: set = set()
 
 
 def default_dir() -> Path:
     """``$STUDIO_CACHE_DIR`` or ``~/.cache/studio``."""
     return Path(os.environ.get("STUDIO_CACHE_DIR") or Path.home() / ".cache" / "studio")
+
+
+def _env_max_bytes() -> int:
+    raw = os.environ.get("STUDIO_CACHE_MAX_BYTES")
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        warnings.warn(f"STUDIO_CACHE_MAX_BYTES={raw!r} is not an integer; using {DEFAULT_MAX_BYTES}", RuntimeWarning, stacklevel=3)
+        return DEFAULT_MAX_BYTES
 
 
 def cache_key(parts: dict) -> str:
@@ -44,8 +58,7 @@ class Cache:
 
     def __init__(self, directory=None, max_bytes: int | None = None):
         self.directory = Path(directory) if directory is not None else default_dir()
-        env_max = os.environ.get("STUDIO_CACHE_MAX_BYTES")
-        self.max_bytes = max_bytes if max_bytes is not None else int(env_max) if env_max else DEFAULT_MAX_BYTES
+        self.max_bytes = max_bytes if max_bytes is not None else _env_max_bytes()
         self.disabled_reason: str | None = None
 
     def _path(self, key: str) -> Path:
@@ -88,7 +101,13 @@ class Cache:
             tmp = None
         except OSError as exc:
             self.disabled_reason = f"{exc.strerror or exc} ({self.directory})"
-            warnings.warn(f"studio cache disabled: cannot write to {self.directory}: {exc.strerror or exc}", RuntimeWarning, stacklevel=2)
+            if str(self.directory) not in _WARNED:
+                _WARNED.add(str(self.directory))
+                warnings.warn(
+                    f"studio cache disabled: cannot write to {self.directory}: {exc.strerror or exc}; "
+                    "results are computed but not kept (set STUDIO_CACHE_DIR to a writable folder)",
+                    RuntimeWarning, stacklevel=2,
+                )
             return False
         finally:
             if tmp is not None:
