@@ -25,6 +25,7 @@ from studio.explanation import Explanation
 
 IMAGE_BASELINES = ("black", "blurred", "noise")
 TABLE_BASELINES = ("mean", "zeros")
+_N_STEPS = Param("n_steps", "int", 32, "Points on the path from the baseline to the input.", low=2, high=1024)
 _MAX_GAP = Param("max_gap", "float", 0.01, "Rows whose completeness gap (relative) exceeds this are recomputed with "
                  "twice the steps, up to max_steps; 0 turns refinement off.", low=0.0, high=1.0)
 _MAX_STEPS = Param("max_steps", "int", 512, "Most steps a refined row may get.", low=2, high=8192)
@@ -272,7 +273,7 @@ class IntegratedGradients(GradientExplainer):
     summary = "Path integral of gradients from a baseline image to the input (completeness checked)."
     params = ParamSpec(
         (
-            Param("n_steps", "int", 32, "Points on the path from the baseline to the input.", low=2, high=1024),
+            _N_STEPS,
             Param("baseline", "str", "black", "Reference image: black, a blurred copy of the input, or uniform noise.",
                   choices=IMAGE_BASELINES),
             Param("blur_sigma", "float", 4.0, "Blur of the 'blurred' baseline, in pixels.", low=0.1, high=100),
@@ -347,7 +348,7 @@ class TabularIntegratedGradients(IntegratedGradients):
     summary = "Path integral of gradients from a reference row (data mean or zeros) to the row."
     params = ParamSpec(
         (
-            Param("n_steps", "int", 32, "Points on the path from the baseline to the input.", low=2, high=1024),
+            _N_STEPS,
             Param("baseline", "str", "mean", "Reference row: the dataset's mean row, or zeros (raw units).",
                   choices=TABLE_BASELINES),
             _MAX_GAP,

@@ -75,6 +75,15 @@ def diverging_lut() -> np.ndarray:
     return np.round(np.stack([b, g, r], axis=-1)[:, None, :] * 255).astype(np.uint8)
 
 
+def _finish(image, attribution, bgr, alpha, top_k, scale, caption) -> Overlay:
+    """Blend the colours (BGR) over the image where shown (top-k or all), upscale, caption."""
+    shown = top_k_mask(attribution, top_k) if top_k is not None else np.ones(bgr.shape[:2], dtype=bool)
+    out = _blend(image, bgr[..., ::-1], alpha, shown)
+    if top_k is not None:
+        caption += f"; only the top {top_k:g}% of pixels by |attribution| coloured"
+    return Overlay(_upscale(out, scale), caption)
+
+
 def _blend(image, colours, alpha, shown):
     base = to_rgb(image).astype(np.float64)
     mixed = (1 - alpha) * base + alpha * colours.astype(np.float64)
@@ -111,12 +120,7 @@ def heatmap(image, attribution, norm: Normalisation | None = None, colormap: str
     norm = norm or normalisation(attribution)
     level = np.abs(norm.apply(reduce_channels(attribution)))  # (H, W) in [0, 1]
     bgr = cv2.applyColorMap(np.round(level * 255).astype(np.uint8), _colormap(colormap))
-    shown = top_k_mask(attribution, top_k) if top_k is not None else np.ones(level.shape, dtype=bool)
-    out = _blend(image, bgr[..., ::-1], alpha, shown)
-    caption = f"{colormap} heatmap of |attribution|; {norm.caption}"
-    if top_k is not None:
-        caption += f"; only the top {top_k:g}% of pixels coloured"
-    return Overlay(_upscale(out, scale), caption)
+    return _finish(image, attribution, bgr, alpha, top_k, scale, f"{colormap} heatmap of |attribution|; {norm.caption}")
 
 
 def diverging(image, attribution, norm: Normalisation | None = None, alpha: float = 0.6, top_k: float | None = None,
@@ -128,12 +132,8 @@ def diverging(image, attribution, norm: Normalisation | None = None, alpha: floa
     signed = norm.apply(reduce_channels(attribution))  # (H, W) in [-1, 1]
     idx = np.round((signed + 1) * 127.5).astype(np.uint8)
     bgr = cv2.applyColorMap(idx, diverging_lut())
-    shown = top_k_mask(attribution, top_k) if top_k is not None else np.ones(signed.shape, dtype=bool)
-    out = _blend(image, bgr[..., ::-1], alpha, shown)
-    caption = f"red: pushes the output up, blue: pushes it down; {norm.caption}"
-    if top_k is not None:
-        caption += f"; only the top {top_k:g}% of pixels by |attribution| coloured"
-    return Overlay(_upscale(out, scale), caption)
+    return _finish(image, attribution, bgr, alpha, top_k, scale,
+                   f"red: pushes the output up, blue: pushes it down; {norm.caption}")
 
 
 def anchor_contour(image, segments, superpixels, colour=(0, 255, 0), dim: float = 0.5, thickness: int = 1,
