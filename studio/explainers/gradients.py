@@ -230,6 +230,7 @@ class Saliency(GradientExplainer):
     def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
         from captum.attr import Saliency as CaptumSaliency
 
+        x = x.detach().requires_grad_(True)  # captum would warn and do the same
         return CaptumSaliency(forward_for(model, net)).attribute(x, target=targets, abs=params["absolute"])
 
     def estimate_evaluations(self, model, data, params, n_rows):
@@ -250,6 +251,7 @@ class InputXGradient(GradientExplainer):
     def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
         from captum.attr import InputXGradient as CaptumIxG
 
+        x = x.detach().requires_grad_(True)
         return CaptumIxG(forward_for(model, net)).attribute(x, target=targets)
 
 

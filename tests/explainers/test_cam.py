@@ -36,6 +36,8 @@ def test_scripted_grad_cam_equals_eager_grad_cam(cnn, digits):
     g = studio.explain(cnn, digits, "guided_grad_cam", rows=rows, cache=False)
     assert g.values.shape == (3, 1, 32, 32) and g.values.dtype == np.float32
     np.testing.assert_array_equal(g.values == 0, (g.values == 0) | (a.values == 0))  # zero wherever Grad-CAM is
+    again = studio.explain(cnn, digits, "guided_grad_cam", rows=rows, cache=False)
+    np.testing.assert_array_equal(g.values, again.values)
 
 
 def test_guided_backprop_matches_captum_on_eager_model():
