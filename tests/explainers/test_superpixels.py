@@ -145,3 +145,19 @@ def test_model_agnostic_methods_run_on_an_onnx_image_model(tmp_path, digits, cnn
     a = studio.explain(onnx_model, digits, "feature_ablation", rows=[0], params=FAST["feature_ablation"], cache=False)
     b = studio.explain(cnn, digits, "feature_ablation", rows=[0], params=FAST["feature_ablation"], cache=False)
     np.testing.assert_allclose(a.values, b.values, atol=1e-5)
+
+
+def test_every_image_method_is_listed_estimates_its_cost_and_caches(cnn, digits):
+    from studio.explainers import registry
+
+    info = {m.name: m for m in studio.methods(cnn, digits)}
+    for name, kinds in registry.ISSUE4.items():
+        assert info[name].available, (name, info[name].reason)
+        explainer = registry.get(name, "image")
+        n = explainer.estimate_evaluations(cnn, digits, explainer.params.defaults(), 3)
+        assert isinstance(n, int) and n >= 3, (name, n)
+    first = studio.explain(cnn, digits, "anchors", rows=[0], params=FAST["anchors"])
+    second = studio.explain(cnn, digits, "anchors", rows=[0], params=FAST["anchors"])
+    assert (first.cache, second.cache) == ("miss", "hit")
+    assert second.rules[0].extra["superpixels"] == first.rules[0].extra["superpixels"]
+    assert second.rules[0].extra["segments"] == first.rules[0].extra["segments"]
