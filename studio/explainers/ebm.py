@@ -1,0 +1,250 @@
+"""Explainable Boosting Machines (interpret): a glass box and a surrogate.
+
+- ``ebm``: an EBM fitted to the data's labels, to compare the model against;
+- ``ebm_surrogate``: an EBM fitted to the MODEL's predictions on a train
+  split, with ``checks["fidelity"]`` = accuracy (classification) or R^2
+  (regression) of the EBM against the model on the held-out rows.
+
+Both return every term's shape function as a :class:`Curve` of kind
+``"ebm"``: main effects (step functions: ``grid[0][k]`` is the left edge of
+bin ``k``, the first edge the data minimum; categories for categorical
+features) and the pairwise interactions the EBM found (2-D step functions).
+Each curve's ``extra`` holds ``cuts`` (interpret's exact bin cut points per
+feature; a value ``v`` falls in bin ``searchsorted(cuts, v, "right")``) and
+the ``intercept``, so ``intercept + sum of terms`` reproduces the EBM's own
+score (:func:`ebm_score`). Scale: the explained class's logit for
+classifiers (for a binary EBM and class 0, the negated logit), the
+prediction for regression.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.explainers.base import Explainer
+from studio.explainers.params import Param, ParamSpec
+from studio.explainers.tabular_utils import sample_rows
+from studio.explanation import Curve, Explanation
+
+
+def _params(extra=()):
+    return ParamSpec(
+        (
+            Param("interactions", "int", 5, "Pairwise interaction terms the EBM may add.", low=0, high=100),
+            Param("max_rounds", "int", 2000, "Boosting rounds (early stopping may end sooner).", low=1,
+                  high=100000),
+            Param("outer_bags", "int", 4, "Bagged fits averaged (more: smoother, slower).", low=1, high=64),
+            Param("max_bins", "int", 256, "Bins per numeric feature for main effects.", low=3, high=4096),
+            Param("max_rows", "int", 5000, "Rows sampled from the data (0: all).", low=0),
+        )
+        + tuple(extra)
+        + (Param("seed", "int", 0, "Random seed.", low=0),)
+    )
+
+
+class _EbmExplainer(Explainer):
+    data_kind = "tabular"
+    scope = "global"
+    kind = "curve"
+    libraries = ("interpret",)
+
+    def estimate_evaluations(self, model, data, params, n_rows):
+        return min(len(data), params.get("max_rows") or len(data))
+
+    def _fit(self, frame, y, classification, params):
+        from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+
+        cls = ExplainableBoostingClassifier if classification else ExplainableBoostingRegressor
+        ebm = cls(interactions=params["interactions"], max_rounds=params["max_rounds"],
+                  outer_bags=params["outer_bags"], max_bins=params["max_bins"], n_jobs=1,
+                  random_state=params["seed"])
+        try:
+            ebm.fit(frame, y)
+        except Exception as exc:  # interpret's messages are about its internals; say what to change
+            raise StudioError(f"the EBM could not be fitted ({str(exc).splitlines()[0][:160]}); "
+                              "check the data or lower interactions / max_bins") from None
+        return ebm
+
+    def _explanation(self, model, data, ebm, target_class, checks, frame):
+        curves, intercept = ebm_curves(ebm, target_class, frame, data.feature_names)
+        checks = dict(checks, intercept=float(intercept), n_terms=float(len(curves)))
+        return Explanation(method=self.name, kind="curve", feature_names=list(data.feature_names),
+                           output_names=model.output_names, curves=curves, checks=checks)
+
+
+def _frame(data, rows):
+    import pandas as pd
+
+    if data.frame is not None:
+        return data.frame.iloc[rows].reset_index(drop=True)
+    return pd.DataFrame(data.x[rows], columns=list(data.feature_names))
+
+
+class Ebm(_EbmExplainer):
+    """A glass-box EBM fitted to the data's labels."""
+
+    name = "ebm"
+    summary = "A glass-box boosting model fitted to the labels: its shape functions, to compare with (global)."
+    params = _params()
+
+    def is_compatible(self, model, data):
+        ok, reason = super().is_compatible(model, data)
+        if ok and data is not None and data.y is None:
+            return False, "needs labels; the dataset has no label column"
+        return ok, reason
+
+    def explain(self, model, data, params, ctx):
+        rows = sample_rows(len(data), params["max_rows"], params["seed"])
+        frame = _frame(data, rows)
+        y = np.asarray(data.y)[rows]
+        if model.is_classifier:
+            from studio.explainers.importance import _label_space
+
+            labels = _label_space(model, y)  # dataset label of each model class index
+            lookup = {str(v): k for k, v in enumerate(labels)}
+            y = np.asarray([lookup[str(v)] for v in y])
+        else:
+            y = y.astype(np.float64)
+        ctx.progress(0.1, "fitting the EBM")
+        ebm = self._fit(frame, y, model.is_classifier, params)
+        target = None if ctx.targets is None else ctx.targets[0]
+        return self._explanation(model, data, ebm, target, {"n_rows": float(len(rows))}, frame)
+
+
+class EbmSurrogate(_EbmExplainer):
+    """An EBM fitted to the model's own predictions, with its held-out fidelity."""
+
+    name = "ebm_surrogate"
+    summary = "A glass-box model fitted to the model's predictions; fidelity says how well it mimics (global)."
+    params = _params((Param("holdout", "float", 0.3, "Share of rows held out to measure fidelity.",
+                            low=0.05, high=0.9),))
+
+    def explain(self, model, data, params, ctx):
+        rows = sample_rows(len(data), params["max_rows"], params["seed"])
+        rng = np.random.default_rng([params["seed"], 1])
+        perm = rng.permutation(len(rows))
+        n_hold = max(1, int(round(params["holdout"] * len(rows))))
+        hold, train = np.sort(perm[:n_hold]), np.sort(perm[n_hold:])
+        if len(train) < 10:
+            raise StudioError(f"only {len(train)} rows to fit the surrogate on; use more rows or a smaller holdout")
+        frame = _frame(data, rows)
+        x = data.x[rows]
+        if model.is_classifier:
+            y = model.predict(x)
+            if len(np.unique(y[train])) < 2:
+                raise StudioError("the model predicts a single class on these rows; a surrogate needs two or more")
+        else:
+            y = model.output(x)[:, 0]
+        ctx.progress(0.1, "fitting the EBM to the model's predictions")
+        ebm = self._fit(frame.iloc[train], y[train], model.is_classifier, params)
+        pred = ebm.predict(frame.iloc[hold])
+        if model.is_classifier:
+            fidelity = float(np.mean(pred == y[hold]))
+            train_fid = float(np.mean(ebm.predict(frame.iloc[train]) == y[train]))
+        else:
+            fidelity, train_fid = _r2(y[hold], pred), _r2(y[train], ebm.predict(frame.iloc[train]))
+        target = None if ctx.targets is None else ctx.targets[0]
+        checks = {"fidelity": fidelity, "fidelity_train": train_fid, "n_train": float(len(train)),
+                  "n_holdout": float(len(hold))}
+        return self._explanation(model, data, ebm, target, checks, frame)
+
+
+def _r2(y, pred) -> float:
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
+    ss = np.sum((y - y.mean()) ** 2)
+    return float(1 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float(np.allclose(y, pred))
+
+
+# ---- EBM -> curves ---------------------------------------------------------------------------------
+def _class_selector(ebm, target):
+    """(index into the last score axis or None, sign) for the explained class."""
+    classes = getattr(ebm, "classes_", None)
+    if classes is None or target is None:
+        return None, 1.0
+    classes = list(np.asarray(classes).tolist())
+    if target not in classes:
+        raise StudioError(f"class {target} does not occur in the labels the EBM was fitted to; pick another target")
+    pos = classes.index(target)
+    if len(classes) == 2:
+        return None, 1.0 if pos == 1 else -1.0
+    return pos, 1.0
+
+
+def ebm_curves(ebm, target, frame, feature_names):
+    """Every term of a fitted EBM as a curve for class ``target``.
+
+    Returns
+    -------
+    curves : list of Curve
+    intercept : float
+    """
+    col, sign = _class_selector(ebm, target)
+    intercept = np.asarray(ebm.intercept_, dtype=np.float64).reshape(-1)
+    intercept = float(sign * (intercept[col] if col is not None else intercept[0]))
+    scale = "prediction" if getattr(ebm, "classes_", None) is None else "logit"
+    curves = []
+    for term, feats in enumerate(ebm.term_features_):
+        scores = np.asarray(ebm.term_scores_[term], dtype=np.float64)
+        if col is not None:
+            scores = scores[..., col]
+        scores = sign * scores
+        grids, cuts, cats = [], [], []
+        for f in feats:
+            levels = ebm.bins_[f]
+            bins = levels[min(len(feats), len(levels)) - 1]
+            if isinstance(bins, dict):  # categorical: {category: bin index}
+                names = sorted(bins, key=bins.get)
+                grids.append(np.asarray(names, dtype=object))
+                cuts.append({str(k): int(v) for k, v in bins.items()})
+                cats.append(True)
+            else:
+                bins = np.asarray(bins, dtype=np.float64)
+                lowest = float(np.nanmin(frame[feature_names[f]].to_numpy(dtype=np.float64)))
+                grids.append(np.concatenate([[min(lowest, bins[0]) if len(bins) else lowest], bins]))
+                cuts.append(bins)
+                cats.append(False)
+        # drop interpret's "missing" (first) and "unknown" (last) bins on each axis
+        inner = scores[tuple(slice(1, -1) for _ in feats)]
+        if any(cats):  # categorical bins are numbered 1..K, so inner[k-1] is category k
+            inner = inner[tuple(slice(0, len(g)) for g in grids)]
+        names = tuple(feature_names[f] for f in feats)
+        curves.append(Curve(
+            feature=names[0] if len(names) == 1 else names, kind="ebm", grid=grids, average=inner,
+            categorical=any(cats),
+            extra={"scale": scale, "intercept": intercept, "term": ebm.term_names_[term],
+                   "cuts": [c if isinstance(c, dict) else c.tolist() for c in cuts],
+                   "categorical_features": cats},
+        ))
+    return curves, intercept
+
+
+def ebm_score(exp: Explanation, x) -> np.ndarray:
+    """The EBM's score rebuilt from an explanation's curves: intercept + sum of terms.
+
+    Parameters
+    ----------
+    exp : Explanation
+        From ``ebm`` or ``ebm_surrogate``.
+    x : ndarray of shape (n, n_features)
+        Rows in the explanation's feature order.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    x = np.asarray(x)
+    names = list(exp.feature_names)
+    total = np.zeros(len(x))
+    intercept = 0.0
+    for curve in exp.curves:
+        intercept = curve.extra["intercept"]
+        index = []
+        for name, cuts in zip(curve.features, curve.extra["cuts"]):
+            col = x[:, names.index(name)]
+            if isinstance(cuts, dict):
+                index.append(np.asarray([cuts[str(v)] - 1 for v in col]))
+            else:
+                index.append(np.searchsorted(np.asarray(cuts, dtype=np.float64), col.astype(np.float64), side="right"))
+        total += np.asarray(curve.average)[tuple(index)]
+    return intercept + total
