@@ -18,6 +18,11 @@ REGISTRY: dict[str, dict[str, str]] = {
     "pdp": {"tabular": "studio.explainers.curves:PartialDependence"},
     "ice": {"tabular": "studio.explainers.curves:IndividualConditionalExpectation"},
     "ale": {"tabular": "studio.explainers.curves:AccumulatedLocalEffects"},
+    "shap": {"tabular": "studio.explainers.shapley:TabularShap"},
+    "lime": {"tabular": "studio.explainers.lime_tabular:TabularLime"},
+    "anchors": {"tabular": "studio.explainers.anchors:TabularAnchors"},
+    "ebm": {"tabular": "studio.explainers.ebm:Ebm"},
+    "ebm_surrogate": {"tabular": "studio.explainers.ebm:EbmSurrogate"},
     # ---- image explainers (issue 4): in ISSUE4 below, merged per data kind -------
 }
 
