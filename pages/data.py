@@ -9,14 +9,11 @@ st.title("Data")
 model, data = state.current()
 prof = state.profile(data)
 
-st.caption(f"{data.name}: {len(data):,} rows, {data.kind}" + (f", label `{data.label}`" if data.label else ""))
+st.caption(views.md_escape(f"{data.name}: {len(data):,} rows, {data.kind}" + (f", label {data.label}" if data.label else "")))
 if prof.flags:
-    with st.container(border=True):
-        st.markdown("**Flags**")
-        for flag in prof.flags[:30]:
-            st.warning(flag.message, icon="⚠️")
-        if len(prof.flags) > 30:
-            st.caption(f"... and {len(prof.flags) - 30} more")
+    shown = "\n".join(f"- {views.md_escape(flag.message)}" for flag in prof.flags[:30])
+    more = f"\n\n... and {len(prof.flags) - 30} more" if len(prof.flags) > 30 else ""
+    st.warning(f"**{len(prof.flags)} flag(s)**\n\n{shown}{more}", icon="⚠️")
 else:
     st.success("No flags: no missing values, constant columns, heavy skew or class imbalance.")
 

@@ -13,8 +13,8 @@ TABLE_ROWS = 2000
 st.title("Model")
 model, data = state.current()
 frame, output = state.predictions(model, data)
-st.caption(f"{model.name}: {model.format}, {model.task}" + (f", classes {', '.join(map(str, model.class_names[:12]))}"
-                                                             if model.class_names else ""))
+st.caption(views.md_escape(f"{model.name}: {model.format}, {model.task}" + (
+    f", classes {', '.join(map(str, model.class_names[:12]))}" if model.class_names else "")))
 if data.y is None:
     st.info("The dataset has no labels, so only predictions are shown (no metrics).")
 
@@ -27,7 +27,8 @@ if model.is_classifier and "label" in frame:
     with left:
         st.altair_chart(charts.confusion_chart(confusion(frame, model.class_names), model.class_names))
     with right:
-        st.altair_chart(charts.distribution_chart(frame["confidence"], "confidence", width=320, height=160))
+        st.altair_chart(charts.distribution_chart(frame["confidence"], "Confidence of each prediction", width=320,
+                                                  height=200, small=False))
 elif "label" in frame:
     st.altair_chart(views.residual_chart(frame))
 
@@ -35,7 +36,7 @@ st.subheader("Subsets")
 with st.expander("Define a subset by conditions", expanded=not subsets):
     columns = [c for c in frame.columns if c != "row"]
     draft = st.session_state.setdefault("subset_draft", [])
-    c1, c2, c3, c4 = st.columns([3, 1, 2, 1])
+    c1, c2, c3, c4 = st.columns([3, 1, 2, 1.4], vertical_alignment="bottom")
     column = c1.selectbox("Column", columns, key="cond-col")
     op = c2.selectbox("Op", OPS, key="cond-op")
     value = c3.text_input("Value", key="cond-value", placeholder="e.g. False, 0.8, malignant")
@@ -48,7 +49,7 @@ with st.expander("Define a subset by conditions", expanded=not subsets):
             st.error(str(exc))
     if draft:
         st.code(" AND ".join(c.text() for c in draft), language=None)
-    n1, n2, n3 = st.columns([3, 1, 1])
+    n1, n2, n3 = st.columns([3, 1, 1], vertical_alignment="bottom")
     name = n1.text_input("Subset name", key="subset-name", placeholder="e.g. wrong and confident")
     if n2.button("Save subset", disabled=not draft):
         if not name.strip():

@@ -177,11 +177,23 @@ def _payload_table(exp: Explanation, limit: int = 30) -> str:
 def _meta(exp: Explanation) -> str:
     versions = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in exp.provenance.get("versions", {}).items())
     return (f"<p class='meta'>method <code>{_esc(exp.method)}</code> &middot; rows {_esc(exp.rows)} &middot; "
-            f"target {_esc(exp.target)} &middot; params <code>{_esc(json.dumps(exp.params, default=str))}</code> "
+            f"target {_esc(_target_text(exp))} &middot; params <code>{_esc(json.dumps(exp.params, default=str))}</code> "
             f"&middot; {exp.compute_seconds:.2f} s ({_esc(exp.cache)})</p>"
             f"<p class='meta'>model {_esc(exp.model_id[:16])} &middot; data {_esc(exp.dataset_id[:16])} &middot; "
             f"seed {_esc(exp.provenance.get('seed'))} &middot; device {_esc(exp.provenance.get('device', ''))}"
             f" &middot; versions: {versions}</p>")
+
+
+def _target_text(exp: Explanation) -> str:
+    """The explained class(es) with their names, e.g. ``1 (benign)``."""
+    if exp.target is None:
+        return "prediction"
+    names = exp.output_names or []
+    out = []
+    for t in dict.fromkeys(exp.target):
+        name = names[int(t)] if t is not None and 0 <= int(t) < len(names) else None
+        out.append(f"{t} ({name})" if name is not None else str(t))
+    return ", ".join(out)
 
 
 class _Counter:
@@ -258,7 +270,7 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
     all_exps = [p.get("explanation") for p in pins or [] if p.get("explanation") is not None] + list(explanations)
     summary = "".join(
         f"<tr><td>{_esc(e.method)}</td><td><code>{_esc(json.dumps(e.params, default=str))}</code></td>"
-        f"<td>{_esc(e.rows if e.rows else 'all')}</td><td>{_esc(e.target)}</td>"
+        f"<td>{_esc(e.rows if e.rows else 'all')}</td><td>{_esc(_target_text(e))}</td>"
         f"<td>{_esc(', '.join(f'{k}={_fmt(v)}' for k, v in e.checks.items()))}</td>"
         f"<td>{e.compute_seconds:.2f} s ({_esc(e.cache)})</td></tr>"
         for e in all_exps

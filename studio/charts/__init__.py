@@ -11,6 +11,7 @@ importance_bars        global importance (mean and spread) per method
 curve_chart            PDP + ICE, ALE and EBM shapes for one feature on one chart
 heatmap_chart          a two-feature PDP / ALE / EBM surface
 rule_card              anchors as plain data for a card
+rule_chart             a rule's precision and coverage, its predicates in the title
 distribution_chart     a small histogram or bar chart of one column
 class_balance_chart    label counts
 confusion_chart        confusion matrix
@@ -30,7 +31,7 @@ from studio.charts.attribution import (
 from studio.charts.base import MAX_POINTS, chart_points
 from studio.charts.curves import curve_chart, curves_for, heatmap_chart
 from studio.charts.data import class_balance_chart, confusion_chart, distribution_chart
-from studio.charts.rules import rule_card
+from studio.charts.rules import rule_card, rule_chart
 
 __all__ = [
     "MAX_POINTS",
@@ -47,6 +48,7 @@ __all__ = [
     "curve_chart",
     "heatmap_chart",
     "rule_card",
+    "rule_chart",
     "distribution_chart",
     "class_balance_chart",
     "confusion_chart",

@@ -101,7 +101,8 @@ def _scalar(v):
         return str(v)
 
 
-def attribution_bars(explanations, row: int | None = None, order=None, top_k: int = 15, width: int = 220):
+def attribution_bars(explanations, row: int | None = None, order=None, top_k: int = 15, width: int | None = 220,
+                     title: bool = True):
     """Side-by-side signed bar charts, one per method, over the same features.
 
     Parameters
@@ -114,6 +115,10 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
         Feature order (default :func:`shared_feature_order` of the inputs).
     top_k : int
         Features shown when ``order`` is not given.
+    width : int or None
+        Width of each chart in pixels; None lets the container decide.
+    title : bool
+        Name each chart after its method.
 
     Returns
     -------
@@ -130,13 +135,13 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
     charts = []
     for i, exp in enumerate(explanations):
         frame = attribution_frame(exp, row, order)
-        limit = float(np.abs(frame["value"]).max() or 1.0)
+        size = {"width": width} if width else {}
         charts.append(
-            alt.Chart(frame, title=exp.method, width=width)
+            alt.Chart(frame, title=exp.method if title else "", **size)
             .mark_bar()
             .encode(
-                y=alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0, labelLimit=180)),
-                x=alt.X("value:Q", title="attribution", scale=alt.Scale(domain=[-limit, limit])),
+                y=alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0, labelLimit=160)),
+                x=alt.X("value:Q", title="attribution", scale=alt.Scale(zero=True, nice=True)),
                 color=alt.Color("sign:N", scale=alt.Scale(domain=SIGN_DOMAIN, range=SIGN_RANGE), legend=None),
                 tooltip=[
                     alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("value:Q", format=".4g"),

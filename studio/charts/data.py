@@ -42,21 +42,22 @@ def histogram_frame(values, bins: int = 20):
     return frame, False
 
 
-def distribution_chart(values, name: str = "", bins: int = 20, width: int = 160, height: int = 60):
-    """A small histogram (numbers) or bar chart (categories) of one column."""
+def distribution_chart(values, name: str = "", bins: int = 20, width: int = 160, height: int = 60, small: bool = True):
+    """A small histogram (numbers) or bar chart (categories) of one column (counts over every value)."""
     import altair as alt
 
     frame, numeric = histogram_frame(values, bins)
+    font = 8 if small else 11
     if numeric:
         return (
             alt.Chart(frame, width=width, height=height)
             .mark_bar(color="#6f8fbf")
             .encode(
-                x=alt.X("start:Q", bin="binned", title=None, axis=alt.Axis(labelFontSize=8, tickCount=4)),
-                x2="end:Q", y=alt.Y("count:Q", title=None, axis=None),
+                x=alt.X("start:Q", bin="binned", title=None, axis=alt.Axis(labelFontSize=font, tickCount=4)),
+                x2="end:Q", y=alt.Y("count:Q", title=None, axis=None if small else alt.Axis(labelFontSize=font)),
                 tooltip=[alt.Tooltip("start:Q", format=".3g"), alt.Tooltip("end:Q", format=".3g"), "count:Q"],
             )
-            .properties(title=alt.TitleParams(str(name), fontSize=10) if name else "")
+            .properties(title=alt.TitleParams(str(name), fontSize=font + 2) if name else "")
         )
     return (
         alt.Chart(frame, width=width, height=height)

@@ -33,3 +33,25 @@ def rule_card(exp: Explanation, row: int | None = None) -> dict:
         "method": exp.method, "row": int(rule.row), "predicates": preds, "text": text,
         "precision": float(rule.precision), "coverage": float(rule.coverage), "output": output,
     }
+
+
+def rule_chart(card: dict, width: int | None = 220):
+    """Precision and coverage of a rule card as two bars on [0, 1], the rule's predicates as the title."""
+    import altair as alt
+    import pandas as pd
+
+    frame = pd.DataFrame({"measure": ["precision", "coverage"], "value": [card["precision"], card["coverage"]]})
+    lines = card["predicates"] or ["(always)"]
+    subtitle = [f"{'IF ' if i == 0 else 'AND '}{p}" for i, p in enumerate(lines[:6])] + (
+        [f"... {len(lines) - 6} more"] if len(lines) > 6 else [])
+    if card.get("output") is not None:
+        subtitle.append(f"THEN predict {card['output']}")
+    size = {"width": width} if width else {}
+    return (
+        alt.Chart(frame, height=60, **size)
+        .mark_bar(color="#7f9f7f")
+        .encode(y=alt.Y("measure:N", title=None, sort=["precision", "coverage"]),
+                x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+                tooltip=["measure:N", alt.Tooltip("value:Q", format=".3f")])
+        .properties(title=alt.TitleParams(f"{card['method']}: rule for row {card['row']}", subtitle=subtitle))
+    )

@@ -21,6 +21,11 @@ from studio.explainers import registry
 from studio.ui import state
 
 DEFAULT_BUDGET_S = 60.0
+# Chosen by default when available: quick methods that show different families side by side.
+DEFAULTS = {
+    ("tabular", "local"): ["shap", "lime", "anchors", "integrated_gradients"],
+    ("image", "local"): ["integrated_gradients", "grad_cam", "occlusion", "saliency"],
+}
 
 
 # ---- choosing methods ---------------------------------------------------------------------------
@@ -35,7 +40,8 @@ def method_picker(model, data, scope: str, key: str, default: list | None = None
     infos = [m for m in studio.methods(model, data) if m.scope == scope]
     available = [m for m in infos if m.available]
     names = [m.name for m in available]
-    default = [n for n in (default or names[:3]) if n in names]
+    preferred = default or DEFAULTS.get((data.kind, scope)) or names
+    default = [n for n in preferred if n in names][:3] or names[:3]
     chosen = state.kept(st.multiselect, "Methods", key, options=names, default=default,
                             help="Methods this model and data support; the others are listed below with the reason.")
     missing = [m for m in infos if not m.available]

@@ -18,8 +18,8 @@ def instance_summary(model, data, row: int, frame) -> None:
     rec = frame.iloc[row]
     parts = [f"row **{row}**"]
     if "label" in frame:
-        parts.append(f"label `{rec['label']}`")
-    parts.append(f"prediction `{rec['prediction']}`")
+        parts.append(f"label **{views.md_escape(rec['label'])}**")
+    parts.append(f"prediction **{views.md_escape(rec['prediction'])}**")
     if "confidence" in frame:
         parts.append(f"confidence {rec['confidence']:.3f}")
     if "correct" in frame:
@@ -71,15 +71,16 @@ def _local_body(exp, data, row, order):
     """Draw one local result; returns (chart, png, text) for pinning."""
     if exp.kind == "rule":
         card = charts.rule_card(exp, row)
-        st.markdown(f"**Rule:** `{card['text']}`")
-        st.caption(f"precision {card['precision']:.3f} · coverage {card['coverage']:.3f}")
-        return None, None, f"{card['text']} (precision {card['precision']:.3f}, coverage {card['coverage']:.3f})"
+        st.code(card["text"], language=None, wrap_lines=True)
+        chart = charts.rule_chart(card)
+        st.altair_chart(charts.rule_chart(card, width=None).properties(title="precision and coverage"), width="stretch")
+        return chart, None, f"{card['text']} (precision {card['precision']:.3f}, coverage {card['coverage']:.3f})"
     if exp.kind != "attribution":
         st.info(f"{exp.method} gives {exp.kind} results; see the Global explanations page.")
         return None, None, ""
     if np.asarray(exp.values).ndim == 2:
-        chart = charts.attribution_bars([exp], row, order=order, width=240)
-        st.altair_chart(chart)
+        chart = charts.attribution_bars([exp], row, order=order, width=None, title=False)
+        st.altair_chart(chart, width="stretch")
         return chart, None, ""
     m = charts.normalised_map(exp, row)
     png = views.overlay_png(data.x[row], m)

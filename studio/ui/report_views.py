@@ -7,14 +7,14 @@ import json
 import streamlit as st
 
 from studio.report import build_report
-from studio.ui import state
+from studio.ui import state, views
 
 
 def pinned_panels(pins: list) -> None:
     """Each pin as it will appear, a comment box, and a remove button."""
     for i, pin in enumerate(list(pins)):
         with st.container(border=True):
-            st.markdown(f"**{pin['title']}**")
+            st.markdown(f"**{views.md_escape(pin['title'])}**")
             st.caption(f"from {pin['page']}")
             if pin.get("spec"):
                 st.vega_lite_chart(pin["spec"])

@@ -20,6 +20,7 @@ def feature_table(prof, data, bins: int = 20) -> None:
     ]
     flagged = {f.subject for f in prof.flags}
     frame.insert(0, "flag", ["⚠️" if f in flagged else "" for f in frame["feature"]])
+    frame.insert(2, "distribution", frame.pop("distribution"))
     st.dataframe(
         frame, hide_index=True, width="stretch", height=min(38 + 35 * len(frame), 560),
         column_config={
@@ -40,7 +41,7 @@ def image_grid(data, per_class: int = 6) -> None:
     grid = samples_per_class(data, per_class)
     for cls, rows in list(grid.items())[:20]:
         cols = st.columns([1] + [1] * per_class)
-        cols[0].markdown(f"`{cls}`")
+        cols[0].markdown(f"**{md_escape(cls)}**")
         for col, r in zip(cols[1:], rows):
             col.image(to_display(data.x[r]), width=56, caption=f"row {r}")
 
@@ -76,3 +77,11 @@ def row_picker(data, label: str = "Instance (row) to explain") -> int:
     row = st.number_input(label, min_value=0, max_value=len(data) - 1, value=current, step=1)
     st.session_state["row"] = int(row)
     return int(row)
+
+
+def md_escape(text) -> str:
+    """User text made safe for st.markdown: HTML and Markdown specials shown literally."""
+    import html
+    import re
+
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", html.escape(str(text), quote=False))

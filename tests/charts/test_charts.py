@@ -138,6 +138,9 @@ def test_rule_card_text_and_numbers():
     assert charts.rule_card(exp, 8)["text"] == "ALWAYS THEN predict no"
     with pytest.raises(ValueError):
         charts.rule_card(exp, 5)
+    spec = charts.rule_chart(card).to_dict()
+    assert spec["title"]["subtitle"] == ["IF f1 > 0.5", "AND 0.1 < f2 <= 3", "THEN predict yes"]
+    assert spec["encoding"]["x"]["scale"]["domain"] == [0, 1]
 
 
 def test_data_charts_aggregate_large_inputs():

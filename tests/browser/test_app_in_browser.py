@@ -1,0 +1,208 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`.
+
+Opens every page (no stException), uploads a model + card + CSV that are not the samples,
+runs three explainers on the Local page, opens Global, downloads the report and opens it
+with the network blocked. Screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.app.uploads import EVIL, wine_files
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+PAGES = ["Load", "Data", "Model", "Local explanations", "Global explanations", "Report"]
+CHART = "[data-testid='stVegaLiteChart']"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    port = _free_port()
+    env = dict(os.environ, STUDIO_CACHE_DIR=str(tmp_path_factory.mktemp("browser-cache")))
+    log = open(tmp_path_factory.mktemp("streamlit") / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _idle(page, timeout=120_000):
+    """Wait until the script run triggered by the last action has finished."""
+    page.wait_for_timeout(400)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_timeout(300)
+
+
+def _open(page, name):
+    page.locator("[data-testid='stSidebarNav'] a", has_text=name).first.click()
+    _idle(page)
+    page.wait_for_selector(f"h1:has-text('{name}')", timeout=30_000)
+    _idle(page)
+
+
+def _no_exception(page, where):
+    count = page.locator("[data-testid='stException']").count()
+    assert count == 0, f"{where}: {page.locator('[data-testid=stException]').first.inner_text()[:500]}"
+
+
+def _shot(page, name):
+    """Screenshot of the whole page (the main area scrolls inside the app, so grow the viewport to fit it)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": max(800, min(int(height) + 40, 6000))})
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(server)
+    _idle(page)
+    page.wait_for_selector("h1:has-text('Load')")
+    _no_exception(page, "Load")
+    assert "tabular_gbt.skops" in page.locator("[data-testid='stSidebar']").inner_text()
+
+    # every page on the bundled sample
+    for i, name in enumerate(PAGES):
+        _open(page, name)
+        _no_exception(page, name)
+        _shot(page, f"{i}-{name.split()[0].lower()}-sample")
+
+    # upload a model, card and CSV that are not the samples
+    files = wine_files()
+    (tmp_path / "wine.skops").write_bytes(files["model"])
+    (tmp_path / "wine.card.json").write_bytes(files["card"])
+    (tmp_path / "wine.csv").write_bytes(files["csv"])
+    _open(page, "Load")
+    inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
+    assert inputs.count() == 3
+    inputs.nth(0).set_input_files(str(tmp_path / "wine.skops"))
+    inputs.nth(1).set_input_files(str(tmp_path / "wine.card.json"))
+    inputs.nth(2).set_input_files(str(tmp_path / "wine.csv"))
+    form = page.locator("[data-testid='stForm']")
+    for name in ("wine.skops", "wine.card.json", "wine.csv"):  # uploads finished
+        form.get_by_text(name, exact=True).wait_for(timeout=30_000)
+    page.locator("[data-testid='stFormSubmitButton'] button").click()
+    _idle(page)
+    page.locator("[data-testid='stSidebar']").get_by_text("Model: wine.skops").wait_for(timeout=60_000)
+    _no_exception(page, "Load after upload")
+    _shot(page, "6-load-uploaded")
+
+    _open(page, "Data")
+    _no_exception(page, "Data (wine)")
+    assert EVIL in page.locator("[data-testid='stMain']").inner_text() or page.locator(
+        "[data-testid='stDataFrame']").count() == 1  # the grid draws on a canvas; the name is checked in the report
+    _shot(page, "7-data-uploaded")
+
+    # three explainers side by side on the Local page
+    _open(page, "Local explanations")
+    assert page.locator(CHART).count() == 0
+    chips = page.locator("[data-testid='stMultiSelect'] [data-tag]")
+    assert chips.count() == 3, "three local methods chosen by default"
+    page.get_by_role("button", name="Run explainers").click()
+    _idle(page, timeout=150_000)
+    _no_exception(page, "Local after run")
+    page.wait_for_selector(CHART, timeout=30_000)
+    assert page.locator(CHART).count() == 3
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    _shot(page, "8-local-three-methods")
+
+    # Global: importance and the PDP/ALE chart for one feature
+    _open(page, "Global explanations")
+    page.get_by_role("button", name="Run explainers").click()
+    _idle(page, timeout=150_000)
+    _no_exception(page, "Global after run")
+    assert page.locator("h3:has-text('Effect of')").count() == 1
+    assert page.locator(CHART).count() >= 2
+    _shot(page, "9-global")
+
+    # the report: downloaded, then opened with every request blocked
+    _open(page, "Report")
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name="Download report").click()
+    path = tmp_path / "report.html"
+    info.value.save_as(path)
+    html = path.read_text(encoding="utf-8")
+    assert EVIL not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    _shot(page, "10-report-page")
+
+    offline = browser.new_context(viewport={"width": 1280, "height": 800})
+    requests = []
+
+    def block(route):  # the report file itself may load; anything else is a network request and is refused
+        if route.request.url == path.as_uri():
+            return route.continue_()
+        requests.append(route.request.url)
+        return route.abort()
+
+    offline.route("**/*", block)
+    view = offline.new_page()
+    view.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    view.goto(path.as_uri())
+    view.wait_for_selector(".live.rendered svg", timeout=30_000)
+    n_specs = view.locator("script.vl-spec").count()
+    assert n_specs >= 5 and view.locator(".live.rendered").count() == n_specs  # every chart drew live, offline
+    assert EVIL in view.locator("body").inner_text()  # shown as text
+    assert view.locator("img[src='x']").count() == 0
+    assert [u for u in requests if not u.startswith("data:")] == []
+    view.screenshot(path=str(ARTIFACTS / "11-report-offline.png"), full_page=True)
+    offline.close()
+    assert dialogs == []
+    context.close()
