@@ -22,6 +22,12 @@ def limit(name: str, default: int) -> int:
         raise StudioError(f"environment variable {name} must be an integer, got {raw!r}") from None
 
 
+def _last_line(exc: BaseException) -> str:
+    """The last non-empty line of an exception (TorchScript puts its own traceback first)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
 def _runs_on(model, x, finite: bool = False) -> bool:
     """Whether ``model.output(x)`` works (and, with ``finite``, gives finite numbers)."""
     try:
@@ -200,9 +206,8 @@ class Dataset:
         except MemoryError:
             raise
         except Exception as exc:
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
             raise StudioError(
-                f"the model could not run on these images ({(lines[-1] if lines else type(exc).__name__)[:200]}); "
+                f"the model could not run on these images ({_last_line(exc)}); "
                 "check the card's input_size against the images"
             ) from None
         if model.is_classifier and self.class_names and len(self.class_names) > out.shape[1]:
@@ -251,4 +256,13 @@ class Dataset:
                     f"values ({int(missing_mask.any(axis=1).sum())} row(s)) and this model cannot take them; "
                     "fill or drop those rows, or use a model that handles missing values"
                 )
+        try:
+            model.output(self.x[: min(len(self), 2)])
+        except (StudioError, MemoryError):
+            raise
+        except Exception as exc:
+            raise StudioError(
+                f"the model could not run on this dataset's {self.n_features} feature columns ({_last_line(exc)}); "
+                "check that the model takes these columns (a card with feature_names says which)"
+            ) from None
         self._checked_for = model.cache_id

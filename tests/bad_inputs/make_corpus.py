@@ -509,6 +509,8 @@ case("csv_extra_column", "pair", "column(s) the model does not use: patient_id",
      _files(**{"extra.csv": lambda f: _csv(_table().assign(patient_id=range(20)))}), model="@gbt", data="extra.csv",
      label="target")
 case("table_for_image_model", "pair", "expects image input but the dataset holds tabular", model="@cnn", data="@table")
+case("image_model_without_card_on_table", "pair", "could not run on this dataset's 30 feature columns",
+     _files(**{"cnn_no_card.pt": lambda f: SAMPLES["@cnn"].read_bytes()}), model="cnn_no_card.pt", data="@table")
 case("images_for_table_model", "pair", "expects tabular input but the dataset holds image", model="@mlp", data="@digits")
 case("one_class_target", "explain", "only one class",
      _files(**{"one_class.csv": lambda f: _csv(_table().assign(target=1))}), model="@mlp", data="one_class.csv",
