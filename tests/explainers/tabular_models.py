@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import studio
 from studio.data.tabular import table_dataset
@@ -144,3 +145,20 @@ def categorical_table():
     pre = make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough")
     est = make_pipeline(pre, LogisticRegression()).fit(frame.drop(columns="target"), y)
     return studio.wrap_model(est), dataset(frame)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Torch on one intra-op thread while these tests run (restored after).
+
+    Measured on the shared 2-core CI machine under load (load average ~9): a
+    100-row TorchScript MLP call takes ~50 ms with 2 threads (OpenMP spinning
+    against other processes) and ~0.7 ms with 1. Import this fixture into a
+    test module to use it.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

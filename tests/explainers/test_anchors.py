@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from tabular_models import categorical_table, diabetes_gbr
+from tabular_models import categorical_table, diabetes_gbr, one_torch_thread  # noqa: F401
 
 import studio
 from studio.explainers.tabular_utils import Codec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tabular_models import categorical_table, correlated_table, diabetes_gbr, function_model
+from tabular_models import categorical_table, correlated_table, diabetes_gbr, function_model, one_torch_thread  # noqa: F401
 
 import studio
 from studio.errors import StudioError
