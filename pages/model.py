@@ -19,16 +19,18 @@ if data.y is None:
     st.info("The dataset has no labels, so only predictions are shown (no metrics).")
 
 subsets = st.session_state.setdefault("subsets", {})
-overall = metrics(frame, output, model)
+base_key = model.cache_id + data.fingerprint
+overall = state._memo("metrics:All rows", base_key, lambda: metrics(frame, output, model))
 views.metric_row(overall)
 
 if model.is_classifier and "label" in frame:
     left, right = st.columns([1, 1])
     with left:
-        st.altair_chart(charts.confusion_chart(confusion(frame, model.class_names), model.class_names))
+        st.altair_chart(state._memo("confusion", base_key, lambda: charts.confusion_chart(
+            confusion(frame, model.class_names), model.class_names)))
     with right:
-        st.altair_chart(charts.distribution_chart(frame["confidence"], "Confidence of each prediction", width=320,
-                                                  height=200, small=False))
+        st.altair_chart(state._memo("confidence", base_key, lambda: charts.distribution_chart(
+            frame["confidence"], "Confidence of each prediction", width=320, height=200, small=False)))
 elif "label" in frame:
     st.altair_chart(views.residual_chart(frame))
 
@@ -65,12 +67,19 @@ with st.expander("Define a subset by conditions", expanded=not subsets):
 masks = {"All rows": None}
 for name, conds in subsets.items():
     try:
-        masks[name] = apply_conditions(frame, conds)
+        masks[name] = state._memo(f"mask:{name}", base_key + repr(conds), lambda conds=conds: apply_conditions(frame, conds))
     except StudioError as exc:
         st.error(f"subset {name}: {exc}")
+
+
+def subset_metrics(name, mask):
+    key = base_key + repr(subsets.get(name))
+    return state._memo(f"metrics:{name}", key, lambda: metrics(frame if mask is None else frame[mask], output, model))
+
+
 if len(masks) > 1:
     table = pd.DataFrame([{"subset": n, "conditions": " AND ".join(c.text() for c in subsets.get(n, [])) or "-",
-                           **metrics(frame if m is None else frame[m], output, model)} for n, m in masks.items()])
+                           **subset_metrics(n, m)} for n, m in masks.items()])
     st.dataframe(table, hide_index=True, width="stretch")
     remove = st.selectbox("Delete a subset", [None] + list(subsets), format_func=lambda s: s or "(none)")
     if remove:
