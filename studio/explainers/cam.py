@@ -7,9 +7,17 @@ view* (:func:`layer_view`): when its scripted ``forward`` is a plain chain
 of submodule calls (what ``torch.jit.script(nn.Sequential(...))`` gives,
 checked on the TorchScript graph itself), the view is an ``nn.Sequential``
 that calls the same scripted submodules in the same order, each inside a
-small eager wrapper that can be hooked. Same weights, same outputs. A
-scripted module whose graph is not such a chain is reported as
-incompatible with the node that stops the split.
+small eager wrapper that can be hooked. Same weights, same outputs.
+
+Any other scripted module (residual connections, functional calls) is
+reached through its graph (:class:`GraphTap`): a copy of the TorchScript
+forward graph is inlined, the chosen convolution is found by the weight it
+reads (``layer4.1.conv2.weight`` names layer ``layer4.1.conv2``), and the
+graph is rewritten to return that convolution's output next to the model's
+output. This uses torch's graph API (``torch._C``), the only way into a
+scripted graph; if it fails, ``is_compatible`` says why. Guided
+backpropagation needs ReLU modules to guide, so guided Grad-CAM runs on
+eager models and scripted chains only.
 """
 
 from __future__ import annotations
@@ -148,15 +156,147 @@ def find_layer(view, name: str = ""):
     return convs[-1], found[convs[-1]]
 
 
+# ---- TorchScript graphs that are not a chain: tap the layer in the graph itself ----------
+CONV_OPS = ("aten::conv2d", "aten::_convolution")
+
+
+def _attr_path(value) -> list[str]:
+    """The ``prim::GetAttr`` names leading from ``self`` to ``value`` (e.g. ["layer4", "1", "conv2", "weight"])."""
+    path = []
+    node = value.node()
+    while node.kind() == "prim::GetAttr":
+        path.append(node.s("name"))
+        node = node.input().node()
+    return path[::-1]
+
+
+def graph_convs(script_module):
+    """The inlined copy of the forward graph and its convolutions.
+
+    Returns
+    -------
+    graph : torch.Graph
+        A copy; the module is not changed.
+    convs : list of (layer name, output value)
+        In execution order.
+    """
+    import torch
+
+    graph = script_module.forward.graph.copy()
+    torch._C._jit_pass_inline(graph)  # submodule calls become aten ops that name their weights
+    found = []
+    for node in graph.nodes():
+        if node.kind() in CONV_OPS:
+            path = _attr_path(list(node.inputs())[1])
+            if path and path[-1] == "weight":
+                found.append((".".join(path[:-1]), node.output()))
+    return graph, found
+
+
+class GraphTap:
+    """Builds an eager module that runs a scripted graph rewritten to also
+    return one convolution's output (class made lazily: torch import)."""
+
+    _cls = None
+
+    @classmethod
+    def build(cls, script_module, layer: str = ""):
+        import torch
+        from torch import nn
+
+        try:
+            graph, convs = graph_convs(script_module)
+        except Exception as exc:  # noqa: BLE001 - any failure of the graph passes means: cannot split
+            raise NotSplittable(f"its TorchScript graph could not be inlined ({type(exc).__name__})") from None
+        if not convs:
+            raise NotSplittable("its TorchScript graph has no convolution")
+        names = [n for n, _ in convs]
+        if layer and layer not in names:
+            raise StudioError(f"layer {layer!r} not found among the scripted model's convolutions: {', '.join(names[:40])}")
+        name, value = convs[names.index(layer)] if layer else convs[-1]
+        try:
+            out = list(graph.outputs())[0]
+            tup = graph.create("prim::TupleConstruct", [out, value], 1)
+            tup.insertBefore(graph.return_node())
+            tup.output().setType(torch._C.TupleType([out.type(), value.type()]))
+            graph.eraseOutput(0)
+            graph.registerOutput(tup.output())
+            fn = torch._C._create_function_from_graph("forward_with_layer", graph)
+        except Exception as exc:  # noqa: BLE001
+            raise NotSplittable(f"its TorchScript graph could not be rewritten to return layer {name!r} ({exc})") from None
+        if cls._cls is None:
+
+            class TappedGraph(nn.Module):
+                """Runs the rewritten graph; keeps the layer's output of the last call."""
+
+                def __init__(self, inner, fn, layer):
+                    super().__init__()
+                    self.inner = inner
+                    self.fn = fn
+                    self.layer = layer
+                    self.activation = None
+
+                def forward(self, x):
+                    out, self.activation = self.fn(self.inner._c, x)
+                    return out
+
+            cls._cls = TappedGraph
+        return cls._cls(script_module, fn, name)
+
+
+def layer_tap(net, layer: str = ""):
+    """An eager module computing ``net`` and a way to read one layer's output.
+
+    Eager modules and scripted chains: a forward hook on the layer of the
+    eager view. Other scripted modules: the scripted graph, inlined and
+    rewritten to also return the chosen convolution's output.
+
+    Returns
+    -------
+    module : torch.nn.Module
+    name : str
+        The layer's name.
+    read : callable() -> torch.Tensor or None
+        The layer's output of the last forward call.
+    close : callable()
+        Removes the hook (call when done).
+    """
+    first_error = None
+    if not _is_script(net) or _is_chain(net):
+        try:
+            view = layer_view(net)
+            name, module = find_layer(view, layer)
+            store = {}
+            handle = module.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+            return view, name, lambda: store.get("a"), handle.remove
+        except StudioError as exc:
+            if not _is_script(net):
+                raise
+            first_error = exc
+    try:
+        tap = GraphTap.build(net, layer)
+    except NotSplittable as exc:
+        raise first_error or exc from None
+    return tap, tap.layer, lambda: tap.activation, lambda: None
+
+
+def _is_chain(net) -> bool:
+    try:
+        chain_order(net)
+        return True
+    except NotSplittable:
+        return False
+
+
 def cam_compatible(model, data, layer: str = "") -> tuple[bool, str]:
     """Whether Grad-CAM can reach a convolutional layer of this model, and why not."""
-    try:
-        view = layer_view(model.native)
-        find_layer(view, layer)
-    except StudioError as exc:
-        return False, f"cannot reach the model's layers: {exc}"
     if model.format == "torch_export":
         return False, "torch.export programs run as one flattened graph; layer hooks never fire (use TorchScript or a state dict)"
+    try:
+        _, _, _, close = layer_tap(model.native, layer)
+        close()
+    except StudioError as exc:
+        return False, f"cannot reach the model's layers: {exc}"
     return True, ""
 
 
@@ -182,19 +322,15 @@ def grad_cam(model, x, targets, layer: str = "", net=None, relu: bool = True):
     import torch
     import torch.nn.functional as F
 
-    view = layer_view(model.native if net is None else net)
-    _, module = find_layer(view, layer)
-    f = forward_for(model, view)
-    store = {}
-    handle = module.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+    module, _, read, close = layer_tap(model.native if net is None else net, layer)
     try:
         x = x.detach().clone().requires_grad_(True)
-        out = f(x)
+        out = forward_for(model, module)(x)
+        act = read()
     finally:
-        handle.remove()
-    if "a" not in store:
+        close()
+    if act is None:
         raise StudioError("the chosen layer was never called in the forward pass; pick another layer")
-    act = store["a"]  # (n, K, h, w)
     if act.ndim != 4:
         raise StudioError(f"layer output has shape {tuple(act.shape)}; Grad-CAM needs a (n, channels, h, w) map")
     idx = torch.as_tensor(targets, device=out.device).reshape(-1, 1)
@@ -285,6 +421,17 @@ class GuidedGradCam(GradCam):
 
     name = "guided_grad_cam"
     summary = "Guided backpropagation masked by Grad-CAM: fine detail inside the class region."
+
+    def is_compatible(self, model, data):
+        ok, reason = super().is_compatible(model, data)
+        if not ok:
+            return ok, reason
+        try:
+            layer_view(model.native)
+        except NotSplittable as exc:
+            return False, (f"guided backpropagation needs the model's ReLU layers as modules, but {exc} "
+                           "(grad_cam itself works on it)")
+        return True, ""
 
     def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
         cam = grad_cam(model, x, targets, params["layer"], net=net)

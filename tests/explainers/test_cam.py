@@ -75,21 +75,42 @@ def test_layer_by_name_and_unknown_layer(cnn, digits):
         studio.explain(cnn, digits, "grad_cam", params={"layer": "nope"}, cache=False)
 
 
-def test_scripted_module_that_is_not_a_chain_says_why(digits):
+def _skip_net():
     import torch
 
     class Skip(torch.nn.Module):
         def __init__(self):
             super().__init__()
+            torch.manual_seed(0)
             self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1)
             self.fc = torch.nn.Linear(4, 10)
 
         def forward(self, x):
-            h = self.conv(x) + x  # a residual: not a chain of submodule calls
+            h = torch.relu(self.conv(x)) + x  # a residual and a functional relu: not a chain of submodule calls
+            h = torch.relu(self.conv2(h))
             return self.fc(h.mean(dim=(2, 3)))
 
-    model = studio.wrap_model(torch.jit.script(Skip()), card={"input_size": [1, 32, 32], "class_names": list("0123456789")})
-    info = {m.name: m for m in studio.methods(model, digits)}
-    assert not info["grad_cam"].available
-    assert "not a plain chain" in info["grad_cam"].reason and "aten::" in info["grad_cam"].reason
-    assert info["saliency"].available  # gradients themselves still work
+    return Skip().eval()
+
+
+def test_scripted_module_that_is_not_a_chain_is_reached_through_its_graph(digits, tmp_path):
+    import torch
+
+    card = {"input_size": [1, 32, 32], "class_names": list("0123456789"), "mean": [0.2], "std": [0.3]}
+    eager_net = _skip_net()
+    torch.jit.script(eager_net).save(str(tmp_path / "skip.pt"))
+    scripted = studio.load_model(tmp_path / "skip.pt", card=card)
+    eager = studio.wrap_model(eager_net, card=card)
+    assert scripted.format == "torchscript"
+    info = {m.name: m for m in studio.methods(scripted, digits)}
+    assert info["grad_cam"].available, info["grad_cam"].reason
+    assert not info["guided_grad_cam"].available and "ReLU layers as modules" in info["guided_grad_cam"].reason
+    rows = [0, 11]
+    for layer in ("", "conv"):
+        a = studio.explain(scripted, digits, "grad_cam", rows=rows, params={"layer": layer}, cache=False)
+        b = studio.explain(eager, digits, "grad_cam", rows=rows, params={"layer": layer or "conv2"}, cache=False)
+        assert a.values.max() > 0
+        np.testing.assert_allclose(a.values, b.values, rtol=1e-5, atol=1e-9 * a.values.max())
+    with pytest.raises(StudioError, match="among the scripted model's convolutions: conv, conv2"):
+        studio.explain(scripted, digits, "grad_cam", params={"layer": "fc"}, cache=False)
