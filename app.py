@@ -15,5 +15,5 @@ pages = [
     st.Page("pages/report.py", title="Report"),
 ]
 navigation = st.navigation(pages)
-sidebar()
 navigation.run()
+sidebar()

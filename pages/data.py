@@ -6,7 +6,7 @@ from studio import charts
 from studio.ui import state, views
 
 st.title("Data")
-model, data = state.current()
+data = state.current_data()
 prof = state.profile(data)
 
 st.caption(views.md_escape(f"{data.name}: {len(data):,} rows, {data.kind}" + (f", label {data.label}" if data.label else "")))

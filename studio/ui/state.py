@@ -95,6 +95,7 @@ def ensure_loaded() -> None:
     """Load the default sample into the session when nothing is loaded yet."""
     if "model" in st.session_state and "data" in st.session_state:
         return
+    st.session_state.pop("data", None)  # data loaded alone by current_data(): reload it aligned to the model
     model_bytes, model_name, card, data_bytes, data_name = sample_files(DEFAULT_SAMPLE)
     model, data = load_pair(model_bytes, model_name, card, data_bytes, data_name)
     set_pair(model, data, f"sample: {DEFAULT_SAMPLE}")
@@ -115,13 +116,36 @@ def current():
     return st.session_state["model"], st.session_state["data"]
 
 
+def current_data():
+    """The session's dataset, without waiting for the model when nothing is loaded yet.
+
+    The Data page needs only the data; on a fresh session this loads the
+    default sample's dataset alone (milliseconds) and leaves the model (and
+    its library imports, seconds on a cold server) to the first page that
+    needs it. :func:`current` later replaces it with the same data aligned
+    to the model.
+    """
+    if "data" in st.session_state:
+        return st.session_state["data"]
+    _, _, _, data_bytes, data_name = sample_files(DEFAULT_SAMPLE)
+    data = _load_data_cached(_digest(data_bytes) + "None" + "None", data_bytes, data_name, None, None)
+    st.session_state["data"] = data
+    st.session_state.setdefault("row", 0)
+    return data
+
+
 def sidebar() -> None:
-    """The shared sidebar: what is loaded."""
-    model, data = current()
+    """The shared sidebar: what is loaded (drawn after the page, so it shows what the page loaded)."""
+    model = st.session_state.get("model")
+    data = st.session_state.get("data")
     with st.sidebar:
         st.caption("Loaded")
-        st.text(f"Model: {model.name}\n  {model.format}, {model.task}")
-        st.text(f"Data: {data.name}\n  {len(data)} rows, {data.kind}")
+        if model is not None:
+            st.text(f"Model: {model.name}\n  {model.format}, {model.task}")
+        else:
+            st.text(f"Model: {Path(SAMPLES[DEFAULT_SAMPLE][0]).name}\n  loads when a page needs it")
+        if data is not None:
+            st.text(f"Data: {data.name}\n  {len(data)} rows, {data.kind}")
 
 
 def _memo(slot: str, key: str, compute):
