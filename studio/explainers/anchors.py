@@ -19,9 +19,12 @@ The search (the paper's Algorithm 2, anchor-exp's constants):
   by a random data value satisfying the rule (anchor-exp's sampler);
 - beam search over rule length; at each length KL-LUCB picks the
   ``beam_size`` most precise candidates to within ``tau`` with confidence
-  ``1 - delta``; a candidate is an anchor when its estimated precision is
-  >= ``threshold`` and its KL lower confidence bound is >= ``threshold -
-  epsilon_stop``; among anchors the one with the largest coverage wins,
+  ``1 - delta`` (batched: each round samples every candidate whose bounds
+  still straddle the boundary, not only the two critical ones); the beam is then verified on NEW samples (the selection's
+  samples carry a winner's curse): a candidate is an anchor when its
+  verified precision is >= ``threshold`` and its KL lower confidence bound
+  (union bound over the sequential looks) is >= ``threshold -
+  epsilon_stop`` (default 0: the threshold itself); among anchors the one with the largest coverage wins,
   longer rules are tried only while they can beat it;
 - all candidates of a round are sampled together: one model call per round,
   not one per candidate.
@@ -197,10 +200,13 @@ class AnchorSearch:
             n = np.array([self.n[c] for c in cands], dtype=float)
             ub = kl_upper(means[rest], beta / n[rest])
             lb = kl_lower(means[best], beta / n[best])
-            ut, lt = rest[np.argmax(ub)], best[np.argmin(lb)]
             if ub.max() - lb.min() <= eps or t > 200:
                 return [cands[k] for k in best]
-            self._draw([cands[ut], cands[lt]], bs)
+            # batched LUCB: sample every arm whose interval still straddles the boundary (at most 16
+            # of each side, most ambiguous first) in one model call, not just the two critical arms
+            doubt_rest = rest[np.argsort(-ub)[: 16]][np.sort(-ub)[: 16] * -1 > lb.min()]
+            doubt_best = best[np.argsort(lb)[: 16]][np.sort(lb)[: 16] < ub.max()]
+            self._draw([cands[k] for k in np.concatenate([doubt_rest, doubt_best])], bs)
             t += 1
 
     def _settle(self, rules):
@@ -214,23 +220,35 @@ class AnchorSearch:
         list of (rule, precision estimate, lower bound) for the anchors.
         """
         tau, stop, bs = self.params["threshold"], self.params["epsilon_stop"], self.params["batch_size"]
-        beta = np.log(1.0 / self.params["delta"])
+        delta = self.params["delta"]
         counts = {r: [0, 0] for r in rules}  # verification samples, hits
 
+        looks = {r: 0 for r in rules}
+
         def draw(batch):
-            z = np.concatenate([self.p.sample(r, bs, self.rng) for r in batch])
+            # each look doubles a rule's samples: few model calls, and few looks to pay for below
+            sizes = [max(bs, counts[r][0]) for r in batch]
+            z = np.concatenate([self.p.sample(r, k, self.rng) for r, k in zip(batch, sizes)])
             hit = self.classify(z) == self.target
             self.evaluations += len(z)
-            for i, r in enumerate(batch):
-                counts[r][0] += bs
-                counts[r][1] += int(hit[i * bs : (i + 1) * bs].sum())
+            start = 0
+            for r, k in zip(batch, sizes):
+                counts[r][0] += k
+                counts[r][1] += int(hit[start : start + k].sum())
+                looks[r] += 1
+                start += k
+
+        def beta(r):  # union bound over the looks at rule r: delta / (t (t + 1)) sums to delta
+            t = looks[r]
+            return np.log(t * (t + 1) / delta)
 
         draw(list(rules))
-        for _ in range(200):
+        for _ in range(7):  # at most ~100 x 2^7 samples per rule; still undecided means not an anchor
             undecided = []
             for r in rules:
                 n, m = counts[r][0], counts[r][1] / counts[r][0]
-                if (m >= tau and kl_lower(m, beta / n) < tau - stop) or (m < tau and kl_upper(m, beta / n) >= tau + stop):
+                lb, ub = kl_lower(m, beta(r) / n), kl_upper(m, beta(r) / n)
+                if (m >= tau and lb < tau - stop) or (m < tau and ub >= tau + stop):
                     undecided.append(r)
             if not undecided:
                 break
@@ -238,7 +256,7 @@ class AnchorSearch:
         out = []
         for r in rules:
             n, m = counts[r][0], counts[r][1] / counts[r][0]
-            lb = float(kl_lower(m, beta / n))
+            lb = float(kl_lower(m, beta(r) / n))
             if m >= tau and lb >= tau - stop:
                 out.append((r, m, lb))
         return out
@@ -291,8 +309,8 @@ class TabularAnchors(Explainer):
             Param("delta", "float", 0.1, "Allowed probability that a confidence bound is wrong.", low=1e-4, high=0.5),
             Param("tau", "float", 0.15, "Tolerance when ranking candidate rules (KL-LUCB epsilon).", low=1e-3,
                   high=0.5),
-            Param("epsilon_stop", "float", 0.025, "An anchor's lower confidence bound must reach threshold minus "
-                  "this.", low=0.0, high=0.2),
+            Param("epsilon_stop", "float", 0.0, "An anchor's lower confidence bound must reach threshold minus "
+                  "this (0: the threshold itself).", low=0.0, high=0.2),
             Param("batch_size", "int", 100, "Samples drawn per candidate per round.", low=10, high=10000),
             Param("beam_size", "int", 4, "Candidate rules kept per rule length.", low=1, high=50),
             Param("max_anchor_size", "int", 0, "Most predicates in a rule (0: no limit).", low=0),
