@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.errors import StudioError
+from studio.errors import StudioError, last_line
 
 
 def limit(name: str, default: int) -> int:
@@ -20,12 +20,6 @@ def limit(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise StudioError(f"environment variable {name} must be an integer, got {raw!r}") from None
-
-
-def _last_line(exc: BaseException) -> str:
-    """The last non-empty line of an exception (TorchScript puts its own traceback first)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:200]
 
 
 def _runs_on(model, x, finite: bool = False) -> bool:
@@ -207,7 +201,7 @@ class Dataset:
             raise
         except Exception as exc:
             raise StudioError(
-                f"the model could not run on these images ({_last_line(exc)}); "
+                f"the model could not run on these images ({last_line(exc)}); "
                 "check the card's input_size against the images"
             ) from None
         if model.is_classifier and self.class_names and len(self.class_names) > out.shape[1]:
@@ -262,7 +256,7 @@ class Dataset:
             raise
         except Exception as exc:
             raise StudioError(
-                f"the model could not run on this dataset's {self.n_features} feature columns ({_last_line(exc)}); "
+                f"the model could not run on this dataset's {self.n_features} feature columns ({last_line(exc)}); "
                 "check that the model takes these columns (a card with feature_names says which)"
             ) from None
         self._checked_for = model.cache_id

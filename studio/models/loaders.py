@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.errors import StudioError
+from studio.errors import StudioError, last_line
 from studio.models.adapter import Model, OnnxModel, SklearnModel, TorchModel, sha256_bytes
 from studio.models.card import ModelCard, load_card
 
@@ -545,12 +545,6 @@ def _check_card_against_model(model: Model) -> None:
     _check_card_against_outputs(model)
 
 
-def _last_line(exc: BaseException) -> str:
-    """The last non-empty line of an exception (TorchScript puts its own traceback first)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:200]
-
-
 def _check_card_against_outputs(model: Model) -> None:
     """Torch and ONNX models: run one zero input of the card's shape and compare the outputs with the card."""
     card = model.card
@@ -573,7 +567,7 @@ def _check_card_against_outputs(model: Model) -> None:
         where = "input_size" if card.input_size else "feature_names"
         raise StudioError(
             f"the model does not run on an input of shape {list(shape)} (from the card's {where}): "
-            f"{_last_line(exc)}; fix the card"
+            f"{last_line(exc)}; fix the card"
         ) from None
     out = np.asarray(out)
     if out.ndim > 2 or out.ndim == 0:
