@@ -306,6 +306,20 @@ def _pt2_variant(folder: Path, how: str) -> bytes:
     return _zip(members, compression=zipfile.ZIP_STORED)
 
 
+def _onnx_external(location: str) -> bytes:
+    """An ONNX model whose weight is "external data" at ``location`` (a file on the server)."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4], data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [weight])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
 def _forged_size_zip(claimed: int) -> bytes:
     """A one-member zip whose central directory claims ``claimed`` uncompressed bytes."""
     import struct
@@ -347,6 +361,10 @@ case("truncated_onnx", "model", "not a valid onnx model",
      _files(**{"truncated_onnx.onnx": lambda f: SAMPLES["@onnx"].read_bytes()[:3000]}), model="truncated_onnx.onnx")
 case("random_onnx", "model", "not a valid onnx model",
      _files(**{"random_onnx.onnx": np.random.RandomState(1).bytes(4096)}), model="random_onnx.onnx")
+case("onnx_external_data", "model", "not a valid onnx model",
+     _files(**{"external.onnx": lambda f: _onnx_external("/etc/hostname")}), model="external.onnx")
+case("onnx_external_data_relative", "model", "not a valid onnx model",
+     _files(**{"external_rel.onnx": lambda f: _onnx_external("../../../../etc/hostname")}), model="external_rel.onnx")
 case("unknown_suffix", "model", "unknown type", _files(**{"model.h5": b"\x89HDF\r\n"}), model="model.h5")
 case("missing_model", "model", "was not found", model="does_not_exist.skops")
 case("not_skops", "model", "not a valid skops file", _files(**{"not_skops.skops": b"just text"}), model="not_skops.skops")
