@@ -79,7 +79,7 @@ QUICK = Sizes("quick", repeats=3, warmup=1, local_rows=10, lime_samples=1000, ig
               resnet_repeats=2)
 FULL = Sizes("full", repeats=5, warmup=1, local_rows=20, lime_samples=5000, ig_images=16, ig_steps=32,
              resnet_images=16, resnet_steps=32, scaling_rows=(1_000, 10_000, 100_000), anchor_rows=20, peer_rows=None,
-             image_rows=16, resnet_repeats=3)
+             image_rows=16, resnet_repeats=1)
 SIZES = {"tiny": TINY, "quick": QUICK, "full": FULL}
 
 

@@ -8,6 +8,11 @@ resnet18 (all points at once for the small CNN). The studio's time includes
 everything it does (baseline, path points, batching, the completeness
 check's two extra forward passes, packaging).
 
+The studio's IG refines rows whose completeness gap exceeds ``max_gap``
+(doubling their steps); the floor and overhead rows turn that off
+(``max_gap=0``) so both sides do the same work, and a separate row (sample
+CNN) times the studio at its defaults, refinement on, with the gaps of both.
+
 "captum defaults" is ``IntegratedGradients(f).attribute(x, target=t)`` with
 nothing else set (50 steps, zero baseline, no internal batching); for
 resnet18 it is called one image at a time, since 16 x 50 points at 224x224 in
@@ -70,29 +75,48 @@ def _floor_fn(f, x, targets, n_steps, chunk):
     return run
 
 
-def _bench(label, model, data, n_images, n_steps, sizes, repeats, device, per_image_captum, chunk) -> list:
+def _gap(attr, f, x, baseline, targets):
+    """Max over rows of |sum(attr) - (f(x) - f(baseline))| / |f(x) - f(baseline)|."""
+    import torch
+
+    with torch.no_grad():
+        idx = torch.as_tensor(targets, device=x.device).reshape(-1, 1)
+        delta = f(x).gather(1, idx)[:, 0] - f(baseline).gather(1, idx)[:, 0]
+    gaps = (attr.reshape(len(attr), -1).sum(dim=1) - delta).abs() / delta.abs().clamp(min=1e-6)
+    return float(gaps.max())
+
+
+def _bench(label, model, data, n_images, n_steps, sizes, repeats, device, per_image_captum, chunk, refine) -> list:
     import torch
     from captum.attr import IntegratedGradients
 
     import studio
 
     rows = list(range(n_images))
-    params = {"n_steps": n_steps}
+    plain = {"n_steps": n_steps, "max_gap": 0.0}  # the studio's refinement off: the same work as the floor
     model.to(device)
 
-    def studio_fn():
+    def studio_fn(params=plain):
         return studio.explain(model, data, "integrated_gradients", rows=rows, params=params, device=device, cache=False)
 
-    exp = studio_fn() if sizes.warmup else None
+    def studio_default():
+        return studio_fn({"n_steps": n_steps})
+
     f = model.torch_module("probabilities")
     x = torch.as_tensor(np.asarray(data.x[rows], dtype=np.float32), device=model.device)
-    targets = [int(t) for t in (exp.target if exp is not None else model.predict(data.x[rows]))]
+    if refine:  # small model: a full untimed run gives the targets and the completeness gap
+        exp = studio_fn()
+        targets = [int(t) for t in exp.target]
+    else:  # resnet18: each run takes minutes on 2 cores; warm up on one image only
+        exp = None
+        studio.explain(model, data, "integrated_gradients", rows=rows[:1], params=plain, device=device, cache=False)
+        targets = [int(t) for t in model.predict(data.x[rows])]
     floor = _floor_fn(f, x, targets, n_steps, chunk)
 
     def captum_defaults():
         ig = IntegratedGradients(f)
         if per_image_captum:
-            return [ig.attribute(x[i : i + 1], target=targets[i]) for i in range(len(x))]
+            return torch.cat([ig.attribute(x[i : i + 1], target=targets[i]) for i in range(len(x))])
         return ig.attribute(x, target=targets)
 
     if sizes.warmup:  # one untimed pass of the floor's first batch and captum's first image
@@ -100,19 +124,39 @@ def _bench(label, model, data, n_images, n_steps, sizes, repeats, device, per_im
         IntegratedGradients(f).attribute(x[:1], target=targets[0])
     from dataclasses import replace
 
-    t = median_times({"studio": studio_fn, "floor": floor, "captum": captum_defaults},
-                     replace(sizes, repeats=repeats, warmup=0))
-    gap = exp.checks.get("completeness_gap") if exp is not None else None
-    what = f"{n_images} images x {n_steps} steps"
-    return [
+    fns = {"studio": studio_fn, "floor": floor, "captum": captum_defaults}
+    if refine:
+        fns["studio_default"] = studio_default
+        fns["captum_same"] = lambda: IntegratedGradients(f).attribute(
+            x, baselines=torch.zeros_like(x), target=targets, n_steps=n_steps, internal_batch_size=chunk)
+    t = median_times(fns, replace(sizes, repeats=repeats, warmup=0))
+    gaps = ""
+    if exp is not None:
+        captum_gap = _gap(captum_defaults(), f, x, torch.zeros_like(x), targets)
+        gaps = f"; completeness gap studio {exp.checks.get('completeness_gap', float('nan')):.2e}, captum {captum_gap:.2e}"
+    what = f"{n_images} images x {n_steps} steps, median of {repeats}"
+    out = [
         Row(SUITE, f"integrated_gradients vs raw fwd+bwd floor, {label}", ours=t["studio"], ref=t["floor"],
             ref_label="floor", goal=GOAL_FLOOR,
-            note=f"{what}; floor batches of {chunk} points" + (f"; studio completeness_gap {gap:.2e}" if gap is not None else "")),
-        Row(SUITE, f"integrated_gradients (defaults) vs captum IG defaults, {label}", ours=t["studio"], ref=t["captum"],
-            ref_label="captum", goal=GOAL_CAPTUM,
-            note=f"studio {n_steps} steps; captum at its defaults (50 steps, gausslegendre, no internal batching"
-                 + (", one call per image)" if per_image_captum else ", one call)")),
+            note=f"{what}, refinement off (max_gap=0); floor in batches of {chunk} points" + gaps),
+        Row(SUITE, f"integrated_gradients ({n_steps} steps, refinement off) vs captum IG defaults, {label}",
+            ours=t["studio"], ref=t["captum"], ref_label="captum", goal=GOAL_CAPTUM,
+            note="captum at its defaults: 50 steps, gausslegendre, no internal batching"
+                 + (", one call per image" if per_image_captum else ", one call") + gaps),
     ]
+    if refine:
+        out.append(Row(SUITE, f"captum IG itself ({n_steps} steps, same batches) vs the floor, {label}",
+                       ours=t["captum_same"], ref=t["floor"], ours_label="captum", ref_label="floor", status="info",
+                       note="how much of the studio's distance to the floor is captum's own (path points, "
+                            "Gauss-Legendre weights, gradient bookkeeping)"))
+        dexp = studio_default()
+        out.append(Row(SUITE, f"integrated_gradients at studio defaults (refinement on) vs captum IG defaults, {label}",
+                       ours=t["studio_default"], ref=t["captum"], ref_label="captum", goal=GOAL_CAPTUM,
+                       note=f"the studio doubles the steps of rows whose completeness gap exceeds max_gap=1% "
+                            f"(up to 512): {int(dexp.checks.get('rows_refined', 0))} of {n_images} rows refined, up to "
+                            f"{int(dexp.checks.get('n_steps_max', n_steps))} steps; completeness gap studio "
+                            f"{dexp.checks.get('completeness_gap', float('nan')):.2e}, captum {captum_gap:.2e}"))
+    return out
 
 
 def run(sizes, device="cpu", methods=None) -> list:
@@ -127,7 +171,7 @@ def run(sizes, device="cpu", methods=None) -> list:
         cnn, digits = fixture("cnn"), fixture("digits")
         n = sizes.ig_images
         out += _bench("sample CNN 32x32", cnn, digits, n, sizes.ig_steps, sizes, sizes.repeats, device,
-                      per_image_captum=False, chunk=n * sizes.ig_steps)
+                      per_image_captum=False, chunk=n * sizes.ig_steps, refine=True)
     except Exception as exc:
         out.append(not_measured(SUITE, "integrated_gradients vs floor, sample CNN", f"benchmark failed: {type(exc).__name__}: {exc}", GOAL_FLOOR))
     if not sizes.resnet_images:
@@ -136,7 +180,7 @@ def run(sizes, device="cpu", methods=None) -> list:
     try:
         model, data = resnet18_setup(sizes.resnet_images, device)
         out += _bench("resnet18 224x224 (random weights)", model, data, sizes.resnet_images, sizes.resnet_steps, sizes,
-                      sizes.resnet_repeats, device, per_image_captum=True, chunk=sizes.resnet_steps)
+                      sizes.resnet_repeats, device, per_image_captum=True, chunk=sizes.resnet_steps, refine=False)
     except Exception as exc:
         out.append(not_measured(SUITE, "integrated_gradients vs floor, resnet18", f"benchmark failed: {type(exc).__name__}: {exc}", GOAL_FLOOR))
     return out

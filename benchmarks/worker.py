@@ -26,7 +26,11 @@ import json
 import sys
 import time
 
+import numpy as np
+
 from benchmarks import common
+
+CONTROL = "model predict_proba on 20x the rows (no studio)"
 
 
 def _model(spec: str):
@@ -61,32 +65,47 @@ def cache_restart(args: dict) -> dict:
 
 
 def scaling(args: dict) -> dict:
+    """Every size in this one process, interleaved: for each repeat, each size in turn, each method in turn,
+    so the machine's load moves all sizes alike; ``repeats[i]`` timed runs for size i (median reported)."""
+    import statistics
+
     import studio
 
     model = _model("gbt")
-    sizes = []
-    for n_rows in args["n_rows"]:
-        data = _data(f"scaled:{n_rows}")
-        if not sizes:  # warm-up on 50 rows: imports and first-call costs stay out of the clock
-            small = data.subset(list(range(min(50, len(data)))))
+    datas = [_data(f"scaled:{n}") for n in args["n_rows"]]
+    small = datas[0].subset(list(range(min(50, len(datas[0])))))
+    for job in args["jobs"]:  # warm-up on 50 rows: imports and first-call costs stay out of the clock
+        if job["method"] != CONTROL:
+            studio.explain(model, small, job["method"], rows=[0] if job.get("rows") else None,
+                           params=job.get("params"), cache=False)
+    results = {(i, job["method"]): {"seconds": [], "peak_over": 0, "peak_rss": 0}
+               for i in range(len(datas)) for job in args["jobs"]}
+    for r in range(max(args["repeats"])):
+        for i, data in enumerate(datas):
+            if r >= args["repeats"][i]:
+                continue
             for job in args["jobs"]:
-                studio.explain(model, small, job["method"], rows=[0] if job.get("rows") else None,
-                               params=job.get("params"), cache=False)
-        base_rss = common.rss_bytes()
-        out = []
+                rows = list(range(len(data))) if job.get("rows") == "all" else job.get("rows")
+                common.reset_peak_rss()
+                before = common.rss_bytes()
+                start = time.perf_counter()
+                if job["method"] == CONTROL:  # the model alone, no studio: scikit-learn on 20 copies of the rows
+                    model.native.predict_proba(np.tile(np.asarray(data.x, dtype=np.float64), (20, 1)))
+                else:
+                    studio.explain(model, data, job["method"], rows=rows, params=job.get("params"), cache=False)
+                res = results[(i, job["method"])]
+                res["seconds"].append(time.perf_counter() - start)
+                peak = common.peak_rss_bytes()
+                res["peak_over"] = max(res["peak_over"], peak - before)
+                res["peak_rss"] = max(res["peak_rss"], peak)
+    sizes = []
+    for i, data in enumerate(datas):
+        jobs = []
         for job in args["jobs"]:
-            rows = job.get("rows")
-            if rows == "all":
-                rows = list(range(len(data)))
-            common.reset_peak_rss()
-            before = common.rss_bytes()
-            start = time.perf_counter()
-            studio.explain(model, data, job["method"], rows=rows, params=job.get("params"), cache=False)
-            seconds = time.perf_counter() - start
-            out.append({"method": job["method"], "seconds": seconds, "peak_rss": common.peak_rss_bytes(),
-                        "rss_before": before})
-        sizes.append({"n_rows": len(data), "base_rss": base_rss, "jobs": out})
-        del data
+            res = results[(i, job["method"])]
+            jobs.append({"method": job["method"], "seconds": statistics.median(res["seconds"]),
+                         "runs": len(res["seconds"]), "peak_rss": res["peak_rss"], "peak_over": res["peak_over"]})
+        sizes.append({"n_rows": len(data), "jobs": jobs})
     return {"sizes": sizes}
 
 
