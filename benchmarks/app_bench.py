@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.common import ROOT, Row, not_measured
+from benchmarks.common import ROOT, Row, not_measured, run_worker
 
 SUITE = "app"
 CHROMIUM = os.environ.get("STUDIO_BENCH_CHROMIUM", "/usr/bin/chromium")
@@ -120,10 +120,17 @@ def run(sizes, device="cpu", methods=None) -> list:
                 page.wait_for_selector(CHART, state="visible", timeout=120_000)
                 cached = time.monotonic() - t
                 _idle(page)
+                script = ""
+                try:
+                    at = run_worker("apptest_local", {"cache_dir": tempfile.mkdtemp(prefix="studio-bench-apptest-")})
+                    script = (f"; the page script alone for the same click (Streamlit AppTest, server side, no browser): "
+                              f"{at['cached']:.2f} s cached, {at['cold']:.1f} s cold")
+                except Exception as exc:
+                    script = f"; (AppTest timing failed: {str(exc)[:120]})"
                 out.append(Row(SUITE, names[1], ours=cached, ref=CACHED_RERUN_BUDGET, ours_label="seconds",
                                ref_label="budget", goal=1.0,
                                note=f"methods {', '.join(chosen) or '(defaults)'}; the page reloaded (new session), results "
-                                    f"from the disk cache; the cold run that filled it took {cold:.1f} s"))
+                                    f"from the disk cache; the cold run that filled it took {cold:.1f} s" + script))
             except Exception as exc:
                 out.append(not_measured(SUITE, names[1], f"failed: {type(exc).__name__}: {str(exc)[:300]}"))
             browser.close()

@@ -89,12 +89,14 @@ FIXES = (
      "machine before any studio code runs; the rest is the page script (loading the sample, the data profile) and "
      "drawing", "start-up: import studio's heavy modules lazily in app.py/pages (torch, sklearn via skops are imported "
      "when the sample loads); the sample's profile could be precomputed and cached with st.cache_data"),
-    (r"^Local page: cached rerun", "the results come from the disk cache, but the rerun also re-executes the whole "
-     "Local page script (predictions frame, method plans and cost estimates, panels, the agreement section) and the "
-     "browser draws several Altair charts; on a loaded 2-core machine that is well over the budget",
-     "studio/ui/explain.py `stored`/`run_plans`: keep results in st.session_state across reloads (or key them by the "
-     "disk-cache key and read them without a spinner), and cache `state.predictions`/`plan_runs` with st.cache_data "
-     "keyed by the model and data fingerprints; draw the charts once per result (st.cache_data on the chart spec)"),
+    (r"^Local page: cached rerun", "the results come from the disk cache and the page script itself is quick (see "
+     "the note: AppTest time for the same click, server side); most of the time is Streamlit sending the page's "
+     "elements and headless chromium (software rendering, --disable-gpu) drawing several Altair charts at once "
+     "(one panel per method plus the agreement section)",
+     "pages/local.py and studio/ui/panels.py `render_local`/`render_agreement`: draw less on first paint: put the "
+     "agreement section and secondary charts behind an `st.toggle` (Streamlit does not build what the script does not "
+     "reach, unlike tabs and expanders, which draw hidden content) and limit bar charts to the top-k features (e.g. 10) "
+     "so each Vega view has fewer marks; then re-measure, since this run only shows the time is outside the script"),
     (r"significantly under the threshold", "a rule's precision measured on fresh samples from anchor-exp's "
      "conditional sampler is below the threshold beyond sampling error", "studio/explainers/anchors.py: make the "
      "search's acceptance test use the fresh re-measurement (reject a rule whose fresh precision's lower bound is "

@@ -168,7 +168,34 @@ def peer_dashboard(args: dict) -> dict:
             "explainer_shap": str(getattr(explainer, "shap", "")), "model_output": str(explainer.model_output)}
 
 
-TASKS = {"cache_restart": cache_restart, "scaling": scaling, "peer_studio": peer_studio, "peer_dashboard": peer_dashboard}
+def apptest_local(args: dict) -> dict:
+    """The Local page's script alone (Streamlit's AppTest, no browser): a cold run of the default methods into
+    ``cache_dir``, then in new sessions, 'Run explainers' answered from that disk cache (median of 3)."""
+    import logging
+    import os
+    import statistics
+
+    logging.disable(logging.WARNING)
+    os.environ["STUDIO_CACHE_DIR"] = args["cache_dir"]
+    from streamlit.testing.v1 import AppTest
+
+    def session():
+        at = AppTest.from_file(str(common.ROOT / "pages" / "local.py"), default_timeout=600)
+        at.run()
+        button = next(b for b in at.button if b.label == "Run explainers")
+        start = time.perf_counter()
+        button.click().run()
+        if at.exception:
+            raise RuntimeError(at.exception[0].value)
+        return time.perf_counter() - start
+
+    cold = session()
+    cached = [session() for _ in range(3)]
+    return {"cold": cold, "cached": statistics.median(cached)}
+
+
+TASKS = {"cache_restart": cache_restart, "scaling": scaling, "peer_studio": peer_studio, "peer_dashboard": peer_dashboard,
+         "apptest_local": apptest_local}
 
 
 def main() -> int:
