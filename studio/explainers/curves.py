@@ -79,6 +79,12 @@ class _CurveExplainer(Explainer):
         )
 
 
+def _storable(grid) -> np.ndarray:
+    """Category grids as text (the cache refuses object arrays); numeric grids unchanged."""
+    grid = np.asarray(grid)
+    return np.asarray([str(v) for v in grid]) if grid.dtype == object else grid
+
+
 def stacked_outputs(f, x, columns, values) -> np.ndarray:
     """The model on every row with ``columns`` set to each value tuple.
 
@@ -161,7 +167,8 @@ class PartialDependence(_CurveExplainer):
             average, ice = partial_dependence(f, x, cols, grids, individual=self.name == "ice")
             names = tuple(data.feature_names[j] for j in cols)
             curves.append(Curve(
-                feature=names[0] if len(names) == 1 else names, kind=self.name, grid=grids, average=average,
+                feature=names[0] if len(names) == 1 else names, kind=self.name, grid=[_storable(g) for g in grids],
+                average=average,
                 individual=ice, categorical=any(is_cat[j] for j in cols),
                 extra={"scale": output_scale(model), "categorical_features": [is_cat[j] for j in cols]},
             ))
@@ -393,7 +400,8 @@ class AccumulatedLocalEffects(_CurveExplainer):
                 cats = feature_grid(x[:, j], 0, categorical=True)
                 order = category_order(x, j, cats, is_cat)
                 ale, counts = ale_categorical(f, x, j, cats, order)
-                curves.append(Curve(feature=names[0], kind="ale", grid=[cats[order]], average=ale, categorical=True,
+                curves.append(Curve(feature=names[0], kind="ale", grid=[_storable(cats[order])], average=ale,
+                                    categorical=True,
                                     extra={"scale": scale, "counts": counts, "order": 1}))
             else:
                 edges = feature_grid(x[:, j], params["grid_resolution"], "quantile")

@@ -195,7 +195,7 @@ def ebm_curves(ebm, target, frame, feature_names):
             bins = levels[min(len(feats), len(levels)) - 1]
             if isinstance(bins, dict):  # categorical: {category: bin index}
                 names = sorted(bins, key=bins.get)
-                grids.append(np.asarray(names, dtype=object))
+                grids.append(np.asarray([str(n) for n in names]))  # text: the cache refuses object arrays
                 cuts.append({str(k): int(v) for k, v in bins.items()})
                 cats.append(True)
             else:

@@ -133,7 +133,9 @@ class TabularShap(Explainer):
         x = data.x[ctx.rows]
         bg = data.x[sample_rows(len(data), params["background"], params["seed"])]
         cols = [target_index(model, t) for t in (ctx.targets or [None] * len(ctx.rows))]
-        fx = model.output(x)[np.arange(len(x)), cols]  # (n,)
+        out = model.output(x)  # (n, n_outputs)
+        fx = out[np.arange(len(x)), cols]  # (n,)
+        self._n_out = out.shape[1]
         checks = {}
         ctx.progress(0.0, f"shap ({path})")
         try:
@@ -199,8 +201,7 @@ class TabularShap(Explainer):
             sv = explainer(np.asarray(x, dtype=np.float64), check_additivity=False)
         except Exception as exc:  # shap does not support this ensemble/output: permutation is exact too
             raise _Fallback(str(exc)) from None
-        n_out = model.output(x[:1]).shape[1]
-        return self._pick(sv.values, sv.base_values, cols, n_out)
+        return self._pick(sv.values, sv.base_values, cols, self._n_out)
 
     def _linear(self, model, x, bg):
         import shap

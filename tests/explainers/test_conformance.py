@@ -65,13 +65,23 @@ CASES = [
     ("ebm_surrogate", "mlp_onnx", "table", EBM, [], None),
     ("ebm_surrogate", "diabetes_torch", "diabetes", EBM, [], None),
     ("ebm_surrogate", "wine", "wine", EBM, [], 1),
+    # a table with a categorical column (one-hot scikit-learn pipeline): every method
+    ("shap", "categorical", "categorical", SHAP | {"max_evals": 7}, [0, 2], None),
+    ("lime", "categorical", "categorical", LIME, [0], None),
+    ("anchors", "categorical", "categorical", ANCHORS, [2], None),
+    ("pdp", "categorical", "categorical", CURVE, [], None),
+    ("ice", "categorical", "categorical", ICE, [], None),
+    ("ale", "categorical", "categorical", {"features": ["1", "0:2"], "max_rows": 60}, [], None),
+    ("ebm", "categorical", "categorical", EBM, [], None),
+    ("ebm_surrogate", "categorical", "categorical", EBM, [], None),
 ]
 
 KINDS = {"shap": "attribution", "lime": "attribution", "anchors": "rule", "pdp": "curve", "ice": "curve",
          "ale": "curve", "ebm": "curve", "ebm_surrogate": "curve"}
 MODELS = {"diabetes_gbr": lambda: tm.diabetes_gbr()[0], "diabetes_torch": lambda: tm.diabetes_torch()[0],
-          "wine": lambda: tm.wine()[0]}
-DATA = {"diabetes": lambda: tm.diabetes_gbr()[1], "wine": lambda: tm.wine()[1]}
+          "wine": lambda: tm.wine()[0], "categorical": lambda: tm.categorical_table()[0]}
+DATA = {"diabetes": lambda: tm.diabetes_gbr()[1], "wine": lambda: tm.wine()[1],
+        "categorical": lambda: tm.categorical_table()[1]}
 
 
 def _resolve(request, name, table):
