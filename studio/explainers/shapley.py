@@ -90,12 +90,6 @@ class TabularShap(Explainer):
         )
     )
 
-    def is_compatible(self, model, data):
-        ok, reason = super().is_compatible(model, data)
-        if not ok:
-            return ok, reason
-        return True, ""
-
     def path(self, model, data, params) -> str:
         """The path ``algorithm`` resolves to for this model and data."""
         algo = params.get("algorithm", "auto")
