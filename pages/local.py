@@ -30,6 +30,12 @@ if chosen:
                 st.caption(info.summary)
                 params[info.name] = ui.param_widgets(info, data, key="local")
 budget = ui.budget_input("local-budget")
+shared_scale = False
+if data.kind == "image":
+    scale_choice = state.kept(st.radio, "Overlay colour scale", "local-scale", horizontal=True,
+                              options=["each map by its 99th percentile", "one scale for all maps"],
+                              help="One shared scale is fair only between methods in the same units.")
+    shared_scale = scale_choice == "one scale for all maps"
 
 compare = state.kept(st.radio, "Compare with", "local-compare", options=["nothing", "another instance", "a subset's mean"],
                      horizontal=True)
@@ -66,7 +72,7 @@ results = ui.stored(model, data, plans, [row], target)
 if not results:
     st.caption("Choose methods and press Run explainers. Results are cached: running again is instant.")
 else:
-    done = panels.render_local(results, model, data, row)
+    done = panels.render_local(results, model, data, row, shared_scale=shared_scale)
     st.subheader("Do the methods agree?")
     panels.render_agreement(done, row)
     if other_rows and data.kind == "tabular":

@@ -39,7 +39,22 @@ def _grid(items, per_row=PER_ROW):
             yield col, item
 
 
-def render_local(results, model, data, row: int, page: str = "Local explanations") -> list:
+def image_norms(explanations, row: int, shared: bool) -> dict:
+    """One :class:`studio.overlays.Normalisation` per method: the same rule (99th percentile of |value|) for
+    each map, or one scale shared by all maps (``shared``; fair only when the methods share units)."""
+    from studio.overlays import normalisation
+
+    maps = {e.method: np.asarray(e.values)[e.rows.index(row) if row in e.rows else 0]
+            for e in explanations if e.kind == "attribution" and e.values is not None and np.asarray(e.values).ndim == 4}
+    if not maps:
+        return {}
+    if shared:
+        one = normalisation(list(maps.values()), mode="percentile")
+        return {m: one for m in maps}
+    return {m: normalisation(v, mode="percentile") for m, v in maps.items()}
+
+
+def render_local(results, model, data, row: int, page: str = "Local explanations", shared_scale: bool = False) -> list:
     """Panels for local results on ``row``: aligned bars (tables) or overlays with one normalisation (images).
 
     Returns
@@ -49,6 +64,7 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
     """
     ok = [r.explanation for r in results if r.explanation is not None]
     order = charts.shared_feature_order(ok, row, top_k=15) if data.kind == "tabular" else None
+    norms = image_norms(ok, row, shared_scale) if data.kind == "image" else {}
     for col, res in _grid(results):
         with col, st.container(border=True):
             panel_header(res)
@@ -58,7 +74,7 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
             exp = res.explanation
             key = f"{page}-{exp.provenance.get('cache_key', res.method)}-{row}"
             try:
-                chart, png, text = _local_body(exp, data, row, order)
+                chart, png, text = _local_body(exp, data, row, order, norms.get(exp.method))
             except Exception as exc:  # a drawing problem stays in its panel
                 st.error(f"{res.method}: could not draw this result ({type(exc).__name__}: {exc})")
                 continue
@@ -67,8 +83,10 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
     return ok
 
 
-def _local_body(exp, data, row, order):
+def _local_body(exp, data, row, order, norm=None):
     """Draw one local result; returns (chart, png, text) for pinning."""
+    if data.kind == "image" and exp.kind in ("attribution", "rule"):
+        return _image_body(exp, data, row, norm)
     if exp.kind == "rule":
         card = charts.rule_card(exp, row)
         st.code(card["text"], language=None, wrap_lines=True)
@@ -84,10 +102,30 @@ def _local_body(exp, data, row, order):
         chart = charts.attribution_bars([exp], row, order=order, width=None, title=False)
         st.altair_chart(chart, width="stretch")
         return chart, None, ""
-    m = charts.normalised_map(exp, row)
-    png = views.overlay_png(data.x[row], m)
-    st.image(png, width="stretch", caption="red raises, blue lowers the output; each map / its 99th pct of |value|")
-    return None, png, ""
+    return _image_body(exp, data, row, norm)
+
+
+def _image_body(exp, data, row, norm):
+    """An image result as an overlay (studio.overlays); rules outline their superpixels."""
+    from studio.overlays import explanation_overlay
+
+    index = exp.rows.index(row) if row in exp.rows else 0
+    if exp.kind == "rule":
+        rule = exp.rules[index]
+        over = explanation_overlay(exp, data.x[row], index, scale=4)
+        png = views.png_bytes(over.image)
+        st.image(png, width="stretch", caption=over.caption)
+        st.caption(f"precision {rule.precision:.3f} · coverage {rule.coverage:.3f}")
+        return None, png, f"anchor: {len(rule.extra.get('superpixels', []))} superpixel(s), precision {rule.precision:.3f}"
+    if (np.asarray(exp.values[index]) < 0).any():
+        over = explanation_overlay(exp, data.x[row], index, norm, scale=4)
+    else:  # non-negative maps (Grad-CAM, |saliency|) on the same diverging scale: red only
+        from studio.overlays import diverging
+
+        over = diverging(data.x[row], exp.values[index], norm, scale=4)
+    png = views.png_bytes(over.image)
+    st.image(png, width="stretch", caption=over.caption)
+    return None, png, over.caption
 
 
 def render_agreement(explanations, row: int, k: int = 5) -> None:

@@ -138,11 +138,18 @@ def test_local_page_images_show_overlays(cnn, digits):
     at = _app(cnn, digits, row=5)
     at.switch_page("pages/local.py").run()
     _ok(at)
-    at.multiselect(key="local-methods").set_value(["saliency", "input_x_gradient"]).run()
+    at.multiselect(key="local-methods").set_value(["integrated_gradients", "grad_cam"]).run()
     _press(at, "Run explainers")
     _ok(at)
-    assert len(at.image) >= 3  # the instance and two overlays
+    assert len(at.image) == 3  # the instance and two overlays
     assert len([d for d in at.dataframe if "spearman" in d.value.columns]) == 1
+    def scales():
+        return [i.proto.imgs[0].caption for i in at.image if i.proto.imgs[0].caption.startswith("red")]
+
+    assert len(scales()) == 2 and all("(per map)" in c for c in scales())
+    at.radio(key="local-scale").set_value("one scale for all maps").run()
+    _ok(at)
+    assert len(scales()) == 2 and all("shared across 2 maps" in c for c in scales())
 
 
 def test_local_lists_unavailable_methods_with_the_reason(gbt, table):
@@ -153,6 +160,28 @@ def test_local_lists_unavailable_methods_with_the_reason(gbt, table):
     assert {c.label for c in disabled} >= {"saliency", "integrated_gradients"}
     assert any("needs gradients" in c for c in _captions(at))
     assert "saliency" not in at.multiselect(key="local-methods").options
+
+
+def test_global_effects_of_one_feature_on_one_chart_with_ebm_and_heatmaps(gbt, table):
+    import json
+
+    at = _app(gbt, table)
+    at.switch_page("pages/global.py").run()
+    at.multiselect(key="global-methods").set_value(["pdp", "ale", "ebm_surrogate"]).run()
+    at.selectbox(key="global-feature").select("mean texture").run()
+    at.selectbox(key="global-pair").select("mean symmetry").run()
+    at.number_input(key="global-ebm_surrogate-max_rounds").set_value(100).run()
+    at.number_input(key="global-ebm_surrogate-outer_bags").set_value(1).run()
+    at.number_input(key="global-ebm_surrogate-interactions").set_value(3).run()
+    _press(at, "Run explainers")
+    _ok(at)
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    [curve] = [s for s in specs if isinstance(s.get("title"), dict)]
+    assert curve["title"]["text"] == "mean texture: pdp, ale, ebm_surrogate"
+    heatmaps = [s["title"] for s in specs if isinstance(s.get("title"), str) and " x " in s["title"]]
+    assert "pdp (pdp): mean texture x mean symmetry" in heatmaps and "ale (ale): mean texture x mean symmetry" in heatmaps
+    checks = [d.value for d in at.dataframe if "check" in d.value.columns]
+    assert any("fidelity" in set(c["check"]) for c in checks)  # the surrogate's fidelity beside its shapes
 
 
 def test_cost_over_budget_is_refused(gbt, table):
