@@ -18,19 +18,26 @@ class _Estimator:
 
     _estimator_type = "classifier"
 
-    def __init__(self, model, classes):
+    def __init__(self, model, classes, on_call=None):
         self.model = model
         self.classes_ = classes
         self._estimator_type = "classifier" if model.is_classifier else "regressor"
+        self.on_call = on_call  # called before every model evaluation (progress, cancel, timeout)
+
+    def _tick(self):
+        if self.on_call is not None:
+            self.on_call()
 
     def fit(self, x, y):  # pragma: no cover - required by the scorer protocol only
         return self
 
     def predict(self, x):
+        self._tick()
         pred = self.model.predict(np.asarray(x))
         return self.classes_[pred] if self.model.is_classifier else pred
 
     def predict_proba(self, x):
+        self._tick()
         return self.model.predict_proba(np.asarray(x))
 
     def __sklearn_tags__(self):
@@ -95,7 +102,15 @@ class PermutationImportance(Explainer):
             )
         if model.is_classifier:
             classes = _label_space(model, y)
-        estimator = _Estimator(model, classes)
+        # one baseline call, then one call per feature and repeat
+        expected = 1 + data.n_features * params["n_repeats"]
+        calls = [0]
+
+        def on_call():
+            calls[0] += 1
+            ctx.progress(min(calls[0] / expected, 1.0), f"permuting features ({calls[0]}/{expected} evaluations)")
+
+        estimator = _Estimator(model, classes, on_call)
         ctx.progress(0.0, "permuting features")
         result = permutation_importance(
             estimator, x, y, scoring=scoring, n_repeats=params["n_repeats"], random_state=params["seed"], n_jobs=1,

@@ -52,3 +52,18 @@ def test_needs_labels(gbt, table):
     unlabeled.y = None
     info = {m.name: m for m in studio.methods(gbt, unlabeled)}
     assert not info["permutation_importance"].available and "labels" in info["permutation_importance"].reason
+
+
+def test_cancel_stops_midway(gbt, table):
+    """Progress is reported per model evaluation, so a cancel stops the run early."""
+    from studio.explainers.base import Cancelled
+
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(fraction)
+
+    with pytest.raises(Cancelled):
+        studio.explain(gbt, table, "permutation_importance", params={"n_repeats": 3, "max_rows": 100},
+                       progress=progress, cancel=lambda: len(seen) >= 5, cache=False)
+    assert len(seen) == 5 and max(seen) < 0.1  # 91 evaluations were planned
