@@ -11,45 +11,31 @@ import importlib
 
 from studio.errors import StudioError
 
+_GRAD = "studio.explainers.gradients"
+_PIX = "studio.explainers.superpixels"
+
 REGISTRY: dict[str, dict[str, str]] = {
-    # ---- tabular, global -------------------------------------------------------
-    "permutation_importance": {"tabular": "studio.explainers.importance:PermutationImportance"},
-    # ---- tabular explainers (issue 3) -------------------------------------------
+    # ---- local: one row or image at a time ------------------------------------------
+    "shap": {"tabular": "studio.explainers.shapley:TabularShap", "image": f"{_PIX}:Shap"},
+    "lime": {"tabular": "studio.explainers.lime_tabular:TabularLime", "image": f"{_PIX}:Lime"},
+    "anchors": {"tabular": "studio.explainers.anchors:TabularAnchors", "image": f"{_PIX}:Anchors"},
+    "saliency": {"tabular": f"{_GRAD}:TabularSaliency", "image": f"{_GRAD}:Saliency"},
+    "integrated_gradients": {"tabular": f"{_GRAD}:TabularIntegratedGradients", "image": f"{_GRAD}:IntegratedGradients"},
+    "input_x_gradient": {"image": f"{_GRAD}:InputXGradient"},
+    "smoothgrad": {"image": f"{_GRAD}:SmoothGrad"},
+    "grad_cam": {"image": "studio.explainers.cam:GradCam"},
+    "guided_grad_cam": {"image": "studio.explainers.cam:GuidedGradCam"},
+    "occlusion": {"image": f"{_PIX}:Occlusion"},
+    "feature_ablation": {"image": f"{_PIX}:FeatureAblation"},
+    "model_randomisation": {"image": "studio.explainers.sanity:ModelRandomisation"},
+    # ---- global: the model over the whole dataset -----------------------------------
     "pdp": {"tabular": "studio.explainers.curves:PartialDependence"},
     "ice": {"tabular": "studio.explainers.curves:IndividualConditionalExpectation"},
     "ale": {"tabular": "studio.explainers.curves:AccumulatedLocalEffects"},
-    "shap": {"tabular": "studio.explainers.shapley:TabularShap"},
-    "lime": {"tabular": "studio.explainers.lime_tabular:TabularLime"},
-    "anchors": {"tabular": "studio.explainers.anchors:TabularAnchors"},
-    "ebm": {"tabular": "studio.explainers.ebm:Ebm"},
+    "permutation_importance": {"tabular": "studio.explainers.importance:PermutationImportance"},
     "ebm_surrogate": {"tabular": "studio.explainers.ebm:EbmSurrogate"},
-    # ---- image explainers (issue 4): in ISSUE4 below, merged per data kind -------
+    "ebm": {"tabular": "studio.explainers.ebm:Ebm"},
 }
-
-# ---- image explainers (issue 4) ---------------------------------------------------
-# Merged per data kind: saliency and integrated_gradients (and shap, lime, anchors)
-# also serve tables, registered by the tabular section under the same names.
-ISSUE4: dict[str, dict[str, str]] = {
-    "saliency": {"image": "studio.explainers.gradients:Saliency",
-                 "tabular": "studio.explainers.gradients:TabularSaliency"},
-    "integrated_gradients": {"image": "studio.explainers.gradients:IntegratedGradients",
-                             "tabular": "studio.explainers.gradients:TabularIntegratedGradients"},
-    "input_x_gradient": {"image": "studio.explainers.gradients:InputXGradient"},
-    "smoothgrad": {"image": "studio.explainers.gradients:SmoothGrad"},
-    "grad_cam": {"image": "studio.explainers.cam:GradCam"},
-    "guided_grad_cam": {"image": "studio.explainers.cam:GuidedGradCam"},
-    "occlusion": {"image": "studio.explainers.superpixels:Occlusion"},
-    "feature_ablation": {"image": "studio.explainers.superpixels:FeatureAblation"},
-    "lime": {"image": "studio.explainers.superpixels:Lime"},
-    "anchors": {"image": "studio.explainers.superpixels:Anchors"},
-    "shap": {"image": "studio.explainers.superpixels:Shap"},
-    "model_randomisation": {"image": "studio.explainers.sanity:ModelRandomisation"},
-}
-for _name, _by_kind in ISSUE4.items():
-    REGISTRY.setdefault(_name, {}).update(_by_kind)
-
-# Where the same name serves tables and images, the order the UI lists them.
-SCOPES = ("local", "global")
 
 
 def names() -> list[str]:
