@@ -86,6 +86,8 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
     declared = {p.name: p for p in explainer.params.params}
     changed = []
     for name in SAMPLE_PARAMS:
+        if name == "max_rows" and params.get(name) == 0:  # 0 means every row: start from the data size
+            params[name] = len(data)
         if name not in declared or not isinstance(params.get(name), (int, np.integer)) or params[name] <= 0:
             continue
         low = int(declared[name].low or 1)

@@ -176,7 +176,7 @@ def _payload_table(exp: Explanation, limit: int = 30) -> str:
 
 def _meta(exp: Explanation) -> str:
     versions = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in exp.provenance.get("versions", {}).items())
-    return (f"<p class='meta'>method <code>{_esc(exp.method)}</code> &middot; rows {_esc(exp.rows)} &middot; "
+    return (f"<p class='meta'>method <code>{_esc(exp.method)}</code> &middot; rows {_esc(exp.rows or 'all')} &middot; "
             f"target {_esc(_target_text(exp))} &middot; params <code>{_esc(json.dumps(exp.params, default=str))}</code> "
             f"&middot; {exp.compute_seconds:.2f} s ({_esc(exp.cache)})</p>"
             f"<p class='meta'>model {_esc(exp.model_id[:16])} &middot; data {_esc(exp.dataset_id[:16])} &middot; "

@@ -29,14 +29,19 @@ def pinned_panels(pins: list) -> None:
                 st.rerun()
 
 
-def session_explanations() -> list:
-    """Every successful result of this session (used when nothing is pinned)."""
-    return [r.explanation for r in st.session_state.get("results", {}).values() if r.explanation is not None]
+def session_explanations(model, data) -> list:
+    """Every successful result of this session on this model and data (used when nothing is pinned)."""
+    return [r.explanation for r in st.session_state.get("results", {}).values()
+            if r.explanation is not None and r.explanation.model_id == model.fingerprint
+            and r.explanation.dataset_id == data.fingerprint]
 
 
 def report_html(model, data, pins: list, signoff: dict | None) -> tuple[str, int]:
     """The report HTML (rebuilt only when pins, comments or sign-off change) and its section count."""
-    explanations = [] if pins else session_explanations()
+    explanations = [] if pins else session_explanations(model, data)
+    if explanations:
+        st.caption("In the report: " + views.md_escape(", ".join(
+            f"{e.method} ({'rows ' + ', '.join(map(str, e.rows)) if e.rows else 'global'})" for e in explanations)))
     key = json.dumps([model.cache_id, data.fingerprint, [(p["key"], p.get("comment", "")) for p in pins],
                       [e.provenance.get("cache_key", e.method) for e in explanations], signoff], default=str)
     html = state._memo("report", key, lambda: build_report(model, data, explanations, pins=pins, signoff=signoff))

@@ -239,3 +239,25 @@ def test_upload_of_own_files_and_a_bad_upload_keeps_the_previous_pair():
     at.switch_page("pages/data.py").run()
     _ok(at)
     assert EVIL in list([d.value for d in at.dataframe][0]["feature"])
+
+
+def test_compare_an_instance_with_another_and_with_a_subset_mean(mlp, table):
+    import json
+
+    from studio.evaluation import Condition
+
+    at = _app(mlp, table, row=3, subsets={"big": [Condition("mean radius", ">", "20")]})
+    at.switch_page("pages/local.py").run()
+    at.multiselect(key="local-methods").set_value(["integrated_gradients"]).run()
+    at.radio(key="local-compare").set_value("another instance").run()
+    _press(at, "Run explainers")
+    _ok(at)
+    assert any(s.value == "Row 3 against row 4" for s in at.subheader)
+    at.radio(key="local-compare").set_value("a subset's mean").run()
+    _press(at, "Run explainers")
+    _ok(at)
+    [head] = [s.value for s in at.subheader if s.value.startswith("Row 3 against mean of big")]
+    n = int(head.split("(")[1].split()[0])
+    assert n == min(10, int((table.frame["mean radius"] > 20).sum()))
+    spec = json.loads(at.get("vega_lite_chart")[-1].proto.spec)
+    assert spec["encoding"]["yOffset"]["field"] == "instance"
