@@ -59,7 +59,13 @@ FIXES = (
     (r"^permutation_importance vs", "each of the n_features x n_repeats scorer calls goes through the adapter, whose "
      "DataFrame wrapping costs more than the GBT's own prediction on 569 rows", _ADAPTER_FIX),
     (r"^lime vs", "per-call bookkeeping plus lime's predict_fn going through the adapter", _ADAPTER_FIX + "; " + _API_FIXES),
-    (r"^(grad_cam|integrated_gradients|occlusion) vs captum", "the studio runs the network forward 3-4 more times per "
+    (r"^occlusion vs captum", "the studio calls captum once per image (64 windows per forward pass of that image) "
+     "plus a separate forward pass per image for its base value, and the API's target passes; the direct call "
+     "occludes all images together (captum's default: one window per pass, each pass a batch of all the images)",
+     "studio/explainers/superpixels.py `Occlusion.explain_one`/`PerturbationExplainer.explain`: occlude the images "
+     "in one captum call with per-row targets and `perturbations_per_eval = max(1, ev.batch // n_images)`, and take "
+     "base values from the unoccluded pass; plus " + _API_FIXES),
+    (r"^(grad_cam|integrated_gradients) vs captum", "the studio runs the network forward 3-4 more times per "
      "call than the direct call (targets probe on x[:1], predicted class of the rows, base values f(x) or f(baseline), "
      "completeness check); on a small CNN with few images those passes are a large share of the work",
      _API_FIXES + "; studio/explainers/cam.py `grad_cam`: return the explained output from its own forward pass and use "
@@ -97,6 +103,13 @@ FIXES = (
      "agreement section and secondary charts behind an `st.toggle` (Streamlit does not build what the script does not "
      "reach, unlike tabs and expanders, which draw hidden content) and limit bar charts to the top-k features (e.g. 10) "
      "so each Vega view has fewer marks; then re-measure, since this run only shows the time is outside the script"),
+    (r"^anchors vs anchor-exp.*: time", "the studio's search keeps lengthening rules for rows where no short rule "
+     "holds on fresh samples (see the note: mean rule length against anchor-exp's, and the longest rules in the "
+     "precision row), while anchor-exp stops early on rules whose fresh precision is far under the threshold (every "
+     "one of its rules, see the comparison row): it is faster because its rules do not hold",
+     "studio/explainers/anchors.py: give `max_anchor_size` a finite default (e.g. 8) and stop lengthening when a "
+     "length step does not raise the best candidate's precision, returning the best rule with meets_threshold False "
+     "as it already does; keep the fresh re-measurement"),
     (r"significantly under the threshold", "a rule's precision measured on fresh samples from anchor-exp's "
      "conditional sampler is below the threshold beyond sampling error", "studio/explainers/anchors.py: make the "
      "search's acceptance test use the fresh re-measurement (reject a rule whose fresh precision's lower bound is "
@@ -308,5 +321,11 @@ def main(argv=None) -> int:
     print_table(rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_results(out, rows, args, started, finished, mach, vers, extra)
-    print(f"\nwrote {out}")
+    import json
+
+    raw = out.with_suffix(".json") if args.out else Path(__file__).resolve().parent / "out" / "results.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"command": args.command, "started": started, "finished": finished, "machine": mach,
+                               "versions": {**vers, **extra}, "rows": [r.to_dict() for r in rows]}, indent=1, default=str))
+    print(f"\nwrote {out} and {raw}")
     return 0
