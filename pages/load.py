@@ -3,7 +3,7 @@
 import streamlit as st
 
 from studio.errors import StudioError
-from studio.ui import card_form, state
+from studio.ui import card_form, state, views
 
 st.title("Load")
 model, data = state.current()
@@ -39,7 +39,7 @@ if submitted:
                 data_file.getvalue(), data_file.name, label or None,
             )
         except StudioError as exc:
-            st.error(f"{exc}. The previous model and data are still loaded.")
+            st.error(views.sentences(str(exc), "The previous model and data are still loaded."))
         else:
             state.set_pair(*pair, f"upload: {model_file.name} + {data_file.name}")
             st.rerun()

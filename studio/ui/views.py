@@ -7,8 +7,8 @@ import streamlit as st
 from studio.charts.data import histogram_frame
 from studio.charts.images import overlay_png, png_bytes, to_display
 
-__all__ = ["feature_table", "image_grid", "metric_row", "residual_chart", "row_picker", "overlay_png", "png_bytes",
-           "to_display"]
+__all__ = ["feature_table", "image_grid", "metric_row", "residual_chart", "row_picker", "sentences", "overlay_png",
+           "png_bytes", "to_display"]
 
 
 def feature_table(prof, data, bins: int = 20) -> None:
@@ -77,6 +77,16 @@ def row_picker(data, label: str = "Instance (row) to explain") -> int:
     row = st.number_input(label, min_value=0, max_value=len(data) - 1, value=current, step=1)
     st.session_state["row"] = int(row)
     return int(row)
+
+
+def sentences(first: str, then: str) -> str:
+    """Two messages as two sentences: ``first`` ends with one full stop (whatever it ended with) before ``then``."""
+    first = str(first).rstrip()
+    if not first:
+        return then
+    if first[-1] not in ".!?":
+        first += "."
+    return f"{first} {then}"
 
 
 def md_escape(text) -> str:
