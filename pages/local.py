@@ -13,7 +13,13 @@ model, data = state.current()
 frame, output = state.predictions(model, data)
 
 row = views.row_picker(data)
-panels.instance_summary(model, data, row, frame)
+upload = None
+if data.kind == "image":
+    upload = panels.image_upload(model, data, row)
+if upload is not None:  # the uploaded image is the instance: a one-row dataset, row 0
+    data, row = upload, 0
+    frame, output = state.predictions(model, data, slot="upload-predictions")
+panels.instance_summary(model, data, row, frame, title=None if upload is None else f"uploaded image {upload.name}")
 
 targets = ["predicted class"] + list(model.class_names or []) if model.is_classifier else ["prediction"]
 target_name = state.kept(st.selectbox, "Explain", "local-target", options=targets,
@@ -37,8 +43,10 @@ if data.kind == "image":
                               help="One shared scale is fair only between methods in the same units.")
     shared_scale = scale_choice == "one scale for all maps"
 
-compare = state.kept(st.radio, "Compare with", "local-compare", options=["nothing", "another instance", "a subset's mean"],
-                     horizontal=True)
+compare = "nothing"
+if upload is None:
+    compare = state.kept(st.radio, "Compare with", "local-compare",
+                         options=["nothing", "another instance", "a subset's mean"], horizontal=True)
 other_rows, other_label = [], ""
 if compare == "another instance":
     other = int(st.number_input("Other row", min_value=0, max_value=len(data) - 1, value=min(row + 1, len(data) - 1)))
@@ -72,9 +80,12 @@ results = ui.stored(model, data, plans, [row], target)
 if not results:
     st.caption("Choose methods and press Run explainers. Results are cached: running again is instant.")
 else:
-    done = panels.render_local(results, model, data, row, shared_scale=shared_scale)
+    done = panels.render_local(results, model, data, row, shared_scale=shared_scale,
+                               label=f"row {row}" if upload is None else upload.name)
     st.subheader("Do the methods agree?")
-    panels.render_agreement(done, row)
+    # drawn only on request: a cached rerun paints the panels first (tabs and expanders would still build it)
+    if state.kept(st.toggle, "Show rank agreement between methods", "local-agreement", value=False):
+        panels.render_agreement(done, row)
     if other_rows and data.kind == "tabular":
         others = {r.method: r.explanation for r in ui.stored(model, data, plans, other_rows, explained_class)
                   if r.explanation is not None}

@@ -11,12 +11,44 @@ from studio.ui import views
 from studio.ui.explain import checks_table, panel_header, pin_button
 
 PER_ROW = 3
+TOP_K = 12
+"""Features per bar chart on first paint (the rest behind a toggle): fewer marks for the browser to draw."""
 
 
-def instance_summary(model, data, row: int, frame) -> None:
-    """Label, prediction and confidence of the chosen row (and the image itself)."""
+def image_upload(model, data, row: int):
+    """A single PNG/JPEG to explain instead of a dataset row.
+
+    Returns
+    -------
+    Dataset or None
+        The uploaded image as a one-row dataset fitted to ``model``; None
+        when nothing is uploaded or the upload is refused (the error is
+        shown and row ``row`` stays the instance).
+    """
+    import hashlib
+
+    from studio.errors import StudioError
+    from studio.ui import state
+    from studio.ui.instance import UPLOAD_SUFFIXES, image_instance
+
+    up = st.file_uploader("Single image to explain (optional)", type=list(UPLOAD_SUFFIXES), key="local-image",
+                          help="Resized and converted to the model's input size and channels; "
+                               "remove it to explain dataset rows again.")
+    if up is None:
+        return None
+    blob = up.getvalue()
+    key = model.cache_id + hashlib.sha256(blob).hexdigest() + up.name
+    try:
+        return state._memo("upload-image", key, lambda: image_instance(blob, up.name, model, data))
+    except StudioError as exc:
+        st.error(views.sentences(str(exc), f"Row {row} of the dataset is explained instead."))
+        return None
+
+
+def instance_summary(model, data, row: int, frame, title: str | None = None) -> None:
+    """Label, prediction and confidence of the chosen row (and the image itself); ``title`` names it otherwise."""
     rec = frame.iloc[row]
-    parts = [f"row **{row}**"]
+    parts = [f"row **{row}**" if title is None else f"**{views.md_escape(title)}**"]
     if "label" in frame:
         parts.append(f"label **{views.md_escape(rec['label'])}**")
     parts.append(f"prediction **{views.md_escape(rec['prediction'])}**")
@@ -54,8 +86,25 @@ def image_norms(explanations, row: int, shared: bool) -> dict:
     return {m: normalisation(v, mode="percentile") for m, v in maps.items()}
 
 
-def render_local(results, model, data, row: int, page: str = "Local explanations", shared_scale: bool = False) -> list:
+def feature_limit(data, key: str = "local-all-features") -> int | None:
+    """Features per bar chart: :data:`TOP_K` by default, with a note and a toggle to show every feature."""
+    from studio.ui import state
+
+    n = len(data.feature_names or [])
+    if data.kind != "tabular" or n <= TOP_K:
+        return None
+    show_all = state.kept(st.toggle, f"Show all {n} features", key, value=False)
+    if show_all:
+        return None
+    st.caption(f"top {TOP_K} of {n} by |value| (averaged over the methods, one order for every chart)")
+    return TOP_K
+
+
+def render_local(results, model, data, row: int, page: str = "Local explanations", shared_scale: bool = False,
+                 label: str | None = None) -> list:
     """Panels for local results on ``row``: aligned bars (tables) or overlays with one normalisation (images).
+
+    ``label`` names the instance in pin titles (default ``row N``).
 
     Returns
     -------
@@ -63,7 +112,10 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
         The results that succeeded.
     """
     ok = [r.explanation for r in results if r.explanation is not None]
-    order = charts.shared_feature_order(ok, row, top_k=15) if data.kind == "tabular" else None
+    order = None
+    if data.kind == "tabular":
+        order = charts.shared_feature_order(ok, row, top_k=feature_limit(data)) if ok else None
+    label = label or f"row {row}"
     norms = image_norms(ok, row, shared_scale) if data.kind == "image" else {}
     for col, res in _grid(results):
         with col, st.container(border=True):
@@ -79,7 +131,7 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
                 st.error(f"{res.method}: could not draw this result ({type(exc).__name__}: {exc})")
                 continue
             checks_table(exp)
-            pin_button(f"{res.method} on row {row}", page, key, explanation=exp, chart=chart, png=png, text=text)
+            pin_button(f"{res.method} on {label}", page, key, explanation=exp, chart=chart, png=png, text=text)
     return ok
 
 

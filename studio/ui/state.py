@@ -163,11 +163,11 @@ def profile(data):
     return _memo("profile", data.fingerprint, lambda: compute(data))
 
 
-def predictions(model, data):
-    """(frame, output) of :func:`studio.evaluation.predictions_frame`, once per model and dataset."""
+def predictions(model, data, slot: str = "predictions"):
+    """(frame, output) of :func:`studio.evaluation.predictions_frame`, once per model and dataset (per ``slot``)."""
     from studio.evaluation import predictions_frame
 
-    return _memo("predictions", model.cache_id + data.fingerprint, lambda: predictions_frame(model, data))
+    return _memo(slot, model.cache_id + data.fingerprint, lambda: predictions_frame(model, data))
 
 
 VALUE_ARGS = ("value", "default", "index")

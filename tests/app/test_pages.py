@@ -86,7 +86,14 @@ def test_model_page_metrics_subsets_and_row_choice(gbt, table):
     assert any("numeric" in e.value for e in at.error)
 
 
+def _bar_features(spec) -> list:
+    """The features a bar chart draws, in order (its y axis sort)."""
+    return list(spec["encoding"]["y"]["sort"])
+
+
 def test_local_page_runs_side_by_side_panels_and_agreement(mlp, table):
+    import json
+
     at = _app(mlp, table, row=3)
     at.switch_page("pages/local.py").run()
     _ok(at)
@@ -96,8 +103,19 @@ def test_local_page_runs_side_by_side_panels_and_agreement(mlp, table):
     _ok(at)
     assert len(at.get("vega_lite_chart")) == 2
     assert sum("cache miss" in c for c in _captions(at)) == 2
+    # first paint: the top 12 of 30 features, no agreement table; both on request
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert all(len(_bar_features(s)) == 12 for s in specs)
+    assert "top 12 of 30 by |value| (averaged over the methods, one order for every chart)" in _captions(at)
+    assert not [d for d in at.dataframe if "spearman" in d.value.columns]
+    at.toggle(key="local-agreement").set_value(True).run()
+    at.toggle(key="local-all-features").set_value(True).run()
+    _ok(at)
     agreement = [d.value for d in at.dataframe if "spearman" in d.value.columns]
     assert len(agreement) == 1 and len(agreement[0]) == 1
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert all(sorted(_bar_features(s)) == sorted(table.feature_names) for s in specs)
+    assert not any(c.startswith("top 12 of") for c in _captions(at))
     # a rerun (e.g. a page switch and back) draws from the session, without running anything
     at.switch_page("pages/data.py").run()
     at.switch_page("pages/local.py").run()
@@ -142,6 +160,7 @@ def test_local_page_images_show_overlays(cnn, digits):
     _press(at, "Run explainers")
     _ok(at)
     assert len(at.image) == 3  # the instance and two overlays
+    at.toggle(key="local-agreement").set_value(True).run()
     assert len([d for d in at.dataframe if "spearman" in d.value.columns]) == 1
     def scales():
         return [i.proto.imgs[0].caption for i in at.image if i.proto.imgs[0].caption.startswith("red")]
