@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import platform
 import time
 from dataclasses import dataclass
@@ -90,14 +92,49 @@ def methods(model=None, data=None) -> list[MethodInfo]:
     return out
 
 
-def _versions(libraries) -> dict:
+@functools.lru_cache(maxsize=None)
+def _package_versions(libraries: tuple) -> tuple:
     out = {"studio": STUDIO_VERSION, "numpy": np.__version__, "python": platform.python_version()}
     for lib in libraries:
         try:
             out[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
             out[lib] = "absent"
-    return out
+    return tuple(out.items())
+
+
+def _versions(libraries) -> dict:
+    """Versions of the studio, numpy, Python and ``libraries`` (read once per process)."""
+    return dict(_package_versions(tuple(libraries)))
+
+
+def requested_target(model, data, target, scope) -> int | None:
+    """The requested class as an index, checked against the model's outputs.
+
+    None stays None for local methods (each row's predicted class, which the
+    model and rows determine) and becomes the positive class of a binary model
+    or class 0 for global methods. Regression models have no target (None).
+    A class name is accepted too. Runs the model at most once per model, to
+    count its outputs, so a cache hit costs no model call.
+    """
+    if not model.is_classifier:
+        return None
+    n_classes = model.n_outputs_or(0) or model.output(data.x[:1]).shape[1]
+    if target is None:
+        return None if scope == "local" else (1 if n_classes == 2 else 0)
+    names = model.class_names or []
+    if isinstance(target, str) and not target.lstrip("-").isdigit():
+        if target not in names:
+            raise StudioError(f"target {target!r} is not a class of this model; classes: {', '.join(names)}")
+        t = names.index(target)
+    else:
+        try:
+            t = int(target)
+        except (TypeError, ValueError):
+            raise StudioError(f"target must be a class index or name, got {target!r}") from None
+    if not 0 <= t < n_classes:
+        raise StudioError(f"target {t} is out of range; the model has {n_classes} classes (0 to {n_classes - 1})")
+    return t
 
 
 def resolve_target(model, data, target, rows, scope) -> list | None:
@@ -106,26 +143,14 @@ def resolve_target(model, data, target, rows, scope) -> list | None:
     ``None`` picks each row's predicted class (local), or the positive class
     of a binary model / class 0 (global). A class name is accepted too.
     """
+    t = requested_target(model, data, target, scope)
     if not model.is_classifier:
         return None
-    names = model.class_names or []
-    n_classes = model.output(data.x[:1]).shape[1]
-    if target is not None:
-        if isinstance(target, str) and not target.lstrip("-").isdigit():
-            if target not in names:
-                raise StudioError(f"target {target!r} is not a class of this model; classes: {', '.join(names)}")
-            t = names.index(target)
-        else:
-            try:
-                t = int(target)
-            except (TypeError, ValueError):
-                raise StudioError(f"target must be a class index or name, got {target!r}") from None
-        if not 0 <= t < n_classes:
-            raise StudioError(f"target {t} is out of range; the model has {n_classes} classes (0 to {n_classes - 1})")
-        return [t] * len(rows) if scope == "local" else [t]
-    if scope == "local":
+    if scope == "global":
+        return [t]
+    if t is None:
         return [int(c) for c in model.predict(data.x[rows])]
-    return [1 if n_classes == 2 else 0]
+    return [t] * len(rows)
 
 
 def resolve_rows(rows, data, scope) -> list:
@@ -203,26 +228,30 @@ def explain(
         model.to(device)
     else:
         device = "cpu"
-    targets = resolve_target(model, data, target, rows, explainer.scope)
+    wanted = requested_target(model, data, target, explainer.scope)
     versions = _versions(("scikit-learn",) + tuple(explainer.libraries))
     key = cache_key(
         {
             "method": method, "data_kind": data.kind, "version": explainer.version, "params": valid,
-            "model": model.cache_id, "data": data.fingerprint, "rows": rows, "target": targets,
+            "model": model.cache_id, "data": data.fingerprint, "rows": rows,
+            # None for a local method means each row's predicted class, which the model and rows fix
+            "target": "predicted" if wanted is None and model.is_classifier else wanted,
             "versions": versions,
         }
     )
     store = None
     if cache:
         store = cache if isinstance(cache, Cache) else Cache()
-        blob = store.get(key)
-        if blob is not None:
-            try:
-                hit = Explanation.from_bytes(blob)
-                hit.cache = "hit"
-                return hit
-            except Exception:  # corrupt, truncated or from another schema: recompute
-                store.discard(key)
+        try:
+            stored = store.get_decoded(key, Explanation.from_bytes)
+        except Exception:  # corrupt, truncated or from another schema: recompute
+            store.discard(key)
+            stored = None
+        if stored is not None:
+            hit = copy.deepcopy(stored)
+            hit.cache = "hit"
+            return hit
+    targets = resolve_target(model, data, wanted, rows, explainer.scope)
     ctx = Context(
         rows=rows, targets=targets, device=device, on_progress=progress,
         deadline=None if timeout is None else time.monotonic() + timeout, cancel=cancel,
@@ -253,5 +282,5 @@ def explain(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if store is not None:
-        store.put(key, result.to_bytes())
+        store.put_decoded(key, copy.deepcopy(result), Explanation.to_bytes)
     return result

@@ -13,7 +13,9 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 DEFAULT_MAX_BYTES = 2 * 2**30
@@ -21,6 +23,13 @@ SUFFIX = ".explanation"
 # Directories already warned about in this process: a server that cannot write its
 # cache says so once, not on every explanation.
 _WARNED: set = set()
+# Decoded entries read or written by this process, so a repeated call skips the read
+# and the decode: path -> (file signature, decoded value). An entry is used only while
+# the file on disk still has the signature it had then (replaced, truncated, corrupted
+# or evicted files are read afresh).
+_RECENT: OrderedDict = OrderedDict()
+_RECENT_ITEMS = 256
+_RECENT_BYTES = 256 * 2**20  # bound on the summed file sizes of the remembered entries
 
 
 def default_dir() -> Path:
@@ -71,14 +80,44 @@ class Cache:
             blob = path.read_bytes()
         except OSError:
             return None
-        try:
-            os.utime(path)
-        except OSError:
-            pass
+        _touch(path)
         return blob
+
+    def get_decoded(self, key: str, decode):
+        """The entry for ``key`` decoded by ``decode(bytes)``, or None when absent.
+
+        Repeated calls in one process reuse the decoded value while the file
+        is unchanged, so a warm hit costs a ``stat``; ``decode`` errors
+        propagate (the caller discards the entry). Returns the cached object
+        itself: callers copy it before changing it.
+        """
+        path = self._path(key)
+        signature = _signature(path)
+        if signature is None:
+            _RECENT.pop(str(path), None)
+            return None
+        recent = _RECENT.get(str(path))
+        if recent is not None and recent[0] == signature:
+            _RECENT.move_to_end(str(path))
+            _RECENT[str(path)] = (_touch(path) or signature, recent[1])
+            return recent[1]
+        blob = self.get(key)
+        if blob is None:
+            return None
+        value = decode(blob)
+        _remember(path, value)
+        return value
+
+    def put_decoded(self, key: str, value, encode) -> bool:
+        """Store ``encode(value)`` and remember ``value`` for :meth:`get_decoded`."""
+        stored = self.put(key, encode(value))
+        if stored:
+            _remember(self._path(key), value)
+        return stored
 
     def discard(self, key: str) -> None:
         """Remove an entry (e.g. one found corrupt)."""
+        _RECENT.pop(str(self._path(key)), None)
         try:
             self._path(key).unlink()
         except OSError:
@@ -156,3 +195,34 @@ class Cache:
                 path.unlink()
             except OSError:
                 pass
+
+
+def _signature(path: Path):
+    """(inode, size, mtime in ns) of ``path``, or None when it is absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _touch(path: Path):
+    """Mark ``path`` used now (LRU order); its new signature, or None if it could not."""
+    now = time.time_ns()
+    try:
+        os.utime(path, ns=(now, now))
+    except OSError:
+        return None
+    return _signature(path)
+
+
+def _remember(path: Path, value) -> None:
+    signature = _signature(path)
+    if signature is None:
+        return
+    if signature[1] > _RECENT_BYTES // 4:
+        return
+    _RECENT[str(path)] = (signature, value)
+    _RECENT.move_to_end(str(path))
+    while len(_RECENT) > _RECENT_ITEMS or sum(sig[1] for sig, _ in _RECENT.values()) > _RECENT_BYTES:
+        _RECENT.popitem(last=False)

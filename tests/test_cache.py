@@ -84,3 +84,51 @@ def test_unwritable_cache_degrades_with_one_warning(tmp_path, gbt, table, monkey
 def test_key_is_canonical():
     assert cache_key({"a": 1, "b": [1, 2]}) == cache_key({"b": [1, 2], "a": 1})
     assert cache_key({"a": 1}) != cache_key({"a": 2})
+
+
+def _count_model_calls(model, monkeypatch) -> list:
+    calls = []
+    raw = model._raw_output
+    monkeypatch.setattr(model, "_raw_output", lambda x: calls.append(len(x)) or raw(x))
+    return calls
+
+
+def test_a_hit_runs_no_model_call(table, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from studio.models import wrap_model
+
+    fitted = LogisticRegression(max_iter=2000).fit(table.x, table.y)
+    model = wrap_model(fitted)
+    first = studio.explain(model, table, "shap", rows=[3, 7])
+    calls = _count_model_calls(model, monkeypatch)
+    second = studio.explain(model, table, "shap", rows=[3, 7])
+    assert (first.cache, second.cache, calls) == ("miss", "hit", [])
+    assert second.target == first.target == [int(c) for c in fitted.predict(table.x[[3, 7]])]
+    other = studio.explain(model, table, "shap", rows=[3, 7], target=1 - first.target[0])
+    assert other.cache == "miss" and other.target == [1 - first.target[0]] * 2
+
+
+def test_a_hit_is_a_copy_the_caller_may_change(gbt, table):
+    first = studio.explain(gbt, table, "permutation_importance", params=PARAMS)
+    hit = studio.explain(gbt, table, "permutation_importance", params=PARAMS)
+    hit.importances[0].mean = 1e9
+    hit.checks["planted"] = 1.0
+    again = studio.explain(gbt, table, "permutation_importance", params=PARAMS)
+    assert again.cache == "hit"
+    assert again.importances[0].mean == first.importances[0].mean
+    assert "planted" not in again.checks
+
+
+def test_an_entry_replaced_by_another_process_is_read_afresh(gbt, table, isolated_cache):
+    first = studio.explain(gbt, table, "permutation_importance", params=PARAMS)
+    studio.explain(gbt, table, "permutation_importance", params=PARAMS)  # remembered in this process
+    (path, _, _), = Cache(isolated_cache).entries()
+    changed = studio.Explanation.from_bytes(path.read_bytes())
+    changed.checks["written_elsewhere"] = 1.0
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(changed.to_bytes())
+    os.replace(tmp, path)
+    again = studio.explain(gbt, table, "permutation_importance", params=PARAMS)
+    assert again.checks["written_elsewhere"] == 1.0
+    assert [i.mean for i in again.importances] == [i.mean for i in first.importances]

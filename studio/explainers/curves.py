@@ -105,9 +105,11 @@ def stacked_outputs(f, x, columns, values) -> np.ndarray:
     n_points = len(values)
     per_block = max(1, _BLOCK_CELLS // max(1, n * n_feat))
     out = np.empty((n_points, n))
+    buffer = np.empty((min(per_block, n_points), n, n_feat), dtype=x.dtype)  # reused for every chunk
     for start in range(0, n_points, per_block):
         chunk = values[start : start + per_block]
-        block = np.repeat(x[None], len(chunk), axis=0)  # (k, n, F)
+        block = buffer[: len(chunk)]  # (k, n, F)
+        block[:] = x[None]
         for c, col in enumerate(columns):
             block[:, :, col] = np.asarray(chunk[:, c], dtype=x.dtype)[:, None]
         out[start : start + len(chunk)] = f(block.reshape(-1, n_feat)).reshape(len(chunk), n)

@@ -184,8 +184,27 @@ class Model:
         return f"<Model {self.name!r} format={self.format} task={self.task} kind={self.kind}>"
 
 
+def _selects_no_columns(estimator) -> bool:
+    """Whether a fitted scikit-learn estimator reads its input by position only.
+
+    True for scikit-learn's own estimators and pipelines of them; False for
+    column transformers, function transformers and anything from another
+    library, which may select columns by name.
+    """
+    steps = getattr(estimator, "steps", None)
+    if steps is not None:
+        return all(step in (None, "passthrough") or _selects_no_columns(step) for _, step in steps)
+    module = type(estimator).__module__
+    if not module.startswith("sklearn.") or module.startswith("sklearn.compose"):
+        return False
+    return type(estimator).__name__ != "FunctionTransformer"
+
+
 class SklearnModel(Model):
     """A scikit-learn estimator or pipeline."""
+
+    # None until the first call tells whether array input works for this estimator
+    _takes_arrays: bool | None = None
 
     def _infer_task(self) -> str:
         return "classification" if hasattr(self.native, "predict_proba") else "regression"
@@ -213,11 +232,29 @@ class SklearnModel(Model):
         if x.ndim != 2:
             x = x.reshape(len(x), -1)
         if getattr(self.native, "feature_names_in_", None) is not None:
+            if x.dtype != object and self._takes_arrays is not False and _selects_no_columns(self.native):
+                # Fitted on a DataFrame but reads columns by position only: an array gives the same
+                # predictions without scikit-learn re-validating a DataFrame on every call.
+                import warnings
+
+                try:
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                        out = self._predict(x)
+                    self._takes_arrays = True
+                    return out
+                except Exception:
+                    if self._takes_arrays:
+                        raise
+                    self._takes_arrays = False
             import pandas as pd
 
             x = pd.DataFrame(x, columns=list(self.native.feature_names_in_))
             # numeric columns stay numeric for estimators that check dtypes
             x = x.infer_objects()
+        return self._predict(x)
+
+    def _predict(self, x):
         if self.is_classifier:
             return self.native.predict_proba(x)
         return self.native.predict(x)

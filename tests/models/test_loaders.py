@@ -268,3 +268,27 @@ def test_card_errors(tmp_path):
         studio.load_model(MODELS / "tabular_gbt.skops", card={"tsk": "classification"})
     with pytest.raises(StudioError, match="regression"):
         studio.load_model(MODELS / "tabular_gbt.skops", card={"task": "regression"})
+
+
+def test_dataframe_fitted_models_equal_native_whether_or_not_they_select_columns_by_name(table):
+    """Position-only estimators take arrays silently; a name-selecting pipeline still gets a DataFrame."""
+    import warnings
+
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = pd.DataFrame(table.x, columns=table.feature_names)
+    by_position = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(frame, table.y)
+    by_name = make_pipeline(
+        ColumnTransformer([("scale", StandardScaler(), list(table.feature_names[:10]))]), LogisticRegression(max_iter=2000)
+    ).fit(frame, table.y)
+    for fitted, takes_arrays in ((by_position, True), (by_name, False)):
+        model = studio.wrap_model(fitted)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(2):  # the second call takes the path the first one chose
+                np.testing.assert_array_equal(model.output(table.x), fitted.predict_proba(frame))
+        assert bool(model._takes_arrays) is takes_arrays
