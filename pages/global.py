@@ -7,11 +7,13 @@ from studio.ui import global_views, state
 
 st.title("Global explanations")
 model, data = state.current()
+_, output = state.predictions(model, data)
 if data.kind != "tabular":
     st.info("Global methods here are for tables. For images, use Local explanations on several instances.")
 
 chosen = ui.method_picker(model, data, "global", key="global-methods",
-                          default=["permutation_importance", "pdp", "ale", "ice", "ebm", "ebm_surrogate"])
+                          default=["permutation_importance", "pdp", "ale", "ice", "ebm", "ebm_surrogate"],
+                          extra=global_views.LOCAL_HERE)
 feature, pair = None, None
 if data.kind == "tabular" and data.feature_names:
     c1, c2 = st.columns(2)
@@ -21,6 +23,17 @@ if data.kind == "tabular" and data.feature_names:
         partner = state.kept(st.selectbox, "Interaction with (heatmap)", "global-pair",
                              options=["(none)"] + [f for f in data.feature_names if f != feature])
     pair = None if partner == "(none)" else partner
+
+# shap is local: for mean |SHAP| it explains a sample of rows, for one class (as the global methods do)
+over_rows = [info for info in chosen if info.scope == "local"]
+chosen_global = [info for info in chosen if info.scope != "local"]
+shap_rows, target = [], global_views.global_target(model, output)
+if over_rows:
+    n = state.kept(st.number_input, "Rows for mean |SHAP| (sampled)", "global-shap-rows", min_value=2,
+                   max_value=max(len(data), 2), value=min(100, len(data)), step=10,
+                   help="shap explains this many rows, sampled from the data; the Importance chart shows "
+                        "their mean |SHAP| per feature.")
+    shap_rows = global_views.sample_rows(len(data), int(n))
 
 params = {}
 if chosen:
@@ -32,14 +45,17 @@ if chosen:
                 params[info.name] = ui.param_widgets(info, data, key="global",
                                                      overrides=global_views.feature_overrides(info, feature, pair))
 budget = ui.budget_input("global-budget")
-plans = ui.plan_runs(model, data, chosen, params, n_rows=0, budget=budget)
-ui.show_plans(plans)
+plans = ui.plan_runs(model, data, chosen_global, params, n_rows=0, budget=budget)
+row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), budget=budget)
+ui.show_plans(plans + row_plans)
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
     ui.run_plans(model, data, plans, [])
+    if row_plans:
+        ui.run_plans(model, data, row_plans, shap_rows, target)
 
-results = ui.stored(model, data, plans, [])
+results = ui.stored(model, data, plans, []) + ui.stored(model, data, row_plans, shap_rows, target)
 if not results:
     st.caption("Choose methods and press Run explainers. Results are cached: running again is instant.")
 else:
-    global_views.render_global(results, feature, pair)
+    global_views.render_global(results, feature, pair, data)

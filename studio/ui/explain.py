@@ -29,15 +29,18 @@ DEFAULTS = {
 
 
 # ---- choosing methods ---------------------------------------------------------------------------
-def method_picker(model, data, scope: str, key: str, default: list | None = None) -> list:
+def method_picker(model, data, scope: str, key: str, default: list | None = None, extra: tuple = ()) -> list:
     """A multiselect of the available methods of ``scope``; unavailable ones shown disabled with why.
+
+    ``extra`` names methods of another scope offered here too (the Global
+    page offers ``shap``, run on a sample of rows for mean |SHAP|).
 
     Returns
     -------
     list of MethodInfo
         The chosen, available methods.
     """
-    infos = [m for m in studio.methods(model, data) if m.scope == scope]
+    infos = [m for m in studio.methods(model, data) if m.scope == scope or m.name in extra]
     available = [m for m in infos if m.available]
     names = [m.name for m in available]
     preferred = default or DEFAULTS.get((data.kind, scope)) or names

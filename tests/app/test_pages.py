@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -280,3 +281,39 @@ def test_compare_an_instance_with_another_and_with_a_subset_mean(mlp, table):
     assert n == min(10, int((table.frame["mean radius"] > 20).sum()))
     spec = json.loads(at.get("vega_lite_chart")[-1].proto.spec)
     assert spec["encoding"]["yOffset"]["field"] == "instance"
+
+
+def test_global_importance_side_by_side_permutation_mean_shap_and_ebm_terms(gbt, table):
+    import json
+
+    import studio
+    from studio.charts.importance import ebm_term_importance
+
+    at = _app(gbt, table)
+    at.switch_page("pages/global.py").run()
+    assert "shap" in at.multiselect(key="global-methods").options
+    at.multiselect(key="global-methods").set_value(["permutation_importance", "shap", "ebm"]).run()
+    at.number_input(key="global-shap-rows").set_value(40).run()
+    at.number_input(key="global-permutation_importance-n_repeats").set_value(1).run()
+    at.number_input(key="global-ebm-max_rounds").set_value(50).run()
+    at.number_input(key="global-ebm-outer_bags").set_value(1).run()
+    at.number_input(key="global-ebm-interactions").set_value(0).run()
+    _ok(at)
+    assert any(c.startswith("shap: ~") for c in _captions(at))  # costed for its 40 rows
+    _press(at, "Run explainers")
+    _ok(at)
+    assert not at.error
+    [imp] = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if "hconcat" in json.loads(c.proto.spec)]
+    titles = [panel["layer"][0]["title"] for panel in imp["hconcat"]]
+    assert titles == ["permutation_importance", "mean |SHAP|", "ebm term importance"]
+    notes = _captions(at)
+    assert "mean |SHAP|: mean |value| over 40 sampled rows" in notes
+    assert f"ebm term importance: mean |term contribution| to the EBM's score over {len(table)} rows" in notes
+    # the shap run behind mean |SHAP|: 40 sampled rows, the positive class, as the global methods explain
+    results = {r.method: r.explanation for r in at.session_state["results"].values()}
+    shap = results["shap"]
+    assert len(shap.rows) == 40 == len(set(shap.rows)) and shap.target == [1] * 40
+    direct = studio.explain(gbt, table, "shap", rows=shap.rows, target=1)
+    np.testing.assert_allclose(shap.values, direct.values, atol=1e-12)
+    ebm = ebm_term_importance(results["ebm"], table.aligned_to(gbt).x)
+    assert len(ebm.importances) == len(table.feature_names)  # no interactions asked: one term per feature
