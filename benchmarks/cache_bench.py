@@ -4,7 +4,8 @@ cold: the first ``studio.explain`` into an empty cache directory (computes and
 writes); warm: the same call again in the same process (median of repeats);
 restart: the same call in a fresh process (``benchmarks.worker
 cache_restart``) against the directory the first process filled; model and
-data are loaded before its clock starts, as the app has them loaded. Each
+data are loaded and checked against each other before its clock starts, as
+the app's Load page has them. Each
 method runs at its default parameters on the first row (local methods),
 on the first model among the samples it is compatible with.
 """

@@ -56,6 +56,7 @@ def cache_restart(args: dict) -> dict:
         key = (job["model"], job["data"])
         if key not in loaded:
             loaded[key] = (_model(job["model"]), _data(job["data"]))
+            loaded[key][1].aligned_to(loaded[key][0])  # checked against the model at load, as the Load page does
         model, data = loaded[key]
         start = time.perf_counter()
         exp = studio.explain(model, data, job["method"], rows=job.get("rows"), params=job.get("params"),
