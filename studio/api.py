@@ -169,6 +169,20 @@ def resolve_target(model, data, target, rows, scope) -> list | None:
     return [t] * len(rows)
 
 
+# (method, data kind, model format and cache id, data fingerprint) -> (ok, reason): these decide it
+_COMPATIBLE: dict = {}
+
+
+def _compatible(explainer, model, data) -> tuple:
+    """``explainer.is_compatible(model, data)``, asked once per model and dataset in a process."""
+    key = (explainer.name, data.kind, model.format, model.cache_id, data.fingerprint)
+    if key not in _COMPATIBLE:
+        if len(_COMPATIBLE) >= 1024:
+            _COMPATIBLE.clear()
+        _COMPATIBLE[key] = explainer.is_compatible(model, data)
+    return _COMPATIBLE[key]
+
+
 def resolve_rows(rows, data, scope) -> list:
     if scope == "global":
         return []
@@ -232,7 +246,7 @@ def explain(
 
     explainer = registry.get(method, data.kind)
     data = data.aligned_to(model)
-    ok, reason = explainer.is_compatible(model, data)
+    ok, reason = _compatible(explainer, model, data)
     if not ok:
         raise StudioError(f"{method} cannot run on this model and data: {reason}")
     valid = explainer.params.validate(params, method)
