@@ -300,7 +300,7 @@ def cam_compatible(model, data, layer: str = "") -> tuple[bool, str]:
     return True, ""
 
 
-def grad_cam(model, x, targets, layer: str = "", net=None, relu: bool = True):
+def grad_cam(model, x, targets, layer: str = "", net=None, relu: bool = True, with_output: bool = False):
     """Grad-CAM maps (Selvaraju et al. 2017) at input resolution.
 
     Parameters
@@ -312,12 +312,16 @@ def grad_cam(model, x, targets, layer: str = "", net=None, relu: bool = True):
         Module name; empty picks the last Conv2d.
     net : torch.nn.Module, optional
         A variant of the network (same card) to explain instead.
+    with_output : bool
+        Also return the explained output of the same forward pass.
 
     Returns
     -------
     cam : torch.Tensor of shape (n, 1, H, W)
         ReLU of the gradient-weighted sum of the layer's channels, upsampled
         bilinearly.
+    output : torch.Tensor of shape (n,)
+        ``f(x)[i, targets[i]]``, only with ``with_output``.
     """
     import torch
     import torch.nn.functional as F
@@ -334,12 +338,14 @@ def grad_cam(model, x, targets, layer: str = "", net=None, relu: bool = True):
     if act.ndim != 4:
         raise StudioError(f"layer output has shape {tuple(act.shape)}; Grad-CAM needs a (n, channels, h, w) map")
     idx = torch.as_tensor(targets, device=out.device).reshape(-1, 1)
-    (grad,) = torch.autograd.grad(out.gather(1, idx).sum(), act)
+    explained = out.gather(1, idx)  # (n, 1)
+    (grad,) = torch.autograd.grad(explained.sum(), act)
     weights = grad.mean(dim=(2, 3), keepdim=True)  # (n, K, 1, 1)
     cam = (weights * act).sum(dim=1, keepdim=True)  # (n, 1, h, w)
     if relu:
         cam = cam.clamp(min=0)
-    return F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False).detach()
+    cam = F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False).detach()
+    return (cam, explained[:, 0].detach()) if with_output else cam
 
 
 def guided_backprop(model, x, targets, net=None):
@@ -395,7 +401,8 @@ def _guided_relu(t):
 class GradCam(GradientExplainer):
     """Grad-CAM: where the chosen convolutional layer sees evidence for the class.
 
-    ``values``: (n_rows, 1, H, W) float32, non-negative; ``base_values``: f(x).
+    ``values``: (n_rows, 1, H, W) float32, non-negative; ``base_values``: f(x),
+    from Grad-CAM's own forward pass.
     """
 
     name = "grad_cam"
@@ -413,7 +420,11 @@ class GradCam(GradientExplainer):
         return rows_per_batch(model, x)
 
     def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
-        return grad_cam(model, x, targets, params["layer"], net=net)
+        return self.attribute_rows(model, x, x, targets, params, data, net)[0]
+
+    def attribute_rows(self, model, x, ref, targets, params, data=None, net=None):
+        cam, out = grad_cam(model, x, targets, params["layer"], net=net, with_output=True)
+        return cam, {"base": out}
 
 
 class GuidedGradCam(GradCam):
@@ -433,9 +444,9 @@ class GuidedGradCam(GradCam):
                            "(grad_cam itself works on it)")
         return True, ""
 
-    def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
-        cam = grad_cam(model, x, targets, params["layer"], net=net)
-        return guided_backprop(model, x, targets, net=net) * cam
+    def attribute_rows(self, model, x, ref, targets, params, data=None, net=None):
+        cam, out = grad_cam(model, x, targets, params["layer"], net=net, with_output=True)
+        return guided_backprop(model, x, targets, net=net) * cam, {"base": out}
 
     def estimate_evaluations(self, model, data, params, n_rows):
         return 2 * n_rows

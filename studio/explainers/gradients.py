@@ -139,7 +139,9 @@ class GradientExplainer(Explainer):
     """Shared frame: rows to the device, attribute in batches, one result.
 
     Subclasses implement :meth:`attribute` and may override
-    :meth:`reference` (the input whose output is ``base_values``).
+    :meth:`reference` (the input whose output is ``base_values``) and
+    :meth:`attribute_rows` (to hand back outputs their own forward passes
+    computed, so that no extra pass is needed for base values and checks).
     """
 
     data_kind = "image"
@@ -176,28 +178,52 @@ class GradientExplainer(Explainer):
         """The input whose output goes into ``base_values`` (default: ``x`` itself)."""
         return x
 
+    def attribute_rows(self, model, x, ref, targets, params, data=None, net=None):
+        """Attributions for a batch of rows, and the outputs computed on the way.
+
+        Parameters
+        ----------
+        x, ref : torch.Tensor of shape (n, ...)
+            The rows and their reference inputs (:meth:`reference`, built
+            once for all explained rows).
+
+        Returns
+        -------
+        attr : torch.Tensor of the shape of ``x``
+        outputs : dict of str -> torch.Tensor of shape (n,)
+            ``"base"``: the explained output at ``ref``, when the method's
+            own forward pass gave it (otherwise :meth:`explain` runs one);
+            methods may add what their :meth:`measure` reads.
+        """
+        return self.attribute(model, x, targets, params, data, net=net), {}
+
     def explain(self, model, data, params, ctx):
         import torch
 
         x = rows_tensor(model, data, ctx.rows)
         targets = target_list(ctx, len(x))
-        f = model.torch_module("probabilities")
-        step = max(1, self.rows_per_call(model, x, params))
-        parts = []
-        for start in range(0, len(x), step):
-            ctx.progress(start / len(x), f"{self.name}: rows {start}..{min(len(x), start + step)}")
-            parts.append(self.attribute(model, x[start : start + step], targets[start : start + step], params, data))
-        attr = torch.cat(parts).detach()
         ref = self.reference(model, x, params, data)
-        base = explained_output(f, ref, targets)
-        checks = self.measure(attr, x, ref, targets, f)
+        step = max(1, self.rows_per_call(model, x, params))
+        parts, outs = [], []
+        for start in range(0, len(x), step):
+            stop = min(len(x), start + step)
+            ctx.progress(start / len(x), f"{self.name}: rows {start}..{stop}")
+            attr, out = self.attribute_rows(model, x[start:stop], ref[start:stop], targets[start:stop], params, data)
+            parts.append(attr.detach())
+            outs.append(out)
+        attr = torch.cat(parts)
+        outputs = {k: torch.cat([o[k] for o in outs]).detach() for k in outs[0]}
+        if "base" not in outputs:
+            outputs["base"] = explained_output(model.torch_module("probabilities"), ref, targets)
+        checks = self.measure(attr, x, ref, targets, outputs)
         ctx.progress(1.0, "done")
-        return self.package(model, data, attr, base, checks, ctx)
+        return self.package(model, data, attr, outputs["base"], checks, ctx)
 
     def rows_per_call(self, model, x, params) -> int:
         return rows_per_batch(model, x)
 
-    def measure(self, attr, x, ref, targets, f) -> dict:
+    def measure(self, attr, x, ref, targets, outputs) -> dict:
+        """Checks from the attributions and the outputs :meth:`attribute_rows` gave (float values)."""
         return {}
 
     def package(self, model, data, attr, base, checks, ctx) -> Explanation:
@@ -293,34 +319,40 @@ class IntegratedGradients(GradientExplainer):
         return image_baseline(x, params["baseline"], params["seed"], params["blur_sigma"])
 
     def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
+        return self.attribute_rows(model, x, self.reference(model, x, params, data), targets, params, data, net)[0]
+
+    def attribute_rows(self, model, x, ref, targets, params, data=None, net=None):
         """IG with ``n_steps``; rows whose completeness gap exceeds ``max_gap``
-        are recomputed with twice the steps until they pass or reach ``max_steps``."""
+        are recomputed with twice the steps until they pass or reach ``max_steps``.
+
+        f(x) and f(ref) come from one forward pass over both; they serve the
+        refinement, ``base_values`` and the completeness check. ``outputs``
+        holds ``base`` (f(ref)), ``fx``, ``steps`` (steps used per row) and
+        ``refined`` (bool per row).
+        """
         import torch
 
         f = forward_for(model, net)
-        baseline = self.reference(model, x, params, data)
+        ends = explained_output(f, torch.cat([x, ref]), list(targets) * 2)
+        fx, fref = ends[: len(x)], ends[len(x) :]
+        delta = fx - fref
         steps = params["n_steps"]
-        attr = _ig(f, model, x, baseline, targets, steps)
-        self.steps_used = max(getattr(self, "steps_used", 0), steps)
-        if not params["max_gap"]:
-            return attr
+        attr = _ig(f, model, x, ref, targets, steps)
+        used = torch.full((len(x),), steps, dtype=torch.long, device=x.device)
         todo = torch.arange(len(x), device=x.device)
-        while steps * 2 <= params["max_steps"]:
-            gap = _row_gaps(attr[todo], x[todo], baseline[todo], [targets[i] for i in todo.tolist()], f)
-            todo = todo[gap > params["max_gap"]]
+        while params["max_gap"] and steps * 2 <= params["max_steps"]:
+            todo = todo[_gaps(attr[todo], delta[todo]) > params["max_gap"]]
             if len(todo) == 0:
                 break
             steps *= 2
-            rows = todo.tolist()
-            attr[todo] = _ig(f, model, x[todo], baseline[todo], [targets[i] for i in rows], steps)
-            self.steps_used = max(self.steps_used, steps)
-            self.rows_refined = getattr(self, "rows_refined", set()) | {int(i) for i in rows}
-        return attr
+            attr[todo] = _ig(f, model, x[todo], ref[todo], [targets[i] for i in todo.tolist()], steps)
+            used[todo] = steps
+        return attr, {"base": fref, "fx": fx, "steps": used, "refined": used > params["n_steps"]}
 
-    def measure(self, attr, x, ref, targets, f):
-        out = completeness(attr, x, ref, targets, f)
-        out["n_steps_max"] = getattr(self, "steps_used", 0)
-        out["rows_refined"] = len(getattr(self, "rows_refined", ()))
+    def measure(self, attr, x, ref, targets, outputs):
+        out = completeness(attr, x, ref, targets, fx=outputs["fx"], fref=outputs["base"])
+        out["n_steps_max"] = int(outputs["steps"].max())
+        out["rows_refined"] = int(outputs["refined"].sum())
         return out
 
     def estimate_evaluations(self, model, data, params, n_rows):
@@ -339,7 +371,11 @@ def _ig(f, model, x, baseline, targets, steps):
 
 def _row_gaps(attr, x, ref, targets, f):
     """|sum(attr) - (f(x) - f(ref))| / max(|f(x) - f(ref)|, 1e-6) per row, shape (n,)."""
-    delta = explained_output(f, x, targets) - explained_output(f, ref, targets)
+    return _gaps(attr, explained_output(f, x, targets) - explained_output(f, ref, targets))
+
+
+def _gaps(attr, delta):
+    """|sum(attr) - delta| / max(|delta|, 1e-6) per row, shape (n,); ``delta`` = f(x) - f(ref)."""
     return (attr.reshape(len(attr), -1).sum(dim=1) - delta).abs() / delta.abs().clamp(min=1e-6)
 
 
@@ -362,8 +398,15 @@ class TabularIntegratedGradients(IntegratedGradients):
         return table_baseline(x, params["baseline"], data)
 
 
-def completeness(attr, x, ref, targets, f) -> dict:
+def completeness(attr, x, ref, targets, f=None, fx=None, fref=None) -> dict:
     """IG's completeness gap on the explained output (see DESIGN.md).
+
+    Parameters
+    ----------
+    f : callable, optional
+        The explained function; needed only when ``fx``/``fref`` are not given.
+    fx, fref : torch.Tensor of shape (n,), optional
+        f(x) and f(ref) at the targets, when already computed.
 
     Returns
     -------
@@ -372,7 +415,9 @@ def completeness(attr, x, ref, targets, f) -> dict:
     """
     import torch
 
-    delta = explained_output(f, x, targets) - explained_output(f, ref, targets)  # (n,)
+    fx = explained_output(f, x, targets) if fx is None else fx
+    fref = explained_output(f, ref, targets) if fref is None else fref
+    delta = fx - fref  # (n,)
     total = attr.reshape(len(attr), -1).sum(dim=1)
     gap = (total - delta).abs()
     big = delta.abs() > 1e-6

@@ -189,11 +189,51 @@ class PerturbationExplainer(Explainer):
         )
 
 
+def occlude(forward, x, refs, targets, window: int, stride: int, per_eval: int):
+    """Captum's occlusion of all images in one call, each with its own target and reference.
+
+    Parameters
+    ----------
+    forward : callable
+        Images (m, C, H, W) -> outputs (m, n_outputs).
+    x, refs : torch.Tensor of shape (n, C, H, W)
+        Images and what a hidden window shows in each.
+    targets : list of int, length n
+    window, stride : int
+        Side of the hidden square and step between windows (pixels; clipped to the image).
+    per_eval : int
+        Windows per forward pass; each pass holds ``per_eval * n`` images.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, C, H, W)
+        Per pixel, the mean drop of the target output over the windows covering it.
+    """
+    from captum.attr import Occlusion as CaptumOcclusion
+
+    c, h, w = x.shape[1:]
+    win, stride = min(window, h, w), min(stride, h, w)
+    return CaptumOcclusion(forward).attribute(
+        x, sliding_window_shapes=(c, win, win), strides=(c, stride, stride), baselines=refs,
+        target=list(targets), perturbations_per_eval=max(1, int(per_eval)),
+    )
+
+
+def n_windows(shape, window: int, stride: int) -> int:
+    """Windows of side ``window`` at step ``stride`` on an image of ``shape`` (C, H, W) (clipped like :func:`occlude`)."""
+    _, h, w = shape
+    win, stride = min(window, h, w), min(stride, h, w)
+    return ((h - win) // stride + 1) * ((w - win) // stride + 1)
+
+
 class Occlusion(PerturbationExplainer):
     """Occlusion (Zeiler & Fergus 2014): output drop when a window is hidden.
 
     Each pixel gets the average drop over the windows covering it (Captum's
-    ``Occlusion``). ``values``: (n_rows, 1, H, W); ``base_values``: f(x).
+    ``Occlusion``). All images are occluded in one Captum call, each with
+    its own target and reference; every forward pass holds as many windows
+    of every image as a batch allows. ``values``: (n_rows, 1, H, W);
+    ``base_values``: f(x), from one pass over the unoccluded images.
     """
 
     name = "occlusion"
@@ -207,22 +247,32 @@ class Occlusion(PerturbationExplainer):
         )
     )
 
-    def explain_one(self, model, ev, image, reference, target, params, row):
-        from captum.attr import Occlusion as CaptumOcclusion
+    def explain(self, model, data, params, ctx):
+        import torch
 
-        c, h, w = image.shape
-        win, stride = min(params["window"], h, w), min(params["stride"], h, w)
-        n_windows = ((h - win) // stride + 1) * ((w - win) // stride + 1)
-        attr = CaptumOcclusion(ev).attribute(
-            image[None], sliding_window_shapes=(c, win, win), strides=(c, stride, stride), baselines=reference[None],
-            target=target, perturbations_per_eval=max(1, min(n_windows, ev.batch)),
-        )
-        return attr[0, :1], ev.target(image[None], target)[0], {}
+        ev = Evaluator(model, torch.as_tensor(data.x[:1]))
+        x = ev.tensor(data.x[ctx.rows])  # (n, C, H, W)
+        targets = target_list(ctx, len(x))
+        refs = references(x, params["baseline"])
+        windows = n_windows(x.shape[1:], params["window"], params["stride"])
+        per_eval = max(1, min(windows, ev.batch // max(1, len(x))))
+        passes = 1 + -(-windows // per_eval)  # captum's unoccluded pass, then the occluded ones
+        done = [0]
+
+        def forward(batch):
+            ctx.progress(done[0] / passes, f"{self.name}: pass {done[0] + 1} of {passes}")
+            done[0] += 1
+            return ev(batch)
+
+        attr = occlude(forward, x, refs, targets, params["window"], params["stride"], per_eval)
+        idx = torch.as_tensor(targets, device=x.device).reshape(-1, 1)
+        base = ev(x).gather(1, idx)[:, 0]  # ev's outputs are where x is
+        ctx.progress(1.0, "done")
+        return self.package(model, list(attr[:, :1]), base.tolist(), {}, params)
 
     def estimate_evaluations(self, model, data, params, n_rows):
-        _, h, w = data.image_shape
-        win, s = params.get("window", 4), params.get("stride", 4)
-        return n_rows * (((h - win) // s + 1) * ((w - win) // s + 1) + 1)
+        windows = n_windows(data.image_shape, params.get("window", 4), params.get("stride", 4))
+        return n_rows * (windows + 1)
 
 
 class SuperpixelExplainer(PerturbationExplainer):

@@ -33,7 +33,11 @@ def test_scripted_grad_cam_equals_eager_grad_cam(cnn, digits):
     assert a.values.shape == (3, 1, 32, 32) and a.values.dtype == np.float32
     assert np.all(a.values >= 0) and a.values.max() > 0
     np.testing.assert_allclose(a.values, b.values, rtol=1e-5, atol=1e-9)
+    fx = cnn.output(digits.x[rows])[np.arange(3), a.target]  # base values come from Grad-CAM's own forward pass
+    np.testing.assert_allclose(a.base_values, fx, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(b.base_values, fx, rtol=0, atol=1e-6)
     g = studio.explain(cnn, digits, "guided_grad_cam", rows=rows, cache=False)
+    np.testing.assert_allclose(g.base_values, fx, rtol=0, atol=1e-6)
     assert g.values.shape == (3, 1, 32, 32) and g.values.dtype == np.float32
     np.testing.assert_array_equal(g.values == 0, (g.values == 0) | (a.values == 0))  # zero wherever Grad-CAM is
     again = studio.explain(cnn, digits, "guided_grad_cam", rows=rows, cache=False)
@@ -112,5 +116,7 @@ def test_scripted_module_that_is_not_a_chain_is_reached_through_its_graph(digits
         b = studio.explain(eager, digits, "grad_cam", rows=rows, params={"layer": layer or "conv2"}, cache=False)
         assert a.values.max() > 0
         np.testing.assert_allclose(a.values, b.values, rtol=1e-5, atol=1e-9 * a.values.max())
+        fx = eager.output(digits.x[rows])[np.arange(2), a.target]  # from the rewritten graph's own forward pass
+        np.testing.assert_allclose(a.base_values, fx, rtol=0, atol=1e-6)
     with pytest.raises(StudioError, match="among the scripted model's convolutions: conv, conv2"):
         studio.explain(scripted, digits, "grad_cam", params={"layer": "fc"}, cache=False)

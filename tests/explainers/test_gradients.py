@@ -44,6 +44,33 @@ def test_ig_check_is_the_measured_gap_without_refinement(cnn, digits):
     assert exp.checks["completeness_gap"] == pytest.approx(gap.max(), rel=1e-3)
 
 
+def test_ig_rows_in_several_calls_share_one_reference_and_refine_by_the_measured_gap(cnn, digits, monkeypatch):
+    """With a batch of 8 points each row is its own call; the noise reference is still drawn once for
+    all rows, and the rows refined are those whose gap at n_steps exceeded max_gap."""
+    import torch
+
+    import studio.device
+    from studio.explainers.gradients import _ig, _row_gaps, image_baseline
+
+    rows = [2, 9, 30]
+    params = {"n_steps": 8, "baseline": "noise", "seed": 3, "max_gap": 0.02, "max_steps": 16}
+    whole = studio.explain(cnn, digits, "integrated_gradients", rows=rows, params=params, cache=False)
+    monkeypatch.setattr(studio.device, "batch_size_for", lambda numel, device, budget=None: 8)
+    split = studio.explain(cnn, digits, "integrated_gradients", rows=rows, params=params, cache=False)
+    x = torch.as_tensor(digits.x[rows])
+    ref = image_baseline(x, "noise", seed=3)
+    np.testing.assert_allclose(split.base_values, whole.base_values, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(split.base_values, cnn.output(ref.numpy())[np.arange(3), split.target], atol=1e-6)
+    np.testing.assert_allclose(split.values, whole.values, rtol=1e-4, atol=1e-7)
+    gap, _ = _by_hand_gap(cnn, split, digits.x[rows], ref.numpy())
+    assert split.checks["completeness_gap"] == pytest.approx(gap.max(), rel=1e-3)
+    f = cnn.torch_module("probabilities")
+    t = [int(v) for v in split.target]
+    first = _row_gaps(_ig(f, cnn, x, ref, t, 8), x, ref, t, f)
+    assert split.checks["rows_refined"] == int((first > 0.02).sum())
+    assert split.checks["n_steps_max"] == (16 if bool((first > 0.02).any()) else 8)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
 def test_quadrant_model_mass_in_quadrant(method, channels):

@@ -41,6 +41,36 @@ def test_quadrant_model_mass_in_quadrant(method, params, channels):
     assert np.abs(exp.values).sum() > 0
 
 
+@pytest.mark.parametrize("baseline", ["black", "blurred"])
+def test_occlusion_of_all_images_at_once_equals_occlusion_image_by_image(cnn, digits, baseline):
+    """One captum call over all images (per-row targets and references, several windows per pass,
+    a last pass with fewer) gives each image's own occlusion map; base values are f(x)."""
+    import torch
+    from captum.attr import Occlusion as CaptumOcclusion
+
+    from studio.explainers.superpixels import occlude, references
+
+    rows = [0, 40, 80, 120]  # four different digits: four different predicted classes
+    exp = studio.explain(cnn, digits, "occlusion", rows=rows, cache=False,
+                         params={"window": 6, "stride": 4, "baseline": baseline})
+    targets = [int(t) for t in exp.target]
+    assert len(set(targets)) == 4
+    f = cnn.torch_module("probabilities")
+    x = torch.as_tensor(digits.x[rows])
+    refs = references(x, baseline)
+    with torch.no_grad():
+        one_by_one = torch.cat([
+            CaptumOcclusion(f).attribute(x[i : i + 1], sliding_window_shapes=(1, 6, 6), strides=(1, 4, 4),
+                                         baselines=refs[i : i + 1], target=targets[i])
+            for i in range(len(rows))
+        ])
+        at_once = occlude(f, x, refs, targets, window=6, stride=4, per_eval=5)  # 49 windows: 9 passes of 5, one of 4
+    assert one_by_one.abs().max() > 1e-2
+    torch.testing.assert_close(at_once, one_by_one, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(exp.values, one_by_one.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(exp.base_values, cnn.output(digits.x[rows])[np.arange(4), targets], atol=1e-6)
+
+
 def test_feature_ablation_is_the_drop_per_superpixel():
     import torch
 
