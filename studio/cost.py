@@ -1,8 +1,13 @@
 """Cost estimates before a run, and sample sizes that fit a time budget.
 
-Estimated seconds = the explainer's ``estimate_evaluations`` (rows passed
-to the model) x the measured seconds per row of one batched
-``model.output`` call. Nobody should start a 30-hour job by accident.
+Estimated seconds = model calls x the measured fixed cost of one call
++ the explainer's ``estimate_evaluations`` (rows passed to the model) x the
+measured marginal seconds per row (x :data:`GRADIENT_FACTOR` for methods
+that also run the model backwards). The fixed per-call cost (input
+conversion, feature-name checks, framework dispatch) is what dominates
+small models and methods that call the model once per sample, row or
+feature; leaving it out made estimates 10 to 1000 times too low. Nobody
+should start a 30-hour job by accident.
 """
 
 from __future__ import annotations
@@ -16,17 +21,82 @@ SAMPLE_PARAMS = ("max_rows", "n_samples", "num_samples", "nsamples", "max_evals"
 """Parameters that set how much a method samples, tried in this order when fitting a budget."""
 
 
-def seconds_per_row(model, data, batch: int = 256, repeats: int = 2) -> float:
-    """Measured seconds per row of one batched ``model.output`` call (best of ``repeats``)."""
-    n = min(batch, len(data))
-    x = data.x[:n]
-    model.output(x[:1])  # warm up (lazy init, JIT)
+API_CALLS = 3
+"""Model calls ``studio.explain`` makes around every method (target classes, predicted class, f(x) for checks)."""
+CALL_ROWS = 4096
+"""Rows per model call assumed for methods that do not say how they batch (the curve methods' block size)."""
+GRADIENT_FACTOR = 3.0
+"""A forward and a backward pass cost about three forward passes."""
+
+
+def _best(call, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        model.output(x)
+        call()
         best = min(best, time.perf_counter() - start)
-    return best / max(n, 1)
+    return best
+
+
+@dataclass
+class Timing:
+    """Measured cost of the model: a fixed part per call and a marginal part per row.
+
+    Attributes
+    ----------
+    per_call : float
+        Seconds of one call on a single row (the fixed cost of any call).
+    per_row : float
+        Marginal seconds per extra row in a batched call.
+    """
+
+    per_call: float
+    per_row: float
+
+
+def model_timing(model, data, batch: int = 256, repeats: int = 2) -> Timing:
+    """Time one small (1-row) and one batched ``model.output`` call (best of ``repeats`` each).
+
+    The marginal cost per row is the batched call's time beyond the 1-row
+    call, spread over its other rows (at least a tenth of the batched call's
+    mean time per row, so timing noise cannot make rows free).
+    """
+    n = min(batch, len(data))
+    x = data.x[:n]
+    model.output(x[:1])  # warm up (lazy init, JIT)
+    one = _best(lambda: model.output(x[:1]), repeats)
+    full = _best(lambda: model.output(x), repeats)
+    per_call = min(one, full)
+    extra = max(full - per_call, 0.1 * full)
+    return Timing(per_call=per_call, per_row=extra / max(n - 1, 1))
+
+
+def seconds_per_row(model, data, batch: int = 256, repeats: int = 2) -> float:
+    """Measured seconds per row of one batched ``model.output`` call (best of ``repeats``), fixed cost included."""
+    n = min(batch, len(data))
+    x = data.x[:n]
+    model.output(x[:1])  # warm up (lazy init, JIT)
+    return _best(lambda: model.output(x), repeats) / max(n, 1)
+
+
+def estimate_calls(explainer, model, data, params: dict, n_rows: int, evaluations: int) -> int:
+    """Model calls a run makes: the explainer's own ``estimate_calls`` when it has one, else a rough count.
+
+    The rough count: :data:`API_CALLS`, plus, for local methods, one call per
+    explained row (they work row by row) or per :data:`CALL_ROWS` evaluated
+    rows, whichever is more; for global methods, one call per pass over the
+    data or its ``max_rows`` sample (permutation importance: one per feature
+    and repeat), at most :data:`CALL_ROWS` rows each.
+    """
+    own = getattr(explainer, "estimate_calls", None)
+    if own is not None:
+        return int(own(model, data, params, n_rows))
+    if getattr(explainer, "scope", "local") == "local":
+        return API_CALLS + max(n_rows, -(-int(evaluations) // CALL_ROWS), 1)
+    rows = len(data)
+    if isinstance(params.get("max_rows"), (int, np.integer)) and params["max_rows"] > 0:  # a sample of the rows
+        rows = min(rows, int(params["max_rows"]))
+    return API_CALLS + max(-(-int(evaluations) // max(1, min(rows, CALL_ROWS))), 1)
 
 
 @dataclass
@@ -38,6 +108,8 @@ class Estimate:
     evaluations : int
         Rows the method passes to the model.
     seconds : float
+    calls : int
+        Model calls counted at the fixed per-call cost.
     params : dict
         The parameters the estimate is for (possibly reduced to fit the budget).
     fits : bool
@@ -51,10 +123,11 @@ class Estimate:
     params: dict
     fits: bool
     note: str = ""
+    calls: int = 0
 
 
 def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, budget: float | None = None,
-             fit: bool = False) -> Estimate:
+             fit: bool = False, per_call: float = 0.0) -> Estimate:
     """Estimated cost of ``explainer`` with ``params``; optionally shrink sample sizes to fit ``budget``.
 
     Parameters
@@ -65,24 +138,32 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
     n_rows : int
         Rows explained (local methods).
     per_row : float
-        :func:`seconds_per_row`.
+        Marginal seconds per evaluated row (:func:`model_timing`).
     budget : float, optional
         Seconds allowed.
     fit : bool
         Halve the sampling parameters (:data:`SAMPLE_PARAMS`, never below
         their declared low bound) until the estimate fits the budget.
+    per_call : float
+        Fixed seconds of one model call (:func:`model_timing`), counted
+        :func:`estimate_calls` times.
     """
     params = dict(params)
+    factor = GRADIENT_FACTOR if getattr(explainer, "needs_gradients", False) else 1.0
+    calls = 0
 
     def cost(p):
+        nonlocal calls
         evals = int(explainer.estimate_evaluations(model, data, p, n_rows))
-        return evals, evals * per_row
+        calls = estimate_calls(explainer, model, data, p, n_rows, evals) if per_call else 0
+        return evals, factor * (evals * per_row + calls * per_call)
 
     evals, secs = cost(params)
     if budget is None or secs <= budget:
-        return Estimate(evals, secs, params, True)
+        return Estimate(evals, secs, params, True, calls=calls)
     if not fit:
-        return Estimate(evals, secs, params, False, f"about {human(secs)}, over the budget of {human(budget)}")
+        return Estimate(evals, secs, params, False, f"about {human(secs)}, over the budget of {human(budget)}",
+                        calls=calls)
     declared = {p.name: p for p in explainer.params.params}
     changed = []
     for name in SAMPLE_PARAMS:
@@ -99,9 +180,10 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
         if secs <= budget:
             break
     if secs <= budget:
-        return Estimate(evals, secs, params, True, "reduced to fit the budget: " + ", ".join(changed))
+        return Estimate(evals, secs, params, True, "reduced to fit the budget: " + ", ".join(changed), calls=calls)
     return Estimate(evals, secs, params, False, f"about {human(secs)} even at the smallest sample sizes, "
-                                                f"over the budget of {human(budget)}; raise the budget or explain fewer rows")
+                                                f"over the budget of {human(budget)}; raise the budget or explain fewer rows",
+                    calls=calls)
 
 
 def human(seconds: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.cost import estimate, human, seconds_per_row
+from studio.cost import estimate, human, model_timing, seconds_per_row
 from studio.explainers import registry
 
 
@@ -44,3 +44,48 @@ def test_a_run_that_cannot_fit_is_refused(gbt, table):
 def test_seconds_per_row_is_positive_and_human_durations(gbt, table):
     assert 0 < seconds_per_row(gbt, table, batch=32, repeats=1) < 1
     assert human(0.5) == "0.5 s" and human(42) == "42 s" and human(600) == "10 min" and human(30 * 3600) == "30.0 h"
+
+
+def test_each_model_call_adds_the_fixed_per_call_cost(gbt, table, cnn, digits):
+    from studio.cost import API_CALLS, CALL_ROWS, GRADIENT_FACTOR, estimate_calls
+
+    pi = registry.get("permutation_importance", "tabular")
+    params = pi.params.validate({"n_repeats": 2, "max_rows": 100})
+    est = estimate(pi, gbt, table, params, 0, per_row=1e-6, per_call=1e-3)
+    # one pass over the 100 rows per feature and repeat, plus the calls around every run
+    assert est.evaluations == 100 * 30 * 2 and est.calls == API_CALLS + 30 * 2
+    assert est.seconds == pytest.approx(6000 * 1e-6 + est.calls * 1e-3)
+    assert estimate(pi, gbt, table, params, 0, per_row=1e-6).seconds == pytest.approx(6000 * 1e-6)  # no per-call
+    ig = registry.get("integrated_gradients", "image")
+    ig_params = ig.params.validate({})
+    local = estimate(ig, cnn, digits, ig_params, 3, per_row=1e-4, per_call=1e-2)
+    n_calls = estimate_calls(ig, cnn, digits, ig_params, 3, local.evaluations)
+    assert n_calls == API_CALLS + max(3, -(-local.evaluations // CALL_ROWS)) == local.calls
+    assert local.seconds == pytest.approx(GRADIENT_FACTOR * (local.evaluations * 1e-4 + n_calls * 1e-2))
+
+
+def test_model_timing_splits_a_fixed_and_a_per_row_cost(gbt, table):
+    t = model_timing(gbt, table, batch=64, repeats=1)
+    assert 0 < t.per_call < 1 and 0 < t.per_row < 1  # the split is checked against measured runs below
+
+
+@pytest.mark.parametrize("case", ["permutation_importance", "occlusion"])
+def test_estimate_is_within_ten_times_a_measured_run(case, gbt, table, cnn, digits):
+    """Loose on purpose (shared machines): a formula without the per-call cost misses these by 10-100x."""
+    import time
+
+    import studio
+
+    if case == "permutation_importance":  # 60 small calls of 20 rows: the fixed cost is most of the time
+        model, data, rows, params = gbt, table, None, {"n_repeats": 2, "max_rows": 20}
+    else:  # one image, its occluded copies in a few batches
+        model, data, rows, params = cnn, digits, [3], {}
+    explainer = registry.get(case, data.kind)
+    valid = explainer.params.validate(params)
+    timing = model_timing(model, data)
+    est = estimate(explainer, model, data, valid, len(rows or []), timing.per_row, per_call=timing.per_call)
+    studio.explain(model, data, case, rows=rows, params=params, cache=False)  # first use: imports
+    start = time.perf_counter()
+    studio.explain(model, data, case, rows=rows, params=params, cache=False)
+    actual = time.perf_counter() - start
+    assert actual / 10 <= est.seconds <= actual * 10, (est, actual, timing)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 import studio
-from studio.cost import estimate, human, seconds_per_row
+from studio.cost import estimate, human, model_timing
 from studio.errors import StudioError
 from studio.explainers import registry
 from studio.ui import state
@@ -104,12 +104,13 @@ def param_widgets(info, data, key: str, overrides: dict | None = None) -> dict:
 
 
 # ---- cost ---------------------------------------------------------------------------------------
-def per_row_seconds(model, data) -> float:
-    """Seconds per row of one batched model call, measured once per model and data."""
-    store = st.session_state.setdefault("per_row_s", {})
+def timing(model, data):
+    """The model's fixed cost per call and marginal cost per row (:func:`studio.cost.model_timing`), measured once
+    per model and data."""
+    store = st.session_state.setdefault("model_timing", {})
     key = model.cache_id + data.fingerprint
     if key not in store:
-        store[key] = seconds_per_row(model, data)
+        store[key] = model_timing(model, data)
     return store[key]
 
 
@@ -135,7 +136,7 @@ class Plan:
 
 def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: float) -> list:
     """Validate parameters and estimate each chosen method's cost (shrinking samples to fit)."""
-    per_row = per_row_seconds(model, data)
+    cost = timing(model, data)
     plans = []
     for info in chosen:
         explainer = registry.get(info.name, data.kind)
@@ -144,7 +145,7 @@ def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: 
         except StudioError as exc:
             plans.append(Plan(info, params_by_method.get(info.name) or {}, fits=False, error=str(exc)))
             continue
-        est = estimate(explainer, model, data, valid, n_rows, per_row, budget, fit=True)
+        est = estimate(explainer, model, data, valid, n_rows, cost.per_row, budget, fit=True, per_call=cost.per_call)
         plans.append(Plan(info, est.params, est.seconds, est.evaluations, est.fits, est.note))
     return plans
 
