@@ -242,9 +242,15 @@ def panel_header(res: Result) -> None:
         st.caption(f"computed in {exp.compute_seconds:.2f} s · cache {exp.cache}")
 
 
-def checks_table(exp) -> None:
-    """The explanation's checks as a small table."""
-    if exp.checks:
+def checks_table(exp, compact: bool = False) -> None:
+    """The explanation's checks as a small table (``compact``: a Markdown table, lighter for the browser to draw
+    than a data grid when many panels are on one page)."""
+    if exp.checks and compact:
+        from studio.ui.views import md_escape
+
+        lines = ["| check | value |", "|---|---:|"] + [f"| {md_escape(k)} | {_fmt(v)} |" for k, v in exp.checks.items()]
+        st.markdown("\n".join(lines))
+    elif exp.checks:
         import pandas as pd
 
         st.dataframe(pd.DataFrame({"check": list(exp.checks), "value": [_fmt(v) for v in exp.checks.values()]}),

@@ -130,7 +130,7 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
             except Exception as exc:  # a drawing problem stays in its panel
                 st.error(f"{res.method}: could not draw this result ({type(exc).__name__}: {exc})")
                 continue
-            checks_table(exp)
+            checks_table(exp, compact=True)
             pin_button(f"{res.method} on {label}", page, key, explanation=exp, chart=chart, png=png, text=text)
     return ok
 
