@@ -181,9 +181,9 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
             break
     if secs <= budget:
         return Estimate(evals, secs, params, True, "reduced to fit the budget: " + ", ".join(changed), calls=calls)
-    return Estimate(evals, secs, params, False, f"about {human(secs)} even at the smallest sample sizes, "
-                                                f"over the budget of {human(budget)}; raise the budget or explain fewer rows",
-                    calls=calls)
+    return Estimate(evals, secs, params, False,
+                    f"about {human(secs)} even at the smallest sample sizes, over the budget of {human(budget)}; "
+                    "raise the budget or explain fewer rows", calls=calls)
 
 
 def human(seconds: float) -> str:

@@ -104,14 +104,15 @@ def param_widgets(info, data, key: str, overrides: dict | None = None) -> dict:
 
 
 # ---- cost ---------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _timing(key: str, _model, _data):
+    return model_timing(_model, _data)
+
+
 def timing(model, data):
     """The model's fixed cost per call and marginal cost per row (:func:`studio.cost.model_timing`), measured once
-    per model and data."""
-    store = st.session_state.setdefault("model_timing", {})
-    key = model.cache_id + data.fingerprint
-    if key not in store:
-        store[key] = model_timing(model, data)
-    return store[key]
+    per model and data in this server (shared by sessions: a new session's first page does not wait for it)."""
+    return _timing(model.cache_id + data.fingerprint, model, data)
 
 
 def budget_input(key: str) -> float:
@@ -243,13 +244,12 @@ def panel_header(res: Result) -> None:
 
 
 def checks_table(exp, compact: bool = False) -> None:
-    """The explanation's checks as a small table (``compact``: a Markdown table, lighter for the browser to draw
-    than a data grid when many panels are on one page)."""
+    """The explanation's checks as a small table (``compact``: one ``name: value`` line each in a caption, lighter
+    for the browser to draw than a data grid and narrow enough for a panel, when many panels share a page)."""
     if exp.checks and compact:
         from studio.ui.views import md_escape
 
-        lines = ["| check | value |", "|---|---:|"] + [f"| {md_escape(k)} | {_fmt(v)} |" for k, v in exp.checks.items()]
-        st.markdown("\n".join(lines))
+        st.caption("  \n".join(f"{md_escape(k)}: **{_fmt(v)}**" for k, v in exp.checks.items()))
     elif exp.checks:
         import pandas as pd
 

@@ -47,8 +47,8 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
         return image
     shrink = image.shape[1] >= height and image.shape[2] >= width
     method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
-    out = [np.asarray(Image.fromarray(np.ascontiguousarray(ch, dtype=np.float32), mode="F").resize((width, height), method))
-           for ch in image]
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(ch, dtype=np.float32), mode="F")
+                      .resize((width, height), method)) for ch in image]
     return np.clip(np.stack(out), 0.0, 1.0).astype(np.float32)  # (C, height, width)
 
 

@@ -162,7 +162,16 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     page.wait_for_selector(CHART, timeout=30_000)
     assert page.locator(CHART).count() == 3
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    main = page.locator("[data-testid='stMain']")
+    assert "top 12 of 13 by |value|" in main.inner_text()  # first paint: 12 of the 13 wine features
     _shot(page, "8-local-three-methods")
+    # the agreement table is drawn on request
+    frames = page.locator("[data-testid='stDataFrame']").count()
+    main.get_by_text("Show rank agreement between methods").click()
+    _idle(page)
+    _no_exception(page, "Local agreement")
+    assert page.locator("[data-testid='stDataFrame']").count() == frames + 1
+    _shot(page, "8b-local-agreement")
 
     # Global: importance and the PDP/ALE chart for one feature
     _open(page, "Global explanations")
@@ -204,5 +213,33 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     assert [u for u in requests if not u.startswith("data:")] == []
     view.screenshot(path=str(ARTIFACTS / "11-report-offline.png"), full_page=True)
     offline.close()
+
+    # an image model: the Local page explains an uploaded single image (RGB and larger than the model's 32x32 grey)
+    _open(page, "Load")
+    page.locator("[data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="Digits: small CNN (TorchScript)").click()
+    _idle(page)
+    page.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
+    _open(page, "Local explanations")
+    digit = tmp_path / "my digit.png"
+    _digit_png(digit)
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(digit))
+    page.locator("[data-testid='stMain']").get_by_text("uploaded image my digit.png").wait_for(timeout=60_000)
+    _idle(page)
+    page.get_by_role("button", name="Run explainers").click()
+    _idle(page, timeout=150_000)
+    _no_exception(page, "Local, uploaded image")
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert page.locator("[data-testid='stMain'] [data-testid='stImage']").count() == 4  # the upload and 3 overlays
+    _shot(page, "12-local-uploaded-image")
     assert dialogs == []
     context.close()
+
+
+def _digit_png(path) -> None:
+    """A 96x96 RGB PNG of a digit drawn with Pillow (not from the sample data)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (96, 96), "black")
+    ImageDraw.Draw(img).line([(20, 16), (76, 16), (40, 84)], fill="white", width=10)  # a 7
+    img.save(path)
