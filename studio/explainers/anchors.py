@@ -21,12 +21,19 @@ The search (the paper's Algorithm 2, anchor-exp's constants):
   by a random data value satisfying the rule (anchor-exp's sampler). It is
   vectorised over candidates: a rule is an interval per feature, and the
   data values inside an interval are a slice of the sorted column;
-- beam search over rule length (at most ``max_anchor_size`` predicates); at
-  each length KL-LUCB picks the ``beam_size`` most precise candidates to
-  within ``tau`` with confidence ``1 - delta``. It is batched: each round
-  samples every candidate whose bounds still straddle the boundary, doubling
-  its samples, in one model call; a rule's samples are kept and reused when
-  the rule comes up again;
+- beam search over rule length (at most ``max_anchor_size`` predicates).
+  A length's candidates are the beam's children (one predicate more). Their
+  first ``batch_size`` draws are derived from a new batch of their parent's:
+  a draw from D(z | parent) whose value of the new feature violates the
+  child is redrawn there, the rest are already draws from D(z | child) and
+  keep their prediction, so only about half need the model. KL-LUCB then
+  picks the ``beam_size`` most precise candidates to within ``tau`` with
+  confidence ``1 - delta``, batched: each round samples, in one model call,
+  the best candidates whose lower bound is too low and as many others with
+  the highest upper bounds, doubling a candidate's batch each time it is
+  picked again. The ranking only steers the search (verification gives the
+  guarantee), so in flat landscapes it stops after spending as many samples
+  as the first draws;
 - verification on NEW samples (the selection's samples carry a winner's
   curse): a beam member that may be an anchor is sampled afresh, doubling,
   until its KL lower confidence bound (union bound over the looks) is >=
@@ -441,12 +448,16 @@ class AnchorSearch:
 
         ``anchors``: verified anchors, largest coverage first; ``fallback``: the rule with the
         best lower confidence bound on its search precision (for when no anchor survives).
+        Sets ``stopped``: why the search ended (``"max_anchor_size"``, ``"stalled"``: longer
+        rules stopped getting closer to the threshold, or ``"exhausted"``: no longer rule is
+        left that could beat the coverage of the anchor found).
         """
         thr = self.params["threshold"] - self.params["epsilon_stop"]
         max_size = self.params["max_anchor_size"] or len(self.p.predicates)
         beam = [frozenset()]
         anchors = {}  # rule -> coverage
         best_cov, best_lb, fallback, stalled = -1.0, -np.inf, None, 0
+        self.stopped = "max_anchor_size"
         seen = set()
         for size in range(1, max_size + 1):
             kids, cands = [], set()
@@ -462,6 +473,7 @@ class AnchorSearch:
                         kids.append((i, k, c))
                         cands.add(c)
             if not kids:
+                self.stopped = "exhausted"
                 break
             seen.update(cands)
             if self.progress:
@@ -481,6 +493,7 @@ class AnchorSearch:
                 fallback = top
             stalled = stalled + 1 if lbs[top] <= best_lb else 0
             if not anchors and stalled >= 2:
+                self.stopped = "stalled"
                 break  # two longer lengths did not raise the best lower bound: no anchor is on its way
             best_lb = max(best_lb, lbs[top])
         order = sorted(anchors, key=lambda r: (-anchors[r], len(r), -self.verified[r][2], sorted(r)))
@@ -581,7 +594,8 @@ class TabularAnchors(Explainer):
                        "verification_samples": int(verified[3]),
                        "fresh_lower_bound": float(kl_lower(precision, level / params["fresh_samples"])),
                        "fresh_upper_bound": float(kl_upper(precision, level / params["fresh_samples"])),
-                       "meets_threshold": bool(met), "fresh_samples": int(params["fresh_samples"]),
+                       "meets_threshold": bool(met), "search_stopped": search.stopped,
+                       "fresh_samples": int(params["fresh_samples"]),
                        "target": target, "evaluations": int(search.evaluations), "model_calls": int(search.calls),
                        "features": [data.feature_names[j] for j in bounds]},
             ))

@@ -111,6 +111,7 @@ def test_no_anchor_is_said_so_and_its_precision_is_measured(gbt, table):
     exp = studio.explain(gbt, table, "anchors", rows=[0], params={"max_anchor_size": 1}, cache=False)
     rule, target = exp.rules[0], exp.target[0]
     assert len(rule.predicates) == 1 and not rule.extra["meets_threshold"]
+    assert rule.extra["search_stopped"] == "max_anchor_size"
     assert exp.checks["meets_threshold"] == 0.0 and exp.checks["below_threshold"] == 1.0
     fresh = fresh_precision(gbt, table, rule, target, n=4000)
     assert fresh < 0.95 - ALLOWANCE  # honest: the rule really is under the threshold
