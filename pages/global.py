@@ -13,7 +13,7 @@ if data.kind != "tabular":
 
 chosen = ui.method_picker(model, data, "global", key="global-methods",
                           default=["permutation_importance", "pdp", "ale", "ice", "ebm", "ebm_surrogate"],
-                          extra=global_views.LOCAL_HERE)
+                          extra=global_views.LOCAL_HERE if data.kind == "tabular" else ())
 feature, pair = None, None
 if data.kind == "tabular" and data.feature_names:
     c1, c2 = st.columns(2)

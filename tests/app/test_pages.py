@@ -321,3 +321,11 @@ def test_global_importance_side_by_side_permutation_mean_shap_and_ebm_terms(gbt,
     np.testing.assert_allclose(shap.values, direct.values, atol=1e-12)
     ebm = ebm_term_importance(results["ebm"], table.aligned_to(gbt).x)
     assert len(ebm.importances) == len(table.feature_names)  # no interactions asked: one term per feature
+
+
+def test_global_page_offers_mean_shap_only_for_tables(cnn, digits):
+    at = _app(cnn, digits)
+    at.switch_page("pages/global.py").run()
+    _ok(at)
+    assert "shap" not in at.multiselect(key="global-methods").options
+    assert not [n for n in at.number_input if n.key == "global-shap-rows"]
