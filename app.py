@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from studio.ui.state import sidebar
+from studio.ui.state import open_requested_page, sidebar
 
 st.set_page_config(page_title="Model Inspection Studio", layout="wide")
 
@@ -15,5 +15,6 @@ pages = [
     st.Page("pages/report.py", title="Report"),
 ]
 navigation = st.navigation(pages)
+open_requested_page(pages)
 navigation.run()
 sidebar()

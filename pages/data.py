@@ -5,6 +5,8 @@ import streamlit as st
 from studio import charts
 from studio.ui import state, views
 
+state.through_router(__file__)
+
 st.title("Data")
 data = state.current_data()
 prof = state.profile(data)

@@ -5,6 +5,8 @@ import streamlit as st
 from studio.ui import explain as ui
 from studio.ui import global_views, state
 
+state.through_router(__file__)
+
 st.title("Global explanations")
 model, data = state.current()
 _, output = state.predictions(model, data)

@@ -5,6 +5,8 @@ import streamlit as st
 from studio.errors import StudioError
 from studio.ui import card_form, state, views
 
+state.through_router(__file__)
+
 st.title("Load")
 model, data = state.current()
 st.success(f"Loaded {st.session_state['source']}")

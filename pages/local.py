@@ -8,6 +8,8 @@ from studio.evaluation import apply_conditions
 from studio.ui import explain as ui
 from studio.ui import panels, state, views
 
+state.through_router(__file__)
+
 st.title("Local explanations")
 model, data = state.current()
 frame, output = state.predictions(model, data)

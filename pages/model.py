@@ -8,6 +8,8 @@ from studio.errors import StudioError
 from studio.evaluation import OPS, Condition, apply_conditions, confusion, metrics
 from studio.ui import state, views
 
+state.through_router(__file__)
+
 TABLE_ROWS = 2000
 
 st.title("Model")

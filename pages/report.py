@@ -6,6 +6,8 @@ import streamlit as st
 
 from studio.ui import report_views, state
 
+state.through_router(__file__)
+
 st.title("Report")
 model, data = state.current()
 pins = st.session_state.setdefault("pins", [])

@@ -91,6 +91,34 @@ def sample_files(sample: str):
     )
 
 
+ROUTED = "_studio_routed"  # set by app.py on every run of the router
+OPEN_PAGE = "_studio_open_page"  # a page asked for by URL before the router ran
+
+
+def through_router(page_file: str) -> None:
+    """Hand a page opened by its URL on a fresh server over to the router.
+
+    Until a script has called ``st.navigation`` in the server process,
+    Streamlit treats ``pages/`` as an old-style page folder and runs a page
+    named in the URL (``/local``) alone, without app.py's layout, navigation
+    and sidebar. Each page calls this first: outside the router it notes the
+    page and switches to app.py, which opens the page through the router.
+    """
+    if st.session_state.get(ROUTED):
+        return
+    st.session_state[OPEN_PAGE] = Path(page_file).stem
+    st.switch_page("app.py")
+
+
+def open_requested_page(pages) -> None:
+    """In app.py after ``st.navigation``: open the page :func:`through_router` noted, if any."""
+    st.session_state[ROUTED] = True
+    wanted = st.session_state.pop(OPEN_PAGE, None)
+    page = next((p for p in pages if p.url_path == wanted), None)
+    if page is not None:
+        st.switch_page(page)
+
+
 def ensure_loaded() -> None:
     """Load the default sample into the session when nothing is loaded yet."""
     if "model" in st.session_state and "data" in st.session_state:

@@ -108,6 +108,22 @@ def _shot(page, name):
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
+def test_a_page_opened_by_its_url_on_a_fresh_server_goes_through_the_router(server, browser):
+    """First request of this server: /local must still get app.py's navigation, layout and sidebar."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(server + "/local")
+    _idle(page)
+    page.wait_for_selector("h1:has-text('Local explanations')", timeout=60_000)
+    _idle(page)
+    _no_exception(page, "Local by URL")
+    nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+    assert [line for line in nav.splitlines() if line.strip()] == PAGES
+    assert "Loaded" in page.locator("[data-testid='stSidebar']").inner_text()
+    assert page.url.rstrip("/").endswith("/local")
+    context.close()
+
+
 def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     page = context.new_page()
