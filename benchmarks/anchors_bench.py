@@ -127,7 +127,8 @@ def run(sizes, device="cpu", methods=None) -> list:
             f"{min(ours_prec):.3f}/{np.mean(ours_prec):.3f} (the {len(met)} rules it says meet {THRESHOLD}: "
             f"{met_note}), anchor-exp {min(ref_prec):.3f}/{np.mean(ref_prec):.3f}; "
             f"mean rule length studio {np.mean([len(r.predicates) for r in ours.rules]):.1f}, anchor-exp "
-            f"{np.mean([len(e.names()) for e in theirs]):.1f}; mean coverage studio {ours_cov:.3f}, anchor-exp {ref_cov:.3f}")
+            f"{np.mean([len(e.names()) for e in theirs]):.1f}; mean coverage studio {ours_cov:.3f}, "
+            f"anchor-exp {ref_cov:.3f}")
     out = [Row(SUITE, f"{name}: time", ours=t_ours, ref=t_ref, ref_label="anchor-exp", goal=GOAL, note=note)]
     out.append(Row(SUITE, f"{name}: share of studio rules claiming the threshold that are significantly under the "
                    "threshold on fresh samples",

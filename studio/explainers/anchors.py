@@ -314,7 +314,7 @@ class AnchorSearch:
             self.pos[r] = self.pos.get(r, 0) + int(h)
 
     def _first_draws(self, parents, kids):
-        """First samples of each child, derived from a new batch of its parent's, in two model calls.
+        """First samples of each child, derived from a new batch of its parent's, in one model call.
 
         A draw from D(z | child) is a draw from D(z | parent) whose value of the child's new
         feature is redrawn when it violates the child's interval (the sampler treats features
@@ -331,11 +331,6 @@ class AnchorSearch:
         bs = self.params["batch_size"]
         low, high = self._intervals(parents)
         z = self.p.sample_intervals(low, high, [bs] * len(parents), self.rng).reshape(len(parents), bs, -1)
-        hit = self._hits(z.reshape(len(parents) * bs, -1)).reshape(len(parents), bs)
-        for i, r in enumerate(parents):
-            if r:  # the empty rule is never a candidate
-                self.n[r] = self.n.get(r, 0) + bs
-                self.pos[r] = self.pos.get(r, 0) + int(hit[i].sum())
         par = np.asarray([i for i, _, _ in kids])
         j = self.p.feature[[k for _, k, _ in kids]]
         low, high = self._intervals([c for _, _, c in kids])
@@ -344,8 +339,14 @@ class AnchorSearch:
         kk, ss = np.nonzero(~((v > lo[:, None]) & (v <= hi[:, None])))
         batch = z[par[kk], ss]  # (Q, F) the draws to redraw and re-evaluate
         self.p.redraw(batch, np.arange(len(kk)), j[kk], lo[kk], hi[kk], self.rng)
+        both = self._hits(np.concatenate([z.reshape(len(parents) * bs, -1), batch]))  # one model call
+        hit = both[: len(parents) * bs].reshape(len(parents), bs)
+        for i, r in enumerate(parents):
+            if r:  # the empty rule is never a candidate
+                self.n[r] = self.n.get(r, 0) + bs
+                self.pos[r] = self.pos.get(r, 0) + int(hit[i].sum())
         hits = hit[par].copy()  # (K, bs)
-        hits[kk, ss] = self._hits(batch)
+        hits[kk, ss] = both[len(parents) * bs :]
         for (_, _, c), h in zip(kids, hits.sum(axis=1)):
             self.n[c], self.pos[c] = bs, int(h)
 
