@@ -32,9 +32,18 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+# On the CPU, batches whose working set (input x 64, as below) stays near the last-level cache run
+# fastest per row: measured on a 2-core EPYC (32 MiB L3), forward+backward of the sample CNN costs
+# 1.0x per row at 128-256 rows, 1.6x at 512 and 2.4x at 1024; resnet18 at 224 costs 1.3x at 1 row and
+# 1.0x at 8-32 rows. Hence: about 64 MiB of working set, at least 8 rows, never over the memory budget.
+_CPU_CACHE_BYTES = 64 * 2**20
+_CPU_MIN_ROWS = 8
+
+
 def batch_size_for(sample_numel: int, device: str, budget_bytes: int | None = None) -> int:
     """Rows per batch so that one float32 batch of inputs (times a working
-    factor for activations) fits the device memory budget.
+    factor for activations) fits the device memory budget; on the CPU, also
+    sized for speed (about 64 MiB of working set, at least 8 rows).
 
     Parameters
     ----------
@@ -42,10 +51,12 @@ def batch_size_for(sample_numel: int, device: str, budget_bytes: int | None = No
         Number of elements of one input row (features, or C*H*W).
     device : str
     budget_bytes : int, optional
-        Defaults to 1/8 of free CUDA memory; on the CPU, 2 GiB (at most a
-        quarter of the machine's memory), which holds the 32 path points of
-        one 224x224 image through a resnet18 in one batch.
+        Memory budget. Defaults to 1/8 of free CUDA memory; on the CPU,
+        2 GiB (at most a quarter of the machine's memory). When given, it
+        alone sets the batch.
     """
+    per_row = max(1, sample_numel) * 4 * 64  # activations ~64x the input
+    rows = None
     if budget_bytes is None:
         if str(device).startswith("cuda"):
             import torch
@@ -54,13 +65,14 @@ def batch_size_for(sample_numel: int, device: str, budget_bytes: int | None = No
             budget_bytes = free // 8
         else:
             budget_bytes = _cpu_budget()
-    per_row = max(1, sample_numel) * 4 * 64  # activations ~64x the input
-    return int(max(1, min(65536, budget_bytes // per_row)))
+            rows = max(_CPU_MIN_ROWS, _CPU_CACHE_BYTES // per_row)
+    fit = budget_bytes // per_row
+    return int(max(1, min(65536, fit if rows is None else min(rows, fit))))
 
 
 def _cpu_budget() -> int:
-    """2 GiB, or a quarter of the physical memory when that is less (fixed per machine, so
-    batches, and with them results, do not depend on what else is running)."""
+    """CPU memory budget: 2 GiB, or a quarter of the physical memory when that is less
+    (fixed per machine, so batches, and with them results, do not depend on what else runs)."""
     budget = 2 * 2**30
     try:
         budget = min(budget, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
