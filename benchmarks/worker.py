@@ -181,8 +181,9 @@ def apptest_local(args: dict) -> dict:
     from streamlit.testing.v1 import AppTest
 
     def session():
-        at = AppTest.from_file(str(common.ROOT / "pages" / "local.py"), default_timeout=600)
-        at.run()
+        at = AppTest.from_file(str(common.ROOT / "app.py"), default_timeout=600)
+        at.run()  # the router, as a browser session starts
+        at.switch_page("pages/local.py").run()
         button = next(b for b in at.button if b.label == "Run explainers")
         start = time.perf_counter()
         button.click().run()
