@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import platform
 import time
@@ -278,7 +277,7 @@ def explain(
             store.discard(key)
             stored = None
         if stored is not None:
-            hit = copy.deepcopy(stored)
+            hit = stored.copy()
             hit.cache = "hit"
             return hit
     targets = resolve_target(model, data, wanted, rows, explainer.scope)
@@ -312,5 +311,5 @@ def explain(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if store is not None:
-        store.put_decoded(key, copy.deepcopy(result), Explanation.to_bytes)
+        store.put_decoded(key, result.copy(), Explanation.to_bytes)
     return result

@@ -155,6 +155,10 @@ class Explanation:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
+    def copy(self) -> "Explanation":
+        """A deep copy: arrays, lists, dicts and the curves, rules and importances are new objects."""
+        return _fresh(self)
+
     # ---- JSON (schema studio.explanation/1) ---------------------------------
     def to_dict(self) -> dict:
         """The JSON-able form in schema ``studio.explanation/1``."""
@@ -359,3 +363,22 @@ def _jsonable(v):
         f = float(v)
         return f if np.isfinite(f) else None
     return str(v)
+
+
+def _fresh(value):
+    """A deep copy of ``value`` made of arrays, containers, dataclasses and immutable scalars."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if all(type(v) is str for v in value):  # names: the strings themselves are immutable
+            return list(value)
+        return [_fresh(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{f.name: _fresh(getattr(value, f.name)) for f in dataclasses.fields(value)})
+    return value

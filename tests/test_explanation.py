@@ -48,3 +48,36 @@ def test_json_schema_round_trip():
 def test_nan_becomes_null():
     exp = Explanation("x", "importance", importances=[Importance("a", float("nan"), 0.0)])
     assert json.loads(exp.to_json())["importances"][0]["mean"] is None
+
+
+def test_copy_shares_no_mutable_part():
+    for original in _examples():
+        before = original.to_bytes()
+        twin = original.copy()
+        assert twin.to_bytes() == before
+        if twin.values is not None:
+            twin.values[...] = 123.0
+        for curve in twin.curves:
+            curve.average[...] = 123.0
+            curve.extra["planted"] = 1
+        for rule in twin.rules:
+            rule.predicates.append("planted")
+        for item in twin.importances:
+            item.mean = 123.0
+        twin.checks["planted"] = 1.0
+        twin.provenance.setdefault("versions", {})["planted"] = "1"
+        if twin.feature_names:
+            twin.feature_names.append("planted")
+        assert original.to_bytes() == before
+
+
+def test_model_cache_id_follows_a_card_changed_in_place():
+    from sklearn.linear_model import LogisticRegression
+
+    import studio
+
+    model = studio.wrap_model(LogisticRegression().fit(np.eye(4)[:, :2], [0, 1, 0, 1]))
+    first = model.cache_id
+    assert model.cache_id == first
+    model.card.class_names = ["no", "yes"]
+    assert model.cache_id != first

@@ -51,7 +51,10 @@ class Model:
     @property
     def cache_id(self) -> str:
         """Fingerprint of weights and card together (the card changes outputs)."""
-        return hashlib.sha256((self.fingerprint + self.card.canonical_json()).encode()).hexdigest()
+        state = (self.fingerprint, repr(self.card))  # the card's repr lists every field: cheap to compare
+        if getattr(self, "_cache_id", (None, None))[0] != state:
+            self._cache_id = (state, hashlib.sha256((self.fingerprint + self.card.canonical_json()).encode()).hexdigest())
+        return self._cache_id[1]
 
     @property
     def task(self) -> str:
