@@ -19,7 +19,7 @@ from studio.errors import StudioError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def _decode_image(data: bytes, name: str) -> np.ndarray:
+def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode one image to float32 (C, H, W) in [0, 1]."""
     from PIL import Image, UnidentifiedImageError
 
@@ -148,7 +148,7 @@ def load_zip(data: bytes, source: str) -> Dataset:
                 blob = zf.read(info)
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
                 raise StudioError(f"archive {source!r} member {info.filename!r} is damaged ({type(exc).__name__})") from None
-            images.append(_decode_image(blob, info.filename))
+            images.append(decode_image(blob, info.filename))
             names.append(str(path))
     labels = [classes.index(c) for c in classes_of]
     return _stack(images, names, labels, classes, source)
@@ -166,7 +166,7 @@ def load_folder(root: Path) -> Dataset:
         raise StudioError(f"{root.name!r} has images outside class folders; put each image in a folder named after its class")
     classes_of = [r.parts[0] for r in rel]
     classes = sorted(set(classes_of))
-    images = [_decode_image(p.read_bytes(), str(r)) for p, r in zip(files, rel)]
+    images = [decode_image(p.read_bytes(), str(r)) for p, r in zip(files, rel)]
     labels = [classes.index(c) for c in classes_of]
     return _stack(images, [str(r) for r in rel], labels, classes, root.name)
 

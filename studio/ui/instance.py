@@ -81,14 +81,14 @@ def image_instance(blob: bytes, name: str, model, data):
         decoded, or the model cannot run on it.
     """
     from studio.data.dataset import Dataset
-    from studio.data.images import _decode_image
+    from studio.data.images import decode_image
 
     if data.kind != "image":
         raise StudioError("an uploaded image can be explained only with an image model and dataset")
     if not str(name).lower().endswith(tuple("." + s for s in UPLOAD_SUFFIXES)):
         raise StudioError(f"{name!r} is not a PNG or JPEG file; upload a .png or .jpg image")
     c, h, w = (tuple(model.input_size) if getattr(model, "input_size", None) else data.image_shape)
-    image = _decode_image(blob, name)  # (C0, H0, W0) in [0, 1]
+    image = decode_image(blob, name)  # (C0, H0, W0) in [0, 1]
     if image.shape[0] not in (1, 3):  # e.g. RGBA decoded by the loader as RGB already; anything else refused
         raise StudioError(f"image {name!r} has {image.shape[0]} channels; upload a grey or an RGB image")
     x = resize(to_channels(image, int(c)), int(h), int(w))[None]  # (1, C, H, W)
