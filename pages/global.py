@@ -9,7 +9,6 @@ state.through_router(__file__)
 
 st.title("Global explanations")
 model, data = state.current()
-_, output = state.predictions(model, data)
 if data.kind != "tabular":
     st.info("Global methods here are for tables. For images, use Local explanations on several instances.")
 
@@ -29,7 +28,7 @@ if data.kind == "tabular" and data.feature_names:
 # shap is local: for mean |SHAP| it explains a sample of rows, for one class (as the global methods do)
 over_rows = [info for info in chosen if info.scope == "local"]
 chosen_global = [info for info in chosen if info.scope != "local"]
-shap_rows, target = [], global_views.global_target(model, output)
+shap_rows, target = [], global_views.global_target(model, data)
 if over_rows:
     n = state.kept(st.number_input, "Rows for mean |SHAP| (sampled)", "global-shap-rows", min_value=2,
                    max_value=max(len(data), 2), value=min(100, len(data)), step=10,

@@ -16,11 +16,12 @@ LOCAL_HERE = ("shap",)
 EBM_METHODS = ("ebm", "ebm_surrogate")
 
 
-def global_target(model, output) -> int | None:
-    """The class global views explain: the positive class of a binary model, class 0 otherwise; None for regression."""
-    if not model.is_classifier:
-        return None
-    return 1 if output.shape[1] == 2 else 0
+def global_target(model, data) -> int | None:
+    """The class global methods explain (``studio.explain``'s default): the positive class of a binary model,
+    class 0 otherwise; None for regression."""
+    from studio.api import requested_target
+
+    return requested_target(model, data, None, "global")
 
 
 def sample_rows(n_data: int, n: int, seed: int = 0) -> list:
