@@ -158,7 +158,14 @@ def resolve_target(model, data, target, rows, scope) -> list | None:
     ``None`` picks each row's predicted class (local), or the positive class
     of a binary model / class 0 (global). A class name is accepted too.
     """
-    t = requested_target(model, data, target, scope)
+    return row_targets(model, data, requested_target(model, data, target, scope), rows, scope)
+
+
+def row_targets(model, data, t: int | None, rows, scope) -> list | None:
+    """:func:`requested_target`'s answer ``t`` per explained row (local) or as one class (global).
+
+    A local ``None`` runs the model on the rows for their predicted classes.
+    """
     if not model.is_classifier:
         return None
     if scope == "global":
@@ -280,7 +287,7 @@ def explain(
             hit = stored.copy()
             hit.cache = "hit"
             return hit
-    targets = resolve_target(model, data, wanted, rows, explainer.scope)
+    targets = row_targets(model, data, wanted, rows, explainer.scope)
     ctx = Context(
         rows=rows, targets=targets, device=device, on_progress=progress,
         deadline=None if timeout is None else time.monotonic() + timeout, cancel=cancel,

@@ -92,14 +92,15 @@ class Cache:
         itself: callers copy it before changing it.
         """
         path = self._path(key)
+        name = str(path)
         signature = _signature(path)
         if signature is None:
-            _RECENT.pop(str(path), None)
+            _RECENT.pop(name, None)
             return None
-        recent = _RECENT.get(str(path))
+        recent = _RECENT.get(name)
         if recent is not None and recent[0] == signature:
-            _RECENT.move_to_end(str(path))
-            _RECENT[str(path)] = (_touch(path) or signature, recent[1])
+            _RECENT[name] = (_touch(path) or signature, recent[1])  # the new signature after the LRU touch
+            _RECENT.move_to_end(name)
             return recent[1]
         blob = self.get(key)
         if blob is None:

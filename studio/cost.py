@@ -22,7 +22,8 @@ SAMPLE_PARAMS = ("max_rows", "n_samples", "num_samples", "nsamples", "max_evals"
 
 
 API_CALLS = 3
-"""Model calls ``studio.explain`` makes around every method (target classes, predicted class, f(x) for checks)."""
+"""Model calls allowed around every method: the predicted class of the explained rows (local methods) and the
+outputs methods read for their checks (e.g. f(x) for SHAP's additivity); a cache hit makes none."""
 CALL_ROWS = 4096
 """Rows per model call assumed for methods that do not say how they batch (the curve methods' block size)."""
 GRADIENT_FACTOR = 3.0

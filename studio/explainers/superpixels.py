@@ -233,7 +233,7 @@ class Occlusion(PerturbationExplainer):
     ``Occlusion``). All images are occluded in one Captum call, each with
     its own target and reference; every forward pass holds as many windows
     of every image as a batch allows. ``values``: (n_rows, 1, H, W);
-    ``base_values``: f(x), from one pass over the unoccluded images.
+    ``base_values``: f(x), from Captum's own pass over the unoccluded images.
     """
 
     name = "occlusion"
@@ -258,15 +258,19 @@ class Occlusion(PerturbationExplainer):
         per_eval = max(1, min(windows, ev.batch // max(1, len(x))))
         passes = 1 + -(-windows // per_eval)  # captum's unoccluded pass, then the occluded ones
         done = [0]
+        clean = []  # outputs of captum's pass over the unoccluded images: the base values
 
         def forward(batch):
             ctx.progress(done[0] / passes, f"{self.name}: pass {done[0] + 1} of {passes}")
             done[0] += 1
-            return ev(batch)
+            out = ev(batch)
+            if not clean and batch.shape == x.shape and torch.equal(batch, x):
+                clean.append(out)
+            return out
 
         attr = occlude(forward, x, refs, targets, params["window"], params["stride"], per_eval)
         idx = torch.as_tensor(targets, device=x.device).reshape(-1, 1)
-        base = ev(x).gather(1, idx)[:, 0]  # ev's outputs are where x is
+        base = (clean[0] if clean else ev(x)).gather(1, idx)[:, 0]  # ev's outputs are where x is
         ctx.progress(1.0, "done")
         return self.package(model, list(attr[:, :1]), base.tolist(), {}, params)
 
