@@ -73,13 +73,19 @@ def methods(model=None, data=None) -> list[MethodInfo]:
     """
     kinds = [data.kind] if data is not None else [model.kind] if model is not None and model.kind else ["tabular", "image"]
     out = []
+    remote = {}
+    if getattr(model, "remote", False):  # one call to the worker, which holds the model, per data kind
+        for kind in kinds:
+            remote[kind] = model.compatible([n for n in registry.names() if kind in registry.REGISTRY[n]], kind, data)
     for name in registry.names():
         for kind in kinds:
             if kind not in registry.REGISTRY[name]:
                 continue
             explainer = registry.get(name, kind)
             available, reason = True, ""
-            if model is not None:
+            if kind in remote:
+                available, reason = remote[kind][name]
+            elif model is not None:
                 try:
                     available, reason = explainer.is_compatible(model, data)
                 except Exception as exc:  # a broken check must not hide the list
@@ -185,7 +191,10 @@ def _compatible(explainer, model, data) -> tuple:
     if key not in _COMPATIBLE:
         if len(_COMPATIBLE) >= 1024:
             _COMPATIBLE.clear()
-        _COMPATIBLE[key] = explainer.is_compatible(model, data)
+        if getattr(model, "remote", False):
+            _COMPATIBLE[key] = model.compatible([explainer.name], data.kind, data)[explainer.name]
+        else:
+            _COMPATIBLE[key] = explainer.is_compatible(model, data)
     return _COMPATIBLE[key]
 
 
@@ -294,7 +303,10 @@ def explain(
     )
     start = time.perf_counter()
     try:
-        result = explainer.explain(model, data, valid, ctx)
+        if getattr(model, "remote", False):  # the file's code runs only in its sandboxed worker
+            result = model.run_explainer(explainer, data, valid, ctx)
+        else:
+            result = explainer.explain(model, data, valid, ctx)
     except MemoryError:
         raise StudioError(_OOM_ADVICE.format(method=method)) from None
     except RuntimeError as exc:

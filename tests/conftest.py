@@ -37,25 +37,25 @@ def digits():
 def gbt():
     import studio
 
-    return studio.load_model(MODELS / "tabular_gbt.skops")
+    return studio.load_model(MODELS / "tabular_gbt.skops", sandbox="off")
 
 
 @pytest.fixture(scope="session")
 def mlp():
     import studio
 
-    return studio.load_model(MODELS / "tabular_mlp.pt")
+    return studio.load_model(MODELS / "tabular_mlp.pt", sandbox="off")
 
 
 @pytest.fixture(scope="session")
 def mlp_onnx():
     import studio
 
-    return studio.load_model(MODELS / "tabular_mlp.onnx")
+    return studio.load_model(MODELS / "tabular_mlp.onnx", sandbox="off")
 
 
 @pytest.fixture(scope="session")
 def cnn():
     import studio
 
-    return studio.load_model(MODELS / "image_cnn.pt")
+    return studio.load_model(MODELS / "image_cnn.pt", sandbox="off")

@@ -39,8 +39,17 @@ TREE_TYPES = (
 )
 
 
-def load_model(source, card=None, trust_pickle: bool = False, name: str | None = None) -> Model:
+PROGRAM_FORMATS = ("torchscript", "torch_export", "onnx")
+"""Formats whose files are programs: run only inside an isolating sandbox, or when trusted."""
+
+
+def load_model(source, card=None, trust_pickle: bool = False, name: str | None = None, *,
+               sandbox: str | None = None, trust: bool = False, extra_files: dict | None = None) -> Model:
     """Load a model file into the studio's adapter.
+
+    Untrusted models are loaded and run in a sandboxed worker process
+    (:mod:`studio.sandbox`): the returned Model forwards every prediction and
+    explanation to it, and no code from the file runs in this process.
 
     Parameters
     ----------
@@ -53,6 +62,15 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
         Load ``.pkl``/``.joblib`` (runs code from the file). Off by default.
     name : str, optional
         File name when ``source`` is bytes.
+    sandbox : {"auto", "bubblewrap", "unshare", "none", "off"}, optional
+        Where the model runs; default ``STUDIO_SANDBOX`` or ``"auto"`` (the
+        strongest launcher this machine offers). ``"off"`` loads the model into
+        this process: only for files you trust.
+    trust : bool
+        Allow program formats (TorchScript, ``.pt2``, ONNX) where no isolating
+        sandbox exists (launcher ``"none"``); also ``STUDIO_TRUST_PROGRAMS=1``.
+    extra_files : dict of str to bytes, optional
+        Files the model refers to by name (an ONNX model's external data).
 
     Returns
     -------
@@ -61,8 +79,11 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
     Raises
     ------
     StudioError
-        For any file that cannot be loaded safely, with what to do instead.
+        For any file that cannot be loaded safely, with what to do instead;
+        for a worker that crashed, hung or ran out of memory while loading.
     """
+    from studio.sandbox import launcher
+
     data, name, path = _read_source(source, name)
     if card is None and path is not None:
         beside = path.with_name(path.name.split(".")[0] + ".card.json")
@@ -71,6 +92,44 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
             if candidate.is_file():
                 card = candidate
                 break
+    card = load_card(card)
+    kind = launcher.choose(sandbox)
+    if kind == "off":
+        return load_in_process(data, name, card, trust_pickle, extra_files=extra_files)
+    fmt = detect_format(data, name)
+    if fmt == "pickle" and not trust_pickle:
+        raise StudioError(f"{name!r} is a pickle file and was not loaded. {PICKLE_ADVICE}")
+    if kind not in launcher.ISOLATING and fmt in PROGRAM_FORMATS and not (trust or launcher.trust_programs()):
+        raise StudioError(
+            f"{name!r} is a {fmt} program and this machine has no sandbox to run it in "
+            f"({launcher.why_not('bubblewrap')}); install bubblewrap, or, if you trust the file, pass trust=True "
+            "(CLI --trust; in the app the server must set STUDIO_TRUST_PROGRAMS=1)"
+        )
+    if data[:2] == b"PK" and fmt != "torch_export":  # an early, friendly refusal; the worker checks again
+        _check_zip_bounds(data, name)
+    from studio.sandbox.client import open_model
+
+    return open_model(data, name, card, fmt, trust_pickle, kind, extra_files=extra_files)
+
+
+def load_in_process(data: bytes, name: str, card=None, trust_pickle: bool = False, extra_files: dict | None = None) -> Model:
+    """Load model bytes in this process (what a sandbox worker runs; trusted files only elsewhere).
+
+    Parameters
+    ----------
+    data : bytes
+        The model file's bytes.
+    name : str
+        Its file name (the suffix decides the format).
+    card : ModelCard, dict or None
+    trust_pickle : bool
+    extra_files : dict of str to bytes, optional
+        Files the model refers to by name (an ONNX model's external data).
+
+    Returns
+    -------
+    Model
+    """
     card = load_card(card)
     fmt = detect_format(data, name)
     if data[:2] == b"PK" and fmt != "torch_export":  # torch and skops archives: bounds before any reading
@@ -620,4 +679,4 @@ def _hash_state(state) -> str:
     return h.hexdigest()
 
 
-__all__ = ["load_model", "wrap_model", "detect_format", "check_tree_bounds", "ModelCard"]
+__all__ = ["load_model", "load_in_process", "wrap_model", "detect_format", "check_tree_bounds", "ModelCard"]
