@@ -10,6 +10,7 @@ state.through_router(__file__)
 st.title("Load")
 model, data = state.current()
 st.success(f"Loaded {st.session_state['source']}")
+st.caption(state.sandbox_sentence(model))
 
 sample = st.selectbox("Sample", list(state.SAMPLES), index=None, placeholder="Switch to another bundled sample")
 if sample is not None and st.session_state.get("source") != f"sample: {sample}":

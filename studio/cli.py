@@ -1,4 +1,4 @@
-"""``python -m studio``: methods, explain, report.
+"""``python -m studio``: methods, explain, report, doctor.
 
 Bad input exits with status 2 and one ``error: ...`` line on stderr (no
 traceback unless ``--debug``).
@@ -41,9 +41,16 @@ def _parse_rows(text):
 def _load(args):
     import studio
 
-    model = studio.load_model(args.model, card=getattr(args, "card", None), trust_pickle=getattr(args, "trust_pickle", False))
+    model = _load_model(args)
     data = studio.load_dataset(args.data, label=getattr(args, "label", None), feature_names=model.feature_names)
     return model, data
+
+
+def _load_model(args):
+    import studio
+
+    return studio.load_model(args.model, card=args.card, trust_pickle=args.trust_pickle,
+                             sandbox=args.sandbox, trust=args.trust)
 
 
 def _add_model_args(p, required=True):
@@ -52,6 +59,10 @@ def _add_model_args(p, required=True):
     p.add_argument("--card", help="model card JSON (default: <model>.card.json beside the model)")
     p.add_argument("--label", help="label column of a table")
     p.add_argument("--trust-pickle", action="store_true", help="allow .pkl/.joblib models (runs code from the file)")
+    p.add_argument("--trust", action="store_true",
+                   help="allow program files (TorchScript, .pt2, ONNX) where no sandbox can be made")
+    p.add_argument("--sandbox", choices=("auto", "bubblewrap", "unshare", "none", "off"),
+                   help="where the model runs (default: STUDIO_SANDBOX or auto; off = in this process, trusted files only)")
 
 
 def _add_explain_args(p):
@@ -83,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", required=True, help="comma-separated method names")
     _add_explain_args(p)
     p.add_argument("--out", required=True, help="report file (.html)")
+
+    p = sub.add_parser("doctor", help="what this machine offers: sandbox kind, GPU, versions")
+    p.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -98,7 +112,7 @@ def cmd_methods(args) -> int:
 
     model = data = None
     if args.model:
-        model = studio.load_model(args.model, card=args.card, trust_pickle=args.trust_pickle)
+        model = _load_model(args)
     if args.data:
         data = studio.load_dataset(args.data, label=args.label, feature_names=model.feature_names if model else None)
     infos = studio.methods(model, data)
@@ -149,6 +163,30 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """Print the sandbox this machine gives models, the GPU and the libraries' versions."""
+    from studio.api import _installed_version
+    from studio.device import resolve_device
+    from studio.sandbox import launcher
+
+    info = launcher.describe()
+    info["device"] = resolve_device("auto")
+    info["versions"] = {lib: _installed_version(lib) for lib in (
+        "torch", "torchvision", "captum", "shap", "scikit-learn", "skops", "onnxruntime", "streamlit", "numpy")}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"sandbox: {info['sandbox']} -- {launcher.sentence(info['sandbox'])}")
+    for kind, why in info["unavailable"].items():
+        print(f"  {kind}: unavailable ({why})")
+    print(f"memory limit per model worker: {info['memory_bytes'] / 2**30:.3g} GiB (STUDIO_SANDBOX_MEMORY)")
+    print(f"load timeout: {info['timeout_seconds']:g} s (STUDIO_SANDBOX_TIMEOUT)")
+    print(f"program files without a sandbox: {'trusted (STUDIO_TRUST_PROGRAMS=1)' if info['trust_programs'] else 'refused'}")
+    print(f"device: {info['device']}" + (f" ({', '.join(info['gpu_devices'])})" if info["gpu_devices"] else ""))
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    return 0
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
@@ -164,7 +202,8 @@ def main(argv=None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"methods": cmd_methods, "explain": cmd_explain, "report": cmd_report}[args.command](args)
+        return {"methods": cmd_methods, "explain": cmd_explain, "report": cmd_report,
+                "doctor": cmd_doctor}[args.command](args)
     except StudioError as exc:
         if debug:
             raise

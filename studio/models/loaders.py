@@ -566,6 +566,8 @@ def _load_pickle(data, name, card, fingerprint, trust_pickle):
 
     try:
         obj = joblib.load(io.BytesIO(data))
+    except MemoryError:
+        raise
     except Exception as exc:
         raise StudioError(f"{name!r} could not be unpickled ({type(exc).__name__}: {str(exc)[:200]})") from None
     try:

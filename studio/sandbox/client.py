@@ -189,6 +189,8 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
+        if code is not None and code > 128 and self.kind == "bubblewrap":  # bwrap reports a signal as 128 + its number
+            code = 128 - code
         if code is not None and code < 0:
             how = _SIGNALS.get(-code, f"was ended by signal {-code}")
         elif code in (None, 0):

@@ -27,11 +27,29 @@ def pickle_allowed() -> bool:
     return os.environ.get("STUDIO_ALLOW_PICKLE") == "1"
 
 
-@st.cache_resource(show_spinner="Loading model...")
+@st.cache_resource(show_spinner="Loading model...", max_entries=8)
 def _load_model_cached(key: str, data: bytes, name: str, card_bytes: bytes | None, trust: bool):
+    """A model shared by the sessions that load the same bytes; its sandbox worker ends when every holder drops it."""
     import studio
 
+    _serve_spares()
     return studio.load_model(data, card=card_bytes, trust_pickle=trust, name=name)
+
+
+@st.cache_resource
+def _serve_spares() -> bool:
+    """Once per server: keep a started worker ready, so a load does not wait for a fresh interpreter."""
+    from studio.sandbox import keep_spare
+
+    keep_spare(True)
+    return True
+
+
+def sandbox_sentence(model) -> str:
+    """Where ``model`` runs, in one sentence for the Load page."""
+    from studio.sandbox import sentence
+
+    return sentence(getattr(model, "sandbox", "off"))
 
 
 @st.cache_resource(show_spinner="Loading dataset...")

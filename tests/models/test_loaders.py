@@ -177,7 +177,7 @@ def test_torch_export_pt2(tmp_path, table):
     assert model.format == "torch_export"
     with torch.no_grad():
         expected = torch.softmax(net(torch.tensor(table.x[:30], dtype=torch.float32)), 1).numpy()
-    np.testing.assert_allclose(model.predict_proba(table.x[:30]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(table.x[:30]), expected, rtol=1e-4, atol=1e-5)  # float32 logits of unscaled features, computed in another process
 
 
 def test_regression_torch_model_has_one_output(table):
