@@ -238,13 +238,13 @@ def sample_table():
 def sample_gbt():
     import studio
 
-    return studio.load_model(MODELS / "tabular_gbt.skops")
+    return studio.load_model(MODELS / "tabular_gbt.skops", sandbox="off")
 
 
 def sample_mlp():
     import studio
 
-    return studio.load_model(MODELS / "tabular_mlp.pt")
+    return studio.load_model(MODELS / "tabular_mlp.pt", sandbox="off")
 
 
 def sample_digits():
@@ -260,8 +260,8 @@ def sample_cnn(scripted: bool = True):
     import studio
 
     if scripted:
-        return studio.load_model(MODELS / "image_cnn.pt")
-    return studio.load_model(MODELS / "image_cnn_state.pt")
+        return studio.load_model(MODELS / "image_cnn.pt", sandbox="off")
+    return studio.load_model(MODELS / "image_cnn_state.pt", sandbox="off")
 
 
 def resampled_table(n_rows: int, seed: int = 0, noise: float = 0.05):

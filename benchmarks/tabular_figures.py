@@ -30,9 +30,9 @@ def main():
     from studio.explainers.ebm import ebm_score
 
     table = studio.load_dataset(ROOT / "sample_data" / "breast_cancer.csv")
-    gbt = studio.load_model(ROOT / "models" / "tabular_gbt.skops")
-    mlp = studio.load_model(ROOT / "models" / "tabular_mlp.pt")
-    onnx = studio.load_model(ROOT / "models" / "tabular_mlp.onnx")
+    gbt = studio.load_model(ROOT / "models" / "tabular_gbt.skops", sandbox="off")
+    mlp = studio.load_model(ROOT / "models" / "tabular_mlp.pt", sandbox="off")
+    onnx = studio.load_model(ROOT / "models" / "tabular_mlp.onnx", sandbox="off")
     rows = list(range(0, 569, 12))  # 48 rows
 
     def gap(model, data, exp):

@@ -148,7 +148,7 @@ def peer_dashboard(args: dict) -> dict:
 
     from studio.models.loaders import load_model
 
-    model = load_model(common.MODELS / "tabular_gbt.skops").native
+    model = load_model(common.MODELS / "tabular_gbt.skops", sandbox="off").native
     frame = pd.read_csv(common.SAMPLE_DATA / "breast_cancer.csv")
     if args.get("n_rows"):
         frame = frame.iloc[: args["n_rows"]]
@@ -196,7 +196,28 @@ def apptest_local(args: dict) -> dict:
     return {"cold": cold, "cached": statistics.median(cached)}
 
 
-TASKS = {"cache_restart": cache_restart, "scaling": scaling, "peer_studio": peer_studio, "peer_dashboard": peer_dashboard,
+def first_call(args: dict) -> dict:
+    """``load_model`` + one 1-row prediction of the sample GBT in this fresh process (sandboxed or not); with
+    ``spare``, a spare worker is started and ready first, as a server keeps one."""
+    import studio
+    from studio.sandbox import client
+
+    data = common.fixture("table")
+    if args.get("spare"):
+        client.keep_spare(True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            spare = client._spares.get(args["sandbox"])
+            if spare is not None and spare.ready:
+                break
+            time.sleep(0.05)
+    start = time.perf_counter()
+    model = studio.load_model(common.MODELS / "tabular_gbt.skops", sandbox=args["sandbox"])
+    model.predict(data.x[:1])
+    return {"seconds": time.perf_counter() - start}
+
+
+TASKS = {"first_call": first_call, "cache_restart": cache_restart, "scaling": scaling, "peer_studio": peer_studio, "peer_dashboard": peer_dashboard,
          "apptest_local": apptest_local}
 
 

@@ -47,6 +47,16 @@ class WorkerError(StudioError):
     """The model's worker crashed, hung, ran out of memory or broke the protocol."""
 
 
+class ModelFailure(RuntimeError):
+    """The model (or an explainer's code) raised an unexpected exception inside the worker.
+
+    Not a :class:`StudioError`, exactly as the exception would not be one in
+    process: callers that turn a model's failure into advice (dataset checks,
+    the CLI's "unexpected ..." line) treat both paths alike. The message is
+    ``"<ExceptionType>: <its last line>"``.
+    """
+
+
 class WorkerProcess:
     """One worker process and the pipes to it.
 
@@ -180,7 +190,7 @@ class WorkerProcess:
                     raise Cancelled(header["message"])
                 if error == "studio":
                     raise StudioError(header["message"])
-                raise StudioError(f"{what} failed in the model's worker: {header['message']}")
+                raise ModelFailure(header["message"])
             return header, parts
 
     def _death(self, what: str) -> WorkerError:
@@ -260,22 +270,32 @@ def keep_spare(on: bool = True) -> None:
         threading.Thread(target=_refill, args=(launcher.choose(),), daemon=True).start()
 
 
+_refilling: set = set()
+
+
 def _refill(kind: str) -> None:
+    """Start a spare worker of ``kind`` and offer it once it is ready (one refill per kind at a time)."""
     if kind == "off":
         return
     with _spares_lock:
         current = _spares.get(kind)
-        if current is not None and current.alive:
+        if kind in _refilling or (current is not None and current.alive):
             return
-        try:
-            worker = WorkerProcess(kind, WARM_MODULES)
-        except StudioError:
-            return
-        _spares[kind] = worker
+        _refilling.add(kind)
     try:
-        worker.wait_ready(120)
+        worker = WorkerProcess(kind, WARM_MODULES)
+        try:
+            worker.wait_ready(120)
+        except StudioError:
+            worker.kill()
+            return
+        with _spares_lock:
+            _spares[kind] = worker
     except StudioError:
-        worker.kill()
+        return
+    finally:
+        with _spares_lock:
+            _refilling.discard(kind)
 
 
 def _take_worker(kind: str, timeout: float) -> WorkerProcess:
@@ -291,8 +311,6 @@ def _take_worker(kind: str, timeout: float) -> WorkerProcess:
         except StudioError:
             worker.kill()
             raise
-    elif not worker.ready:
-        worker.wait_ready(timeout)
     if _keep_spare:
         threading.Thread(target=_refill, args=(kind,), daemon=True).start()
     return worker
