@@ -1,0 +1,67 @@
+"""The sandbox through the app: hostile uploads in one browser session end in one error; the server and the
+other session go on.
+
+Session A loads the MLP, then uploads (1) a scikit-learn tree crafted to segfault on its first prediction and
+(2) a TorchScript file that reads a secret file of the server's machine with ``torch.from_file``. Each shows
+one error in A, A keeps its model, the server process is still running, and session B, which loaded the CNN,
+reruns a page with no error.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bad_inputs import make_corpus
+from tests.sandbox import hostile
+from tests.security.test_sessions_browser import (  # noqa: F401 -- fixtures
+    _choose, _open, _session, _sidebar, _submit, browser, page_has_no_exception, server,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _error_text(page) -> str:
+    error = page.locator("[data-testid='stAlertContentError']")
+    error.first.wait_for(timeout=120_000)
+    assert error.count() == 1
+    return error.first.inner_text()
+
+
+def test_hostile_uploads_end_in_one_error_and_the_other_session_goes_on(server, browser, tmp_path):
+    (ctx_a, a), (ctx_b, b) = _session(browser, server), _session(browser, server)
+    mlp, cnn = make_corpus.SAMPLES["@mlp"], make_corpus.SAMPLES["@cnn"]
+    _choose(a, mlp, mlp.with_suffix(".card.json"), make_corpus.SAMPLES["@table"])
+    _submit(a)
+    _choose(b, cnn, cnn.with_suffix(".card.json"), make_corpus.SAMPLES["@digits"])
+    _submit(b)
+    a.locator("[data-testid='stSidebar']").get_by_text("Model: tabular_mlp.pt").wait_for(timeout=60_000)
+    b.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
+    assert "models run in a bubblewrap sandbox" in a.locator("[data-testid='stMain']").inner_text().lower() or \
+        "models run in a sandbox" in a.locator("[data-testid='stMain']").inner_text().lower()
+
+    table = tmp_path / "two.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i * 0.1},{-i * 0.2},{i % 2}\n" for i in range(20)))
+    card = tmp_path / "crash.card.json"
+    card.write_text('{"feature_names": ["a", "b"]}')
+    _choose(a, hostile.crashing_tree(tmp_path / "crash.skops"), card, table)
+    _submit(a)
+    assert "segmentation fault" in _error_text(a)
+    assert "tabular_mlp.pt" in _sidebar(a)
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    card3 = tmp_path / "reader.card.json"
+    card3.write_text('{"feature_names": ["a", "b", "c"]}')
+    table3 = tmp_path / "three.csv"
+    table3.write_text("a,b,c,label\n" + "".join(f"{i},{i},{i},{i % 2}\n" for i in range(10)))
+    _choose(a, hostile.scripted("read", tmp_path / "reader.pt", str(secret)), card3, table3)
+    _submit(a)
+    text = _error_text(a)
+    assert "TOP" not in text and "84" not in text
+    assert "tabular_mlp.pt" in _sidebar(a)
+
+    _open(b, "Data")
+    assert "image_cnn.pt" in _sidebar(b) and b.locator("[data-testid='stAlertContentError']").count() == 0
+    assert page_has_no_exception(a) and page_has_no_exception(b)
+    ctx_a.close()
+    ctx_b.close()
