@@ -14,7 +14,7 @@ from studio.explainers.gradients import _ig, _row_gaps, image_baseline
 sys.path.insert(0, "tests/explainers")
 from image_test_models import block_images, image_dataset, quadrant_model, quadrant_share  # noqa: E402
 
-cnn = studio.load_model("models/image_cnn.pt")
+cnn = studio.load_model("models/image_cnn.pt", sandbox="off")
 d = studio.load_dataset("sample_data/digits.zip")
 
 # IG completeness at 64 steps (Gauss-Legendre), every one of the 360 digits, no refinement

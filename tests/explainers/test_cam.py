@@ -25,7 +25,7 @@ def test_scripted_view_matches_and_finds_last_conv(cnn, digits):
 
 def test_scripted_grad_cam_equals_eager_grad_cam(cnn, digits):
     """The same weights as a state dict (eager, hooked directly) give the same maps."""
-    eager = studio.load_model(ROOT / "models" / "image_cnn_state.pt", card=ROOT / "models" / "image_cnn_state.card.json")
+    eager = studio.load_model(ROOT / "models" / "image_cnn_state.pt", card=ROOT / "models" / "image_cnn_state.card.json", sandbox="off")
     assert eager.format != cnn.format
     rows = [0, 7, 19]
     a = studio.explain(cnn, digits, "grad_cam", rows=rows, cache=False)
@@ -104,7 +104,7 @@ def test_scripted_module_that_is_not_a_chain_is_reached_through_its_graph(digits
     card = {"input_size": [1, 32, 32], "class_names": list("0123456789"), "mean": [0.2], "std": [0.3]}
     eager_net = _skip_net()
     torch.jit.script(eager_net).save(str(tmp_path / "skip.pt"))
-    scripted = studio.load_model(tmp_path / "skip.pt", card=card)
+    scripted = studio.load_model(tmp_path / "skip.pt", card=card, sandbox="off")
     eager = studio.wrap_model(eager_net, card=card)
     assert scripted.format == "torchscript"
     info = {m.name: m for m in studio.methods(scripted, digits)}

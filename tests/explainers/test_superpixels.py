@@ -162,12 +162,12 @@ def test_model_agnostic_methods_run_on_an_onnx_image_model(tmp_path, digits, cnn
     import torch
 
     path = tmp_path / "cnn.onnx"
-    eager = studio.load_model(ROOT / "models" / "image_cnn_state.pt", card=ROOT / "models" / "image_cnn_state.card.json")
+    eager = studio.load_model(ROOT / "models" / "image_cnn_state.pt", card=ROOT / "models" / "image_cnn_state.card.json", sandbox="off")
     torch.onnx.export(eager.native, (torch.zeros(1, 1, 32, 32),), str(path), input_names=["x"], output_names=["logits"],
                       dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
     card = {"task": "classification", "class_names": list("0123456789"), "input_size": [1, 32, 32],
             "mean": [0.2], "std": [0.3]}
-    onnx_model = studio.load_model(path, card=card)
+    onnx_model = studio.load_model(path, card=card, sandbox="off")
     info = {m.name: m for m in studio.methods(onnx_model, digits)}
     for name in ("lime", "anchors", "shap", "occlusion", "feature_ablation"):
         assert info[name].available, (name, info[name].reason)
