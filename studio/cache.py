@@ -89,7 +89,7 @@ class Cache:
     max_bytes : int, optional
         Size bound; ``$STUDIO_CACHE_MAX_BYTES`` or 2 GiB.
     max_entry_bytes : int, optional
-        Largest entry file read; ``$STUDIO_MAX_RESULT_BYTES`` or 1 GiB (a
+        Largest entry file read; ``$STUDIO_RESULT_MAX_BYTES`` or 1 GiB (a
         larger file is a miss and is never read).
     """
 

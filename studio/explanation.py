@@ -18,21 +18,21 @@ import numpy as np
 SCHEMA = "studio.explanation/1"
 KINDS = ("attribution", "curve", "rule", "importance")
 MAX_RESULT_BYTES = 2**30
-"""Default bound on one decoded result (``$STUDIO_MAX_RESULT_BYTES``)."""
+"""Default bound on one decoded result (``$STUDIO_RESULT_MAX_BYTES``)."""
 _MAX_NPZ_MEMBERS = 10_000
 
 
 def max_result_bytes() -> int:
-    """``$STUDIO_MAX_RESULT_BYTES`` or 1 GiB: the most bytes one decoded :class:`Explanation` may hold."""
+    """``$STUDIO_RESULT_MAX_BYTES`` or 1 GiB: the most bytes one decoded :class:`Explanation` may hold."""
     import os
 
-    raw = os.environ.get("STUDIO_MAX_RESULT_BYTES")
+    raw = os.environ.get("STUDIO_RESULT_MAX_BYTES")
     try:
         return int(raw) if raw else MAX_RESULT_BYTES
     except ValueError:
         from studio.errors import StudioError
 
-        raise StudioError(f"environment variable STUDIO_MAX_RESULT_BYTES must be an integer, got {raw!r}") from None
+        raise StudioError(f"environment variable STUDIO_RESULT_MAX_BYTES must be an integer, got {raw!r}") from None
 
 
 def check_npz(blob: bytes, max_bytes: int) -> None:

@@ -259,7 +259,7 @@ def test_npz_bombs_are_refused_from_headers():
 @pytest.mark.parametrize("bomb", ["lying_header", "deflated_zeros"])
 def test_a_tagged_npz_bomb_is_recomputed(model, table, isolated_cache, monkeypatch, bomb):
     """Even an entry that verifies (written by a buggy or compromised writer) cannot inflate past the bound."""
-    monkeypatch.setenv("STUDIO_MAX_RESULT_BYTES", str(16 * 2**20))
+    monkeypatch.setenv("STUDIO_RESULT_MAX_BYTES", str(16 * 2**20))
     first = _run(model, table)
     path, key = _the_entry(isolated_cache)
     blob = _lying_npz() if bomb == "lying_header" else _deflated_zeros(64 * 2**20)
