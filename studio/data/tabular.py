@@ -121,9 +121,13 @@ def _read_parquet(data: bytes, name: str, max_rows: int):
     """A Parquet file as a DataFrame, refused from its footer before any data page is read.
 
     The footer declares the row count (file and row groups), the column
-    count and each row group's uncompressed size; over ``STUDIO_MAX_ROWS``,
+    count and each row group's size; over ``STUDIO_MAX_ROWS``,
     ``STUDIO_MAX_COLUMNS`` or ``STUDIO_MAX_DECODED_BYTES`` the file is
-    refused without reading its data (a few MB can declare 10^9 rows).
+    refused without reading its data (a few MB can declare 10^9 rows). The
+    decoded size is estimated as the larger of the row groups' encoded
+    sizes and 8 bytes a cell (what the feature matrix takes): run-length and
+    dictionary encodings make a column of one repeated value almost free on
+    disk but not in memory.
     """
     import pyarrow.parquet as pq
 
@@ -145,7 +149,7 @@ def _read_parquet(data: bytes, name: str, max_rows: int):
     for i in range(meta.num_row_groups):
         group = meta.row_group(i)
         rows += max(group.num_rows, 0)
-        size += max(group.total_byte_size, 0)
+        size += max(group.total_byte_size, 8 * max(group.num_rows, 0) * meta.num_columns, 0)
         if rows > max_rows:
             raise _too_many_rows(name, f"at least {rows}", max_rows)
         if size > max_bytes:
