@@ -65,6 +65,8 @@ def read_table(data: bytes, name: str):
             if b"\x00" in data[:65536]:
                 raise StudioError(f"dataset {name!r} is binary, not a CSV text file; export the table as CSV (UTF-8)")
             header, delimiter = _csv_header(data, name)
+            if header is not None:
+                _refuse_duplicates(header, name)  # from the header alone, before pandas parses
             frame = pd.read_csv(io.BytesIO(data), sep=delimiter, nrows=max_rows + 1)
             if frame.shape[1] > 1000:
                 # pandas' parser returns one block per column, and every later frame operation then costs
@@ -83,13 +85,7 @@ def read_table(data: bytes, name: str):
         raise StudioError(f"dataset {name!r} has no columns; a table needs a header line naming its columns")
     if frame.shape[0] == 0 or frame.isna().all().all():
         raise StudioError(f"dataset {name!r} has no rows with values; a table needs a header line and at least one row")
-    names = header if header is not None and len(header) == frame.shape[1] else [str(c) for c in frame.columns]
-    dupes = sorted(c for c, n in Counter(names).items() if n > 1)  # O(n): 10^5 columns in milliseconds
-    if dupes:
-        raise StudioError(
-            f"dataset {name!r} has duplicate column names ({', '.join(repr(d[:60]) for d in dupes[:5])}); "
-            "give every column a unique name"
-        )
+    _refuse_duplicates(header if header is not None and len(header) == frame.shape[1] else [str(c) for c in frame.columns], name)
     frame.columns = [str(c) for c in frame.columns]
     if not parquet and frame.shape[1] == 1:
         for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
@@ -101,6 +97,16 @@ def read_table(data: bytes, name: str):
     if len(frame) > max_rows:
         raise _too_many_rows(name, f"more than {max_rows}" if not parquet else str(len(frame)), max_rows)
     return frame
+
+
+def _refuse_duplicates(names: list, name: str) -> None:
+    """Refuse repeated column names: one ``Counter`` pass, O(n) (a ``list.count`` per name was quadratic)."""
+    dupes = sorted(c for c, n in Counter(names).items() if n > 1)
+    if dupes:
+        raise StudioError(
+            f"dataset {name!r} has duplicate column names ({', '.join(repr(d[:60]) for d in dupes[:5])}); "
+            "give every column a unique name"
+        )
 
 
 def _too_many_rows(name: str, rows: str, max_rows: int) -> StudioError:
