@@ -161,8 +161,8 @@ class Cache:
         st = os.stat(self.directory)
         if not stat.S_ISDIR(st.st_mode):
             raise OSError(errno.ENOTDIR, "Not a directory", str(self.directory))
-        if st.st_mode & 0o077:
-            if st.st_uid == os.geteuid():
+        if os.name == "posix" and st.st_mode & 0o077:  # Windows has no group/other bits to tighten
+            if st.st_uid == _euid():
                 os.chmod(self.directory, 0o700)
                 _warn_once(f"mode:{self.directory}",
                            f"studio cache folder {self.directory} was readable or writable by others "
@@ -344,6 +344,11 @@ class Cache:
             _unlink_entry(path)
 
 
+def _euid():
+    """This process's effective user id (0 where the platform has none: Windows reports every st_uid as 0)."""
+    return os.geteuid() if hasattr(os, "geteuid") else 0
+
+
 def _warn_once(tag: str, message: str) -> None:
     if tag not in _WARNED:
         _WARNED.add(tag)
@@ -366,7 +371,7 @@ def _read_regular(path: Path, max_size: int, touch: bool = False, private: bool 
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > max_size:
             return None
-        if private and (st.st_uid != os.geteuid() or st.st_mode & 0o077):
+        if private and (st.st_uid != _euid() or (os.name == "posix" and st.st_mode & 0o077)):
             return None
         chunks, left = [], st.st_size
         while left > 0:
@@ -377,7 +382,7 @@ def _read_regular(path: Path, max_size: int, touch: bool = False, private: bool 
             left -= len(chunk)
         if os.read(fd, 1):
             return None  # grew while read
-        if touch:
+        if touch and os.utime in os.supports_fd:
             now = time.time_ns()
             try:
                 os.utime(fd, ns=(now, now))
