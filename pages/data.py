@@ -26,6 +26,7 @@ with right:
 with left:
     if data.kind == "tabular":
         views.feature_table(prof, data)
+        views.csv_download(prof.features, "Download the profile as CSV", "studio-profile.csv", key="profile-csv")
     else:
         st.dataframe(prof.features, hide_index=True)
         views.image_grid(data)

@@ -98,4 +98,5 @@ event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="s
                      width="stretch", height=320)
 if event.selection.rows:
     st.session_state["row"] = int(view.iloc[event.selection.rows[0]]["row"])
+views.csv_download(shown, f"Download these {len(shown):,} rows as CSV", "studio-rows.csv", key="rows-csv")
 views.row_picker(data)

@@ -5,13 +5,31 @@ Entries are written atomically (temp file + ``os.replace``), the directory
 is kept under a size bound by least-recently-used eviction, a corrupt entry
 is treated as a miss and recomputed, and a directory that cannot be written
 degrades to no caching with one warning.
+
+Trust: the cache directory is private (created 0700; a wider mode on a
+directory this user owns is tightened, with one warning). Every entry file is
+``MAGIC + tag + blob`` where ``tag`` is HMAC-SHA256 (RFC 2104, Python's
+``hmac``) over the entry's key and blob, under a 32-byte secret kept in the
+directory as ``.key`` (mode 0600, created atomically with ``os.link``). An
+entry whose tag does not verify is a miss and is recomputed, never served,
+so someone who can write the directory but not read the secret cannot plant
+a result. A secret that is not a private regular file of this user is not
+trusted (reads miss; the next write replaces it). Only regular files are
+read: opened with ``O_NOFOLLOW | O_NONBLOCK`` (no links, and a FIFO cannot
+block), then ``fstat`` checks the type and the size before a byte is read.
+Listing and eviction use ``lstat`` and never follow links, and unlink by
+name inside a sub-folder opened with ``O_NOFOLLOW``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import hmac
 import json
 import os
+import secrets
+import stat
 import tempfile
 import time
 import warnings
@@ -20,6 +38,13 @@ from pathlib import Path
 
 DEFAULT_MAX_BYTES = 2 * 2**30
 SUFFIX = ".explanation"
+MAGIC = b"STUDIOC1"  # entry format: MAGIC, 32-byte HMAC-SHA256 tag, blob
+TAG_BYTES = 32
+HEADER_BYTES = len(MAGIC) + TAG_BYTES
+KEY_FILE = ".key"
+KEY_BYTES = 32
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 # Directories already warned about in this process: a server that cannot write its
 # cache says so once, not on every explanation.
 _WARNED: set = set()
@@ -55,7 +80,7 @@ def cache_key(parts: dict) -> str:
 
 
 class Cache:
-    """A directory of ``<key>.explanation`` files.
+    """A private directory of ``<key>.explanation`` files, each tagged with an HMAC.
 
     Parameters
     ----------
@@ -63,31 +88,142 @@ class Cache:
         Defaults to :func:`default_dir`.
     max_bytes : int, optional
         Size bound; ``$STUDIO_CACHE_MAX_BYTES`` or 2 GiB.
+    max_entry_bytes : int, optional
+        Largest entry file read; ``$STUDIO_RESULT_MAX_BYTES`` or 1 GiB (a
+        larger file is a miss and is never read).
     """
 
-    def __init__(self, directory=None, max_bytes: int | None = None):
+    def __init__(self, directory=None, max_bytes: int | None = None, max_entry_bytes: int | None = None):
+        from studio.explanation import max_result_bytes
+
         self.directory = Path(directory) if directory is not None else default_dir()
         self.max_bytes = max_bytes if max_bytes is not None else _env_max_bytes()
+        self.max_entry_bytes = max_entry_bytes if max_entry_bytes is not None else max_result_bytes()
         self.disabled_reason: str | None = None
+        self._secret: bytes | None = None
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}{SUFFIX}"
 
-    def get(self, key: str) -> bytes | None:
-        """The stored bytes for ``key``, or None. Touches the entry (LRU)."""
-        path = self._path(key)
+    # ---- the secret ----------------------------------------------------------------------------
+    def _key_path(self) -> Path:
+        return self.directory / KEY_FILE
+
+    def _read_secret(self) -> bytes | None:
+        """The directory's HMAC secret if it is a private regular file of this user, else None."""
+        if self._secret is not None:
+            return self._secret
+        got = _read_regular(self._key_path(), KEY_BYTES, private=True)
+        if got is not None and len(got[0]) == KEY_BYTES:
+            self._secret = got[0]
+        return self._secret
+
+    def _make_secret(self) -> bytes:
+        """Read the secret, or create it (0600, atomically: ``os.link`` of a finished temp file).
+
+        A key file that is not a private regular file of this user (a link,
+        another owner, group/other permissions, the wrong size) is replaced,
+        with one warning: entries tagged under it are then misses.
+        """
+        secret = self._read_secret()
+        if secret is not None:
+            return secret
+        path = self._key_path()
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-key-")  # mode 0600
         try:
-            blob = path.read_bytes()
-        except OSError:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(KEY_BYTES))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)  # fails if another process made the key first: then use theirs
+            except FileExistsError:
+                if self._read_secret() is None:  # there is one, but not ours or not private
+                    _warn_once(f"key:{self.directory}",
+                               f"studio cache key {path} was not a private file of this user; replaced it "
+                               "(results cached under the old key are recomputed)")
+                    os.replace(tmp, path)  # replaces a link itself, never its target
+                    tmp = None
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+        secret = self._read_secret()
+        if secret is None:
+            raise OSError(errno.EACCES, "the cache key could not be made private", str(path))
+        return secret
+
+    def _prepare_directory(self) -> None:
+        """Create the directory 0700; tighten one this user owns that others can reach (one warning)."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(self.directory)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.ENOTDIR, "Not a directory", str(self.directory))
+        if os.name == "posix" and st.st_mode & 0o077:  # Windows has no group/other bits to tighten
+            if st.st_uid == _euid():
+                os.chmod(self.directory, 0o700)
+                _warn_once(f"mode:{self.directory}",
+                           f"studio cache folder {self.directory} was readable or writable by others "
+                           f"(mode {stat.S_IMODE(st.st_mode):o}); made it private (700)")
+            else:
+                _warn_once(f"mode:{self.directory}",
+                           f"studio cache folder {self.directory} belongs to another user and is open to others; "
+                           "entries are still verified, but set STUDIO_CACHE_DIR to a folder of your own")
+
+    def _prepare_subdir(self, key: str) -> Path:
+        """The entry's sub-folder as a real directory of mode 0700 (a link or file in its place is removed)."""
+        sub = self.directory / key[:2]
+        try:
+            st = os.lstat(sub)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            os.unlink(sub)  # a link or a file: unlinking removes it, never its target
+            st = None
+        if st is None:
+            try:
+                os.mkdir(sub, 0o700)
+            except FileExistsError:
+                if not stat.S_ISDIR(os.lstat(sub).st_mode):
+                    raise
+        return sub
+
+    # ---- entries -------------------------------------------------------------------------------
+    def _tag(self, secret: bytes, key: str, blob) -> bytes:
+        mac = hmac.new(secret, MAGIC + key.encode() + b"\0", hashlib.sha256)
+        mac.update(blob)
+        return mac.digest()
+
+    def get(self, key: str) -> bytes | None:
+        """The stored bytes for ``key``, or None (absent, not a regular file, too large, or a tag that
+        does not verify). Touches the entry (LRU)."""
+        got = self._get(key)
+        return None if got is None else got[0]
+
+    def _get(self, key: str):
+        """(blob, file signature after the touch) or None."""
+        secret = self._read_secret()
+        if secret is None:
             return None
-        _touch(path)
-        return blob
+        got = _read_regular(self._path(key), self.max_entry_bytes + HEADER_BYTES, touch=True)
+        if got is None:
+            return None
+        raw, signature = got
+        view = memoryview(raw)
+        if len(raw) < HEADER_BYTES or raw[: len(MAGIC)] != MAGIC:
+            return None
+        blob = view[HEADER_BYTES:]
+        if not hmac.compare_digest(bytes(view[len(MAGIC):HEADER_BYTES]), self._tag(secret, key, blob)):
+            return None
+        return bytes(blob), signature
 
     def get_decoded(self, key: str, decode):
-        """The entry for ``key`` decoded by ``decode(bytes)``, or None when absent.
+        """The entry for ``key`` decoded by ``decode(bytes)``, or None when absent or not verified.
 
         Repeated calls in one process reuse the decoded value while the file
-        is unchanged, so a warm hit costs a ``stat``; ``decode`` errors
+        is unchanged, so a warm hit costs an ``lstat``; ``decode`` errors
         propagate (the caller discards the entry). Returns the cached object
         itself: callers copy it before changing it.
         """
@@ -102,11 +238,11 @@ class Cache:
             _RECENT[name] = (_touch(path) or signature, recent[1])  # the new signature after the LRU touch
             _RECENT.move_to_end(name)
             return recent[1]
-        blob = self.get(key)
-        if blob is None:
+        got = self._get(key)
+        if got is None:
             return None
-        value = decode(blob)
-        _remember(path, value)
+        value = decode(got[0])
+        _remember(path, value, got[1])
         return value
 
     def put_decoded(self, key: str, value, encode) -> bool:
@@ -119,21 +255,22 @@ class Cache:
     def discard(self, key: str) -> None:
         """Remove an entry (e.g. one found corrupt)."""
         _RECENT.pop(str(self._path(key)), None)
-        try:
-            self._path(key).unlink()
-        except OSError:
-            pass
+        _unlink_entry(self._path(key))
 
     def put(self, key: str, blob: bytes) -> bool:
-        """Store ``blob`` atomically; False (with one warning) if the disk refuses."""
+        """Store ``blob`` atomically with its tag; False (with one warning) if the disk refuses."""
         if self.disabled_reason:
             return False
         path = self._path(key)
         tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
+            self._prepare_directory()
+            secret = self._make_secret()
+            self._prepare_subdir(key)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)  # mode 0600
             with os.fdopen(fd, "wb") as fh:
+                fh.write(MAGIC)
+                fh.write(self._tag(secret, key, blob))
                 fh.write(blob)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -159,18 +296,33 @@ class Cache:
         return True
 
     def entries(self) -> list:
-        """(path, size, last-used time) of every entry, oldest first."""
+        """(path, size, last-used time) of every entry, oldest first.
+
+        Only regular files in real sub-folders count: links (to files or to
+        folders) are neither listed nor followed.
+        """
         out = []
-        if not self.directory.is_dir():
+        try:
+            top = os.scandir(self.directory)
+        except OSError:
             return out
-        for path in self.directory.glob(f"*/*{SUFFIX}"):
-            if path.name.startswith(".tmp-"):
-                continue
+        with top:
+            subs = [e.path for e in top if e.is_dir(follow_symlinks=False)]
+        for sub in subs:
             try:
-                st = path.stat()
+                listing = os.scandir(sub)
             except OSError:
                 continue
-            out.append((path, st.st_size, st.st_mtime))
+            with listing:
+                for entry in listing:
+                    if not entry.name.endswith(SUFFIX) or entry.name.startswith(".tmp-"):
+                        continue
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        out.append((Path(entry.path), st.st_size, st.st_mtime))
         out.sort(key=lambda e: e[2])
         return out
 
@@ -178,30 +330,91 @@ class Cache:
         return sum(size for _, size, _ in self.entries())
 
     def evict(self) -> None:
-        """Delete least-recently-used entries until the size bound holds."""
+        """Delete least-recently-used entries until the size bound holds (never through a link)."""
         entries = self.entries()
         total = sum(size for _, size, _ in entries)
         for path, size, _ in entries:
             if total <= self.max_bytes:
                 break
-            try:
-                path.unlink()
+            if _unlink_entry(path):
                 total -= size
-            except OSError:
-                pass
 
     def clear(self) -> None:
         for path, _, _ in self.entries():
+            _unlink_entry(path)
+
+
+def _euid():
+    """This process's effective user id (0 where the platform has none: Windows reports every st_uid as 0)."""
+    return os.geteuid() if hasattr(os, "geteuid") else 0
+
+
+def _warn_once(tag: str, message: str) -> None:
+    if tag not in _WARNED:
+        _WARNED.add(tag)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _read_regular(path: Path, max_size: int, touch: bool = False, private: bool = False):
+    """(bytes, signature) of a regular file of at most ``max_size`` bytes, or None.
+
+    Opened with ``O_NOFOLLOW | O_NONBLOCK`` (a link fails, a FIFO does not
+    block), checked with ``fstat`` (regular file, size, and with ``private``
+    owned by this user with no group/other permissions) before reading.
+    ``touch`` sets its times to now through the open descriptor (LRU).
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_size:
+            return None
+        if private and (st.st_uid != _euid() or (os.name == "posix" and st.st_mode & 0o077)):
+            return None
+        chunks, left = [], st.st_size
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 24))
+            if not chunk:
+                return None  # shrank while read: treat as absent
+            chunks.append(chunk)
+            left -= len(chunk)
+        if os.read(fd, 1):
+            return None  # grew while read
+        if touch and os.utime in os.supports_fd:
+            now = time.time_ns()
             try:
-                path.unlink()
+                os.utime(fd, ns=(now, now))
+                st = os.fstat(fd)
             except OSError:
                 pass
+        return b"".join(chunks), (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _unlink_entry(path: Path) -> bool:
+    """Unlink ``path`` by name inside its folder opened with ``O_NOFOLLOW``: never deletes through a link."""
+    try:
+        dir_fd = os.open(path.parent, _DIR_FLAGS)
+    except OSError:
+        return False
+    try:
+        os.unlink(path.name, dir_fd=dir_fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(dir_fd)
 
 
 def _signature(path: Path):
-    """(inode, size, mtime in ns) of ``path``, or None when it is absent."""
+    """(inode, size, mtime in ns) of ``path`` itself (``lstat``), or None when it is absent."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -211,14 +424,14 @@ def _touch(path: Path):
     """Mark ``path`` used now (LRU order); its new signature, or None if it could not."""
     now = time.time_ns()
     try:
-        os.utime(path, ns=(now, now))
+        os.utime(path, ns=(now, now), follow_symlinks=False)
     except OSError:
         return None
     return _signature(path)
 
 
-def _remember(path: Path, value) -> None:
-    signature = _signature(path)
+def _remember(path: Path, value, signature=None) -> None:
+    signature = signature or _signature(path)
     if signature is None:
         return
     if signature[1] > _RECENT_BYTES // 4:

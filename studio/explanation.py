@@ -17,6 +17,68 @@ import numpy as np
 
 SCHEMA = "studio.explanation/1"
 KINDS = ("attribution", "curve", "rule", "importance")
+MAX_RESULT_BYTES = 2**30
+"""Default bound on one decoded result (``$STUDIO_RESULT_MAX_BYTES``)."""
+_MAX_NPZ_MEMBERS = 10_000
+
+
+def max_result_bytes() -> int:
+    """``$STUDIO_RESULT_MAX_BYTES`` or 1 GiB: the most bytes one decoded :class:`Explanation` may hold."""
+    import os
+
+    raw = os.environ.get("STUDIO_RESULT_MAX_BYTES")
+    try:
+        return int(raw) if raw else MAX_RESULT_BYTES
+    except ValueError:
+        from studio.errors import StudioError
+
+        raise StudioError(f"environment variable STUDIO_RESULT_MAX_BYTES must be an integer, got {raw!r}") from None
+
+
+def check_npz(blob: bytes, max_bytes: int) -> None:
+    """Refuse an ``.npz`` whose decoded arrays would exceed ``max_bytes``, before reading any array.
+
+    Reads only the zip directory and each member's ``.npy`` header (numpy's
+    ``read_magic`` / ``read_array_header_*``). The zip reader never yields
+    more than a member's declared size, so the declared sizes bound the work.
+
+    Raises
+    ------
+    ValueError
+        Not a zip, too many members, object (pickled) arrays, a declared size
+        over ``max_bytes``, or a damaged header.
+    """
+    import zipfile
+
+    from numpy.lib import format as npformat
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(blob))
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise ValueError(f"corrupt explanation blob: {exc}") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > _MAX_NPZ_MEMBERS:
+            raise ValueError(f"explanation blob has {len(infos)} members, over {_MAX_NPZ_MEMBERS}")
+        declared = sum(info.file_size for info in infos)
+        if declared > max_bytes:
+            raise ValueError(f"explanation blob inflates to {declared} bytes, over the limit of {max_bytes}")
+        total = 0
+        for info in infos:
+            try:
+                with zf.open(info) as fh:
+                    version = npformat.read_magic(fh)
+                    read_header = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}
+                    if version not in read_header:
+                        raise ValueError(f"unsupported .npy version {version}")
+                    shape, _, dtype = read_header[version](fh, max_header_size=10_000)
+            except Exception as exc:  # zipfile, EOF, bad header: all mean corrupt
+                raise ValueError(f"corrupt explanation blob: member {info.filename!r}: {exc}") from None
+            if dtype.hasobject:
+                raise ValueError(f"explanation blob member {info.filename!r} holds Python objects")
+            total += int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if total > max_bytes:
+                raise ValueError(f"explanation blob declares arrays of {total} bytes, over the limit of {max_bytes}")
 
 
 @dataclass
@@ -291,8 +353,21 @@ class Explanation:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "Explanation":
-        """Inverse of :meth:`to_bytes`; raises ``ValueError`` on a corrupt blob."""
+    def from_bytes(cls, blob: bytes, max_bytes: int | None = None) -> "Explanation":
+        """Inverse of :meth:`to_bytes`; raises ``ValueError`` on a corrupt blob.
+
+        Parameters
+        ----------
+        blob : bytes
+            An ``.npz`` as written by :meth:`to_bytes`.
+        max_bytes : int, optional
+            Bound on the decoded size (every array's declared bytes, and the
+            archive's declared uncompressed size), checked from the zip
+            directory and the ``.npy`` headers before any array is read.
+            Default: :func:`max_result_bytes`. A small blob that would
+            inflate past it is refused with ``ValueError``.
+        """
+        check_npz(blob, max_result_bytes() if max_bytes is None else max_bytes)
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
                 header = json.loads(npz["__header__"].tobytes().decode())

@@ -5,6 +5,9 @@ Vega libraries inlined in the page) and a static SVG rendering made offline
 with ``vl-convert`` (shown until, or instead of, the live chart). Images are
 PNG data URIs. Every piece of user text (feature, class and file names,
 comments, sign-off) is HTML-escaped; specs are JSON with ``<`` escaped.
+Names of any length cost linear time: they are drawn short (the first 60
+characters and an ellipsis, :func:`studio.charts.base.short_label`) with
+the whole name in the cell's ``title`` attribute and the chart tooltips.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "captum", "shap", "lime"
 
 def _esc(value) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _name(value) -> str:
+    """A user name (feature, class, file) for display: short, the whole name in a ``title`` attribute."""
+    from studio.charts.base import short_label
+
+    text = str(value)
+    short = short_label(text)
+    if short == text:
+        return _esc(text)
+    return f"<span title='{_esc(text)}'>{_esc(short)}</span>"
 
 
 def _fmt(v) -> str:
@@ -152,22 +166,22 @@ def _payload_table(exp: Explanation, limit: int = 30) -> str:
     """The numbers behind the chart (top ``limit`` features), so the report reads without any chart."""
     if exp.kind == "importance":
         items = sorted(exp.importances, key=lambda i: -i.mean)[:limit]
-        rows = "".join(f"<tr><td>{_esc(i.feature)}</td><td>{i.mean:.4g}</td><td>{i.std:.4g}</td></tr>" for i in items)
+        rows = "".join(f"<tr><td>{_name(i.feature)}</td><td>{i.mean:.4g}</td><td>{i.std:.4g}</td></tr>" for i in items)
         return f"<table><tr><th>feature</th><th>mean</th><th>std</th></tr>{rows}</table>"
     if exp.kind == "rule":
         rows = "".join(
-            f"<tr><td>{r.row}</td><td>{_esc(' AND '.join(map(str, r.predicates)))}</td><td>{r.precision:.3f}</td>"
+            f"<tr><td>{r.row}</td><td>{' AND '.join(_name(p) for p in r.predicates)}</td><td>{r.precision:.3f}</td>"
             f"<td>{r.coverage:.3f}</td></tr>" for r in exp.rules
         )
         return f"<table><tr><th>row</th><th>rule</th><th>precision</th><th>coverage</th></tr>{rows}</table>"
     if exp.kind == "curve":
-        return "<ul>" + "".join(f"<li>{_esc(c.kind)}: {_esc(' x '.join(map(str, c.features)))}"
+        return "<ul>" + "".join(f"<li>{_esc(c.kind)}: {' x '.join(_name(f) for f in c.features)}"
                                 f" ({len(np.asarray(c.grid[0]))} grid points)</li>" for c in exp.curves) + "</ul>"
     if exp.feature_names is not None and exp.values is not None and np.asarray(exp.values).ndim == 2:
         parts = []
         for r, row in enumerate(exp.rows[:5]):
             order = np.abs(exp.values[r]).argsort()[::-1][:limit]
-            cells = "".join(f"<tr><td>{_esc(exp.feature_names[i])}</td><td>{exp.values[r][i]:.4g}</td></tr>" for i in order)
+            cells = "".join(f"<tr><td>{_name(exp.feature_names[i])}</td><td>{exp.values[r][i]:.4g}</td></tr>" for i in order)
             parts.append(f"<details><summary>row {row}: top {len(order)} attributions</summary>"
                          f"<table><tr><th>feature</th><th>attribution</th></tr>{cells}</table></details>")
         return "".join(parts)
@@ -186,13 +200,15 @@ def _meta(exp: Explanation) -> str:
 
 def _target_text(exp: Explanation) -> str:
     """The explained class(es) with their names, e.g. ``1 (benign)``."""
+    from studio.charts.base import short_label
+
     if exp.target is None:
         return "prediction"
     names = exp.output_names or []
     out = []
     for t in dict.fromkeys(exp.target):
         name = names[int(t)] if t is not None and 0 <= int(t) < len(names) else None
-        out.append(f"{t} ({name})" if name is not None else str(t))
+        out.append(f"{t} ({short_label(name)})" if name is not None else str(t))
     return ", ".join(out)
 
 
@@ -282,8 +298,8 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
                 f"{_esc(signoff.get('date', ''))}: <strong>{_esc(signoff.get('verdict', ''))}</strong></p>"
                 + (f"<blockquote>{_esc(signoff['note'])}</blockquote>" if signoff.get("note") else "")
                 + "</section>")
-    classes = ", ".join(map(str, model.class_names or [])) if getattr(model, "class_names", None) else "-"
-    features = ", ".join(map(str, (data.feature_names or [])[:40])) + (" ..." if data.feature_names and len(data.feature_names) > 40 else "")
+    classes = ", ".join(map(_name, model.class_names or [])) if getattr(model, "class_names", None) else "-"
+    features = ", ".join(map(_name, (data.feature_names or [])[:40])) + (" ..." if data.feature_names and len(data.feature_names) > 40 else "")
     script = ""
     bundle = vega_bundle() if interactive and counter.n else None
     if bundle:
@@ -304,9 +320,9 @@ figure.chart{{margin:.5em 0}}img.overlay{{width:192px;image-rendering:pixelated}
 blockquote{{border-left:4px solid #9bd;margin:.5em 0;padding:.2em 1em;background:#f4f8fb}}
 code{{word-break:break-all}}</style></head>
 <body><h1>Model Inspection Studio report</h1>
-<p>Model <strong>{_esc(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}); classes: {_esc(classes)}<br>
+<p>Model <strong>{_name(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}); classes: {classes}<br>
 fingerprint <code>{_esc(model.fingerprint)}</code></p>
-<p>Dataset <strong>{_esc(data.name)}</strong> ({len(data)} rows, {_esc(data.kind)}); features: {_esc(features)}<br>
+<p>Dataset <strong>{_name(data.name)}</strong> ({len(data)} rows, {_esc(data.kind)}); features: {features}<br>
 fingerprint <code>{_esc(data.fingerprint)}</code></p>
 <p class="meta">Generated {_esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}</p>
 <h2>Methods</h2><table><tr><th>method</th><th>params</th><th>rows</th><th>target</th><th>checks</th><th>time</th></tr>{summary}</table>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SIGN_DOMAIN, SIGN_RANGE
+from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SIGN_DOMAIN, SIGN_RANGE, label_axis, short_label
 from studio.explanation import Explanation
 
 
@@ -140,7 +140,7 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
             alt.Chart(frame, title=exp.method if title else "", **size)
             .mark_bar()
             .encode(
-                y=alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0, labelLimit=160)),
+                y=alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0, labelLimit=160)),
                 x=alt.X("value:Q", title="attribution", scale=alt.Scale(zero=True, nice=True)),
                 color=alt.Color("sign:N", scale=alt.Scale(domain=SIGN_DOMAIN, range=SIGN_RANGE), legend=None),
                 tooltip=[
@@ -205,7 +205,7 @@ def importance_bars(explanations, top_k: int = 15, width: int = 220):
     for i, frame in enumerate(frames):
         frame = frame[frame["feature"].isin(order)]
         base = alt.Chart(frame, title=str(frame["method"].iloc[0]) if len(frame) else "", width=width)
-        y = alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0, labelLimit=180))
+        y = alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0, labelLimit=180))
         bars = base.mark_bar(color="#7f7fbf").encode(
             y=y, x=alt.X("mean:Q", title="importance"),
             tooltip=[alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("mean:Q", format=".4g"),
@@ -297,10 +297,10 @@ def comparison_bars(exp: Explanation, row: int, other_values, other_label: str, 
     theirs["instance"] = str(other_label)
     frame = pd.concat([mine[["method", "feature", "value", "instance"]], theirs], ignore_index=True)
     return (
-        alt.Chart(frame, title=f"{exp.method}: row {row} vs {other_label}", width=width)
+        alt.Chart(frame, title=f"{exp.method}: row {row} vs {short_label(other_label)}", width=width)
         .mark_bar()
         .encode(
-            y=alt.Y("feature:N", sort=order, title=None), yOffset=alt.YOffset("instance:N"),
+            y=alt.Y("feature:N", sort=order, title=None, axis=label_axis()), yOffset=alt.YOffset("instance:N"),
             x=alt.X("value:Q", title="attribution"),
             color=alt.Color("instance:N", scale=alt.Scale(range=["#d6604d", "#999999"]), title=None),
             tooltip=["instance:N", "feature:N", alt.Tooltip("value:Q", format=".4g")],

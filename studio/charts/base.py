@@ -1,4 +1,4 @@
-"""Shared chart settings: the point budget, colours, and a point counter."""
+"""Shared chart settings: the point budget, colours, label shortening, and a point counter."""
 
 from __future__ import annotations
 
@@ -10,6 +10,45 @@ NEGATIVE = "#4393c3"  # pushes it down
 SIGN_DOMAIN = ["raises output", "lowers output"]
 SIGN_RANGE = [POSITIVE, NEGATIVE]
 METHOD_SCHEME = "tableau10"
+
+LABEL_CHARS = 60
+"""Names longer than this are shown as their first LABEL_CHARS characters and an ellipsis."""
+ELLIPSIS = "\u2026"
+LABEL_EXPR = (f"length(datum.label) > {LABEL_CHARS} ? "
+              f"slice(datum.label, 0, {LABEL_CHARS}) + '{ELLIPSIS}' : datum.label")
+"""Vega expression shortening an axis label the same way as :func:`short_label` (the data keep the whole name)."""
+
+
+def short_label(text, limit: int = LABEL_CHARS) -> str:
+    """``text`` for display: its first ``limit`` characters and an ellipsis when longer.
+
+    Names come from uploaded files and may be 200,000 characters long; the
+    renderers measure every label they draw (vl-convert's time grew
+    quadratically with a label's length), so charts and the report draw the
+    short form and keep the whole name in a tooltip or ``title`` attribute.
+    """
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + ELLIPSIS
+
+
+def short_labels(names, limit: int = LABEL_CHARS) -> list:
+    """:func:`short_label` of each name, kept distinct (a shortened name that repeats gets `` #i``)."""
+    out = [short_label(n, limit) for n in names]
+    seen: dict = {}
+    for i, label in enumerate(out):
+        seen.setdefault(label, []).append(i)
+    for label, where in seen.items():
+        if len(where) > 1 and any(len(str(names[i])) > limit for i in where):
+            for i in where:
+                out[i] = f"{label} #{i}"
+    return out
+
+
+def label_axis(**kwargs):
+    """An ``alt.Axis`` whose labels are shortened by :data:`LABEL_EXPR` (nominal axes of names)."""
+    import altair as alt
+
+    return alt.Axis(labelExpr=LABEL_EXPR, **kwargs)
 
 
 def chart_points(chart) -> int:

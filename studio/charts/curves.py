@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS, METHOD_SCHEME
+from studio.charts.base import MAX_POINTS, METHOD_SCHEME, short_label
 from studio.explanation import Curve, Explanation
 
 MAX_ICE_LINES = 200
@@ -127,9 +127,10 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int = 52
         raise ValueError(f"no one-feature curve for {feature!r} in these explanations")
     frame, note, numeric = curve_frame(pairs, centre=centre)
     scales = sorted({str(c.extra.get("scale", "?")) for _, c in pairs})
-    title = f"{feature}: " + ", ".join(dict.fromkeys(label for label in frame["label"] if "(ICE)" not in label))
+    shown = short_label(feature)  # a name of any length is drawn short (titles and tooltips are measured per mark)
+    title = f"{shown}: " + ", ".join(dict.fromkeys(label for label in frame["label"] if "(ICE)" not in label))
     subtitle = (("each curve centred to mean 0; " if centre else "") + "scales: " + ", ".join(scales) + note)
-    x = alt.X("x:Q" if numeric else "x:N", title=str(feature))
+    x = alt.X("x:Q" if numeric else "x:N", title=shown)
     color = alt.Color("label:N", title="curve", scale=alt.Scale(scheme=METHOD_SCHEME))
     base = alt.Chart(frame, width=width, height=height)
     ice = base.transform_filter("datum.line >= 0").mark_line(opacity=0.15, strokeWidth=1).encode(
@@ -137,7 +138,7 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int = 52
     )
     avg = base.transform_filter("datum.line < 0").encode(
         x=x, y=alt.Y("y:Q", title="effect" + (" (centred)" if centre else "")), color=color,
-        tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x", title=str(feature)), alt.Tooltip("y:Q", format=".4g")],
+        tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x", title=shown), alt.Tooltip("y:Q", format=".4g")],
     )
     avg = avg.mark_line(strokeWidth=3, point=True) if numeric else avg.mark_point(size=80, filled=True)
     return alt.layer(ice, avg).properties(title=alt.TitleParams(text=title, subtitle=subtitle))
@@ -170,7 +171,7 @@ def heatmap_chart(exp_or_curve, features=None, size: int = 260):
         curve = pairs[0][1]
     else:
         method, curve = exp_or_curve.kind, exp_or_curve
-    f0, f1 = map(str, curve.features)
+    f0, f1 = (short_label(f) for f in curve.features)
     g0, _ = _grid_values(curve.grid[0])
     g1, _ = _grid_values(curve.grid[1])
     z = np.asarray(curve.average, dtype=float)  # (n0, n1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from studio.charts.base import label_axis, short_label, short_labels
+
 MAX_CATEGORIES = 20
 
 
@@ -57,14 +59,14 @@ def distribution_chart(values, name: str = "", bins: int = 20, width: int = 160,
                 x2="end:Q", y=alt.Y("count:Q", title=None, axis=None if small else alt.Axis(labelFontSize=font)),
                 tooltip=[alt.Tooltip("start:Q", format=".3g"), alt.Tooltip("end:Q", format=".3g"), "count:Q"],
             )
-            .properties(title=alt.TitleParams(str(name), fontSize=font + 2) if name else "")
+            .properties(title=alt.TitleParams(short_label(name), fontSize=font + 2) if name else "")
         )
     return (
         alt.Chart(frame, width=width, height=height)
         .mark_bar(color="#6f8fbf")
-        .encode(x=alt.X("value:N", sort="-y", title=None, axis=alt.Axis(labelFontSize=8)), y=alt.Y("count:Q", title=None),
+        .encode(x=alt.X("value:N", sort="-y", title=None, axis=label_axis(labelFontSize=8)), y=alt.Y("count:Q", title=None),
                 tooltip=["value:N", "count:Q"])
-        .properties(title=alt.TitleParams(str(name), fontSize=10) if name else "")
+        .properties(title=alt.TitleParams(short_label(name), fontSize=10) if name else "")
     )
 
 
@@ -92,7 +94,7 @@ def class_balance_chart(labels, width: int = 320):
     return (
         alt.Chart(frame, title="Class balance" + (" (first 100 classes)" if n > 100 else ""), width=width)
         .mark_bar(color="#7f9f7f")
-        .encode(y=alt.Y("class:N", title=None, sort=None), x=alt.X("count:Q"),
+        .encode(y=alt.Y("class:N", title=None, sort=None, axis=label_axis()), x=alt.X("count:Q"),
                 tooltip=["class:N", "count:Q", alt.Tooltip("share:Q", format=".1%")])
     )
 
@@ -103,7 +105,7 @@ def confusion_chart(matrix, class_names, size: int = 280):
     import pandas as pd
 
     m = np.asarray(matrix)
-    names = [str(c) for c in class_names]
+    names = short_labels([str(c) for c in class_names])  # k x k cells each carry two names: drawn short
     k = min(len(names), 60)  # at most 3,600 cells
     records = [
         {"true": names[i], "predicted": names[j], "count": int(m[i, j]), "i": i, "j": j}

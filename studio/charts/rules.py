@@ -41,11 +41,13 @@ def rule_chart(card: dict, width: int | None = 220):
     import pandas as pd
 
     frame = pd.DataFrame({"measure": ["precision", "coverage"], "value": [card["precision"], card["coverage"]]})
-    lines = card["predicates"] or ["(always)"]
+    from studio.charts.base import short_label
+
+    lines = [short_label(p, 80) for p in card["predicates"]] or ["(always)"]
     subtitle = [f"{'IF ' if i == 0 else 'AND '}{p}" for i, p in enumerate(lines[:6])] + (
         [f"... {len(lines) - 6} more"] if len(lines) > 6 else [])
     if card.get("output") is not None:
-        subtitle.append(f"THEN predict {card['output']}")
+        subtitle.append(f"THEN predict {short_label(card['output'])}")
     size = {"width": width} if width else {}
     return (
         alt.Chart(frame, height=60, **size)

@@ -1,7 +1,11 @@
 """Image datasets: class-folder directories, ``.zip`` archives, ``.npz``.
 
 Archives are read member by member in memory after every name, type and
-size has been checked; nothing is extracted to disk.
+size has been checked; nothing is extracted to disk. Image sets are planned
+from the image headers before any image is decoded: every image within the
+pixel limit, one size for the whole set, and the decoded set (float32) within
+``STUDIO_MAX_DECODED_BYTES``; then the images are decoded into one
+preallocated array.
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ from studio.data.dataset import Dataset, limit
 from studio.errors import StudioError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+GRAY_MODES = ("L", "LA", "1", "I;16", "I", "F")  # decoded to one channel; every other mode to RGB
+MAX_DECODED_BYTES = 2 * 2**30
+
+
+def _pixel_limit_error(name: str, width: int, height: int, max_pixels: int) -> StudioError:
+    return StudioError(
+        f"image {name!r} is {width}x{height}, over the limit of {max_pixels} pixels; "
+        "resize it or raise STUDIO_MAX_IMAGE_PIXELS"
+    )
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -27,12 +40,9 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > max_pixels:
-                raise StudioError(
-                    f"image {name!r} is {img.width}x{img.height}, over the limit of {max_pixels} pixels; "
-                    "resize it or raise STUDIO_MAX_IMAGE_PIXELS"
-                )
+                raise _pixel_limit_error(name, img.width, img.height, max_pixels)
             img.load()
-            if img.mode in ("L", "LA", "1", "I;16", "I", "F"):
+            if img.mode in GRAY_MODES:
                 arr = np.asarray(img.convert("L"), dtype=np.float32)[None] / 255.0
             else:
                 arr = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
@@ -43,23 +53,69 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     return arr
 
 
-def _stack(images: list, names: list, labels: list, classes: list, source: str) -> Dataset:
-    if not images:
+def image_shape(source, name: str, max_pixels: int) -> tuple:
+    """(C, H, W) that :func:`decode_image` will return, from the image's header alone (nothing decoded).
+
+    Parameters
+    ----------
+    source : bytes, path or binary file
+    name : str
+        For messages.
+    max_pixels : int
+        An image with more pixels is refused here.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as img:
+            width, height, mode = img.width, img.height, img.mode
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise StudioError(f"image {name!r} could not be decoded ({type(exc).__name__}); the file is damaged or not an image") from None
+    if width * height > max_pixels:
+        raise _pixel_limit_error(name, width, height, max_pixels)
+    return (1 if mode in GRAY_MODES else 3, height, width)
+
+
+def plan_stack(shapes, names: list, source: str) -> tuple:
+    """Check an image set from its headers; return the stack's shape (N, C, H, W).
+
+    Refused: no images, images of different sizes or channels, and a set
+    whose decoded float32 array would exceed ``STUDIO_MAX_DECODED_BYTES``
+    (default 2 GiB) -- many images each within the pixel limit can still
+    add up to more memory than the machine has. ``shapes`` may be a lazy
+    iterable: the check stops at the first image over the total.
+    """
+    max_bytes = limit("STUDIO_MAX_DECODED_BYTES", MAX_DECODED_BYTES)
+    first: dict = {}
+    total = 0
+    count = 0
+    for shape, nm in zip(shapes, names):
+        first.setdefault(shape, nm)
+        total += 4 * shape[0] * shape[1] * shape[2]  # float32 bytes
+        count += 1
+        if total > max_bytes:
+            raise StudioError(
+                f"the images in {source!r} decode to more than {max_bytes} bytes (the first {count} alone need "
+                f"{total}), over the limit; use fewer or smaller images, or raise STUDIO_MAX_DECODED_BYTES"
+            )
+    if not count:
         raise StudioError(
             f"{source!r} holds no images; expected class folders such as cat/1.png, dog/2.png "
             f"with files ending in {', '.join(IMAGE_SUFFIXES)}"
         )
-    shapes = {}
-    for arr, nm in zip(images, names):
-        shapes.setdefault(arr.shape, nm)
-    if len(shapes) > 1:
-        desc = "; ".join(f"{nm} is {s[0]}x{s[1]}x{s[2]} (CxHxW)" for s, nm in list(shapes.items())[:3])
+    if len(first) > 1:
+        desc = "; ".join(f"{nm} is {s[0]}x{s[1]}x{s[2]} (CxHxW)" for s, nm in list(first.items())[:3])
         raise StudioError(f"images in {source!r} differ in size or channels ({desc}); resize them to one size")
-    x = np.stack(images).astype(np.float32)  # (N, C, H, W)
-    return Dataset(
-        kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
-        names=list(names), name=source,
-    )
+    (shape,) = first
+    return (count,) + shape
+
+
+def _decode_into(x: np.ndarray, i: int, data: bytes, name: str) -> None:
+    """Decode one image into ``x[i]``; an image whose decoded shape differs from its header is refused."""
+    arr = decode_image(data, name)  # (C, H, W)
+    if arr.shape != x.shape[1:]:
+        raise StudioError(f"image {name!r} decodes to {arr.shape}, not the {x.shape[1:]} its header declares; the file is damaged")
+    x[i] = arr
 
 
 def check_archive(zf: zipfile.ZipFile, source: str) -> list:
@@ -142,16 +198,32 @@ def load_zip(data: bytes, source: str) -> Dataset:
             raise StudioError(f"{source!r} has {len(members)} images, over the limit of {max_images}; raise STUDIO_MAX_ROWS")
         members.sort(key=lambda m: str(m[1]))
         classes_of, classes = _class_layout([p for _, p in members], source)
-        images, names = [], []
-        for info, path in members:
-            try:
-                blob = zf.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-                raise StudioError(f"archive {source!r} member {info.filename!r} is damaged ({type(exc).__name__})") from None
-            images.append(decode_image(blob, info.filename))
-            names.append(str(path))
+        max_pixels = limit("STUDIO_MAX_IMAGE_PIXELS", 4096 * 4096)
+        names = [str(path) for _, path in members]
+        shape = plan_stack((_member_shape(zf, info, source, max_pixels) for info, _ in members),
+                           [info.filename for info, _ in members], source)
+        x = np.empty(shape, dtype=np.float32)  # (N, C, H, W)
+        for i, (info, _) in enumerate(members):
+            _decode_into(x, i, _read_member(zf, info, source), info.filename)
     labels = [classes.index(c) for c in classes_of]
-    return _stack(images, names, labels, classes, source)
+    return Dataset(kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
+                   names=names, name=source)
+
+
+def _read_member(zf: zipfile.ZipFile, info, source: str) -> bytes:
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise StudioError(f"archive {source!r} member {info.filename!r} is damaged ({type(exc).__name__})") from None
+
+
+def _member_shape(zf: zipfile.ZipFile, info, source: str, max_pixels: int) -> tuple:
+    """A member's (C, H, W) from its header, read through the archive's stream (only the first bytes inflate)."""
+    try:
+        with zf.open(info) as fh:
+            return image_shape(fh, info.filename, max_pixels)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+        raise StudioError(f"archive {source!r} member {info.filename!r} is damaged ({type(exc).__name__})") from None
 
 
 def load_folder(root: Path) -> Dataset:
@@ -166,9 +238,15 @@ def load_folder(root: Path) -> Dataset:
         raise StudioError(f"{root.name!r} has images outside class folders; put each image in a folder named after its class")
     classes_of = [r.parts[0] for r in rel]
     classes = sorted(set(classes_of))
-    images = [decode_image(p.read_bytes(), str(r)) for p, r in zip(files, rel)]
+    max_pixels = limit("STUDIO_MAX_IMAGE_PIXELS", 4096 * 4096)
+    names = [str(r) for r in rel]
+    shape = plan_stack((image_shape(p, nm, max_pixels) for p, nm in zip(files, names)), names, root.name)
+    x = np.empty(shape, dtype=np.float32)  # (N, C, H, W)
+    for i, (p, nm) in enumerate(zip(files, names)):
+        _decode_into(x, i, p.read_bytes(), nm)
     labels = [classes.index(c) for c in classes_of]
-    return _stack(images, [str(r) for r in rel], labels, classes, root.name)
+    return Dataset(kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
+                   names=names, name=root.name)
 
 
 def _read_npz(data: bytes, source: str) -> dict:

@@ -66,6 +66,51 @@ def infer_num_classes(state_dict) -> int | None:
     return None
 
 
+# torchvision families other than image classification: their builders fetch backbone weights from the
+# network unless told not to (``weights_backbone``), and their outputs (boxes, masks, flow, clips) are not
+# the class scores the studio explains. Refused by name, before torchvision builds anything.
+_DOWNLOADS = ", and building it would fetch backbone weights from the network"
+_REFUSED_FAMILIES = {
+    "detection": ("an object detection model", _DOWNLOADS),
+    "segmentation": ("a semantic segmentation model", _DOWNLOADS),
+    "optical_flow": ("an optical flow model", ""),
+    "video": ("a video model", ""),
+    "quantization": ("a quantized model", ""),
+}
+
+
+def check_torchvision_name(name: str) -> None:
+    """Refuse an architecture name that is not a torchvision image classifier, by name alone.
+
+    Only ``torchvision.models.list_models(module=torchvision.models)`` (the
+    classification builders) is allowed: no builder of theirs downloads
+    anything when called with ``weights=None``. Detection, segmentation,
+    optical-flow, video and quantized builders are refused with one
+    sentence naming the family; they would otherwise fetch backbone weights
+    (outbound network) at construction.
+
+    Raises
+    ------
+    StudioError
+        The name is not a torchvision classification model.
+    """
+    from torchvision import models
+
+    if name in models.list_models(module=models):
+        return
+    for family, (what, why) in _REFUSED_FAMILIES.items():
+        module = getattr(models, family, None)
+        if module is not None and name in models.list_models(module=module):
+            raise StudioError(
+                f"the card names architecture {name!r}, {what}: the studio builds torchvision image classifiers "
+                f"only (such as 'resnet18'){why}; export the model to TorchScript or ONNX instead"
+            )
+    raise StudioError(
+        f"the card names architecture {name!r}, which is neither a torchvision model nor one of "
+        f"{', '.join(STUDIO_ARCHITECTURES)}; use a name such as 'resnet18' or export the model to TorchScript"
+    )
+
+
 def build_architecture(name: str, args: dict, state_dict) -> "object":
     """Build an untrained network by name and load ``state_dict`` into it strictly."""
     args = dict(args)
@@ -78,12 +123,7 @@ def build_architecture(name: str, args: dict, state_dict) -> "object":
     else:
         import torchvision
 
-        available = torchvision.models.list_models()
-        if name not in available:
-            raise StudioError(
-                f"the card names architecture {name!r}, which is neither a torchvision model nor one of "
-                f"{', '.join(STUDIO_ARCHITECTURES)}; use a name such as 'resnet18' or export the model to TorchScript"
-            )
+        check_torchvision_name(name)
 
         def factory(**kw):
             return torchvision.models.get_model(name, weights=None, **kw)

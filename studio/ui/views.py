@@ -7,8 +7,21 @@ import streamlit as st
 from studio.charts.data import histogram_frame
 from studio.charts.images import overlay_png, png_bytes, to_display
 
-__all__ = ["feature_table", "image_grid", "metric_row", "residual_chart", "row_picker", "sentences", "overlay_png",
-           "png_bytes", "to_display"]
+__all__ = ["csv_download", "feature_table", "image_grid", "metric_row", "residual_chart", "row_picker", "sentences",
+           "overlay_png", "png_bytes", "to_display"]
+
+
+def csv_download(frame, label: str, file_name: str, key: str) -> None:
+    """A download button for ``frame`` as CSV, made only when clicked.
+
+    Every CSV the app offers goes through :func:`studio.export.csv_bytes`,
+    which neutralises cells a spreadsheet would run as formulas. (The data
+    grids' own CSV export is off: ``client.disableDataExport``.)
+    """
+    from studio.export import csv_bytes
+
+    st.download_button(label, data=lambda: csv_bytes(frame), file_name=file_name, mime="text/csv", key=key,
+                       on_click="ignore")
 
 
 def feature_table(prof, data, bins: int = 20) -> None:

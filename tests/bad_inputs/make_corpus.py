@@ -336,6 +336,55 @@ CASES: list[Case] = []
 BUILDERS: dict = {}
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def parquet_declaring_rows(declared: int, real: int = 1000) -> bytes:
+    """A Parquet file of ``real`` rows (a few hundred bytes) whose footer declares ``declared`` rows.
+
+    The footer is Thrift compact protocol: every ``num_rows`` / ``num_values``
+    of ``real`` follows an i64 field header (0x16) as the zigzag varint of
+    ``real``; each is rewritten as ``declared`` (the footer length is updated;
+    data pages and their offsets are untouched).
+    """
+    import struct
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"a": pa.array([1] * real, pa.int8()), "target": pa.array([0] * real, pa.int8())}), buf)
+    raw = buf.getvalue()
+    (length,) = struct.unpack("<I", raw[-8:-4])
+    footer = raw[-8 - length:-8]
+    old, new = b"\x16" + _varint(2 * real), b"\x16" + _varint(2 * declared)
+    assert footer.count(old) >= 2, "footer layout changed"
+    footer = footer.replace(old, new)
+    return raw[: -8 - length] + footer + struct.pack("<I", len(footer)) + b"PAR1"
+
+
+def _parquet(frame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def many_images_zip(count: int, size: int = 2048) -> bytes:
+    """A zip of ``count`` RGB PNGs of ``size`` x ``size`` (each well within the pixel limit), a few kB each.
+
+    One flat PNG is reused for every member: the archive stays small while
+    the decoded set grows by 12 * size^2 bytes (float32) per image.
+    """
+    png = _png((size, size), mode="RGB", value=7)
+    return _zip({f"{'ab'[i % 2]}/{i}.png": png for i in range(count)}, compression=zipfile.ZIP_STORED)
+
+
 def case(name, stage, expect, build=None, **kw):
     CASES.append(Case(name=name, stage=stage, expect=expect, **kw))
     if build is not None:
@@ -483,6 +532,13 @@ case("card_unknown_architecture", "model", "neither a torchvision model",
      _files(**{"arch.card.json": b'{"architecture": "not_a_net", "input_size": [1, 32, 32]}'}), model="@cnn_state",
      card="arch.card.json")
 
+case("state_dict_detection_architecture", "model", "an object detection model",
+     _files(**{"detect.card.json": b'{"architecture": "fasterrcnn_mobilenet_v3_large_320_fpn", "input_size": [3, 64, 64]}'}),
+     model="@cnn_state", card="detect.card.json")
+case("state_dict_segmentation_architecture", "model", "a semantic segmentation model",
+     _files(**{"segment.card.json": b'{"architecture": "deeplabv3_mobilenet_v3_large", "input_size": [3, 64, 64]}'}),
+     model="@cnn_state", card="segment.card.json")
+
 # tables ----------------------------------------------------------------------------------------
 case("csv_empty", "data", "is empty", _files(**{"empty.csv": b""}), data="empty.csv")
 case("csv_header_only", "data", "has no rows", _files(**{"header_only.csv": b"a,b,target\n"}), data="header_only.csv")
@@ -506,6 +562,22 @@ case("csv_rows_over_limit", "data", "STUDIO_MAX_ROWS", data="@table", env={"STUD
 case("data_over_size_limit", "data", "STUDIO_MAX_DATA_BYTES", data="@table", env={"STUDIO_MAX_DATA_BYTES": "1000"})
 case("parquet_garbage", "data", "not a readable parquet", _files(**{"garbage.parquet": b"PAR1 not really"}),
      data="garbage.parquet")
+case("csv_header_bomb", "data", "over the limit of 100000; select the columns the model uses, or raise STUDIO_MAX_COLUMNS",
+     _files(**{"header_bomb.csv": b"," * 3_000_000 + b"\n1\n"}), data="header_bomb.csv")
+case("csv_header_line_over_limit", "data", "header line longer than 4096 bytes; check the file is a CSV with one header "
+     "line, or raise STUDIO_MAX_HEADER_BYTES",
+     _files(**{"long_header.csv": b"a" * 10_000}), data="long_header.csv", env={"STUDIO_MAX_HEADER_BYTES": "4096"})
+case("csv_column_name_over_limit", "data", "column name longer than 100 characters; shorten the header, or raise "
+     "STUDIO_MAX_NAME_BYTES",
+     _files(**{"long_name.csv": b"a" * 200 + b",target\n1,0\n2,1\n"}), data="long_name.csv",
+     env={"STUDIO_MAX_NAME_BYTES": "100"})
+case("parquet_declares_1e9_rows", "data", "has 1000000000 rows, over the limit of 2000000",
+     _files(**{"billion.parquet": lambda f: parquet_declaring_rows(10**9)}), data="billion.parquet")
+case("parquet_columns_over_limit", "data", "has 31 columns, over the limit of 10",
+     _files(**{"wide.parquet": lambda f: _parquet(_table())}), data="wide.parquet", env={"STUDIO_MAX_COLUMNS": "10"})
+case("parquet_uncompressed_over_limit", "data", "raise STUDIO_MAX_DECODED_BYTES",
+     _files(**{"zeros.parquet": lambda f: _parquet(__import__("pandas").DataFrame({"a": np.zeros(200_000), "target": 0}))}),
+     data="zeros.parquet", env={"STUDIO_MAX_DECODED_BYTES": str(2**20)})
 case("data_unknown_suffix", "data", "unknown type", _files(**{"data.xlsx": b"PK\x03\x04"}), data="data.xlsx")
 case("csv_non_numeric_feature", "pair", "'mean radius' (e.g. 'abc' in row 3) hold non-numeric",
      _files(**{"text_in_numbers.csv": lambda f: _csv(_table().astype({"mean radius": object}).assign(
@@ -570,6 +642,11 @@ case("zip_bomb_ratio", "data", "compression ratio over 1000",
 case("image_over_pixel_limit", "data", "raise STUDIO_MAX_IMAGE_PIXELS",
      _files(**{"big_image.zip": lambda f: _zip({"a/1.png": _png((64, 64)), "b/2.png": _png((64, 64))})}),
      data="big_image.zip", env={"STUDIO_MAX_IMAGE_PIXELS": "1000"})
+case("zip_images_over_decoded_total", "data", "decode to more than 2147483648 bytes",
+     _files(**{"many_images.zip": lambda f: many_images_zip(48)}), data="many_images.zip")
+case("zip_images_over_lowered_total", "data", "raise STUDIO_MAX_DECODED_BYTES",
+     _files(**{"twenty_images.zip": lambda f: _zip({f"{'ab'[i % 2]}/{i}.png": _png((64, 64)) for i in range(20)})}),
+     data="twenty_images.zip", env={"STUDIO_MAX_DECODED_BYTES": str(200_000)})
 case("images_wrong_size_for_model", "pair", "expects images of 1 channel(s) at 32x32",
      _files(**{"small_images.zip": lambda f: _zip({"0/1.png": _png((8, 8)), "1/2.png": _png((8, 8))})}),
      model="@cnn", data="small_images.zip")
