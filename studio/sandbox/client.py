@@ -57,6 +57,47 @@ class ModelFailure(RuntimeError):
     """
 
 
+_spawner_lock = threading.Lock()
+_spawn_requests = None
+
+
+def _spawner_loop(requests) -> None:
+    while True:
+        argv, kwargs, done = requests.get()
+        try:
+            done.append(subprocess.Popen(argv, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 -- handed back to the caller's thread
+            done.append(exc)
+        done_event = done[0]
+        done_event.set()
+
+
+def _spawn(argv, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` from one long-lived thread.
+
+    The worker asks the kernel to kill it when its parent dies
+    (``PR_SET_PDEATHSIG``, also bubblewrap's ``--die-with-parent``), and Linux
+    takes "parent" to be the *thread* that forked it: a worker started from a
+    Streamlit script thread would be killed when that run of the script ended.
+    """
+    global _spawn_requests
+    import queue
+
+    with _spawner_lock:
+        if _spawn_requests is None:
+            _spawn_requests = queue.Queue()
+            threading.Thread(target=_spawner_loop, args=(_spawn_requests,), daemon=True,
+                             name="studio-sandbox-spawner").start()
+    done_event = threading.Event()
+    done: list = [done_event]
+    _spawn_requests.put((argv, kwargs, done))
+    done_event.wait()
+    result = done[1]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 class WorkerProcess:
     """One worker process and the pipes to it.
 
@@ -78,7 +119,7 @@ class WorkerProcess:
         argv = [sys.executable, "-s", "-m", "studio.sandbox.worker", "--kind", kind,
                 "--fd-in", str(req_r), "--fd-out", str(rep_w), "--warm", ",".join(warm)]
         try:
-            self.proc = subprocess.Popen(
+            self.proc = _spawn(
                 launcher.command(kind, argv, tmp), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, pass_fds=(req_r, rep_w), env=launcher.worker_env(tmp),
                 cwd="/", start_new_session=kind != "bubblewrap",

@@ -127,3 +127,16 @@ def test_a_model_that_crashes_on_predict_gives_one_error_per_call(tmp_path, remo
         with pytest.raises(WorkerError, match="segmentation fault"):
             model.predict(np.zeros((3, 2)))
     assert remote_gbt.predict(table.x[:1]).shape == (1,)  # another model is untouched
+
+
+def test_a_model_loaded_in_a_thread_outlives_the_thread(table):
+    """Streamlit runs each page script in a thread; the kernel's parent-death signal follows the forking thread."""
+    import threading
+
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(m=studio.load_model(MODELS / "tabular_gbt.skops", sandbox=KIND)))
+    thread.start()
+    thread.join()
+    time.sleep(1.0)
+    assert box["m"].predict(table.x[:2]).shape == (2,)
+    box["m"].close()
