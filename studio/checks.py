@@ -53,9 +53,10 @@ class Check:
     warn, fail : float or None
         Thresholds: past ``warn`` the verdict is warn, past ``fail`` it is
         fail (above them for ``lower``, below them for ``higher``).
-    kind : {"number", "share", "flag", "count"}
+    kind : {"number", "share", "flag", "count"} or "text:<words>"
         How the value is written: a number (3 significant figures), a
-        share (percent), a flag (yes / no) or a count.
+        share (percent), a flag (yes / no), a count, or fixed words (for
+        keys that carry the fact in their name, ``path_tree``).
     """
 
     key: str
@@ -163,7 +164,7 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
 _PATTERNS = (
     (re.compile(r"^path_(\w+)$"), lambda m: _c(m.group(0), "SHAP algorithm",
                                                f"SHAP values were computed with shap's {m.group(1)} algorithm.",
-                                               kind="flag")),
+                                               kind="text:" + m.group(1))),
     (re.compile(r"^spearman_after_(.+)$"), lambda m: _c(m.group(0), f"Rank correlation after randomising {m.group(1)}",
                                                         "Rank correlation of |map| with the original after "
                                                         f"randomising the weights up to {m.group(1)}.")),
@@ -189,6 +190,8 @@ def definition(key: str) -> Check:
 
 def format_value(value, kind: str = "number") -> str:
     """A value as a reviewer reads it: 2-3 significant figures, percent for shares, yes/no for flags."""
+    if kind.startswith("text:"):  # the key itself carries the fact (path_tree: "tree")
+        return kind[5:]
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -246,7 +249,7 @@ def verdict(key: str, value) -> tuple[str, str]:
     shown = format_value(value, c.kind)
     if status == "info":
         return status, f"{c.label}: {shown}. {c.meaning}"
-    word = {"pass": "passes", "warn": "warning", "fail": "fails"}[status]
+    word = {"pass": "passes", "warn": "warns", "fail": "fails"}[status]
     return status, f"{c.label} {shown}: {word} ({c.threshold_text()}). {c.meaning}"
 
 

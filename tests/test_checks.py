@@ -67,7 +67,7 @@ def test_a_sentence_gives_the_number_the_threshold_and_the_meaning():
     assert status == "fail"
     assert sentence.startswith("Completeness gap 11%: fails (pass <= 1%, fail > 5%). How far the attributions")
     status, sentence = verdict("path_tree", 1.0)
-    assert sentence == "SHAP algorithm: yes. SHAP values were computed with shap's tree algorithm."
+    assert sentence == "SHAP algorithm: tree. SHAP values were computed with shap's tree algorithm."
 
 
 def test_verdicts_are_worst_first_and_one_per_property():
