@@ -259,10 +259,22 @@ def test_global_page_importance_and_curves_then_pin_and_report(gbt, table):
     at.switch_page("pages/report.py").run()
     _ok(at)
     assert len(at.get("vega_lite_chart")) == 1
-    assert [b.label for b in at.get("download_button")] == ["Download report"]
-    at.text_area(key=f"comment-{at.session_state['pins'][0]['key']}").input("checked by hand").run()
+    assert [b.label for b in at.get("download_button")][0] == "Download report"  # then Download PDF (Chromium)
+    # the sign-off is committed by its form, so the file behind the first press of Download carries it
+    at.text_input(key="signoff-name").input("Ann Reviewer")
+    at.selectbox(key="signoff-verdict").select("approved")
+    at.text_area(key="signoff-note").input("numbers checked")
+    _press(at, "Save comments and sign-off")
+    _ok(at)
+    assert any("Signed by Ann Reviewer" in m.value for m in at.success)
+    html = at.session_state["_memo"]["report"][1]
+    summary = html[html.index("<section class='summary'>"):html.index("</section>")]
+    assert "Ann Reviewer" in summary and "numbers checked" in summary and "approved" in summary
+    at.text_area(key=f"comment-{at.session_state['pins'][0]['key']}").input("checked by hand")
+    _press(at, "Save comments and sign-off")
     _ok(at)
     assert at.session_state["pins"][0]["comment"] == "checked by hand"
+    assert "checked by hand" in at.session_state["_memo"]["report"][1]
 
 
 def test_upload_of_own_files_and_a_bad_upload_keeps_the_previous_pair():
