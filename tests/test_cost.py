@@ -44,6 +44,7 @@ def test_a_run_that_cannot_fit_is_refused(gbt, table):
 def test_seconds_per_row_is_positive_and_human_durations(gbt, table):
     assert 0 < seconds_per_row(gbt, table, batch=32, repeats=1) < 1
     assert human(0.5) == "0.5 s" and human(42) == "42 s" and human(600) == "10 min" and human(30 * 3600) == "30.0 h"
+    assert human(9.7e-05) == "under 0.01 s" and human(0.0123456) == "0.012 s"  # no false precision
 
 
 def test_each_model_call_adds_the_fixed_per_call_cost(gbt, table, cnn, digits):
