@@ -8,6 +8,15 @@ from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SIGN_DOMAIN, SIGN_RANG
 from studio.explanation import Explanation
 
 
+def wrap_title(text: str, width: int = 24):
+    """An axis title on as many lines as it needs at ``width`` characters (a list: Vega-Lite draws one line
+    each), so a narrow panel never cuts it; a short title stays a string."""
+    import textwrap
+
+    lines = textwrap.wrap(str(text), width) or [""]
+    return lines[0] if len(lines) == 1 else lines
+
+
 def _row_position(exp: Explanation, row: int | None) -> int:
     """Index into ``exp.values`` of dataset row ``row`` (None: the first)."""
     if row is None or not exp.rows:
@@ -146,7 +155,7 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
             .mark_bar()
             .encode(
                 y=alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0, labelLimit=220)),
-                x=alt.X("value:Q", title=unit or axis_unit(exp), scale=alt.Scale(zero=True, nice=True)),
+                x=alt.X("value:Q", title=wrap_title(unit or axis_unit(exp)), scale=alt.Scale(zero=True, nice=True)),
                 color=alt.Color("sign:N", scale=alt.Scale(domain=SIGN_DOMAIN, range=SIGN_RANGE), legend=None),
                 tooltip=[
                     alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("value:Q", format=".4g"),
@@ -226,7 +235,7 @@ def importance_bars(explanations, top_k: int = 15, width: int | None = 220, orde
         own = set(frame["feature"]) - set(frames[0]["feature"])
         y = alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labels=i == 0 or bool(own), labelLimit=200))
         bars = base.mark_bar(color="#7f7fbf").encode(
-            y=y, x=alt.X("mean:Q", title=unit),
+            y=y, x=alt.X("mean:Q", title=wrap_title(unit, 32)),
             tooltip=[alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("mean:Q", format=".4g"),
                      alt.Tooltip("std:Q", format=".3g")],
         )

@@ -124,7 +124,9 @@ def _short(v) -> str:
         return str(v)
     if not np.isfinite(f):
         return str(v)
-    return f"{f:.3g}" if abs(f) < 1e5 else f"{f:.2e}"
+    if abs(f) >= 1e5:
+        return f"{f:.2e}"
+    return f"{f:,.0f}" if abs(f) >= 1000 else f"{f:.3g}"
 
 
 def explained_caption(exp: Explanation, row: int | None = None, target_name: str | None = None) -> str:

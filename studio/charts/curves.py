@@ -138,7 +138,7 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int | No
     subtitle = (("each curve centred to mean 0; " if centre else "") + "scales: " + ", ".join(scales) + note)
     x = alt.X("x:Q" if numeric else "x:N", title=str(feature))
     color = alt.Color("label:N", title="curve", scale=alt.Scale(scheme=METHOD_SCHEME),
-                      legend=alt.Legend(orient="bottom", labelLimit=240, symbolStrokeWidth=3))
+                      legend=alt.Legend(orient="bottom", labelLimit=240, symbolStrokeWidth=3, symbolOpacity=1))
     base = alt.Chart(frame, height=height, **({"width": width} if width else {}))
     ice = base.transform_filter("datum.line >= 0").mark_line(opacity=0.15, strokeWidth=1).encode(
         x=x, y=alt.Y("y:Q"), detail="line:N", color=color,

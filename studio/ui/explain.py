@@ -237,7 +237,9 @@ def show_plans(plans) -> None:
             st.warning(f"{p.info.name}: refused, {p.note}")
         else:
             extra = f" ({p.note})" if p.note else ""
-            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, about {human(p.seconds)}{extra}")
+            took = human(p.seconds)
+            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, "
+                       f"{took if took.startswith('under') else 'about ' + took}{extra}")
 
 
 # ---- running ------------------------------------------------------------------------------------

@@ -101,12 +101,13 @@ def render_global(results, feature, pair, data=None) -> None:
         exps = [imp for _, imp in importance]
         order = charts.shared_importance_order(exps, top_k=15)
         for start in range(0, len(importance), 3):  # at most three side by side: labels and titles stay whole
-            for col, (r, imp) in zip(st.columns(3), importance[start : start + 3]):
+            for col, (r, imp) in zip(st.columns(min(len(importance), 3)), importance[start : start + 3]):
                 with col:
                     panel_header(r)
                     check_banner(r.explanation)
                     note = IMPORTANCE_NOTE[r.explanation.kind].format(rows=int(imp.checks.get("rows", 0)))
-                    st.caption(md_escape(f"{imp.method}: {note}; unit: {captions.unit_text(r.explanation, label)}"))
+                    unit = "" if r.explanation.kind == "importance" else f"; unit: {captions.unit_text(r.explanation, label)}"
+                    st.caption(md_escape(f"{imp.method}: {note}{unit}"))
                     st.altair_chart(charts.importance_bars([imp], order=order, width=None, title=False,
                                                            unit=importance_unit(r.explanation, label)),
                                     width="stretch")

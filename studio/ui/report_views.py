@@ -61,7 +61,8 @@ def committed_signoff() -> dict | None:
 
 def signoff_line(signoff: dict) -> str:
     """``Signed by Ann on 2026-11-30: approved (with a note)`` (Markdown-escaped)."""
-    text = f"Signed by {signoff['name'] or '(no name)'} on {signoff['date']}: {signoff['verdict']}"
+    verdict = "no verdict given" if signoff["verdict"] == "(none)" else signoff["verdict"]
+    text = f"Signed by {signoff['name'] or '(no name)'} on {signoff['date']}: {verdict}"
     return views.md_escape(text + (" (with a note)" if signoff.get("note") else "") + "; the download carries it.")
 
 

@@ -126,7 +126,10 @@ def test_local_page_runs_side_by_side_panels_and_agreement(mlp, table):
     assert any(md_escape(f'Explains the probability of "{cls}" for row 3') in c and "unit: contribution to" in c
                for c in _captions(at)), _captions(at)
     assert any(c.startswith("row 3: ") and " = " in c for c in _captions(at))
-    assert all(s["encoding"]["x"]["title"] in (f"contribution to P({cls})", f"sensitivity of P({cls})")
+    def title(t):  # an axis title wrapped on several lines (a narrow panel never cuts it)
+        return " ".join(t) if isinstance(t, list) else t
+
+    assert all(title(s["encoding"]["x"]["title"]) in (f"contribution to P({cls})", f"sensitivity of P({cls})")
                for s in specs), [s["encoding"]["x"]["title"] for s in specs]
     at.toggle(key="local-agreement").set_value(True).run()
     at.toggle(key="local-all-features").set_value(True).run()
@@ -344,6 +347,7 @@ def test_global_importance_side_by_side_permutation_mean_shap_and_ebm_terms(gbt,
     # one chart per method, side by side in columns, each with its own unit on the axis
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     units = [s["layer"][0]["encoding"]["x"]["title"] for s in specs if "layer" in s][:3]  # then the EBM curve
+    units = [" ".join(u) if isinstance(u, list) else u for u in units]
     cls = gbt.class_names[1]
     assert units == ["drop in score", f"mean |contribution to P({cls})|", f"mean |term| in logit of {cls}"], units
     notes = _captions(at)
