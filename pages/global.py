@@ -52,9 +52,7 @@ row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), 
 ui.show_plans(plans + row_plans)
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
-    ui.run_plans(model, data, plans, [], target)
-    if row_plans:
-        ui.run_plans(model, data, row_plans, shap_rows, target)
+    ui.run_batches(model, data, [(plans, [], target), (row_plans, shap_rows, target)])  # one status box
 
 results = ui.stored(model, data, plans, [], target) + ui.stored(model, data, row_plans, shap_rows, target)
 if not results:

@@ -71,9 +71,10 @@ plans = ui.plan_runs(model, data, chosen, params, n_rows=1 + len(other_rows), bu
 ui.show_plans(plans)
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
-    ui.run_plans(model, data, plans, [row], target)
+    batches = [(plans, [row], target)]
     if other_rows:
-        ui.run_plans(model, data, [p for p in plans if p.info.kind == "attribution"], other_rows, explained_class)
+        batches.append(([p for p in plans if p.info.kind == "attribution"], other_rows, explained_class))
+    ui.run_batches(model, data, batches)  # one status box for the whole press
 
 results = ui.stored(model, data, plans, [row], target)
 if not results:

@@ -276,13 +276,25 @@ def stored(model, data, plans, rows, target=None) -> list:
 
 def run_plans(model, data, plans, rows, target=None) -> list:
     """Run each plan that fits, with a status box and a progress bar; failures become error results."""
+    return run_batches(model, data, [(plans, rows, target)])
+
+
+def run_batches(model, data, batches) -> list:
+    """Several groups of plans, each ``(plans, rows, target)``, in ONE status box (one box per press of Run
+    explainers, however many row sets it explains); each method has a progress bar labelled once with its name.
+
+    Returns
+    -------
+    list of Result
+        Every group's results, in order.
+    """
     store = results_store()
     out = []
-    todo = [p for p in plans if p.fits and not p.error]
-    if not todo:
+    jobs = [(p, rows, target) for plans, rows, target in batches for p in plans if p.fits and not p.error]
+    if not jobs:
         return out
-    with st.status(f"Running {len(todo)} explainer(s)", expanded=True) as status:
-        for p in todo:
+    with st.status(f"Running {len(jobs)} explainer run(s)", expanded=True) as status:
+        for p, rows, target in jobs:
             key = result_key(model, data, p.info.name, rows, p.params, target)
             if key in store:
                 out.append(store[key])
@@ -290,7 +302,8 @@ def run_plans(model, data, plans, rows, target=None) -> list:
             bar = st.progress(0.0, text=f"{p.info.name}: starting")
 
             def progress(fraction, message, bar=bar, name=p.info.name):
-                bar.progress(min(max(fraction, 0.0), 1.0), text=f"{name}: {message}")
+                text = message if message.startswith(f"{name}:") else f"{name}: {message}"  # named once
+                bar.progress(min(max(fraction, 0.0), 1.0), text=text)
 
             start = time.perf_counter()
             try:
@@ -308,7 +321,7 @@ def run_plans(model, data, plans, rows, target=None) -> list:
             store[key] = res
             out.append(res)
         failed = sum(1 for r in out if r.error)
-        status.update(label=f"Ran {len(out)} explainer(s)" + (f", {failed} failed" if failed else ""),
+        status.update(label=f"Ran {len(out)} explainer run(s)" + (f", {failed} failed" if failed else ""),
                       state="error" if failed == len(out) else "complete", expanded=False)
     return out
 
