@@ -173,8 +173,8 @@ def target_picker(model, data, scope: str, key: str) -> int | None:
         st.caption(f'Every panel explains the probability of **"{md_escape(choice)}"**; the Global explanations '
                    "page explains the same class.")
         return names.index(choice)
-    why = (" (Local explains each row's predicted class; global methods need one class)" if shared == PREDICTED
-           else " (shared with the Local explanations page)" if shared == choice else "")
+    why = (" (shared with the Local explanations page)" if shared == choice else
+           " (Local explains each row's predicted class unless you pick a class; global methods need one class)")
     st.caption(f'Every chart explains the probability of **"{md_escape(choice)}"**{md_escape(why)}; EBM terms '
                "are in its logit (log-odds).")
     return names.index(choice)
