@@ -199,6 +199,8 @@ def params_text(params: dict) -> str:
             return "yes" if v else "no"
         if isinstance(v, float):
             return f"{v:.3g}"
+        if v is None or v == "":
+            return "(automatic)"
         return str(v)
 
     return " · ".join(f"{k.replace('_', ' ')} {one(v)}" for k, v in (params or {}).items()) or "defaults"

@@ -189,6 +189,9 @@ def test_local_page_images_show_overlays(cnn, digits):
         return [i.proto.imgs[0].caption for i in at.image if i.proto.imgs[0].caption.startswith("red")]
 
     assert len(scales()) == 2 and all("(per map)" in c for c in scales())
+    # Grad-CAM's map is never negative: its caption explains red only (no blue that is not there)
+    assert sum("no negative values, so no blue" in c for c in scales()) == 1
+    assert sum("blue: pushes it down" in c for c in scales()) == 1  # integrated gradients: signed
     at.radio(key="local-scale").set_value("one scale for all maps").run()
     _ok(at)
     assert len(scales()) == 2 and all("shared across 2 maps" in c for c in scales())
