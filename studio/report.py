@@ -310,8 +310,10 @@ def summary_html(model, data, explanations, signoff) -> str:
                            f"{_esc(v.sentence)}</li>")
     checks_html = ("<ul>" + "".join(bad) + "</ul>") if bad else "<p>&#10004; Every check with a verdict passes.</p>"
     if signoff:
+        verdict = signoff.get("verdict") or "(none)"
+        verdict = "no verdict given" if verdict == "(none)" else verdict
         sign = (f"<p>Signed by <strong>{_esc(signoff.get('name') or '(no name)')}</strong> on "
-                f"{_esc(signoff.get('date', ''))}: <strong>{_esc(signoff.get('verdict', ''))}</strong></p>"
+                f"{_esc(signoff.get('date', ''))}: <strong>{_esc(verdict)}</strong></p>"
                 + (f"<blockquote>{_esc(signoff['note'])}</blockquote>" if signoff.get("note") else ""))
     else:
         sign = "<p class='warn'>Not signed.</p>"
