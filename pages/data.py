@@ -10,19 +10,27 @@ state.through_router(__file__)
 st.title("Data")
 data = state.current_data()
 prof = state.profile(data)
+model = st.session_state.get("model")  # class names when a model is loaded; the data page never waits for one
+regression = views.is_regression_target(data, model)
+flags = [f for f in prof.flags if not (regression and f.kind == "imbalance")]  # a quantity has no classes
 
 st.caption(views.md_escape(f"{data.name}: {len(data):,} rows, {data.kind}" + (f", label {data.label}" if data.label else "")))
-if prof.flags:
-    shown = "\n".join(f"- {views.md_escape(flag.message)}" for flag in prof.flags[:30])
-    more = f"\n\n... and {len(prof.flags) - 30} more" if len(prof.flags) > 30 else ""
-    st.warning(f"**{len(prof.flags)} flag(s)**\n\n{shown}{more}", icon="⚠️")
+if flags:
+    shown = "\n".join(f"- {views.md_escape(flag.message)}" for flag in flags[:30])
+    more = f"\n\n... and {len(flags) - 30} more" if len(flags) > 30 else ""
+    st.warning(f"**{len(flags)} flag(s)**\n\n{shown}{more}", icon="⚠️")
 else:
     st.success("No flags: no missing values, constant columns, heavy skew or class imbalance.")
 
 left, right = st.columns([3, 1])
 with right:
-    if len(prof.classes):
-        st.altair_chart(charts.class_balance_chart(prof.classes, width=220))
+    if regression and data.y is not None:  # a quantity: its distribution, not one bar per value
+        st.altair_chart(charts.distribution_chart(data.y, name=f"Target: {data.label or 'label'}", width=220,
+                                                  height=160, small=False))
+        st.caption("The label is a quantity (regression): counts per range of values.")
+    elif len(prof.classes):
+        names = model.class_names if model is not None and model.is_classifier else None
+        st.altair_chart(charts.class_balance_chart(views.class_labels(prof.classes, names), width=220))
 with left:
     if data.kind == "tabular":
         views.feature_table(prof, data)

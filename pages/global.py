@@ -12,6 +12,7 @@ model, data = state.current()
 if data.kind != "tabular":
     st.info("Global methods here are for tables. For images, use Local explanations on several instances.")
 
+target = ui.target_picker(model, data, "global", key="global-target")
 chosen = ui.method_picker(model, data, "global", key="global-methods",
                           default=["permutation_importance", "pdp", "ale", "ice", "ebm", "ebm_surrogate"],
                           extra=global_views.LOCAL_HERE if data.kind == "tabular" else ())
@@ -28,7 +29,7 @@ if data.kind == "tabular" and data.feature_names:
 # shap is local: for mean |SHAP| it explains a sample of rows, for one class (as the global methods do)
 over_rows = [info for info in chosen if info.scope == "local"]
 chosen_global = [info for info in chosen if info.scope != "local"]
-shap_rows, target = [], global_views.global_target(model, data)
+shap_rows = []
 if over_rows:
     n = state.kept(st.number_input, "Rows for mean |SHAP| (sampled)", "global-shap-rows", min_value=2,
                    max_value=max(len(data), 2), value=min(100, len(data)), step=10,
@@ -51,11 +52,9 @@ row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), 
 ui.show_plans(plans + row_plans)
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
-    ui.run_plans(model, data, plans, [])
-    if row_plans:
-        ui.run_plans(model, data, row_plans, shap_rows, target)
+    ui.run_batches(model, data, [(plans, [], target), (row_plans, shap_rows, target)])  # one status box
 
-results = ui.stored(model, data, plans, []) + ui.stored(model, data, row_plans, shap_rows, target)
+results = ui.stored(model, data, plans, [], target) + ui.stored(model, data, row_plans, shap_rows, target)
 if not results:
     st.caption("Choose methods and press Run explainers. Results are cached: running again is instant.")
 else:

@@ -23,10 +23,7 @@ if upload is not None:  # the uploaded image is the instance: a one-row dataset,
     frame, output = state.predictions(model, data, slot="upload-predictions")
 panels.instance_summary(model, data, row, frame, title=None if upload is None else f"uploaded image {upload.name}")
 
-targets = ["predicted class"] + list(model.class_names or []) if model.is_classifier else ["prediction"]
-target_name = state.kept(st.selectbox, "Explain", "local-target", options=targets,
-                         help="The output explained: the predicted class, or a class you choose.")
-target = None if target_name in ("predicted class", "prediction") else targets.index(target_name) - 1
+target = ui.target_picker(model, data, "local", key="local-target")
 
 chosen = ui.method_picker(model, data, "local", key="local-methods")
 params = {}
@@ -74,9 +71,10 @@ plans = ui.plan_runs(model, data, chosen, params, n_rows=1 + len(other_rows), bu
 ui.show_plans(plans)
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
-    ui.run_plans(model, data, plans, [row], target)
+    batches = [(plans, [row], target)]
     if other_rows:
-        ui.run_plans(model, data, [p for p in plans if p.info.kind == "attribution"], other_rows, explained_class)
+        batches.append(([p for p in plans if p.info.kind == "attribution"], other_rows, explained_class))
+    ui.run_batches(model, data, batches)  # one status box for the whole press
 
 results = ui.stored(model, data, plans, [row], target)
 if not results:

@@ -23,6 +23,13 @@ if data.y is None:
 subsets = st.session_state.setdefault("subsets", {})
 base_key = model.cache_id + data.fingerprint
 overall = state._memo("metrics:All rows", base_key, lambda: metrics(frame, output, model))
+# say which data each figure was computed on: the card's held-out figure is not the loaded data's
+description = getattr(model.card, "description", "") if getattr(model, "card", None) is not None else ""
+if description:
+    st.caption(views.md_escape(f"From the model card (figures there are on the trainer's own held-out data): "
+                               f"{description}"))
+st.markdown("**Metrics on the loaded data**: " + views.md_escape(
+    f"{data.name}, {len(data):,} rows (which may include rows the model was trained on)"))
 views.metric_row(overall)
 
 if model.is_classifier and "label" in frame:
@@ -82,7 +89,7 @@ def subset_metrics(name, mask):
 if len(masks) > 1:
     table = pd.DataFrame([{"subset": n, "conditions": " AND ".join(c.text() for c in subsets.get(n, [])) or "-",
                            **subset_metrics(n, m)} for n, m in masks.items()])
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch", column_config=views.number_formats(table))
     remove = st.selectbox("Delete a subset", [None] + list(subsets), format_func=lambda s: s or "(none)")
     if remove:
         subsets.pop(remove)
@@ -95,7 +102,7 @@ note = f"first {TABLE_ROWS:,} of {len(shown):,} rows; pick any row by number bel
 st.caption(f"Select a row to explain it on the Local explanations page ({note}).")
 view = shown.head(TABLE_ROWS)
 event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="single-row", key="instances",
-                     width="stretch", height=320)
+                     width="stretch", height=320, column_config=views.number_formats(view))
 if event.selection.rows:
     st.session_state["row"] = int(view.iloc[event.selection.rows[0]]["row"])
 views.csv_download(shown, f"Download these {len(shown):,} rows as CSV", "studio-rows.csv", key="rows-csv")

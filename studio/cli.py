@@ -16,7 +16,7 @@ from studio.errors import StudioError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, status 2, like every other bad input
-        raise StudioError(f"{message} (see python -m studio {self.prog.split()[-1]} --help)")
+        raise StudioError(f"{message} (see {self.prog} --help)")  # prog: "python -m studio [command]"
 
 
 def _parse_params(pairs) -> dict:
@@ -87,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--method", required=True)
     _add_explain_args(p)
-    p.add_argument("--out", help="write the result as JSON (schema studio.explanation/1)")
+    p.add_argument("--out", help="write the result as JSON (schema studio.explanation/1); without it a small "
+                                 f"result is printed and one over {PRINT_LIMIT // 1000} KB is written to "
+                                 "<method>-result.json")
+    p.add_argument("--estimate", action="store_true", help="print the estimated cost and stop (nothing runs)")
+    p.add_argument("--json", action="store_true", help="with --estimate: print the estimate as JSON")
 
     p = sub.add_parser("report", help="write a self-contained HTML report")
     _add_model_args(p)
@@ -125,20 +129,62 @@ def cmd_methods(args) -> int:
     return 0
 
 
+PRINT_LIMIT = 64_000
+"""Characters of JSON printed to stdout at most; a longer result (image maps) goes to a file."""
+
+
+def verdict_lines(exp) -> list[str]:
+    """One line per check with a verdict, worst first: ``FAIL Local gap 0.325 (pass <= 0.05, fail > 0.2)``."""
+    from studio.checks import verdicts
+
+    return [f"{v.status.upper():4s} {v.label} {v.shown}" + (f" ({v.threshold})" if v.threshold else "")
+            for v in verdicts(exp.checks) if v.status != "info"]
+
+
 def cmd_explain(args) -> int:
     import studio
 
     model, data = _load(args)
+    if args.estimate:
+        return _estimate(args, model, data)
     exp = studio.explain(
         model, data, args.method, rows=_parse_rows(args.rows), target=args.target,
         params=_method_params(args), device=args.device, cache=not args.no_cache,
     )
     text = exp.to_json(indent=2)
-    if args.out:
-        _write(Path(args.out), text)
-        print(f"wrote {args.out} ({exp.method}, {exp.kind}, {exp.compute_seconds:.2f}s, cache {exp.cache})")
+    out = args.out
+    if not out and len(text) > PRINT_LIMIT:  # 400 KB of image maps is not for a terminal
+        out = f"{exp.method}-result.json"
+    if out:
+        _write(Path(out), text)
+        print(f"wrote {out} ({len(text) / 1000:.0f} KB; {exp.method}, {exp.kind}, {exp.compute_seconds:.2g} s, "
+              f"cache {exp.cache})" + ("" if args.out else "; --out FILE chooses the file"))
+        for line in verdict_lines(exp):
+            print(line)
     else:
         print(text)
+        for line in verdict_lines(exp):  # stdout stays one JSON document
+            print(line, file=sys.stderr)
+    return 0
+
+
+def _estimate(args, model, data) -> int:
+    """``explain --estimate``: the cost estimate of the run, nothing run (two significant figures)."""
+    from studio.api import resolve_rows
+    from studio.cost import estimate, human, model_timing
+    from studio.explainers import registry
+
+    explainer = registry.get(args.method, data.kind)
+    params = explainer.params.validate(_method_params(args), args.method)
+    rows = resolve_rows(_parse_rows(args.rows), data, getattr(explainer, "scope", "local"))
+    timing = model_timing(model, data)
+    est = estimate(explainer, model, data, params, len(rows or []), timing.per_row, per_call=timing.per_call)
+    if args.json:
+        print(json.dumps({"method": args.method, "seconds": float(f"{est.seconds:.2g}"), "evaluations": est.evaluations,
+                          "calls": est.calls, "rows": len(rows or []), "params": est.params}, default=str))
+    else:
+        print(f"{args.method}: about {human(est.seconds)} ({est.evaluations:,} rows through the model in about "
+              f"{est.calls:,} calls); nothing was run")
     return 0
 
 

@@ -190,7 +190,9 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
 
 
 def human(seconds: float) -> str:
-    """A duration in words: '0.4 s', '3 min', '2.5 h'."""
+    """A duration in words, two significant figures at most: 'under 0.01 s', '0.4 s', '42 s', '3 min', '2.5 h'."""
+    if seconds < 0.01:
+        return "under 0.01 s"
     if seconds < 90:
         return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
     if seconds < 5400:

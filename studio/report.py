@@ -155,11 +155,27 @@ def default_figure(exp: Explanation, data=None):
 
 
 # ---- tables -----------------------------------------------------------------------------------
+MARKS = {"fail": "&#10006; fail", "warn": "&#9650; warn", "pass": "&#10004; pass", "info": "info"}
+
+
 def _checks_table(exp: Explanation) -> str:
+    """Every check with its verdict, value, threshold and meaning (:mod:`studio.checks`)."""
+    from studio.checks import verdicts
+
     if not exp.checks:
         return "<p class='meta'>No checks.</p>"
-    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(_fmt(v))}</td></tr>" for k, v in exp.checks.items())
-    return f"<table class='checks'>{rows}</table>"
+    rows = "".join(f"<tr class='{v.status}'><td>{MARKS[v.status]}</td><th>{_esc(v.label)}</th><td>{_esc(v.shown)}</td>"
+                   f"<td>{_esc(v.threshold)}</td><td class='meta'>{_esc(v.meaning)}</td></tr>" for v in verdicts(exp.checks))
+    return ("<table class='checks'><tr><th>verdict</th><th>check</th><th>value</th><th>threshold</th><th>meaning</th>"
+            f"</tr>{rows}</table>")
+
+
+def _check_banner(exp: Explanation) -> str:
+    """Failing and warning checks, one sentence each, placed BEFORE the figure they qualify."""
+    from studio.checks import verdicts
+
+    bad = [v for v in verdicts(exp.checks) if v.status in ("fail", "warn")]
+    return "".join(f"<p class='verdict {v.status}'>{MARKS[v.status]}: {_esc(v.sentence)}</p>" for v in bad)
 
 
 def _payload_table(exp: Explanation, limit: int = 30) -> str:
@@ -188,11 +204,36 @@ def _payload_table(exp: Explanation, limit: int = 30) -> str:
     return ""
 
 
+def params_text(params: dict) -> str:
+    """Parameters as a reader writes them: ``n_steps 32 · baseline black · features mean radius, worst area``."""
+    def one(v):
+        if isinstance(v, (list, tuple)):
+            return ", ".join(map(one, v)) or "(none)"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        if v is None or v == "":
+            return "(automatic)"
+        return str(v)
+
+    return " · ".join(f"{k.replace('_', ' ')} {one(v)}" for k, v in (params or {}).items()) or "defaults"
+
+
+def _params_html(params: dict) -> str:
+    if not params:
+        return "defaults"
+    return "<ul class='params'>" + "".join(
+        f"<li>{_esc(k.replace('_', ' '))}: <strong>{_esc(params_text({'': v}).strip())}</strong></li>"
+        for k, v in params.items()) + "</ul>"
+
+
 def _meta(exp: Explanation) -> str:
     versions = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in exp.provenance.get("versions", {}).items())
     return (f"<p class='meta'>method <code>{_esc(exp.method)}</code> &middot; rows {_esc(exp.rows or 'all')} &middot; "
-            f"target {_esc(_target_text(exp))} &middot; params <code>{_esc(json.dumps(exp.params, default=str))}</code> "
-            f"&middot; {exp.compute_seconds:.2f} s ({_esc(exp.cache)})</p>"
+            f"target {_esc(_target_text(exp))} &middot; {exp.compute_seconds:.2f} s ({_esc(exp.cache)})</p>"
+            f"<details class='meta'><summary>parameters: {_esc(params_text(exp.params))}</summary>"
+            f"{_params_html(exp.params)}</details>"
             f"<p class='meta'>model {_esc(exp.model_id[:16])} &middot; data {_esc(exp.dataset_id[:16])} &middot; "
             f"seed {_esc(exp.provenance.get('seed'))} &middot; device {_esc(exp.provenance.get('device', ''))}"
             f" &middot; versions: {versions}</p>")
@@ -212,6 +253,97 @@ def _target_text(exp: Explanation) -> str:
     return ", ".join(out)
 
 
+def _rows_text(rows) -> str:
+    if not rows:
+        return "all (global)"
+    return ", ".join(map(str, rows[:8])) + (f" ... ({len(rows)} rows)" if len(rows) > 8 else "")
+
+
+def _ranking(exp: Explanation, data=None):
+    """(where, feature names, scores) of what ``exp`` says matters most, or None: importances and mean |value|
+    over many rows are global; one row's |attribution| is local to that row; EBM terms need ``data``."""
+    from studio.charts.attribution import importance_frame
+
+    if exp.kind == "importance" or (exp.kind == "attribution" and exp.values is not None
+                                    and np.asarray(exp.values).ndim == 2 and len(exp.rows or []) > 1):
+        frame = importance_frame(exp)
+        return "overall", list(frame["feature"]), frame["mean"].to_numpy(dtype=float)
+    if exp.kind == "attribution" and exp.values is not None and np.asarray(exp.values).ndim == 2 and exp.feature_names:
+        return f"row {exp.rows[0] if exp.rows else 0}", list(exp.feature_names), np.abs(np.asarray(exp.values[0], float))
+    if exp.kind == "curve" and exp.method in ("ebm", "ebm_surrogate") and data is not None and data.kind == "tabular":
+        from studio.charts.importance import ebm_term_importance
+
+        try:
+            imp = ebm_term_importance(exp, data.x)
+        except Exception:
+            return None
+        return "overall", [i.feature for i in imp.importances], np.array([i.mean for i in imp.importances])
+    return None
+
+
+def summary_html(model, data, explanations, signoff) -> str:
+    """The first screen: model, data, what drives predictions, where methods disagree, failed checks, sign-off."""
+    from studio.agreement import spearman, top_k_overlap
+    from studio.checks import verdicts
+
+    drives, ranked = [], []
+    for e in explanations:
+        r = _ranking(e, data)
+        if r is None:
+            continue
+        where, names, sc = r
+        top = [names[i] for i in np.argsort(-sc, kind="stable")[:3]]
+        drives.append(f"<li><strong>{_esc(e.method)}</strong> ({_esc(where)}): {_esc(', '.join(top))}</li>")
+        ranked.append((e.method, where, names, sc))
+    if not drives:
+        drives = ["<li>No tabular attributions or importances in this report (see the image sections).</li>"]
+    disagree, compared = [], 0
+    for i in range(len(ranked)):
+        for j in range(i + 1, len(ranked)):
+            (ma, wa, na, sa), (mb, wb, nb, sb) = ranked[i], ranked[j]
+            common = [n for n in na if n in nb]
+            if wa != wb or len(common) < 3:
+                continue
+            a = np.array([sa[na.index(n)] for n in common])
+            b = np.array([sb[nb.index(n)] for n in common])
+            rho, overlap = spearman(a, b), top_k_overlap(a, b, 3)
+            compared += 1
+            if not rho >= 0.5 or overlap < 2 / 3:
+                disagree.append(f"<li><strong>{_esc(ma)}</strong> vs <strong>{_esc(mb)}</strong> ({_esc(wa)}): rank "
+                                f"correlation {rho:.2f}, {round(overlap * 3)} of their top 3 in common</li>")
+    if disagree:
+        disagree_html = "<ul>" + "".join(disagree) + "</ul>"
+    elif compared:
+        disagree_html = (f"<p>The {compared} comparable pair(s) agree (rank correlation at least 0.5 and 2 of the "
+                         "top 3 in common).</p>")
+    else:
+        disagree_html = "<p>Nothing to compare: fewer than two methods rank the same features on the same rows.</p>"
+    bad = []
+    for e in explanations:
+        for v in verdicts(e.checks):
+            if v.status in ("fail", "warn"):
+                bad.append(f"<li class='{v.status}'>{MARKS[v.status]} <strong>{_esc(e.method)}</strong>: "
+                           f"{_esc(v.sentence)}</li>")
+    checks_html = ("<ul>" + "".join(bad) + "</ul>") if bad else "<p>&#10004; Every check with a verdict passes.</p>"
+    if signoff:
+        verdict = signoff.get("verdict") or "(none)"
+        verdict = "no verdict given" if verdict == "(none)" else verdict
+        sign = (f"<p>Signed by <strong>{_esc(signoff.get('name') or '(no name)')}</strong> on "
+                f"{_esc(signoff.get('date', ''))}: <strong>{_esc(verdict)}</strong></p>"
+                + (f"<blockquote>{_esc(signoff['note'])}</blockquote>" if signoff.get("note") else ""))
+    else:
+        sign = "<p class='warn'>Not signed.</p>"
+    classes = ", ".join(map(str, model.class_names or [])) if getattr(model, "class_names", None) else "regression"
+    return (f"<section class='summary'><h2>Summary</h2>"
+            f"<p><strong>Model</strong> {_esc(model.name)} ({_esc(model.format)}, {_esc(model.task)}; "
+            f"outputs: {_esc(classes)}) &middot; <strong>Data</strong> {_esc(data.name)} ({len(data):,} rows, "
+            f"{_esc(data.kind)})</p>"
+            f"<h3>What drives the predictions</h3><ul>{''.join(drives)}</ul>"
+            f"<h3>Where the methods disagree</h3>{disagree_html}"
+            f"<h3>Checks that fail or warn</h3>{checks_html}"
+            f"<h3>Sign-off</h3>{sign}</section>")
+
+
 class _Counter:
     def __init__(self):
         self.n = 0
@@ -221,14 +353,49 @@ class _Counter:
         return self.n
 
 
-def _section(title, exp, spec, png, text, comment, extra, counter) -> str:
+def _image_row(exp: Explanation, png: bytes, data, title: str) -> str:
+    """Original image, overlay and the colour scale side by side (the overlay alone when the original is not in
+    the data)."""
+    from studio.charts.images import colour_bar_png, png_bytes, to_display
+
+    row = exp.rows[0] if exp.rows else 0
+    parts = []
+    if data is not None and data.kind == "image" and row < len(data):
+        parts.append(f"<figure>{image_html(png_bytes(to_display(data.x[row]), 4), f'row {row}')}"
+                     f"<figcaption>original (row {row})</figcaption></figure>")
+    parts.append(f"<figure>{image_html(png, title)}<figcaption>overlay</figcaption></figure>")
+    if exp.kind == "attribution" and exp.values is not None:
+        v = np.asarray(exp.values[exp.rows.index(row) if row in (exp.rows or []) else 0], dtype=float)
+        v = v.sum(axis=0) if v.ndim == 3 else v
+        scale = float(np.percentile(np.abs(v), 99)) if v.size else 0.0
+        negative = bool((v < 0).any())
+        bar = colour_bar_png()
+        parts.append(
+            "<figure class='scale'><img class='bar' alt='colour scale' "
+            f"src='data:image/png;base64,{base64.b64encode(bar).decode()}'>"
+            f"<figcaption><span>-{scale:.2g}</span><span>0</span><span>+{scale:.2g}</span><br>"
+            + ("blue lowers, red raises the explained output" if negative else
+               "the map has no negative values: only the red half is used")
+            + "; clipped at the 99th percentile of |value|</figcaption></figure>")
+    return "<div class='images'>" + "".join(parts) + "</div>"
+
+
+def _section(title, exp, spec, png, text, comment, extra, counter, data=None) -> str:
+    from studio.charts.captions import explained_caption, row_values
+
     body = [f"<section><h2>{_esc(title)}</h2>"]
     if exp is not None:
         body.append(_meta(exp))
+        body.append(_check_banner(exp))
+        row = exp.rows[0] if exp.rows and len(exp.rows) == 1 else None
+        body.append(f"<p class='caption'>{_esc(explained_caption(exp, row, getattr(data, 'label', None)))}</p>")
+        values = row_values(exp, row, data=data) if row is not None and exp.kind == "attribution" else ""
+        if values:
+            body.append(f"<p class='meta'>row {row}: {_esc(values)}</p>")
     if spec is not None:
         body.append(chart_html(spec, counter.next()))
     if png is not None:
-        body.append(image_html(png, title))
+        body.append(_image_row(exp, png, data, title) if exp is not None else image_html(png, title))
     if text:
         body.append(f"<p class='rule'>{_esc(text)}</p>")
     body.append(extra or "")
@@ -273,7 +440,7 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
     sections = []
     for pin in pins or []:
         sections.append(_section(pin.get("title", "panel"), pin.get("explanation"), pin.get("spec"), pin.get("png"),
-                                 pin.get("text", ""), pin.get("comment", ""), "", counter))
+                                 pin.get("text", ""), pin.get("comment", ""), "", counter, data))
     for i, exp in enumerate(explanations):
         extra = panels[i] if panels and i < len(panels) else ""
         comment = comments[i] if comments and i < len(comments) else ""
@@ -281,14 +448,16 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
             spec, png, text = default_figure(exp, data)
         except Exception as exc:  # a chart that cannot be drawn must not lose the section
             spec, png, text = None, None, f"(chart unavailable: {type(exc).__name__})"
-        sections.append(_section(exp.method, exp, spec, png, text, comment, extra, counter))
+        sections.append(_section(exp.method, exp, spec, png, text, comment, extra, counter, data))
 
     all_exps = [p.get("explanation") for p in pins or [] if p.get("explanation") is not None] + list(explanations)
+    from studio.checks import summary as checks_summary
+
     summary = "".join(
-        f"<tr><td>{_esc(e.method)}</td><td><code>{_esc(json.dumps(e.params, default=str))}</code></td>"
-        f"<td>{_esc(e.rows if e.rows else 'all')}</td><td>{_esc(_target_text(e))}</td>"
-        f"<td>{_esc(', '.join(f'{k}={_fmt(v)}' for k, v in e.checks.items()))}</td>"
-        f"<td>{e.compute_seconds:.2f} s ({_esc(e.cache)})</td></tr>"
+        f"<tr><td>{_esc(e.method)}</td><td>{_esc(params_text(e.params))}</td>"
+        f"<td>{_esc(_rows_text(e.rows))}</td><td>{_esc(_target_text(e))}</td>"
+        f"<td>{_esc(checks_summary(e.checks) or 'no verdicts')}</td>"
+        f"<td>{e.compute_seconds:.2g} s ({_esc(e.cache)})</td></tr>"
         for e in all_exps
     )
     versions = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in package_versions().items())
@@ -318,16 +487,80 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 .meta{{color:#666;font-size:.9em}}section{{border-top:2px solid #eee;margin-top:1.5em}}
 figure.chart{{margin:.5em 0}}img.overlay{{width:192px;image-rendering:pixelated}}.rule{{font-family:monospace}}
 blockquote{{border-left:4px solid #9bd;margin:.5em 0;padding:.2em 1em;background:#f4f8fb}}
-code{{word-break:break-all}}</style></head>
+code{{word-break:break-all}}
+.summary{{border:2px solid #9bd;padding:0 1em;background:#fafcfe}}.summary h3{{margin:.6em 0 .2em}}
+.fail,.verdict.fail{{color:#a11}}.warn,.verdict.warn{{color:#a60}}tr.pass td:first-child{{color:#171}}
+.verdict{{font-weight:600;margin:.3em 0}}.caption{{color:#333;font-style:italic}}ul.params{{margin:.2em 0}}
+.images{{display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap}}.images figure{{margin:0}}
+figure.scale img.bar{{width:256px;height:14px;display:block}}
+figure.scale figcaption span{{display:inline-block;width:84px;text-align:center}}
+@media print{{section{{break-inside:avoid-page}}.live{{display:none}}img.static{{display:block!important}}}}</style></head>
 <body><h1>Model Inspection Studio report</h1>
+<p class="meta">Generated {_esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}</p>
+{summary_html(model, data, all_exps, signoff)}
+<h2>Model and data</h2>
 <p>Model <strong>{_name(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}); classes: {classes}<br>
 fingerprint <code>{_esc(model.fingerprint)}</code></p>
 <p>Dataset <strong>{_name(data.name)}</strong> ({len(data)} rows, {_esc(data.kind)}); features: {features}<br>
 fingerprint <code>{_esc(data.fingerprint)}</code></p>
-<p class="meta">Generated {_esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}</p>
 <h2>Methods</h2><table><tr><th>method</th><th>params</th><th>rows</th><th>target</th><th>checks</th><th>time</th></tr>{summary}</table>
 <details><summary>Package versions</summary><table>{versions}</table></details>
 {''.join(sections)}{sign}
 {script}
 </body></html>
 """
+
+
+# ---- PDF ----------------------------------------------------------------------------------------
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+def pdf_engine() -> str | None:
+    """The headless Chromium that prints reports to PDF (Debian's ``chromium``), or None when none is installed."""
+    import shutil
+
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def html_to_pdf(html_text: str, timeout: float = 120.0) -> bytes:
+    """The report's PDF twin: the same HTML printed by headless Chromium (``--print-to-pdf``).
+
+    Chromium draws the page exactly as a browser shows it (the inlined Vega
+    libraries render the live charts, print CSS shows the static SVGs), so
+    the PDF has the same sections as the HTML. It needs no network: the file
+    is opened from disk and every network request is refused
+    (``--host-resolver-rules``); no fonts or scripts are fetched.
+
+    Raises
+    ------
+    StudioError
+        When no Chromium is installed or printing fails.
+    """
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from studio.errors import StudioError
+
+    engine = pdf_engine()
+    if engine is None:
+        raise StudioError("PDF export needs Chromium (apt-get install chromium); download the HTML report instead")
+    with tempfile.TemporaryDirectory(prefix="studio-pdf-") as tmp:
+        src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        src.write_text(html_text, encoding="utf-8")
+        cmd = [engine, "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",
+               "--disable-background-networking", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND",
+               f"--user-data-dir={tmp}/profile", "--no-pdf-header-footer", "--virtual-time-budget=10000",
+               f"--print-to-pdf={out}", src.as_uri()]
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise StudioError(f"printing the report to PDF took over {timeout:.0f} s; download the HTML report "
+                              "instead") from None
+        if not out.exists() or out.stat().st_size == 0:
+            raise StudioError("Chromium could not print the report to PDF; download the HTML report instead")
+        return out.read_bytes()

@@ -83,3 +83,38 @@ def test_report_command(tmp_path):
     out = run("report", "--model", MODEL, "--data", DATA, "--methods", "permutation_importance", "--out", str(tmp_path / "r.html"))
     assert out.returncode == 0, out.stderr
     assert "permutation_importance" in (tmp_path / "r.html").read_text()
+
+
+def test_explain_prints_verdicts_and_a_large_result_goes_to_a_file(tmp_path):
+    # an image result is hundreds of KB: written to <method>-result.json in the working directory, one line printed
+    cnn, digits = str(MODELS / "image_cnn.pt"), str(SAMPLE_DATA / "digits.zip")
+    out = subprocess.run(
+        [sys.executable, "-m", "studio", "explain", "--model", cnn, "--data", digits, "--method", "integrated_gradients",
+         "--rows", "0,1,2,3,4,5,6,7"], capture_output=True, text=True, cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("wrote integrated_gradients-result.json (") and "--out FILE" in lines[0]
+    assert json.loads((tmp_path / "integrated_gradients-result.json").read_text())["kind"] == "attribution"
+    assert any(line.startswith(("PASS Completeness gap", "WARN Completeness gap", "FAIL Completeness gap"))
+               for line in lines[1:]), lines
+    assert len(out.stdout) < 1000
+    # a small result is printed as JSON on stdout (still one document), its verdicts on stderr
+    out = run("explain", "--model", MODEL, "--data", DATA, "--method", "shap", "--rows", "3")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["method"] == "shap"
+    assert out.stderr.startswith("PASS Additivity gap (relative)")
+
+
+def test_usage_hint_names_the_command_once_and_estimates_print_two_figures():
+    out = run("explain", "--model", MODEL)
+    assert "(see python -m studio explain --help)" in out.stderr
+    out = run("--bogus")
+    assert "python -m studio studio" not in out.stderr and "(see python -m studio --help)" in out.stderr
+    out = run("explain", "--model", MODEL, "--data", DATA, "--method", "shap", "--rows", "0,1", "--estimate", "--json")
+    assert out.returncode == 0, out.stderr
+    est = json.loads(out.stdout)
+    assert est["method"] == "shap" and est["rows"] == 2 and est["seconds"] > 0
+    assert len(f"{est['seconds']:.10g}".lstrip("0.").replace(".", "").rstrip("0")) <= 2  # two significant figures
+    out = run("explain", "--model", MODEL, "--data", DATA, "--method", "shap", "--rows", "0", "--estimate")
+    assert out.stdout.startswith("shap: about ") and "nothing was run" in out.stdout

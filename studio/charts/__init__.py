@@ -27,6 +27,7 @@ from studio.charts.attribution import (
     importance_frame,
     normalised_map,
     shared_feature_order,
+    shared_importance_order,
 )
 from studio.charts.base import MAX_POINTS, chart_points
 from studio.charts.curves import curve_chart, curves_for, heatmap_chart
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_POINTS",
     "chart_points",
     "shared_feature_order",
+    "shared_importance_order",
     "attribution_frame",
     "attribution_bars",
     "comparison_bars",

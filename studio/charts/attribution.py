@@ -8,6 +8,15 @@ from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SIGN_DOMAIN, SIGN_RANG
 from studio.explanation import Explanation
 
 
+def wrap_title(text: str, width: int = 24):
+    """An axis title on as many lines as it needs at ``width`` characters (a list: Vega-Lite draws one line
+    each), so a narrow panel never cuts it; a short title stays a string."""
+    import textwrap
+
+    lines = textwrap.wrap(str(text), width) or [""]
+    return lines[0] if len(lines) == 1 else lines
+
+
 def _row_position(exp: Explanation, row: int | None) -> int:
     """Index into ``exp.values`` of dataset row ``row`` (None: the first)."""
     if row is None or not exp.rows:
@@ -102,7 +111,7 @@ def _scalar(v):
 
 
 def attribution_bars(explanations, row: int | None = None, order=None, top_k: int = 15, width: int | None = 220,
-                     title: bool = True):
+                     title: bool = True, unit: str | None = None):
     """Side-by-side signed bar charts, one per method, over the same features.
 
     Parameters
@@ -119,11 +128,16 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
         Width of each chart in pixels; None lets the container decide.
     title : bool
         Name each chart after its method.
+    unit : str, optional
+        The value axis title (default :func:`studio.charts.captions.axis_unit`, e.g. ``contribution to
+        P(malignant)``).
 
     Returns
     -------
     altair.HConcatChart or altair.Chart
     """
+    from studio.charts.captions import axis_unit
+
     import altair as alt
 
     if isinstance(explanations, Explanation):
@@ -140,8 +154,8 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
             alt.Chart(frame, title=exp.method if title else "", **size)
             .mark_bar()
             .encode(
-                y=alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0, labelLimit=160)),
-                x=alt.X("value:Q", title="attribution", scale=alt.Scale(zero=True, nice=True)),
+                y=alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0, labelLimit=220)),
+                x=alt.X("value:Q", title=wrap_title(unit or axis_unit(exp)), scale=alt.Scale(zero=True, nice=True)),
                 color=alt.Color("sign:N", scale=alt.Scale(domain=SIGN_DOMAIN, range=SIGN_RANGE), legend=None),
                 tooltip=[
                     alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("value:Q", format=".4g"),
@@ -184,30 +198,44 @@ def importance_frame(exp: Explanation):
     return frame
 
 
-def importance_bars(explanations, top_k: int = 15, width: int = 220):
+def shared_importance_order(explanations, top_k: int | None = 15) -> list[str]:
+    """One order of features (and EBM terms) for several importance results: the average share over methods
+    (each method's means scaled to sum to 1), largest first."""
+    if isinstance(explanations, Explanation):
+        explanations = [explanations]
+    weights: dict[str, float] = {}
+    for f in (importance_frame(e) for e in explanations):
+        total = f["mean"].clip(lower=0).sum() or 1.0
+        for name, m in zip(f["feature"], f["mean"]):
+            weights[name] = weights.get(name, 0.0) + max(float(m), 0.0) / total
+    order = sorted(weights, key=lambda n: -weights[n])
+    return order if top_k is None else order[:top_k]
+
+
+def importance_bars(explanations, top_k: int = 15, width: int | None = 220, order=None, unit: str = "importance",
+                    title: bool = True):
     """Importance bars with a +-1 std whisker, one chart per method, shared order.
 
     The order is the average rank share over methods (each method's means
-    scaled to sum to 1).
+    scaled to sum to 1), unless ``order`` gives it (features or terms).
+    ``width`` None lets the container decide; ``unit`` titles the value axis.
     """
     import altair as alt
 
     if isinstance(explanations, Explanation):
         explanations = [explanations]
     frames = [importance_frame(e) for e in explanations]
-    weights: dict[str, float] = {}
-    for f in frames:
-        total = f["mean"].clip(lower=0).sum() or 1.0
-        for name, m in zip(f["feature"], f["mean"]):
-            weights[name] = weights.get(name, 0.0) + max(float(m), 0.0) / total
-    order = sorted(weights, key=lambda n: -weights[n])[:top_k]
+    order = list(order)[:top_k] if order is not None else shared_importance_order(explanations, top_k)
     charts = []
     for i, frame in enumerate(frames):
         frame = frame[frame["feature"].isin(order)]
-        base = alt.Chart(frame, title=str(frame["method"].iloc[0]) if len(frame) else "", width=width)
-        y = alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0, labelLimit=180))
+        size = {"width": width} if width else {}
+        base = alt.Chart(frame, title=str(frame["method"].iloc[0]) if len(frame) and title else "", **size)
+        # labels on the first chart, and on any chart with a term the first does not have (EBM pairs `a x b`)
+        own = set(frame["feature"]) - set(frames[0]["feature"])
+        y = alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0 or bool(own), labelLimit=200))
         bars = base.mark_bar(color="#7f7fbf").encode(
-            y=y, x=alt.X("mean:Q", title="importance"),
+            y=y, x=alt.X("mean:Q", title=wrap_title(unit, 32)),
             tooltip=[alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("mean:Q", format=".4g"),
                      alt.Tooltip("std:Q", format=".3g")],
         )

@@ -103,7 +103,8 @@ def curve_frame(pairs, centre: bool = True, max_lines: int = MAX_ICE_LINES, seed
     return frame, note, numeric
 
 
-def curve_chart(explanations, feature: str, centre: bool = True, width: int = 520, height: int = 300):
+def curve_chart(explanations, feature: str, centre: bool = True, width: int | None = 520, height: int = 300,
+                unit: str | None = None):
     """PDP (+ ICE lines), ALE and EBM shape of ``feature`` on one chart.
 
     Curves from different methods live on different scales (probability,
@@ -113,8 +114,14 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int = 52
     Parameters
     ----------
     explanations : list of Explanation
-        Curve explanations (pdp, ice, ale, ebm, ebm_surrogate, ...).
+        Curve explanations (pdp, ice, ale, ebm, ebm_surrogate, ...), all on
+        one output scale (:func:`studio.charts.captions.scale_key`): an EBM's
+        logit and a PDP's probability belong on separate charts.
     feature : str
+    width : int or None
+        None lets the container decide.
+    unit : str, optional
+        The y axis title (the explained output, e.g. ``P(benign)``).
 
     Returns
     -------
@@ -131,13 +138,14 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int = 52
     title = f"{shown}: " + ", ".join(dict.fromkeys(label for label in frame["label"] if "(ICE)" not in label))
     subtitle = (("each curve centred to mean 0; " if centre else "") + "scales: " + ", ".join(scales) + note)
     x = alt.X("x:Q" if numeric else "x:N", title=shown)
-    color = alt.Color("label:N", title="curve", scale=alt.Scale(scheme=METHOD_SCHEME))
-    base = alt.Chart(frame, width=width, height=height)
+    color = alt.Color("label:N", title="curve", scale=alt.Scale(scheme=METHOD_SCHEME),
+                      legend=alt.Legend(orient="bottom", labelLimit=240, symbolStrokeWidth=3, symbolOpacity=1))
+    base = alt.Chart(frame, height=height, **({"width": width} if width else {}))
     ice = base.transform_filter("datum.line >= 0").mark_line(opacity=0.15, strokeWidth=1).encode(
         x=x, y=alt.Y("y:Q"), detail="line:N", color=color,
     )
     avg = base.transform_filter("datum.line < 0").encode(
-        x=x, y=alt.Y("y:Q", title="effect" + (" (centred)" if centre else "")), color=color,
+        x=x, y=alt.Y("y:Q", title=(unit or "effect") + (" (centred)" if centre else "")), color=color,
         tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x", title=shown), alt.Tooltip("y:Q", format=".4g")],
     )
     avg = avg.mark_line(strokeWidth=3, point=True) if numeric else avg.mark_point(size=80, filled=True)

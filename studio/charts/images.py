@@ -56,3 +56,11 @@ def overlay(image: np.ndarray, attribution_map: np.ndarray, alpha: float = 0.6) 
 def overlay_png(image: np.ndarray, attribution_map: np.ndarray, scale: int = 4, alpha: float = 0.6) -> bytes:
     """:func:`overlay` as PNG bytes, enlarged ``scale`` times."""
     return png_bytes(overlay(image, attribution_map, alpha), scale)
+
+
+def colour_bar_png(width: int = 256, height: int = 14, alpha: float = 0.6, background: float = 0.5) -> bytes:
+    """The colour scale of :func:`overlay` as a horizontal bar: -1 (blue, left) through 0 to +1 (red, right),
+    blended over a mid-grey image as the overlay blends over the input."""
+    grey = np.full((1, height, width), background)  # (1, H, W)
+    ramp = np.tile(np.linspace(-1.0, 1.0, width), (height, 1))  # (H, W)
+    return png_bytes(overlay(grey, ramp, alpha))

@@ -71,7 +71,7 @@ def term_contributions(exp: Explanation, x) -> tuple[list[str], np.ndarray]:
     for c in curves:
         one = dataclasses.replace(exp, curves=[c])
         columns.append(ebm_score(one, x) - float(c.extra["intercept"]))  # (n,)
-        terms.append(str(c.extra.get("term") or " & ".join(map(str, c.features))))
+        terms.append(" x ".join(map(str, c.features)))  # interaction terms named `a x b` (interpret: `a & b`)
     return terms, np.stack(columns, axis=1)
 
 

@@ -12,8 +12,12 @@ def rule_card(exp: Explanation, row: int | None = None) -> dict:
     -------
     dict
         ``{"method", "row", "predicates": [str], "text": "IF a AND b THEN
-        <output>", "precision", "coverage", "output"}``; raises ValueError
-        when ``exp`` has no rule for the row.
+        <output>", "precision", "coverage", "output", "threshold", "meets"}``;
+        ``meets`` is False when the rule stays under the precision asked
+        (``threshold``): then ``text`` says so first ("No rule reached
+        precision 0.95; best found: IF ... (precision 0.67)"), so an
+        unmet rule is never read as an anchor. Raises ValueError when
+        ``exp`` has no rule for the row.
     """
     if exp.kind != "rule" or not exp.rules:
         raise ValueError(f"{exp.method} has no rules")
@@ -29,9 +33,17 @@ def rule_card(exp: Explanation, row: int | None = None) -> dict:
             output = exp.output_names[int(t)]
     preds = [str(p) for p in rule.predicates]
     text = ("IF " + " AND ".join(preds) if preds else "ALWAYS") + (f" THEN predict {output}" if output is not None else "")
+    threshold = (exp.params or {}).get("threshold")
+    meets = (rule.extra or {}).get("meets_threshold")
+    if meets is None and threshold is not None:
+        meets = float(rule.precision) >= float(threshold)
+    if meets is False or meets == 0:
+        text = (f"No rule reached precision {float(threshold):.2g}; best found: " if threshold is not None
+                else "Not an anchor (under the precision asked); best found: ") + text + f" (precision {rule.precision:.2f})"
     return {
         "method": exp.method, "row": int(rule.row), "predicates": preds, "text": text,
         "precision": float(rule.precision), "coverage": float(rule.coverage), "output": output,
+        "threshold": None if threshold is None else float(threshold), "meets": None if meets is None else bool(meets),
     }
 
 
@@ -48,10 +60,12 @@ def rule_chart(card: dict, width: int | None = 220):
         [f"... {len(lines) - 6} more"] if len(lines) > 6 else [])
     if card.get("output") is not None:
         subtitle.append(f"THEN predict {short_label(card['output'])}")
+    if card.get("meets") is False:
+        subtitle.insert(0, f"NOT AN ANCHOR: precision {card['precision']:.2f} is under {card['threshold']:.2g}; best rule found")
     size = {"width": width} if width else {}
     return (
         alt.Chart(frame, height=60, **size)
-        .mark_bar(color="#7f9f7f")
+        .mark_bar(color="#7f9f7f" if card.get("meets") is not False else "#c0504d")
         .encode(y=alt.Y("measure:N", title=None, sort=["precision", "coverage"]),
                 x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
                 tooltip=["measure:N", alt.Tooltip("value:Q", format=".3f")])

@@ -103,6 +103,83 @@ def param_widgets(info, data, key: str, overrides: dict | None = None) -> dict:
     return values
 
 
+# ---- the explained class ------------------------------------------------------------------------
+SHARED_TARGET = "explain-target"
+"""Session key of the class both explanation pages explain (a class name, or ``predicted class``)."""
+PREDICTED = "predicted class"
+
+
+def default_global_class(model, data) -> int:
+    """The class global methods explain unless the user picks one: ``studio.explain``'s default (the positive
+    class of a binary model, class 0 otherwise) when the data holds it, else the data's most frequent class (so an
+    EBM on data without class 0 has a class to fit)."""
+    from studio.api import requested_target
+
+    t = requested_target(model, data, None, "global") or 0
+    names = [str(n) for n in model.class_names or []]
+    if data.y is None or not names:
+        return t
+    import numpy as np
+
+    labels = [str(v) for v in np.asarray(data.y).ravel()]
+    index = [names.index(v) if v in names else (int(v) if v.lstrip("-").isdigit() else -1) for v in labels]
+    present = [i for i in index if 0 <= i < len(names)]
+    if not present or t in present:
+        return t
+    return max(set(present), key=present.count)
+
+
+def target_picker(model, data, scope: str, key: str) -> int | None:
+    """One control for the explained class, shared by the Local and Global pages, and a caption saying what the
+    page explains.
+
+    The choice is kept in ``st.session_state[SHARED_TARGET]``: picking a class on one page makes the other page
+    explain it too. Local pages offer ``predicted class`` (each row's own); global methods explain one class, so
+    there it falls back to :func:`default_global_class` (and says so).
+
+    Returns
+    -------
+    int or None
+        The class index; None for each row's predicted class (local) or a regression model.
+    """
+    from studio.ui.views import md_escape
+
+    if not model.is_classifier:
+        label = getattr(data, "label", None)
+        st.caption(f"Regression: every panel explains the predicted {md_escape(label or 'value')}, in the target's "
+                   "own units.")
+        return None
+    names = [str(n) for n in model.class_names or []]
+    options = ([PREDICTED] if scope == "local" else []) + names
+    shared = st.session_state.get(SHARED_TARGET)
+    fallback = options[0] if scope == "local" else names[default_global_class(model, data)]
+    if shared in options:
+        st.session_state[key] = shared
+    elif st.session_state.get(key) not in options:
+        st.session_state[key] = fallback
+    if scope != "local" and shared == PREDICTED:
+        st.session_state[key] = fallback
+
+    def share():
+        st.session_state[SHARED_TARGET] = st.session_state[key]
+
+    choice = st.selectbox("Explained class", options, key=key, on_change=share,
+                          help="Shared by the Local and Global explanations pages.")
+    if scope == "local":
+        if choice == PREDICTED:
+            st.caption("Every panel explains the probability of **each row's predicted class**. Pick a class to "
+                       "explain that class here and on the Global explanations page.")
+            return None
+        st.caption(f'Every panel explains the probability of **"{md_escape(choice)}"**; the Global explanations '
+                   "page explains the same class.")
+        return names.index(choice)
+    why = (" (shared with the Local explanations page)" if shared == choice else
+           " (Local explains each row's predicted class unless you pick a class; global methods need one class)")
+    st.caption(f'Every chart explains the probability of **"{md_escape(choice)}"**{md_escape(why)}; EBM terms '
+               "are in its logit (log-odds).")
+    return names.index(choice)
+
+
 # ---- cost ---------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _timing(key: str, _model, _data):
@@ -160,7 +237,9 @@ def show_plans(plans) -> None:
             st.warning(f"{p.info.name}: refused, {p.note}")
         else:
             extra = f" ({p.note})" if p.note else ""
-            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, about {human(p.seconds)}{extra}")
+            took = human(p.seconds)
+            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, "
+                       f"{took if took.startswith('under') else 'about ' + took}{extra}")
 
 
 # ---- running ------------------------------------------------------------------------------------
@@ -197,13 +276,25 @@ def stored(model, data, plans, rows, target=None) -> list:
 
 def run_plans(model, data, plans, rows, target=None) -> list:
     """Run each plan that fits, with a status box and a progress bar; failures become error results."""
+    return run_batches(model, data, [(plans, rows, target)])
+
+
+def run_batches(model, data, batches) -> list:
+    """Several groups of plans, each ``(plans, rows, target)``, in ONE status box (one box per press of Run
+    explainers, however many row sets it explains); each method has a progress bar labelled once with its name.
+
+    Returns
+    -------
+    list of Result
+        Every group's results, in order.
+    """
     store = results_store()
     out = []
-    todo = [p for p in plans if p.fits and not p.error]
-    if not todo:
+    jobs = [(p, rows, target) for plans, rows, target in batches for p in plans if p.fits and not p.error]
+    if not jobs:
         return out
-    with st.status(f"Running {len(todo)} explainer(s)", expanded=True) as status:
-        for p in todo:
+    with st.status(f"Running {len(jobs)} explainer run(s)", expanded=True) as status:
+        for p, rows, target in jobs:
             key = result_key(model, data, p.info.name, rows, p.params, target)
             if key in store:
                 out.append(store[key])
@@ -211,7 +302,8 @@ def run_plans(model, data, plans, rows, target=None) -> list:
             bar = st.progress(0.0, text=f"{p.info.name}: starting")
 
             def progress(fraction, message, bar=bar, name=p.info.name):
-                bar.progress(min(max(fraction, 0.0), 1.0), text=f"{name}: {message}")
+                text = message if message.startswith(f"{name}:") else f"{name}: {message}"  # named once
+                bar.progress(min(max(fraction, 0.0), 1.0), text=text)
 
             start = time.perf_counter()
             try:
@@ -229,7 +321,7 @@ def run_plans(model, data, plans, rows, target=None) -> list:
             store[key] = res
             out.append(res)
         failed = sum(1 for r in out if r.error)
-        status.update(label=f"Ran {len(out)} explainer(s)" + (f", {failed} failed" if failed else ""),
+        status.update(label=f"Ran {len(out)} explainer run(s)" + (f", {failed} failed" if failed else ""),
                       state="error" if failed == len(out) else "complete", expanded=False)
     return out
 
@@ -243,22 +335,49 @@ def panel_header(res: Result) -> None:
         st.caption(f"computed in {exp.compute_seconds:.2f} s · cache {exp.cache}")
 
 
+ICONS = {"fail": ":material/cancel:", "warn": ":material/warning:", "pass": ":material/check_circle:",
+         "info": ":material/info:"}
+MARKS = {"fail": "✖ fail", "warn": "▲ warn", "pass": "✔ pass", "info": "· info"}
+
+
+def check_banner(exp) -> None:
+    """Failing and warning checks as an error / warning box, each one sentence: drawn BEFORE the chart they
+    qualify, so nobody reads a chart without its caveat (:mod:`studio.checks`)."""
+    from studio.checks import verdicts
+    from studio.ui.views import md_escape
+
+    for v in verdicts(exp.checks):
+        if v.status == "fail":
+            st.error(md_escape(v.sentence), icon=ICONS["fail"])
+        elif v.status == "warn":
+            st.warning(md_escape(v.sentence), icon=ICONS["warn"])
+
+
 def checks_table(exp, compact: bool = False) -> None:
-    """The explanation's checks as a small table (``compact``: one ``name: value`` line each in a caption, lighter
-    for the browser to draw than a data grid and narrow enough for a panel, when many panels share a page)."""
-    if exp.checks and compact:
-        from studio.ui.views import md_escape
+    """Every check with its verdict, threshold and meaning, behind an expander whose label gives the summary
+    (``3 checks pass``, ``1 check fails: ...``); the numbers are there on demand. ``compact``: lines of text
+    instead of a data grid (lighter to draw, narrow enough for a panel)."""
+    from studio.checks import summary, verdicts, worst
+    from studio.ui.views import md_escape
 
-        st.caption("  \n".join(f"{md_escape(k)}: **{_fmt(v)}**" for k, v in exp.checks.items()))
-    elif exp.checks:
-        import pandas as pd
+    if not exp.checks:
+        return
+    vs = verdicts(exp.checks)
+    head = summary(exp.checks) or f"{len(vs)} fact{'s' if len(vs) > 1 else ''} about this run"
+    label = "Checks: " + head.split(":")[0]
+    with st.expander(label, icon=ICONS[worst(exp.checks)]):
+        if compact:
+            st.markdown("  \n".join(
+                f"{MARKS[v.status]} · **{md_escape(v.label)}** {md_escape(v.shown)}"
+                + (f" ({md_escape(v.threshold)})" if v.threshold else "") for v in vs))
+            st.caption("  \n".join(f"**{md_escape(v.label)}**: {md_escape(v.meaning)}" for v in vs))
+        else:
+            import pandas as pd
 
-        st.dataframe(pd.DataFrame({"check": list(exp.checks), "value": [_fmt(v) for v in exp.checks.values()]}),
-                     hide_index=True, width="stretch")
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+            st.dataframe(pd.DataFrame({"verdict": [MARKS[v.status] for v in vs], "check": [v.label for v in vs],
+                                       "value": [v.shown for v in vs], "threshold": [v.threshold for v in vs],
+                                       "meaning": [v.meaning for v in vs]}),
+                         hide_index=True, width="stretch")
 
 
 def pin_button(title: str, page: str, key: str, explanation=None, chart=None, png: bytes | None = None,

@@ -8,7 +8,9 @@ import numpy as np
 
 from studio import charts
 from studio.charts.curves import curves_for
-from studio.ui.explain import checks_table, panel_header, pin_button
+from studio.charts import captions
+from studio.ui.explain import check_banner, checks_table, panel_header, pin_button
+from studio.ui.views import md_escape
 
 PAGE = "Global explanations"
 LOCAL_HERE = ("shap",)
@@ -59,6 +61,16 @@ IMPORTANCE_NOTE = {
 }
 
 
+def importance_unit(exp, label=None) -> str:
+    """The importance axis of a result: ``drop in score``, ``mean |contribution to P(benign)|``,
+    ``mean |term| in logit of benign``."""
+    if exp.kind == "importance":
+        return "drop in score"
+    if exp.kind == "curve":
+        return f"mean |term| in {captions.axis_unit(exp, label)}"
+    return f"mean |{captions.axis_unit(exp, label)}|"
+
+
 def feature_overrides(info, feature, pair) -> dict:
     """Curve methods declare a ``features`` list: fill it from the page's feature pickers."""
     names = [p.name for p in info.params]
@@ -74,6 +86,7 @@ def render_global(results, feature, pair, data=None) -> None:
     |SHAP| (a shap result over sampled rows) and EBM term importance (from
     ``ebm`` / ``ebm_surrogate``, which needs ``data``).
     """
+    label = getattr(data, "label", None)
     failed = [r for r in results if r.error]
     for r in failed:
         with st.container(border=True):
@@ -85,38 +98,60 @@ def render_global(results, feature, pair, data=None) -> None:
     curves = [r for r in ok if r.explanation.kind == "curve"]
     if importance:
         st.subheader("Importance")
-        chart = charts.importance_bars([imp for _, imp in importance], top_k=15)
-        st.altair_chart(chart)
-        cols = st.columns(len(importance))
-        for col, (r, imp) in zip(cols, importance):
-            with col:
-                panel_header(r)
-                note = IMPORTANCE_NOTE[r.explanation.kind].format(rows=int(imp.checks.get("rows", 0)))
-                st.caption(f"{imp.method}: {note}")
-                checks_table(r.explanation)
+        exps = [imp for _, imp in importance]
+        order = charts.shared_importance_order(exps, top_k=15)
+        for start in range(0, len(importance), 3):  # at most three side by side: labels and titles stay whole
+            for col, (r, imp) in zip(st.columns(min(len(importance), 3)), importance[start : start + 3]):
+                with col:
+                    panel_header(r)
+                    check_banner(r.explanation)
+                    note = IMPORTANCE_NOTE[r.explanation.kind].format(rows=int(imp.checks.get("rows", 0)))
+                    unit = "" if r.explanation.kind == "importance" else f"; unit: {captions.unit_text(r.explanation, label)}"
+                    st.caption(md_escape(f"{imp.method}: {note}{unit}"))
+                    st.altair_chart(charts.importance_bars([imp], order=order, width=None, title=False,
+                                                           unit=importance_unit(r.explanation, label)),
+                                    width="stretch")
+                    checks_table(r.explanation)
+        chart = charts.importance_bars(exps, top_k=15)
         pin_button("Importance: " + ", ".join(imp.method for _, imp in importance), PAGE,
                    "imp-" + "-".join(r.explanation.provenance.get("cache_key", r.method) for r, _ in importance),
                    explanation=importance[0][0].explanation, chart=chart)
     if curves and feature is not None:
-        exps = [r.explanation for r in curves]
-        if curves_for(exps, feature):
-            st.subheader(f"Effect of {feature}")
-            chart = charts.curve_chart(exps, feature)
-            st.altair_chart(chart)
-            cols = st.columns(len(curves))
-            for col, r in zip(cols, curves):
-                with col:
+        groups: dict = {}
+        for r in curves:  # one chart per output scale: an EBM's logit never shares an axis with a probability
+            groups.setdefault(captions.scale_key(r.explanation), []).append(r)
+        drawn = False
+        for scale, group in groups.items():
+            exps = [r.explanation for r in group]
+            if not curves_for(exps, feature):
+                continue
+            if not drawn:
+                st.subheader(f"Effect of {feature}")
+                drawn = True
+            for r in group:
+                check_banner(r.explanation)
+            st.caption(md_escape(captions.explained_caption(exps[0], None, label)
+                                 if len(exps) == 1 else
+                                 f"Explains the {'EBM score' if scale == 'logit' else captions.output_text(exps[0], label)}"
+                                 f" · y: {captions.axis_unit(exps[0], label)}, each curve centred to mean 0"))
+            chart = charts.curve_chart(exps, feature, width=None, unit=captions.axis_unit(exps[0], label))
+            st.altair_chart(chart, width="stretch")
+            cols = st.columns(min(len(group), 3))
+            for k, r in enumerate(group):
+                with cols[k % len(cols)]:
                     panel_header(r)
                     checks_table(r.explanation)
-            pin_button(f"Effect of {feature}", PAGE, "curve-" + feature + "-" + "-".join(
-                r.explanation.provenance.get("cache_key", r.method) for r in curves), explanation=exps[0], chart=chart)
-        else:
+            pin_button(f"Effect of {feature} ({scale})", PAGE, "curve-" + feature + "-" + "-".join(
+                r.explanation.provenance.get("cache_key", r.method) for r in group), explanation=exps[0], chart=chart)
+        if not drawn:
             st.caption(f"No curve for {feature} yet: press Run explainers.")
         if pair:
             two = [(r, curves_for([r.explanation], (feature, pair), two_way=True)) for r in curves]
             two = [(r, found) for r, found in two if found]
             if two:
                 st.subheader(f"Interaction: {feature} x {pair}")
+                st.caption(md_escape("Colour: " + ", ".join(f"{r.method} in {captions.axis_unit(r.explanation, label)}"
+                                                            for r, _ in two)))
                 for col, (r, found) in zip(st.columns(min(len(two), 3)), two):
                     with col:
                         chart = charts.heatmap_chart(r.explanation, (feature, pair))

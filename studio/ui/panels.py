@@ -8,7 +8,8 @@ import streamlit as st
 from studio import charts
 from studio.agreement import agreement_table
 from studio.ui import views
-from studio.ui.explain import checks_table, panel_header, pin_button
+from studio.charts import captions
+from studio.ui.explain import check_banner, checks_table, panel_header, pin_button
 
 PER_ROW = 3
 TOP_K = 12
@@ -125,6 +126,8 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
                 continue
             exp = res.explanation
             key = f"{page}-{exp.provenance.get('cache_key', res.method)}-{row}"
+            check_banner(exp)  # failing checks before the chart they qualify
+            st.caption(views.md_escape(captions.explained_caption(exp, row, target_name(data))))
             try:
                 chart, png, text = _local_body(exp, data, row, order, norms.get(exp.method))
             except Exception as exc:  # a drawing problem stays in its panel
@@ -133,6 +136,11 @@ def render_local(results, model, data, row: int, page: str = "Local explanations
             checks_table(exp, compact=True)
             pin_button(f"{res.method} on {label}", page, key, explanation=exp, chart=chart, png=png, text=text)
     return ok
+
+
+def target_name(data) -> str | None:
+    """The data's label column (the regression target's name), or None."""
+    return getattr(data, "label", None)
 
 
 def _local_body(exp, data, row, order, norm=None):
@@ -151,8 +159,12 @@ def _local_body(exp, data, row, order, norm=None):
         st.info(f"{exp.method} gives {exp.kind} results; see the Global explanations page.")
         return None, None, ""
     if np.asarray(exp.values).ndim == 2:
-        chart = charts.attribution_bars([exp], row, order=order, width=None, title=False)
+        chart = charts.attribution_bars([exp], row, order=order, width=None, title=False,
+                                        unit=captions.axis_unit(exp, target_name(data)))
         st.altair_chart(chart, width="stretch")
+        values = captions.row_values(exp, row, features=order, data=data)
+        if values:
+            st.caption(views.md_escape(f"row {row}: {values}"))
         return chart, None, ""
     return _image_body(exp, data, row, norm)
 
@@ -175,6 +187,12 @@ def _image_body(exp, data, row, norm):
         from studio.overlays import diverging
 
         over = diverging(data.x[row], exp.values[index], norm, scale=4)
+        # the map has no negative values, so the diverging scale shows no blue: say what the red means
+        from dataclasses import replace
+
+        over = replace(over, caption=over.caption.replace(
+            "red: pushes the output up, blue: pushes it down",
+            "red: where the map is high (it has no negative values, so no blue)"))
     png = views.png_bytes(over.image)
     st.image(png, width="stretch", caption=over.caption)
     return None, png, over.caption

@@ -11,7 +11,8 @@ from studio.ui import state, views
 
 
 def pinned_panels(pins: list) -> None:
-    """Each pin as it will appear, a comment box, and a remove button."""
+    """Each pin as it will appear, its saved comment, and a remove button (comments are written in the sign-off
+    form, :func:`comment_inputs`)."""
     for i, pin in enumerate(list(pins)):
         with st.container(border=True):
             st.markdown(f"**{views.md_escape(pin['title'])}**")
@@ -22,8 +23,8 @@ def pinned_panels(pins: list) -> None:
                 st.image(pin["png"], width=192)
             if pin.get("text"):
                 st.code(pin["text"], language=None)
-            pin["comment"] = st.text_area("Reviewer comment", value=pin.get("comment", ""), key=f"comment-{pin['key']}",
-                                          height=70)
+            if pin.get("comment"):
+                st.markdown(f"> **Reviewer:** {views.md_escape(pin['comment'])}")
             if st.button("Remove", key=f"unpin-{pin['key']}"):
                 pins.remove(pin)
                 st.rerun()
@@ -46,3 +47,42 @@ def report_html(model, data, pins: list, signoff: dict | None) -> tuple[str, int
                       [e.provenance.get("cache_key", e.method) for e in explanations], signoff], default=str)
     html = state._memo("report", key, lambda: build_report(model, data, explanations, pins=pins, signoff=signoff))
     return html, len(pins) + len(explanations)
+
+
+def committed_signoff() -> dict | None:
+    """The sign-off committed by the form (None when neither a name nor a verdict was given)."""
+    ss = st.session_state
+    signoff = {"name": ss.get("signoff-name", ""), "date": str(ss.get("signoff-date", "")),
+               "verdict": ss.get("signoff-verdict", "(none)"), "note": ss.get("signoff-note", "")}
+    if signoff["verdict"] == "(none)" and not signoff["name"]:
+        return None
+    return signoff
+
+
+def signoff_line(signoff: dict) -> str:
+    """``Signed by Ann on 2026-11-30: approved (with a note)`` (Markdown-escaped)."""
+    verdict = "no verdict given" if signoff["verdict"] == "(none)" else signoff["verdict"]
+    text = f"Signed by {signoff['name'] or '(no name)'} on {signoff['date']}: {verdict}"
+    return views.md_escape(text + (" (with a note)" if signoff.get("note") else "") + "; the download carries it.")
+
+
+def pdf_button(container, html: str) -> None:
+    """A ``Download PDF`` button beside the HTML one: the same HTML printed by headless Chromium when pressed
+    (deferred: nothing is printed until someone asks), or a note when no Chromium is installed."""
+    from studio.report import html_to_pdf, pdf_engine
+
+    if pdf_engine() is None:
+        container.caption("PDF export needs Chromium on the server (apt-get install chromium).")
+        return
+    container.download_button("Download PDF", data=lambda: html_to_pdf(html), file_name="studio-report.pdf",
+                              mime="application/pdf", width="stretch", on_click="ignore")
+
+
+def comment_inputs(pins: list) -> None:
+    """One comment box per pin, inside the sign-off form: committed with it, so the next download carries them."""
+    for pin in pins:
+        key = f"comment-{pin['key']}"
+        if key not in st.session_state:
+            st.session_state[key] = pin.get("comment", "")
+        st.text_area(f"Comment on: {views.md_escape(pin['title'])}", key=key, height=68)
+        pin["comment"] = st.session_state[key]

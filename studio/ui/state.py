@@ -148,6 +148,12 @@ def ensure_loaded() -> None:
 
 
 def set_pair(model, data, source: str) -> None:
+    old = st.session_state.get("model"), st.session_state.get("data")
+    if old[0] is not None and old[1] is not None and (old[0].cache_id, old[1].fingerprint) != (
+            model.cache_id, data.fingerprint):
+        # subsets are conditions on the previous model's predictions and data: they do not carry over
+        st.session_state.pop("subsets", None)
+        st.session_state.pop("subset_draft", None)
     st.session_state["model"] = model
     st.session_state["data"] = data
     st.session_state["source"] = source

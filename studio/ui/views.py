@@ -24,6 +24,41 @@ def csv_download(frame, label: str, file_name: str, key: str) -> None:
                        on_click="ignore")
 
 
+def class_labels(classes, class_names) -> "object":
+    """The class-count frame with each label written as the model names it (``malignant``, not ``0``) when the
+    labels are class indices; unchanged otherwise."""
+    if not class_names or classes is None or not len(classes):
+        return classes
+    names = [str(n) for n in class_names]
+    labels = [str(c) for c in classes["class"]]
+    if all(c in names for c in labels):
+        return classes
+    if not all(c.lstrip("-").isdigit() and 0 <= int(c) < len(names) for c in labels):
+        return classes
+    out = classes.copy()
+    out["class"] = [names[int(c)] for c in labels]
+    return out
+
+
+def is_regression_target(data, model=None) -> bool:
+    """Whether the label column is a quantity, not classes: the model says regression, or (no model) the labels
+    are numbers with more than 20 distinct values."""
+    import numpy as np
+
+    if model is not None:
+        return not model.is_classifier
+    if data.y is None:
+        return False
+    y = np.asarray(data.y)
+    return y.dtype.kind == "f" and len(np.unique(y[np.isfinite(y)])) > 20
+
+
+def number_formats(frame, digits: int = 3) -> dict:
+    """``column_config`` writing every float column with ``digits`` significant figures (not 15 digits)."""
+    return {c: st.column_config.NumberColumn(format=f"%.{digits}g") for c in frame.columns
+            if getattr(frame[c], "dtype", None) is not None and frame[c].dtype.kind == "f"}
+
+
 def feature_table(prof, data, bins: int = 20) -> None:
     """Per-feature statistics with a small distribution (counts over every row) in each line."""
     frame = prof.features.copy()
@@ -37,10 +72,12 @@ def feature_table(prof, data, bins: int = 20) -> None:
     st.dataframe(
         frame, hide_index=True, width="stretch", height=min(38 + 35 * len(frame), 560),
         column_config={
-            "distribution": st.column_config.BarChartColumn("distribution", help=f"{bins}-bin histogram over every row"),
-            "mean": st.column_config.NumberColumn(format="%.4g"),
-            "min": st.column_config.NumberColumn(format="%.4g"),
-            "max": st.column_config.NumberColumn(format="%.4g"),
+            # bars from zero (y_min=0): a bin's height is its count, not its excess over the smallest bin
+            "distribution": st.column_config.BarChartColumn("distribution", y_min=0,
+                                                            help=f"{bins}-bin histogram over every row, from zero"),
+            "mean": st.column_config.NumberColumn(format="%.3g"),
+            "min": st.column_config.NumberColumn(format="%.3g"),
+            "max": st.column_config.NumberColumn(format="%.3g"),
             "skew": st.column_config.NumberColumn(format="%.2f"),
         },
     )

@@ -109,10 +109,28 @@ def test_local_page_runs_side_by_side_panels_and_agreement(mlp, table):
     assert all(len(_bar_features(s)) == 12 for s in specs)
     assert "top 12 of 30 by |value| (averaged over the methods, one order for every chart)" in _captions(at)
     assert not [d for d in at.dataframe if "spearman" in d.value.columns]
-    # each panel's checks as light caption lines, e.g. IG's completeness gap
+    # each panel's checks as verdicts (studio.checks), behind an expander whose label says pass / fail,
+    # e.g. IG's completeness gap as a percentage with its thresholds
+    from studio.checks import format_value, status_of
+    from studio.ui.views import md_escape
+
     ig = [r.explanation for r in at.session_state["results"].values() if r.method == "integrated_gradients"][0]
-    gap = f"completeness\\_gap: **{ig.checks['completeness_gap']:.4g}**"
-    assert any(gap in c for c in _captions(at)), gap
+    gap = (f"**Completeness gap** {md_escape(format_value(ig.checks['completeness_gap'], 'share'))} "
+           f"({md_escape('pass <= 1%, fail > 5%')})")
+    assert any(gap in m.value for m in at.markdown), gap
+    assert any(e.label.startswith("Checks: ") for e in at.expander)
+    if status_of("completeness_gap", ig.checks["completeness_gap"]) == "fail":  # shown before the chart
+        assert any("Completeness gap" in e.value for e in at.error)
+    # each panel names the class, the unit and the row's feature values
+    cls = mlp.class_names[ig.target[0]]
+    assert any(md_escape(f'Explains the probability of "{cls}" for row 3') in c and "unit: contribution to" in c
+               for c in _captions(at)), _captions(at)
+    assert any(c.startswith("row 3: ") and " = " in c for c in _captions(at))
+    def title(t):  # an axis title wrapped on several lines (a narrow panel never cuts it)
+        return " ".join(t) if isinstance(t, list) else t
+
+    assert all(title(s["encoding"]["x"]["title"]) in (f"contribution to P({cls})", f"sensitivity of P({cls})")
+               for s in specs), [s["encoding"]["x"]["title"] for s in specs]
     at.toggle(key="local-agreement").set_value(True).run()
     at.toggle(key="local-all-features").set_value(True).run()
     _ok(at)
@@ -171,6 +189,9 @@ def test_local_page_images_show_overlays(cnn, digits):
         return [i.proto.imgs[0].caption for i in at.image if i.proto.imgs[0].caption.startswith("red")]
 
     assert len(scales()) == 2 and all("(per map)" in c for c in scales())
+    # Grad-CAM's map is never negative: its caption explains red only (no blue that is not there)
+    assert sum("no negative values, so no blue" in c for c in scales()) == 1
+    assert sum("blue: pushes it down" in c for c in scales()) == 1  # integrated gradients: signed
     at.radio(key="local-scale").set_value("one scale for all maps").run()
     _ok(at)
     assert len(scales()) == 2 and all("shared across 2 maps" in c for c in scales())
@@ -200,12 +221,19 @@ def test_global_effects_of_one_feature_on_one_chart_with_ebm_and_heatmaps(gbt, t
     _press(at, "Run explainers")
     _ok(at)
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
-    [curve] = [s for s in specs if isinstance(s.get("title"), dict)]
-    assert curve["title"]["text"] == "mean texture: pdp, ale, ebm_surrogate"
+    # one chart per unit: the PDP and ALE in probability, the EBM in logit, never on one axis
+    curves = {s["title"]["text"]: s for s in specs if isinstance(s.get("title"), dict)}
+    assert set(curves) == {"mean texture: pdp, ale", "mean texture: ebm_surrogate"}, set(curves)
+    cls = gbt.class_names[1]  # binary: global methods explain the positive class unless one is picked
+    assert curves["mean texture: pdp, ale"]["layer"][1]["encoding"]["y"]["title"] == f"P({cls}) (centred)"
+    assert curves["mean texture: ebm_surrogate"]["layer"][1]["encoding"]["y"]["title"] == f"logit of {cls} (centred)"
+    assert at.selectbox(key="global-target").value == cls
+    assert any("Every chart explains the probability of" in c and cls in c for c in _captions(at))
     heatmaps = [s["title"] for s in specs if isinstance(s.get("title"), str) and " x " in s["title"]]
     assert "pdp (pdp): mean texture x mean symmetry" in heatmaps and "ale (ale): mean texture x mean symmetry" in heatmaps
     checks = [d.value for d in at.dataframe if "check" in d.value.columns]
-    assert any("fidelity" in set(c["check"]) for c in checks)  # the surrogate's fidelity beside its shapes
+    assert any("Fidelity" in set(c["check"]) for c in checks)  # the surrogate's fidelity beside its shapes
+    assert all(set(c.columns) == {"verdict", "check", "value", "threshold", "meaning"} for c in checks)
 
 
 def test_cost_over_budget_is_refused(gbt, table):
@@ -237,10 +265,22 @@ def test_global_page_importance_and_curves_then_pin_and_report(gbt, table):
     at.switch_page("pages/report.py").run()
     _ok(at)
     assert len(at.get("vega_lite_chart")) == 1
-    assert [b.label for b in at.get("download_button")] == ["Download report"]
-    at.text_area(key=f"comment-{at.session_state['pins'][0]['key']}").input("checked by hand").run()
+    assert [b.label for b in at.get("download_button")][0] == "Download report"  # then Download PDF (Chromium)
+    # the sign-off is committed by its form, so the file behind the first press of Download carries it
+    at.text_input(key="signoff-name").input("Ann Reviewer")
+    at.selectbox(key="signoff-verdict").select("approved")
+    at.text_area(key="signoff-note").input("numbers checked")
+    _press(at, "Save comments and sign-off")
+    _ok(at)
+    assert any("Signed by Ann Reviewer" in m.value for m in at.success)
+    html = at.session_state["_memo"]["report"][1]
+    summary = html[html.index("<section class='summary'>"):html.index("</section>")]
+    assert "Ann Reviewer" in summary and "numbers checked" in summary and "approved" in summary
+    at.text_area(key=f"comment-{at.session_state['pins'][0]['key']}").input("checked by hand")
+    _press(at, "Save comments and sign-off")
     _ok(at)
     assert at.session_state["pins"][0]["comment"] == "checked by hand"
+    assert "checked by hand" in at.session_state["_memo"]["report"][1]
 
 
 def test_upload_of_own_files_and_a_bad_upload_keeps_the_previous_pair():
@@ -307,12 +347,18 @@ def test_global_importance_side_by_side_permutation_mean_shap_and_ebm_terms(gbt,
     _press(at, "Run explainers")
     _ok(at)
     assert not at.error
-    [imp] = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if "hconcat" in json.loads(c.proto.spec)]
-    titles = [panel["layer"][0]["title"] for panel in imp["hconcat"]]
-    assert titles == ["permutation_importance", "mean |SHAP|", "ebm term importance"]
+    # one chart per method, side by side in columns, each with its own unit on the axis
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    units = [s["layer"][0]["encoding"]["x"]["title"] for s in specs if "layer" in s][:3]  # then the EBM curve
+    units = [" ".join(u) if isinstance(u, list) else u for u in units]
+    cls = gbt.class_names[1]
+    assert units == ["drop in score", f"mean |contribution to P({cls})|", f"mean |term| in logit of {cls}"], units
     notes = _captions(at)
-    assert "mean |SHAP|: mean |value| over 40 sampled rows" in notes
-    assert f"ebm term importance: mean |term contribution| to the EBM's score over {len(table)} rows" in notes
+    from studio.ui.views import md_escape
+
+    assert any(n.startswith(md_escape("mean |SHAP|: mean |value| over 40 sampled rows")) for n in notes)
+    assert any(n.startswith(md_escape(f"ebm term importance: mean |term contribution| to the EBM's score over "
+                                      f"{len(table)} rows")) for n in notes)
     # the shap run behind mean |SHAP|: 40 sampled rows, the positive class, as the global methods explain
     results = {r.method: r.explanation for r in at.session_state["results"].values()}
     shap = results["shap"]

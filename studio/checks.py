@@ -1,0 +1,317 @@
+"""What each check means: one registry of check definitions and the verdict each value earns.
+
+Explainers put numbers in ``Explanation.checks`` under fixed keys
+(``completeness_gap``, ``additivity_gap``, ``fidelity``, ...; DESIGN.md).
+This module declares once, per key, a label a reviewer reads, one sentence
+of meaning, the direction (lower or higher is better), and the warn / fail
+thresholds, or ``info`` for facts that are not verdicts (row counts, the
+SHAP algorithm used). Pages, the report and the CLI all call
+:func:`verdict` / :func:`verdicts`, so a number means the same everywhere
+(the pattern of scikit-learn's ``validate_params``: declare once, check
+everywhere).
+
+Thresholds are conventions, not theorems; each says where it comes from:
+
+* ``completeness_gap`` (IG): Captum's Gauss-Legendre rule stays under 1%
+  on our CNN at 64 steps (DESIGN.md), so over 1% warns, over 5% fails.
+* ``additivity_gap`` (SHAP): exact paths are additive to ~1e-12; sampling
+  paths to ~1e-3 of the output. Over 1e-3 of the output warns, over 1e-2
+  fails.
+* ``fidelity`` (surrogates): accuracy or R^2 of the surrogate against the
+  model; under 0.9 warns (one row in ten explained by a different rule),
+  under 0.7 fails.
+* LIME ``score`` (R^2 of the local linear fit) under 0.5 warns, under 0.2
+  fails; ``local_gap`` over 0.05 of the output warns, over 0.2 fails.
+* anchors: ``meets_threshold`` 0 fails (a rule under the precision the
+  user asked for is not an anchor); ``precision`` under 0.95 warns.
+* sanity check: ``does_not_depend_on_model`` 1 fails (Adebayo et al. 2018).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+STATUSES = ("fail", "warn", "pass", "info")
+"""Verdicts, worst first."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """The definition of one check key.
+
+    Attributes
+    ----------
+    key : str
+    label : str
+        A name a reviewer reads ("Completeness gap").
+    meaning : str
+        One sentence: what the number measures and what a good value is.
+    direction : {"lower", "higher", "info"}
+        Which way is better; ``info``: a fact, never a verdict.
+    warn, fail : float or None
+        Thresholds: past ``warn`` the verdict is warn, past ``fail`` it is
+        fail (above them for ``lower``, below them for ``higher``).
+    kind : {"number", "share", "flag", "count"} or "text:<words>"
+        How the value is written: a number (3 significant figures), a
+        share (percent), a flag (yes / no), a count, or fixed words (for
+        keys that carry the fact in their name, ``path_tree``).
+    """
+
+    key: str
+    label: str
+    meaning: str
+    direction: str = "info"
+    warn: float | None = None
+    fail: float | None = None
+    kind: str = "number"
+
+    def threshold_text(self) -> str:
+        """The thresholds in words, e.g. ``pass <= 1%, fail > 5%``; empty for info checks."""
+        if self.direction == "info":
+            return ""
+        if self.kind == "flag":
+            good = "no" if self.direction == "lower" else "yes"
+            return f"pass when {good}"
+        op_ok, op_bad = ("<=", ">") if self.direction == "lower" else (">=", "<")
+        parts = []
+        if self.warn is not None:
+            parts.append(f"pass {op_ok} {format_value(self.warn, self.kind)}")
+        if self.fail is not None:
+            parts.append(f"fail {op_bad} {format_value(self.fail, self.kind)}")
+        return ", ".join(parts)
+
+
+def _c(key, label, meaning, direction="info", warn=None, fail=None, kind="number") -> Check:
+    return Check(key, label, meaning, direction, warn, fail, kind)
+
+
+CHECKS: dict[str, Check] = {c.key: c for c in (
+    # integrated gradients
+    _c("completeness_gap", "Completeness gap",
+       "How far the attributions' sum misses the change in output from the baseline to the input, as a share of "
+       "that change (integrated gradients); near 0 means the attributions account for the whole prediction.",
+       "lower", 0.01, 0.05, "share"),
+    _c("completeness_gap_abs", "Completeness gap (absolute)",
+       "The same gap in the explained output's own units (probability for classifiers)."),
+    _c("n_steps_max", "Integration steps (most)", "Most interpolation steps any row needed to close its gap.",
+       kind="count"),
+    _c("rows_refined", "Rows refined", "Rows recomputed with more steps because their gap was too wide.",
+       kind="count"),
+    # SHAP
+    _c("additivity_gap", "Additivity gap",
+       "How far base value + sum of SHAP values misses the model's output, in the output's units (probability "
+       "for classifiers); exact SHAP values add up, so near 0 is expected.", "lower", 1e-3, 1e-2),
+    _c("additivity_gap_relative", "Additivity gap (relative)",
+       "The additivity gap divided by the output's magnitude (at least 1); near 0 means the values add up to "
+       "the prediction.", "lower", 1e-3, 1e-2),
+    _c("tree_additivity_gap", "Tree-path gap (replaced)",
+       "The gap shap's tree algorithm left before the studio replaced it with the permutation algorithm."),
+    _c("gradient_additivity_gap", "Gradient-path gap (replaced)",
+       "The gap shap's gradient algorithm left before the studio replaced it with the permutation algorithm."),
+    _c("tree_unsupported", "Tree path unsupported",
+       "shap's tree algorithm does not cover this model; the permutation algorithm ran instead.", kind="flag"),
+    _c("background_rows", "Background rows", "Rows of the data SHAP compares against (the 'absent' features).",
+       kind="count"),
+    # surrogates
+    _c("fidelity", "Fidelity",
+       "How often the surrogate agrees with the model on held-out rows (accuracy; R^2 for regression); the "
+       "surrogate's explanation describes the model only as far as it agrees.", "higher", 0.9, 0.7),
+    _c("fidelity_train", "Fidelity (training rows)", "The same agreement on the rows the surrogate was fitted on."),
+    _c("n_train", "Rows fitted", "Rows the surrogate was fitted on.", kind="count"),
+    _c("n_holdout", "Rows held out", "Rows held out to measure fidelity.", kind="count"),
+    _c("intercept", "Intercept", "The EBM's constant term, in its own units (logit for classifiers)."),
+    _c("n_terms", "Terms", "Shape functions in the EBM (single features and pairs).", kind="count"),
+    # LIME
+    _c("score", "Local fit (R^2)",
+       "How well LIME's linear surrogate fits the model near the row (lowest R^2 over the rows); a poor fit "
+       "means the weights describe a line the model does not follow.", "higher", 0.5, 0.2),
+    _c("score_mean", "Local fit (mean R^2)", "The surrogate's R^2 averaged over the rows."),
+    _c("local_gap", "Local gap",
+       "How far LIME's surrogate prediction at the row is from the model's output there, in the output's units "
+       "(probability for classifiers, the target's units for regression).", "lower", 0.05, 0.2),
+    # anchors
+    _c("meets_threshold", "Meets the precision asked",
+       "Whether every rule reached the precision threshold; a rule under it is the best found, not an anchor.",
+       "higher", None, 0.5, "flag"),
+    _c("below_threshold", "Rules under the threshold", "Rows whose best rule stayed under the precision threshold.",
+       kind="count"),
+    _c("precision", "Precision",
+       "Share of perturbed samples where the rule holds and the model keeps its prediction (lowest over the "
+       "rows); anchors aim at 0.95.", "higher", 0.95, 0.8),
+    _c("coverage", "Coverage", "Share of the data (or perturbed samples) the rule applies to (lowest over rows).",
+       kind="share"),
+    # superpixels
+    _c("n_segments_min", "Superpixels (fewest)",
+       "Fewest superpixels an image was split into; with under 4 the map says little about where the model looks.",
+       "higher", 8, 4, "count"),
+    _c("n_segments_max", "Superpixels (most)", "Most superpixels an image was split into.", kind="count"),
+    # sanity check (Adebayo et al. 2018)
+    _c("does_not_depend_on_model", "Ignores the model",
+       "Whether the maps stay alike after the model's weights are randomised: a method whose maps do not depend "
+       "on the model cannot explain it.", "lower", None, 0.5, "flag"),
+    _c("spearman_full", "Rank correlation after randomising",
+       "Rank correlation of |map| before and after randomising every layer; low is what a faithful method gives."),
+    _c("ssim_full", "Structural similarity after randomising",
+       "SSIM of the maps before and after randomising every layer; low is what a faithful method gives."),
+    # counts
+    _c("n_rows", "Rows used", "Rows of the data the method computed over.", kind="count"),
+    _c("rows", "Rows averaged", "Rows whose values were averaged.", kind="count"),
+    _c("baseline_score", "Model score", "The model's score on the rows used, before any feature is shuffled."),
+)}
+
+_PATTERNS = (
+    (re.compile(r"^path_(\w+)$"), lambda m: _c(m.group(0), "SHAP algorithm",
+                                               f"SHAP values were computed with shap's {m.group(1)} algorithm.",
+                                               kind="text:" + m.group(1))),
+    (re.compile(r"^spearman_after_(.+)$"), lambda m: _c(m.group(0), f"Rank correlation after randomising {m.group(1)}",
+                                                        "Rank correlation of |map| with the original after "
+                                                        f"randomising the weights up to {m.group(1)}.")),
+    (re.compile(r"^ssim_after_(.+)$"), lambda m: _c(m.group(0), f"SSIM after randomising {m.group(1)}",
+                                                    f"Structural similarity with the original map after randomising "
+                                                    f"the weights up to {m.group(1)}.")),
+)
+
+SUPERSEDED = {"additivity_gap": "additivity_gap_relative"}
+"""Keys that are facts, not verdicts, when the key they map to is present (one verdict per property)."""
+
+
+def definition(key: str) -> Check:
+    """The :class:`Check` for ``key`` (an info check naming the key when nobody declared it)."""
+    if key in CHECKS:
+        return CHECKS[key]
+    for pattern, make in _PATTERNS:
+        m = pattern.match(key)
+        if m:
+            return make(m)
+    return _c(key, key.replace("_", " ").capitalize(), "A number the method reports (no verdict declared).")
+
+
+def format_value(value, kind: str = "number") -> str:
+    """A value as a reviewer reads it: 2-3 significant figures, percent for shares, yes/no for flags."""
+    if kind.startswith("text:"):  # the key itself carries the fact (path_tree: "tree")
+        return kind[5:]
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(v):
+        return "undefined"
+    if kind == "flag":
+        return "yes" if v >= 0.5 else "no"
+    if kind == "count" and v == int(v):
+        return f"{int(v):,}"
+    if kind == "share":
+        pct = 100 * v
+        return f"{pct:.2g}%" if abs(pct) < 10 else f"{pct:.0f}%"
+    if v == 0:
+        return "0"
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.3g}"
+    return f"{v:.2e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def status_of(key: str, value) -> str:
+    """``"pass"``, ``"warn"``, ``"fail"`` or ``"info"`` for ``value`` of check ``key``."""
+    c = definition(key)
+    if c.direction == "info":
+        return "info"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "info"
+    if math.isnan(v):
+        return "info"
+    worse = (lambda a, b: a > b) if c.direction == "lower" else (lambda a, b: a < b)
+    if c.fail is not None and worse(v, c.fail):
+        return "fail"
+    if c.warn is not None and worse(v, c.warn):
+        return "warn"
+    return "pass"
+
+
+def verdict(key: str, value) -> tuple[str, str]:
+    """The verdict on one check and one sentence a reviewer reads.
+
+    Returns
+    -------
+    (status, sentence)
+        ``status`` one of :data:`STATUSES`; e.g. ``("fail", "Completeness gap 11%: fails (pass <= 1%, fail > 5%).
+        How far ...")``.
+    """
+    c = definition(key)
+    status = status_of(key, value)
+    shown = format_value(value, c.kind)
+    if status == "info":
+        return status, f"{c.label}: {shown}. {c.meaning}"
+    word = {"pass": "passes", "warn": "warns", "fail": "fails"}[status]
+    return status, f"{c.label} {shown}: {word} ({c.threshold_text()}). {c.meaning}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check of one result, judged.
+
+    Attributes
+    ----------
+    key, label, status, value
+        ``value`` is the number behind the verdict, unformatted.
+    shown : str
+        The value as written (:func:`format_value`).
+    threshold : str
+        The thresholds in words (empty for info).
+    sentence : str
+        :func:`verdict`'s sentence.
+    meaning : str
+    """
+
+    key: str
+    label: str
+    status: str
+    value: object
+    shown: str
+    threshold: str
+    sentence: str
+    meaning: str
+
+
+def verdicts(checks: dict | None) -> list[Verdict]:
+    """Every check of a result judged, worst first (fail, warn, pass, info), in the explainer's order within each.
+
+    A key listed in :data:`SUPERSEDED` is a fact (info) when the key it maps to is present too.
+    """
+    out = []
+    for key, value in (checks or {}).items():
+        c = definition(key)
+        status, sentence = verdict(key, value)
+        if SUPERSEDED.get(key) in (checks or {}):
+            status, sentence = "info", f"{c.label}: {format_value(value, c.kind)}. {c.meaning}"
+        out.append(Verdict(key, c.label, status, value, format_value(value, c.kind),
+                           "" if status == "info" else c.threshold_text(), sentence, c.meaning))
+    return sorted(out, key=lambda v: STATUSES.index(v.status))
+
+
+def worst(checks: dict | None) -> str:
+    """The worst verdict among ``checks`` (``"info"`` when none is a verdict)."""
+    found = {v.status for v in verdicts(checks)}
+    return next((s for s in STATUSES if s in found), "info")
+
+
+def summary(checks: dict | None) -> str:
+    """One line: ``2 checks fail: Completeness gap 11%, ...`` or ``3 checks pass``; empty without verdicts."""
+    vs = [v for v in verdicts(checks) if v.status != "info"]
+    if not vs:
+        return ""
+    bad = [v for v in vs if v.status in ("fail", "warn")]
+    if not bad:
+        return f"{len(vs)} check{'s' if len(vs) > 1 else ''} pass"
+    parts = [f"{v.label} {v.shown} ({v.status})" for v in bad]
+    n_fail = sum(v.status == "fail" for v in bad)
+    head = (f"{n_fail} check{'s' if n_fail > 1 else ''} fail" if n_fail
+            else f"{len(bad)} check{'s' if len(bad) > 1 else ''} warn")
+    return head + ": " + ", ".join(parts)

@@ -1,0 +1,111 @@
+"""The reviewer's path in a real browser (issue 14): every panel names what it explains and its unit, every
+check shows a verdict, and the report downloaded ONCE carries the sign-off and the summary, opens offline,
+and has a PDF twin. Tabular sample, then the image sample. Screenshots: test-artifacts/browser/reviewer-*.png.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_app_in_browser import (  # noqa: F401  (fixtures)
+    ARTIFACTS, CHART, _idle, _no_exception, _open, _shot, browser, server,
+)
+
+pytestmark = pytest.mark.browser
+PANEL = "[data-testid='stColumn'] [data-testid='stVerticalBlockBorderWrapper']"
+
+
+def _panels_read_as_a_reviewer(page, n):
+    main = page.locator("[data-testid='stMain']")
+    text = main.inner_text()
+    drawn = text.count("computed in")  # one per result panel that ran
+    assert drawn >= n, text[:3000]
+    assert text.count("Explains the probability of") == drawn - text.count("could not draw"), text[:3000]
+    assert text.count("unit: ") >= drawn - text.count("could not draw")
+    # every result with checks shows its verdict summary (pass / fail / facts) on its expander
+    labels = main.locator("[data-testid='stExpander'] summary").all_inner_texts()
+    assert any(label.strip().endswith(("pass", "fail", "warn", "run")) and "Checks:" in label for label in labels), labels
+
+
+def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(server)
+    _idle(page)
+    page.wait_for_selector("h1:has-text('Load')")
+
+    _open(page, "Local explanations")
+    assert "each row's predicted class" in page.locator("[data-testid='stMain']").inner_text()
+    page.get_by_role("button", name="Run explainers").click()
+    _idle(page, timeout=150_000)
+    _no_exception(page, "Local")
+    page.wait_for_selector(CHART, timeout=30_000)
+    _panels_read_as_a_reviewer(page, 3)
+    _shot(page, "reviewer-1-local-tabular")
+    page.get_by_role("button", name="Pin to report").first.click()
+    _idle(page)
+
+    _open(page, "Global explanations")
+    main = page.locator("[data-testid='stMain']")
+    assert 'explains the probability of "benign"' in main.inner_text()
+    page.get_by_role("button", name="Run explainers").click()
+    _idle(page, timeout=150_000)
+    _no_exception(page, "Global")
+    assert "Effect of" in main.inner_text() and "drop in score" in main.inner_text()
+    _shot(page, "reviewer-2-global")
+
+    # the report: sign-off saved, then ONE press of Download report
+    _open(page, "Report")
+    page.get_by_label("Reviewer name").fill("Ann Reviewer")
+    page.get_by_label("Sign-off note").fill("spot-checked row 0")
+    page.get_by_role("button", name="Save comments and sign-off").click()
+    _idle(page)
+    assert "Signed by Ann Reviewer" in main.inner_text()
+    _shot(page, "reviewer-3-report-page")
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name="Download report").click()
+    path = tmp_path / "report.html"
+    info.value.save_as(path)
+    html = path.read_text(encoding="utf-8")
+    summary = html[html.index("<section class='summary'>"):]
+    summary = summary[:summary.index("</section>")]
+    for part in ("What drives the predictions", "Where the methods disagree", "Checks that fail or warn",
+                 "Ann Reviewer", "spot-checked row 0"):
+        assert part in summary, part
+    with page.expect_download(timeout=180_000) as info:
+        page.get_by_role("button", name="Download PDF").click()
+    pdf = tmp_path / "report.pdf"
+    info.value.save_as(pdf)
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
+
+    offline = browser.new_context(viewport={"width": 1280, "height": 800})
+    requests = []
+
+    def block(route):
+        if route.request.url == path.as_uri():
+            return route.continue_()
+        requests.append(route.request.url)
+        return route.abort()
+
+    offline.route("**/*", block)
+    view = offline.new_page()
+    view.goto(path.as_uri())
+    view.wait_for_selector(".summary", timeout=30_000)
+    view.screenshot(path=str(ARTIFACTS / "reviewer-4-report-first-screen.png"))
+    assert [u for u in requests if not u.startswith("data:")] == []
+    offline.close()
+
+    # the image sample: overlays with captions naming the class and the unit
+    _open(page, "Load")
+    page.locator("[data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="Digits: small CNN (TorchScript)").click()
+    _idle(page)
+    page.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
+    _open(page, "Local explanations")
+    page.get_by_role("button", name="Run explainers").click()
+    _idle(page, timeout=150_000)
+    _no_exception(page, "Local (image)")
+    _panels_read_as_a_reviewer(page, 2)
+    assert "colour scale" in page.locator("[data-testid='stMain']").inner_text()  # overlays say how to read them
+    _shot(page, "reviewer-5-local-image")
+    context.close()
