@@ -287,7 +287,7 @@ class Client:
 
         ctx = zmq.Context()
         sock = self._socket(zmq, ctx)
-        next_ping = time.monotonic() + self.heartbeat
+        last_ping = time.monotonic()
         try:
             while not self._stop.is_set():
                 if self._new_socket.is_set():
@@ -309,8 +309,8 @@ class Client:
                             break
                         self._receive(frames)
                 now = time.monotonic()
-                if now >= next_ping:
-                    next_ping = now + self.heartbeat
+                if now - last_ping >= self.heartbeat:
+                    last_ping = now
                     self._ping()
         finally:
             sock.close(0)
@@ -356,7 +356,7 @@ class Client:
             pending.done.set()
 
 
-def connect(address: str, token: str, *, timeout: float = 5.0) -> Client:
+def connect(address: str, token: str, *, timeout: float = 5.0, heartbeat: float = 1.0) -> Client:
     """Attach to a training process's :class:`~studio.watch.Watcher`.
 
     Parameters
@@ -367,6 +367,9 @@ def connect(address: str, token: str, *, timeout: float = 5.0) -> Client:
         The run's token as the script printed it.
     timeout : float, default 5.0
         Seconds to wait for each answer.
+    heartbeat : float, default 1.0
+        Seconds between pings; each answer lists the streams the agent holds for this client,
+        and the client re-opens any it lost.
 
     Returns
     -------
@@ -379,8 +382,7 @@ def connect(address: str, token: str, *, timeout: float = 5.0) -> Client:
     """
     if not isinstance(address, str) or not address.startswith("tcp://"):
         raise StudioError(f"a watcher address looks like tcp://127.0.0.1:PORT, got {address!r}.")
-    client = Client(address, token, timeout=timeout)
-    return client
+    return Client(address, token, timeout=timeout, heartbeat=heartbeat)
 
 
 # ---- recording and replay ------------------------------------------------------------------------------------
