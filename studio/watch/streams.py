@@ -120,7 +120,8 @@ class Extractor:
 
 
 def _scalar(captured, params):
-    return float(_get(captured, params["name"]))
+    value = _get(captured, params["name"])
+    return float(value.detach() if hasattr(value, "detach") else value)
 
 
 def _module(values, params):
