@@ -111,7 +111,7 @@ def _step_rows(sizes, device):
         busy.close()
         torch.set_num_threads(threads)
     note = (f"median step {med['none'] * 1e3:.2f} ms without the agent, {med['idle'] * 1e3:.2f} ms with it idle, "
-            f"{med['busy'] * 1e3:.2f} ms with three streams ({len(got)} windows in the last second, {dropped} "
+            f"{med['busy'] * 1e3:.2f} ms with three streams ({len(got)} windows received, {dropped} "
             f"events dropped); {blocks} blocks of {steps} steps per mode, interleaved, on {device}")
     return [Row(SUITE, "CNN step: agent with no stream / no agent", med["idle"], med["none"], ours_label="idle agent",
                 ref_label="no agent", goal=1.01, note=note),

@@ -146,14 +146,16 @@ class Watcher:
 
         Notes
         -----
-        With no stream open on ``event`` this is one dictionary lookup. Otherwise each stream's
+        With no stream open on ``event`` this is one dictionary lookup (after the event's first call,
+        which notes its observables' names and types for the clients' forms). Otherwise each stream's
         capture runs here and the rest on the agent's thread; a full queue drops the event.
         """
-        subs = self._subs.get(event)
+        try:
+            subs = self._subs[event]
+        except KeyError:
+            return self._discover(event, values)
         if subs:
             self._enqueue(event, subs, values)
-        elif subs is None:
-            self._discover(event, values)
 
     def end_window(self, name: str = "epoch") -> None:
         """Close the window ``name`` (e.g. an epoch) for streams opened with ``until=name``."""
