@@ -156,10 +156,9 @@ def _grad_compute(captured, params):
     import torch
 
     norms = {k: float(torch.linalg.vector_norm(torch.stack(v))) for k, v in captured.items()}
-    if params["layer"]:
-        if not norms:
-            raise StudioError(f"layer {params['layer']!r} has no gradients yet; observe after backward().")
-        return norms[params["layer"]]
+    if not norms:
+        raise StudioError(f"{'layer ' + repr(params['layer']) if params['layer'] else 'the model'} has no "
+                          "gradients yet; observe after backward().")
     return norms
 
 

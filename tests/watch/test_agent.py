@@ -288,3 +288,32 @@ def test_the_agent_binds_loopback_and_a_token_per_run(watcher):
     a, b = watcher(), watcher()
     assert a.address.startswith("tcp://127.0.0.1:") and a.address != b.address
     assert len(a.token) == 32 and a.token != b.token
+
+
+def test_gradient_norms_and_weight_histogram_of_a_torch_model(watcher):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    w = watcher()
+    with connect(w.address, w.token) as client:
+        w.observe("batch", model=model)
+        one = client.open_stream("batch", "grad_norm", {"layer": "2"}, reduce="mean", every=2)
+        hist = client.open_stream("batch", "weight_histogram", {"layer": "0", "bins": 5}, every=1)
+        time.sleep(0.1)
+        expected = []
+        for i in range(2):
+            model.zero_grad()
+            model(torch.randn(8, 4)).pow(2).mean().backward()
+            expected.append(float(torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1)
+                                                                       for p in model[2].parameters()]))))
+            weights = torch.cat([p.detach().reshape(-1) for p in model[0].parameters()]).numpy()
+            w.observe("batch", model=model)
+            with torch.no_grad():
+                model[0].weight.add_(1.0)  # the histogram was taken before this change
+        [g] = _poll_until(client, 1, one)
+        hists = _poll_until(client, 2, hist)
+    assert g.kind == "layers" and g.value["2"] == pytest.approx(np.mean(expected), rel=1e-6)
+    counts, edges = np.histogram(weights.astype(np.float64), bins=5)
+    np.testing.assert_array_equal(hists[1].value["counts"], counts)
+    np.testing.assert_allclose(hists[1].value["edges"], edges, rtol=1e-6)
