@@ -80,8 +80,22 @@ def _wait_for(at, predicate, timeout=20.0):
     return False
 
 
-def test_live_page_attaches_opens_streams_draws_by_kind_and_sends_commands(training):
+def _stored_run(path):
+    """A recording of an earlier run's loss stream (what Client.record writes)."""
+    from studio.watch import Recorder, WindowValue
+
+    rec = Recorder(path, run="yesterday", stream="s1", address="",
+                   spec={"event": "batch", "map": "scalar", "params": {"name": "loss"}, "reduce": "mean",
+                         "reduce_params": {}, "window": {"every": 5}, "filter": None, "kind": "scalar"})
+    for i in range(6):
+        rec.write(WindowValue("s1", "yesterday", "scalar", 2.0 - 0.1 * i, step=5 * i + 4, first_step=5 * i, window=i,
+                              events=5))
+    rec.close()
+
+
+def test_live_page_attaches_opens_streams_draws_by_kind_and_sends_commands(training, tmp_path):
     w, seen, stop = training
+    _stored_run(tmp_path / "yesterday")
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state[OPEN_PAGE] = "live"  # the router opens Live first (no sample model loads on the Load page)
     at.run()
@@ -118,13 +132,24 @@ def test_live_page_attaches_opens_streams_draws_by_kind_and_sends_commands(train
     _button(at, "Open stream").click().run()
     _ok(at)
     assert len(at.session_state["live"].views) == 3
+    # a stored run on the same chart as the live loss
+    at.text_input(key="live-replay-path").input(str(tmp_path / "yesterday"))
+    at.text_input(key="live-replay-chart").input("loss")
+    _button(at, "Add").click().run()
+    _ok(at)
+    assert any("Added yesterday (stored)" in s.value for s in at.success)
 
     def drawn(at):
         frames = _chart_rows(at)
-        return len(frames) >= 2 and all(len(f) >= 3 for f in frames) and len(at.image) >= 1
+        live = [f[~f["series"].str.startswith("yesterday")] for f in frames]
+        return len(frames) >= 2 and all(len(f) >= 3 for f in live) and len(at.image) >= 1
     assert _wait_for(at, drawn), [len(f) for f in _chart_rows(at)]
     loss_frame, grad_frame = _chart_rows(at)[:2]
     assert set(grad_frame["layer"]) == {"1", "3"}  # the two Linear layers, one line each
+    stored = loss_frame["series"].str.startswith("yesterday (stored)")
+    assert loss_frame[stored]["value"].tolist() == pytest.approx([2.0 - 0.1 * i for i in range(6)])
+    loss_frame = loss_frame[~stored]
+    assert len(loss_frame) >= 3 and loss_frame["series"].str.startswith("thread-run").all()
     for _, row in loss_frame.iterrows():  # each point is the mean of the 5 losses the loop saw
         first = int(row["step"]) - 4
         assert row["value"] == pytest.approx(sum(seen["losses"][first:first + 5]) / 5, rel=1e-12)
