@@ -5,6 +5,7 @@ Pages call these; the page script itself only lays out widgets.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,10 @@ class LiveSession:
     views: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     acks: list = field(default_factory=list)
+
+    def __post_init__(self):
+        # when Streamlit drops the browser session's state, the clients say bye and their threads end
+        weakref.finalize(self, _close_all, self.runs)
 
     def attach(self, address: str, token: str, label: str = "") -> str:
         from studio.watch import connect
@@ -123,6 +128,14 @@ class LiveSession:
             kind = values[-1].kind if values else view.kind
             out.setdefault(view.chart, {}).setdefault(kind, {})[f"{view.run} · {view.label}"] = values
         return out
+
+
+def _close_all(runs: dict) -> None:
+    for run in list(runs.values()):
+        try:
+            run.close()
+        except Exception:  # noqa: BLE001 -- best effort at session end
+            pass
 
 
 def _describe(spec: dict) -> str:

@@ -307,9 +307,15 @@ class Watcher:
                 s.closed = True
                 self._publish()
             return {"ok": True, "closed": s is not None}
+        if kind == "bye":
+            for key in [k for k in self._streams if k[0] == client]:
+                self._streams.pop(key).closed = True
+            self._clients.pop(client, None)
+            self._publish()
+            return {"ok": True}
         if kind == "command":
             return self._command(h.get("name"), h.get("value"))
-        raise StudioError(f"unknown message type {kind!r}; the agent answers hello, ping, open, close, command.")
+        raise StudioError(f"unknown message type {kind!r}; the agent answers hello, ping, open, close, command, bye.")
 
     def _welcome(self):
         return {"schema": SCHEMA, "run": self.name, "seen": self._seen_copy(),

@@ -119,7 +119,11 @@ class Client:
         self._last_reply = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"studio.watch client {address}", daemon=True)
         self._thread.start()
-        self.info = self._request({"type": "hello", "streams": []})
+        try:
+            self.info = self._request({"type": "hello", "streams": []})
+        except StudioError:
+            self.close()
+            raise
         self.run = self.info.get("run")
 
     # ---- public API ------------------------------------------------------------------------------------------
@@ -239,10 +243,13 @@ class Client:
         self.info = self._request({"type": "hello", "streams": self._subscriptions()})
 
     def close(self) -> None:
-        """Stop the client's thread and close its socket (the agent drops its streams after its lease)."""
+        """Tell the agent to close this client's streams, stop the client's thread and close its socket."""
         for rec in self._recorders.values():
             rec.close()
         self._recorders.clear()
+        if self._specs and self._thread.is_alive():
+            self._out.append(self._message({"type": "bye", "id": next(self._ids)}))
+        self._specs.clear()
         self._stop.set()
         self._thread.join(5)
 
@@ -313,7 +320,12 @@ class Client:
                     last_ping = now
                     self._ping()
         finally:
-            sock.close(0)
+            while self._out:  # a last bye (or anything queued) goes out before the socket closes
+                try:
+                    sock.send_multipart(encode(self._out.popleft()), zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+            sock.close(linger=500)
             ctx.term()
 
     def _ping(self):

@@ -221,6 +221,12 @@ def test_commands_and_params_are_acknowledged(watcher):
             client.send_command("momentum", 0.9)
         with pytest.raises(StudioError, match="takes a number"):
             client.send_command("lr", [1, 2])
+        client.open_stream("batch", "scalar", {"name": "loss"})
+        assert w.stats()["streams"] == 1
+    deadline = time.monotonic() + 5  # a closed client's streams end at once, not after the lease
+    while w.stats()["streams"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert w.stats()["streams"] == 0 and w.lease == 30.0
 
 
 def test_bad_specs_are_refused_with_what_to_do(watcher):
