@@ -13,6 +13,7 @@ pages = [
     st.Page("pages/local.py", title="Local explanations"),
     st.Page("pages/global.py", title="Global explanations"),
     st.Page("pages/report.py", title="Report"),
+    st.Page("pages/live.py", title="Live"),
 ]
 navigation = st.navigation(pages)
 open_requested_page(pages)

@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks import common
 from benchmarks.common import SIZES, Row, not_measured
 
-SUITES = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox")
+SUITES = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch")
 TITLES = {
     "overhead": "1. Overhead over the direct library call (studio / direct, cache off)",
     "ig_floor": "2. Integrated gradients against the raw forward+backward floor and captum's defaults",
@@ -31,6 +31,7 @@ TITLES = {
     "app": "7. App in a real browser (Playwright + Debian chromium)",
     "gpu": "8. GPU",
     "sandbox": "9. Sandbox: sandboxed / in-process explain, and the first call after load",
+    "watch": "10. Live training view: the agent's cost to the training loop",
 }
 PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "torchvision", "captum", "shap", "lime", "interpret",
             "anchor-exp", "streamlit", "playwright", "scikit-image", "skops", "onnxruntime")
@@ -102,7 +103,7 @@ def _annotate(rows) -> None:
 def _suite(name):
     import importlib
 
-    module = {"cache": "cache_bench", "anchors": "anchors_bench", "app": "app_bench", "sandbox": "sandbox_bench"}.get(name, name)
+    module = {"cache": "cache_bench", "anchors": "anchors_bench", "app": "app_bench", "sandbox": "sandbox_bench", "watch": "watch_bench"}.get(name, name)
     return importlib.import_module(f"benchmarks.{module}")
 
 

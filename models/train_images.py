@@ -13,6 +13,11 @@ models/image_cnn_state.card.json  names architecture ``studio.small_cnn``
 models/metrics.json               held-out accuracy (updated)
 
 Run from the repository root: ``python models/train_images.py``.
+
+``python models/train_images.py --watch [--epochs N]`` trains the same CNN with
+the live-training agent embedded (``studio.watch.Watcher``: it prints an
+address and a token for the app's Live page) and writes nothing: a run to
+watch, stop early or retune (commands ``stop`` and ``lr``).
 """
 
 from __future__ import annotations
@@ -45,7 +50,10 @@ def digits_32():
     return x.numpy(), bunch.target
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    import argparse
+    import threading
+
     import torch
     from PIL import Image
     from sklearn.model_selection import train_test_split
@@ -54,6 +62,10 @@ def main() -> None:
     from studio.models.architectures import STUDIO_ARCHITECTURES
     from train_tabular import record
 
+    ap = argparse.ArgumentParser(description="Train the image sample model.")
+    ap.add_argument("--watch", action="store_true", help="embed studio.watch's agent and write nothing")
+    ap.add_argument("--epochs", type=int, default=30)
+    args = ap.parse_args(argv)
     x, y = digits_32()
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
     torch.manual_seed(SEED)
@@ -62,17 +74,43 @@ def main() -> None:
     yt = torch.tensor(y[idx_train])
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(SEED)
-    for epoch in range(30):
+    watcher, stop, step = None, threading.Event(), 0
+    if args.watch:
+        from studio.watch import Watcher
+
+        watcher = Watcher("image_cnn")
+        watcher.command("stop", stop.set)
+        watcher.param("lr", lambda: opt.param_groups[0]["lr"],
+                      lambda v: [g.update(lr=float(v)) for g in opt.param_groups])
+    for epoch in range(args.epochs):
         perm = torch.randperm(len(xt), generator=gen)
         for i in range(0, len(xt), 64):
             b = perm[i : i + 64]
             opt.zero_grad()
-            nn.functional.cross_entropy(net(xt[b]), yt[b]).backward()
+            if watcher is None:
+                nn.functional.cross_entropy(net(xt[b]), yt[b]).backward()
+            else:
+                out = net(xt[b])
+                losses = nn.functional.cross_entropy(out, yt[b], reduction="none")
+                losses.mean().backward()
+                watcher.observe("batch", loss=losses.mean(), losses=losses.detach(), model=net, inputs=xt[b],
+                                outputs=out.detach(), targets=yt[b], step=step, epoch=epoch)
             opt.step()
+            step += 1
+            if stop.is_set():
+                break
+        if watcher is not None:
+            watcher.end_window("epoch")
+        if stop.is_set():
+            break
     net.eval()
     with torch.no_grad():
         pred = net((torch.tensor(x[idx_test]) - MEAN[0]) / STD[0]).argmax(1).numpy()
     acc = float((pred == y[idx_test]).mean())
+    if watcher is not None:
+        watcher.close()
+        print(f"held-out accuracy {acc:.3f} after {epoch + 1} epoch(s); nothing written (--watch)")
+        return
     record("image_cnn", acc)
 
     torch.jit.script(net).save(str(ROOT / "models" / "image_cnn.pt"))
