@@ -181,6 +181,50 @@ def row_targets(model, data, t: int | None, rows, scope) -> list | None:
     return [t] * len(rows)
 
 
+def _non_finite(result: Explanation) -> str:
+    """What in ``result`` holds NaN or infinity ("" when nothing does).
+
+    Checks the answer itself: attribution values and base values, each
+    curve's grid (numeric), average, individual curves and "missing" point,
+    importances, and rule precision and coverage. ``data`` (the explained
+    inputs, which may hold missing values) and ``checks`` are not answers.
+    """
+    def bad(a) -> bool:
+        a = np.asarray(a)
+        return a.dtype.kind in "fc" and not np.all(np.isfinite(a))
+
+    if result.values is not None and bad(result.values):
+        return "attribution values"
+    if result.base_values is not None and bad(result.base_values):
+        return "base values"
+    for c in result.curves:
+        parts = [("grid", g) for g in c.grid] + [("average", c.average)]
+        if c.individual is not None:
+            parts.append(("individual curves", c.individual))
+        if isinstance(c.extra, dict) and "missing" in c.extra:
+            parts.append(("missing-value point", c.extra["missing"]))
+        for what, a in parts:
+            if bad(a):
+                return f"the {what} of the {c.kind} curve of {c.feature}"
+    for imp in result.importances:
+        if bad([imp.mean, imp.std]):
+            return f"the importance of {imp.feature}"
+    for r in result.rules:
+        if bad([r.precision, r.coverage]):
+            return f"the rule for row {r.row}"
+    return ""
+
+
+def _check_finite(result: Explanation, method: str) -> None:
+    """Refuse to return (or cache) an answer holding NaN or infinity: StudioError naming the part."""
+    what = _non_finite(result)
+    if what:
+        raise StudioError(
+            f"{method} produced NaN or infinite values in {what}, so no answer is returned; "
+            "check the data for missing or extreme values (or a model that returns them) and report it if they are fine"
+        )
+
+
 # (method, data kind, model format and cache id, data fingerprint) -> (ok, reason): these decide it
 _COMPATIBLE: dict = {}
 
@@ -313,6 +357,7 @@ def explain(
         if type(exc).__name__ != "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
             raise
         raise StudioError(_OOM_ADVICE.format(method=method)) from None
+    _check_finite(result, method)
     result.compute_seconds = time.perf_counter() - start
     result.method = method
     result.params = valid
