@@ -142,8 +142,8 @@ class EbmSurrogate(_EbmExplainer):
             y = model.predict(x)
             if len(np.unique(y[train])) < 2:
                 raise StudioError("the model predicts a single class on these rows; a surrogate needs two or more")
-        else:
-            y = model.output(x)[:, 0]
+        else:  # the explained output (a multi-output regressor's target)
+            y = model.output(x)[:, 0 if not ctx.targets or ctx.targets[0] is None else int(ctx.targets[0])]
         ctx.progress(0.1, "fitting the EBM to the model's predictions")
         ebm = self._fit(frame.iloc[train], y[train], model.is_classifier, params)
         pred = ebm.predict(frame.iloc[hold])

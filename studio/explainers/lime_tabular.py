@@ -184,7 +184,7 @@ class TabularLime(Explainer):
             ctx.progress(i / len(x), f"lime row {i + 1}/{len(x)}")
             rng = np.random.default_rng([params["seed"], i])
 
-            def predict(z, i=i, rng=rng):
+            def predict(z, i=i, rng=rng, t=t):
                 z = np.asarray(z, dtype=np.float64)
                 if missing is not None:
                     is_row = np.array_equal(z[0], lime_rows[i])  # lime's first sample is the row itself
@@ -192,7 +192,7 @@ class TabularLime(Explainer):
                     if is_row:
                         z[0] = encoded[i]
                 out = model.output(codec.decode(z))
-                return out if model.is_classifier else out[:, 0]
+                return out if model.is_classifier else out[:, target_index(model, t)]
 
             label = target_index(model, t) if model.is_classifier else 1  # lime keeps regression weights under 1
             exp = explainer.explain_instance(lime_rows[i], predict, labels=(label,), num_features=n_feat,

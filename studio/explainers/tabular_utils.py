@@ -107,8 +107,8 @@ class Codec:
 
 
 def target_index(model, target) -> int:
-    """The output column explained: the class index, or 0 for regression."""
-    return 0 if target is None or not model.is_classifier else int(target)
+    """The output column explained: the class index, the output of a multi-output regressor, else 0."""
+    return 0 if target is None else int(target)
 
 
 def target_fn(model, target, codec: Codec | None = None):
@@ -118,7 +118,8 @@ def target_fn(model, target, codec: Codec | None = None):
     ----------
     model : studio.models.Model
     target : int or None
-        Class index (classifiers); ignored for regression.
+        Class index (classifiers) or output index (multi-output
+        regression); None: column 0.
     codec : Codec, optional
         When given, the function takes encoded rows and decodes them first.
 
