@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS, METHOD_SCHEME, short_label
+from studio.charts.base import MAX_POINTS, METHOD_SCHEME, explained_output, short_label
 from studio.explanation import Curve, Explanation
 
 MAX_ICE_LINES = 200
@@ -164,7 +164,10 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int = 52
     scales = sorted({str(c.extra.get("scale", "?")) for _, c in pairs})
     shown = short_label(feature)  # a name of any length is drawn short (titles and tooltips are measured per mark)
     title = f"{shown}: " + ", ".join(dict.fromkeys(label for label in frame["label"] if "(ICE)" not in label))
-    subtitle = (("each curve centred to mean 0; " if centre else "") + "scales: " + ", ".join(scales) + note)
+    outputs = list(dict.fromkeys(short_label(o) for o in (explained_output(e) for e in explanations
+                                                          if e.kind == "curve") if o))
+    subtitle = (("each curve centred to mean 0; " if centre else "") + "scales: " + ", ".join(scales)
+                + (f"; output: {', '.join(outputs)}" if outputs else "") + note)
     x = alt.X("x:Q" if numeric else "x:N", title=shown)
     color = alt.Color("label:N", title="curve", scale=alt.Scale(scheme=METHOD_SCHEME))
     base = alt.Chart(frame, width=width, height=height)
@@ -182,7 +185,7 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int = 52
         return alt.layer(ice, avg).properties(title=title)
     side = alt.Chart(missing, width=60, height=height).mark_point(size=120, filled=True, shape="diamond").encode(
         x=alt.X("x:N", title=""), y=alt.Y("y:Q", title=None), color=color,
-        tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x:N", title=str(feature)),
+        tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x:N", title=shown),
                  alt.Tooltip("y:Q", format=".4g")],
     )
     return alt.hconcat(alt.layer(ice, avg), side).resolve_scale(y="shared", color="shared").properties(title=title)

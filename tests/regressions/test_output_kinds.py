@@ -228,3 +228,13 @@ def test_torch_two_output_regressor_names_and_gradients(tmp_path, x, table):
     np.testing.assert_allclose(exp.values[0], w * x[0], atol=1e-4)  # IG of a linear output = w * (x - 0)
     with pytest.raises(StudioError, match="2 output names but the model returns 2|lists 3 output names"):
         studio.load_model(path, card=card | {"output_names": ["a", "b", "c"]})
+
+
+def test_charts_name_the_explained_output(forest):
+    from studio import charts
+
+    model, _, data = forest
+    shap = studio.explain(model, data, "shap", rows=[0], target=1, params={"background": 20}, cache=False)
+    assert charts.attribution_bars(shap).to_dict()["encoding"]["x"]["title"] == "attribution to output 1"
+    pdp = studio.explain(model, data, "pdp", target=0, params={"features": ["x2"], "grid_resolution": 5}, cache=False)
+    assert "output: output 0" in charts.curve_chart([pdp], "x2").to_dict()["title"]["subtitle"]
