@@ -582,6 +582,17 @@ class OnnxModel(Model):
 
     def _pick_output(self):
         outs = self.native.get_outputs()
+        key = self.card.output
+        if key is not None:  # the card names the output: by name or by position
+            names = [o.name for o in outs]
+            if isinstance(key, int) and 0 <= key < len(outs):
+                key = names[key]
+            if key not in names:
+                raise StudioError(
+                    f"the card's 'output' {key!r} is not an output of the ONNX model; its outputs are "
+                    f"{', '.join(map(repr, names[:10]))}"
+                )
+            return key, "prob" in key.lower() and self.card.outputs != "logits"
         for o in outs:
             if "prob" in o.name.lower() and "tensor" in o.type:
                 return o.name, True
