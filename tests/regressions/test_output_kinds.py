@@ -22,6 +22,11 @@ F = 4
 NAMES = [f"f{i}" for i in range(F)]
 
 
+def _load(*args, **kwargs):
+    """``studio.load_model`` in this process (the tests read adapter internals; the files are our own)."""
+    return studio.load_model(*args, sandbox="off", **kwargs)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     before = torch.get_num_threads()
@@ -95,18 +100,18 @@ def _net(net, x):
 # ---- outputs that already are probabilities ---------------------------------------------------
 def test_softmax_model_gets_no_second_softmax(tmp_path, x):
     net, path = _save(SoftmaxNet(), tmp_path)
-    model = studio.load_model(path, card={"feature_names": NAMES})
+    model = _load(path, card={"feature_names": NAMES})
     want = _net(net, x).numpy()
     np.testing.assert_allclose(model.predict_proba(x), want, atol=1e-6)  # the network's own probabilities
     assert not np.allclose(model.predict_proba(x), torch.softmax(torch.as_tensor(want), 1).numpy(), atol=1e-3)
     assert any("already are probabilities" in n for n in model.notes)
     # the card can force a softmax
-    forced = studio.load_model(path, card={"feature_names": NAMES, "outputs": "logits"})
+    forced = _load(path, card={"feature_names": NAMES, "outputs": "logits"})
     np.testing.assert_allclose(forced.predict_proba(x), torch.softmax(torch.as_tensor(want), 1).numpy(), atol=1e-6)
     assert not forced.notes
     # logits are never mistaken for probabilities
     logits_net, logits_path = _save(TwoOutputRegressor(), tmp_path, "logits.pt")
-    plain = studio.load_model(logits_path, card={"feature_names": NAMES})
+    plain = _load(logits_path, card={"feature_names": NAMES})
     assert plain.is_classifier and not plain.notes
     np.testing.assert_allclose(plain.predict_proba(x), torch.softmax(_net(logits_net, x), 1).numpy(), atol=1e-6)
 
@@ -114,7 +119,7 @@ def test_softmax_model_gets_no_second_softmax(tmp_path, x):
 def test_gradients_explain_the_networks_own_probability(tmp_path, x, table):
     """Integrated gradients on a Softmax-ended network: completeness against the network's output itself."""
     net, path = _save(SoftmaxNet(), tmp_path)
-    model = studio.load_model(path, card={"feature_names": NAMES})
+    model = _load(path, card={"feature_names": NAMES})
     exp = studio.explain(model, table, "integrated_gradients", rows=[0, 1], target=2,
                          params={"baseline": "zeros"}, cache=False)
     f = _net(net, x[[0, 1]])[:, 2] - _net(net, np.zeros((2, F), np.float32))[:, 2]
@@ -124,20 +129,20 @@ def test_gradients_explain_the_networks_own_probability(tmp_path, x, table):
 # ---- structured outputs -----------------------------------------------------------------------
 def test_dict_output_named_by_the_card(tmp_path, x):
     net, path = _save(DictNet(), tmp_path)
-    model = studio.load_model(path, card={"feature_names": NAMES, "output": "logits"})
+    model = _load(path, card={"feature_names": NAMES, "output": "logits"})
     np.testing.assert_allclose(model.predict_proba(x), torch.softmax(_net(net, x)["logits"], 1).numpy(), atol=1e-6)
     with pytest.raises(StudioError, match=r"dict with keys 'features', 'logits'; set the card's 'output'"):
-        studio.load_model(path, card={"feature_names": NAMES})
+        _load(path, card={"feature_names": NAMES})
     with pytest.raises(StudioError, match="'scores' is not one of them"):
-        studio.load_model(path, card={"feature_names": NAMES, "output": "scores"})
+        _load(path, card={"feature_names": NAMES, "output": "scores"})
 
 
 def test_tuple_output_named_by_the_card(tmp_path, x):
     net, path = _save(TupleNet(), tmp_path)
-    model = studio.load_model(path, card={"feature_names": NAMES, "output": 1})
+    model = _load(path, card={"feature_names": NAMES, "output": 1})
     np.testing.assert_allclose(model.predict_proba(x), torch.softmax(_net(net, x)[1], 1).numpy(), atol=1e-6)
     with pytest.raises(StudioError, match=r"tuple of 2 items \(tensor \[1, 1\], tensor \[1, 3\]\); set the card's 'output'"):
-        studio.load_model(path, card={"feature_names": NAMES})
+        _load(path, card={"feature_names": NAMES})
 
 
 def test_card_output_field_is_checked():
@@ -161,7 +166,7 @@ def forest(tmp_path_factory):
     path = tmp_path_factory.mktemp("forest") / "forest.skops"
     sio.dump(est, path)
     frame = pd.DataFrame(x, columns=["x0", "x1", "x2"]).assign(y0=y[:, 0])
-    return studio.load_model(path), est, table_dataset(frame, name="two.csv", label="y0")
+    return _load(path), est, table_dataset(frame, name="two.csv", label="y0")
 
 
 def test_two_output_regressor_offers_both_outputs(forest):
@@ -219,7 +224,7 @@ def test_lime_and_surrogate_follow_the_target(forest):
 def test_torch_two_output_regressor_names_and_gradients(tmp_path, x, table):
     net, path = _save(TwoOutputRegressor(), tmp_path)
     card = {"feature_names": NAMES, "task": "regression", "output_names": ["y1", "y2"]}
-    model = studio.load_model(path, card=card)
+    model = _load(path, card=card)
     assert model.output_names == ["y1", "y2"]
     np.testing.assert_allclose(model.output(x), _net(net, x).numpy(), atol=1e-6)
     exp = studio.explain(model, table, "integrated_gradients", rows=[0], target="y2", params={"baseline": "zeros"},
@@ -227,7 +232,7 @@ def test_torch_two_output_regressor_names_and_gradients(tmp_path, x, table):
     w = net.linear.weight.detach().numpy()[1]
     np.testing.assert_allclose(exp.values[0], w * x[0], atol=1e-4)  # IG of a linear output = w * (x - 0)
     with pytest.raises(StudioError, match="2 output names but the model returns 2|lists 3 output names"):
-        studio.load_model(path, card=card | {"output_names": ["a", "b", "c"]})
+        _load(path, card=card | {"output_names": ["a", "b", "c"]})
 
 
 def test_charts_name_the_explained_output(forest):
@@ -238,3 +243,26 @@ def test_charts_name_the_explained_output(forest):
     assert charts.attribution_bars(shap).to_dict()["encoding"]["x"]["title"] == "attribution to output 1"
     pdp = studio.explain(model, data, "pdp", target=0, params={"features": ["x2"], "grid_resolution": 5}, cache=False)
     assert "output: output 0" in charts.curve_chart([pdp], "x2").to_dict()["title"]["subtitle"]
+
+
+def test_the_sandboxed_model_carries_notes_and_output_names(tmp_path, x, forest):
+    """Through the default loader (a worker process), the parent sees what the probe read."""
+    net, path = _save(SoftmaxNet(), tmp_path)
+    model = studio.load_model(path, card={"feature_names": NAMES}, trust=True)
+    try:
+        assert any("already are probabilities" in n for n in model.notes)
+        np.testing.assert_allclose(model.predict_proba(x), _net(net, x).numpy(), atol=1e-6)
+    finally:
+        getattr(model, "close", lambda: None)()
+    _, est, data = forest
+    import skops.io as sio
+
+    sio.dump(est, tmp_path / "forest.skops")
+    remote = studio.load_model(tmp_path / "forest.skops", card={"output_names": ["first", "second"]})
+    try:
+        assert remote.output_names == ["first", "second"]
+        exp = studio.explain(remote, data, "pdp", target="second", params={"features": ["x2"], "grid_resolution": 5},
+                             cache=False)
+        assert exp.target == [1] and exp.output_names == ["first", "second"]
+    finally:
+        getattr(remote, "close", lambda: None)()
