@@ -29,6 +29,9 @@ if data.kind == "tabular" and data.feature_names:
 over_rows = [info for info in chosen if info.scope == "local"]
 chosen_global = [info for info in chosen if info.scope != "local"]
 shap_rows, target = [], global_views.global_target(model, data)
+outputs = [] if model.is_classifier else list(model.output_names)
+if len(outputs) > 1:  # a multi-output regressor: every method explains the chosen output
+    target = outputs.index(state.kept(st.selectbox, "Output explained", "global-output", options=outputs))
 if over_rows:
     n = state.kept(st.number_input, "Rows for mean |SHAP| (sampled)", "global-shap-rows", min_value=2,
                    max_value=max(len(data), 2), value=min(100, len(data)), step=10,
@@ -51,11 +54,12 @@ row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), 
 ui.show_plans(plans + row_plans)
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
-    ui.run_plans(model, data, plans, [])
+    ui.run_plans(model, data, plans, [], target if outputs else None)
     if row_plans:
         ui.run_plans(model, data, row_plans, shap_rows, target)
 
-results = ui.stored(model, data, plans, []) + ui.stored(model, data, row_plans, shap_rows, target)
+results = (ui.stored(model, data, plans, [], target if outputs else None)
+           + ui.stored(model, data, row_plans, shap_rows, target))
 if not results:
     st.caption("Choose methods and press Run explainers. Results are cached: running again is instant.")
 else:

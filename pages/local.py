@@ -23,10 +23,14 @@ if upload is not None:  # the uploaded image is the instance: a one-row dataset,
     frame, output = state.predictions(model, data, slot="upload-predictions")
 panels.instance_summary(model, data, row, frame, title=None if upload is None else f"uploaded image {upload.name}")
 
-targets = ["predicted class"] + list(model.class_names or []) if model.is_classifier else ["prediction"]
+# classifiers: the predicted class or a chosen one; regression: "prediction", or each output of a multi-output regressor
+targets = ["predicted class"] + list(model.class_names or []) if model.is_classifier else list(model.output_names)
 target_name = state.kept(st.selectbox, "Explain", "local-target", options=targets,
-                         help="The output explained: the predicted class, or a class you choose.")
-target = None if target_name in ("predicted class", "prediction") else targets.index(target_name) - 1
+                         help="The output explained: the predicted class, a class you choose, or a regressor's output.")
+if target_name in ("predicted class", "prediction"):
+    target = None
+else:
+    target = targets.index(target_name) - (1 if model.is_classifier else 0)
 
 chosen = ui.method_picker(model, data, "local", key="local-methods")
 params = {}

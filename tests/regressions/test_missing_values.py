@@ -235,7 +235,7 @@ def test_lime_without_discretize_refuses_naming_the_column(hgb):
 
 
 # ---- SHAP, permutation importance, anchors -----------------------------------------------------
-@pytest.mark.parametrize("algorithm", ["auto", "permutation"])
+@pytest.mark.parametrize("algorithm", ["auto", "permutation", "kernel"])
 def test_shap_is_exact_on_rows_with_missing_values(hgb, frame, algorithm):
     model, _, data = hgb
     rows = _rows_with_and_without(frame)
