@@ -266,3 +266,37 @@ def test_the_sandboxed_model_carries_notes_and_output_names(tmp_path, x, forest)
         assert exp.target == [1] and exp.output_names == ["first", "second"]
     finally:
         getattr(remote, "close", lambda: None)()
+
+
+def test_pages_offer_each_output_and_show_the_notes(tmp_path, forest):
+    """Local page: a two-output regressor's outputs are the targets; Load page: the probe's notes are shown."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    def app(model, data):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+        at.session_state["model"], at.session_state["data"] = model, data.aligned_to(model)
+        at.session_state["source"] = "test"
+        return at.run()
+
+    model, _, data = forest
+    at = app(model, data)
+    at.switch_page("pages/local.py").run()
+    assert not at.exception
+    select = at.selectbox(key="local-target")
+    assert list(select.options) == ["output 0", "output 1"]
+    select.set_value("output 1").run()
+    at.multiselect(key="local-methods").set_value(["shap"]).run()
+    [button] = [b for b in at.button if b.label == "Run explainers"]
+    button.click().run()
+    assert not at.exception
+    [result] = [r.explanation for r in at.session_state["results"].values() if r.method == "shap"]
+    assert result.target == [1]
+    net, path = _save(SoftmaxNet(), tmp_path)
+    softmax = _load(path, card={"feature_names": NAMES})
+    table = table_dataset(pd.DataFrame(np.zeros((3, F)), columns=NAMES), name="z.csv", label=None)
+    at = app(softmax, table)
+    at.switch_page("pages/load.py").run()
+    assert not at.exception
+    assert any("already are probabilities" in i.value for i in at.info)
