@@ -11,6 +11,8 @@ st.title("Load")
 model, data = state.current()
 st.success(f"Loaded {st.session_state['source']}")
 st.caption(state.sandbox_sentence(model))
+for note in getattr(model, "notes", None) or []:  # what the load probe read from the model (issue 13)
+    st.info(views.md_escape(note))
 
 sample = st.selectbox("Sample", list(state.SAMPLES), index=None, placeholder="Switch to another bundled sample")
 if sample is not None and st.session_state.get("source") != f"sample: {sample}":

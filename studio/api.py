@@ -130,31 +130,42 @@ def _versions(libraries) -> dict:
 
 
 def requested_target(model, data, target, scope) -> int | None:
-    """The requested class as an index, checked against the model's outputs.
+    """The requested output as an index, checked against the model's outputs.
 
-    None stays None for local methods (each row's predicted class, which the
-    model and rows determine) and becomes the positive class of a binary model
-    or class 0 for global methods. Regression models have no target (None).
-    A class name is accepted too. Runs the model at most once per model, to
-    count its outputs, so a cache hit costs no model call.
+    Classifiers: None stays None for local methods (each row's predicted
+    class, which the model and rows determine) and becomes the positive class
+    of a binary model or class 0 for global methods. Regression models with
+    one output have no target (None); a multi-output regressor's target is
+    the output explained (default 0, the first). A class or output name is
+    accepted too. Runs the model at most once per model, to count its
+    outputs, so a cache hit costs no model call.
     """
     if not model.is_classifier:
-        return None
+        n_out = model.n_outputs_or(0) or model.output(data.x[:1]).shape[1]
+        if n_out <= 1:
+            return None
+        return _target_index(target, model.output_names, n_out, "output") if target is not None else 0
     n_classes = model.n_outputs_or(0) or model.output(data.x[:1]).shape[1]
     if target is None:
         return None if scope == "local" else (1 if n_classes == 2 else 0)
-    names = model.class_names or []
+    return _target_index(target, model.class_names or [], n_classes, "class")
+
+
+def _target_index(target, names, n: int, what: str) -> int:
+    """``target`` (an index, or a name in ``names``) as an index in ``range(n)``, or StudioError."""
     if isinstance(target, str) and not target.lstrip("-").isdigit():
         if target not in names:
-            raise StudioError(f"target {target!r} is not a class of this model; classes: {', '.join(names)}")
+            raise StudioError(f"target {target!r} is not a {what} of this model; {what}es: {', '.join(names)}"
+                              if what == "class" else
+                              f"target {target!r} is not an {what} of this model; outputs: {', '.join(names)}")
         t = names.index(target)
     else:
         try:
             t = int(target)
         except (TypeError, ValueError):
-            raise StudioError(f"target must be a class index or name, got {target!r}") from None
-    if not 0 <= t < n_classes:
-        raise StudioError(f"target {t} is out of range; the model has {n_classes} classes (0 to {n_classes - 1})")
+            raise StudioError(f"target must be a{'n' if what == 'output' else ''} {what} index or name, got {target!r}") from None
+    if not 0 <= t < n:
+        raise StudioError(f"target {t} is out of range; the model has {n} {what}{'es' if what == 'class' else 's'} (0 to {n - 1})")
     return t
 
 
@@ -171,14 +182,62 @@ def row_targets(model, data, t: int | None, rows, scope) -> list | None:
     """:func:`requested_target`'s answer ``t`` per explained row (local) or as one class (global).
 
     A local ``None`` runs the model on the rows for their predicted classes.
+    Regression: None for a one-output model; the output index (per row, or
+    one for global methods) for a multi-output regressor.
     """
     if not model.is_classifier:
-        return None
+        if t is None:
+            return None
+        return [t] if scope == "global" else [t] * len(rows)
     if scope == "global":
         return [t]
     if t is None:
         return [int(c) for c in model.predict(data.x[rows])]
     return [t] * len(rows)
+
+
+def _non_finite(result: Explanation) -> str:
+    """What in ``result`` holds NaN or infinity ("" when nothing does).
+
+    Checks the answer itself: attribution values and base values, each
+    curve's grid (numeric), average, individual curves and "missing" point,
+    importances, and rule precision and coverage. ``data`` (the explained
+    inputs, which may hold missing values) and ``checks`` are not answers.
+    """
+    def bad(a) -> bool:
+        a = np.asarray(a)
+        return a.dtype.kind in "fc" and not np.all(np.isfinite(a))
+
+    if result.values is not None and bad(result.values):
+        return "attribution values"
+    if result.base_values is not None and bad(result.base_values):
+        return "base values"
+    for c in result.curves:
+        parts = [("grid", g) for g in c.grid] + [("average", c.average)]
+        if c.individual is not None:
+            parts.append(("individual curves", c.individual))
+        if isinstance(c.extra, dict) and "missing" in c.extra:
+            parts.append(("missing-value point", c.extra["missing"]))
+        for what, a in parts:
+            if bad(a):
+                return f"the {what} of the {c.kind} curve of {c.feature}"
+    for imp in result.importances:
+        if bad([imp.mean, imp.std]):
+            return f"the importance of {imp.feature}"
+    for r in result.rules:
+        if bad([r.precision, r.coverage]):
+            return f"the rule for row {r.row}"
+    return ""
+
+
+def _check_finite(result: Explanation, method: str) -> None:
+    """Refuse to return (or cache) an answer holding NaN or infinity: StudioError naming the part."""
+    what = _non_finite(result)
+    if what:
+        raise StudioError(
+            f"{method} produced NaN or infinite values in {what}, so no answer is returned; "
+            "check the data for missing or extreme values (or a model that returns them) and report it if they are fine"
+        )
 
 
 # (method, data kind, model format and cache id, data fingerprint) -> (ok, reason): these decide it
@@ -313,6 +372,7 @@ def explain(
         if type(exc).__name__ != "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
             raise
         raise StudioError(_OOM_ADVICE.format(method=method)) from None
+    _check_finite(result, method)
     result.compute_seconds = time.perf_counter() - start
     result.method = method
     result.params = valid

@@ -101,7 +101,13 @@ class Curve:
     categorical : bool
         Whether the grid holds category values rather than numbers.
     extra : dict
-        Method-specific arrays (e.g. ALE bin counts), JSON-able.
+        Method-specific arrays (e.g. ALE bin counts), JSON-able. A curve of
+        a feature with missing values has ``extra["missing"]`` (float): the
+        effect of the feature being missing, on the curve's scale (PDP/ICE:
+        average output with the feature set to NaN; ALE: centred effect of
+        making it missing; EBM: interpret's missing-bin score); ICE adds
+        ``extra["missing_individual"]`` of shape (n_rows,). Grids never
+        hold NaN.
     """
 
     feature: Any

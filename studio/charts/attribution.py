@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SIGN_DOMAIN, SIGN_RANGE, label_axis, short_label
+from studio.charts.base import (
+    MAX_POINTS,
+    METHOD_SCHEME,
+    SIGN_DOMAIN,
+    SIGN_RANGE,
+    explained_output,
+    label_axis,
+    short_label,
+)
 from studio.explanation import Explanation
 
 
@@ -150,12 +158,14 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
     for i, exp in enumerate(explanations):
         frame = attribution_frame(exp, row, order)
         size = {"width": width} if width else {}
+        output = explained_output(exp, _row_position(exp, row))  # the class or output explained, for the axis
         charts.append(
             alt.Chart(frame, title=exp.method if title else "", **size)
             .mark_bar()
             .encode(
                 y=alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0, labelLimit=220)),
-                x=alt.X("value:Q", title=wrap_title(unit or axis_unit(exp)), scale=alt.Scale(zero=True, nice=True)),
+                x=alt.X("value:Q", title=wrap_title(unit or axis_unit(exp, short_label(output) if output else None)),
+                        scale=alt.Scale(zero=True, nice=True)),
                 color=alt.Color("sign:N", scale=alt.Scale(domain=SIGN_DOMAIN, range=SIGN_RANGE), legend=None),
                 tooltip=[
                     alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("value:Q", format=".4g"),

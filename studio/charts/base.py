@@ -77,3 +77,19 @@ def chart_points(chart) -> int:
 def sample_note(shown: int, total: int, what: str = "rows") -> str:
     """Title suffix saying a chart shows a sample, or ``""``."""
     return f" (sample of {shown:,} of {total:,} {what})" if shown < total else ""
+
+
+def explained_output(exp, position: int = 0) -> str:
+    """Name of the output an explanation explains (its class, or a multi-output regressor's output), or ``""``.
+
+    Parameters
+    ----------
+    exp : Explanation
+    position : int
+        Index into ``exp.target`` (local explanations: the row's position).
+    """
+    names = exp.output_names or []
+    if not exp.target or len(names) < 2:
+        return ""
+    t = exp.target[min(position, len(exp.target) - 1)]
+    return str(names[int(t)]) if t is not None and 0 <= int(t) < len(names) else ""

@@ -1,10 +1,16 @@
-"""Curves: PDP + ICE, ALE and EBM shapes of one feature on one chart; 2-feature heatmaps."""
+"""Curves: PDP + ICE, ALE and EBM shapes of one feature on one chart; 2-feature heatmaps.
+
+A curve whose ``extra`` holds ``"missing"`` (the effect of the feature being
+missing, see :mod:`studio.explainers.curves` and :mod:`studio.explainers.ebm`)
+gets a separate point labelled "missing" beside the curve's axis, on the
+same (centred) y scale.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS, METHOD_SCHEME, short_label
+from studio.charts.base import MAX_POINTS, METHOD_SCHEME, explained_output, short_label
 from studio.explanation import Curve, Explanation
 
 MAX_ICE_LINES = 200
@@ -64,6 +70,7 @@ def curve_frame(pairs, centre: bool = True, max_lines: int = MAX_ICE_LINES, seed
     -------
     frame : pandas.DataFrame
         Columns method, kind, label, line, x, y (line is -1 for averages).
+        The "missing" points are not in it: see :func:`missing_frame`.
     note : str
         What was sampled, for the title (``""`` when nothing was).
     numeric : bool
@@ -103,6 +110,32 @@ def curve_frame(pairs, centre: bool = True, max_lines: int = MAX_ICE_LINES, seed
     return frame, note, numeric
 
 
+def missing_frame(pairs, centre: bool = True):
+    """The "missing" point of each curve that has one (``extra["missing"]``).
+
+    Shifted like the curve in :func:`curve_frame` (centred to the mean of
+    the curve's own grid), so it sits on the curve's scale.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns method, kind, label, x (always ``"missing"``), y; one row
+        per curve with a missing point (empty when none has).
+    """
+    import pandas as pd
+
+    rows = []
+    for method, c in pairs:
+        value = c.extra.get("missing") if isinstance(c.extra, dict) else None
+        if value is None or not np.isfinite(float(value)):
+            continue
+        avg = np.asarray(c.average, dtype=float).ravel()
+        shift = float(np.mean(avg)) if centre else 0.0
+        label = f"{method} ({c.kind})" if c.kind not in method else method
+        rows.append({"method": method, "kind": c.kind, "label": label, "x": "missing", "y": float(value) - shift})
+    return pd.DataFrame(rows, columns=["method", "kind", "label", "x", "y"])
+
+
 def curve_chart(explanations, feature: str, centre: bool = True, width: int | None = 520, height: int = 300,
                 unit: str | None = None):
     """PDP (+ ICE lines), ALE and EBM shape of ``feature`` on one chart.
@@ -125,7 +158,9 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int | No
 
     Returns
     -------
-    altair.LayerChart
+    altair.LayerChart or altair.HConcatChart
+        A layer chart; with a narrow "missing" panel beside it (shared y
+        scale and colours) when a curve has a missing-value effect.
     """
     import altair as alt
 
@@ -136,7 +171,10 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int | No
     scales = sorted({str(c.extra.get("scale", "?")) for _, c in pairs})
     shown = short_label(feature)  # a name of any length is drawn short (titles and tooltips are measured per mark)
     title = f"{shown}: " + ", ".join(dict.fromkeys(label for label in frame["label"] if "(ICE)" not in label))
-    subtitle = (("each curve centred to mean 0; " if centre else "") + "scales: " + ", ".join(scales) + note)
+    outputs = list(dict.fromkeys(short_label(o) for o in (explained_output(e) for e in explanations
+                                                          if e.kind == "curve") if o))
+    subtitle = (("each curve centred to mean 0; " if centre else "") + "scales: " + ", ".join(scales)
+                + (f"; output: {', '.join(outputs)}" if outputs else "") + note)
     x = alt.X("x:Q" if numeric else "x:N", title=shown)
     color = alt.Color("label:N", title="curve", scale=alt.Scale(scheme=METHOD_SCHEME),
                       legend=alt.Legend(orient="bottom", labelLimit=240, symbolStrokeWidth=3, symbolOpacity=1))
@@ -149,7 +187,16 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int | No
         tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x", title=shown), alt.Tooltip("y:Q", format=".4g")],
     )
     avg = avg.mark_line(strokeWidth=3, point=True) if numeric else avg.mark_point(size=80, filled=True)
-    return alt.layer(ice, avg).properties(title=alt.TitleParams(text=title, subtitle=subtitle))
+    title = alt.TitleParams(text=title, subtitle=subtitle)
+    missing = missing_frame(pairs, centre=centre)
+    if not len(missing):
+        return alt.layer(ice, avg).properties(title=title)
+    side = alt.Chart(missing, width=60, height=height).mark_point(size=120, filled=True, shape="diamond").encode(
+        x=alt.X("x:N", title=""), y=alt.Y("y:Q", title=None), color=color,
+        tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x:N", title=shown),
+                 alt.Tooltip("y:Q", format=".4g")],
+    )
+    return alt.hconcat(alt.layer(ice, avg), side).resolve_scale(y="shared", color="shared").properties(title=title)
 
 
 def heatmap_chart(exp_or_curve, features=None, size: int = 260):

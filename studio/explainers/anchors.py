@@ -57,6 +57,13 @@ lower confidence bound found is returned with ``meets_threshold`` False (and
 ``"feature > low"``, ``"low < feature <= high"`` or ``"feature ==
 category"``, with Python's round-trip float repr so the string is the exact
 rule.
+
+Missing values (NaN in a numeric column, for models that accept them): the
+quartile edges come from the observed values; a row's missing value gives
+no predicate on that feature (NaN lies in no interval); the sampler draws
+data rows, so features a rule leaves free are missing at their observed
+rate, and a feature the rule constrains is redrawn from the observed values
+inside its interval (never NaN: NaN sorts last, past every interval).
 """
 
 from __future__ import annotations
@@ -133,7 +140,10 @@ class Perturber:
             if j in cat:
                 self.predicates.append((j, "==", float(row[j])))
                 continue
-            edges = np.unique(np.percentile(train[:, j], [25, 50, 75]))
+            seen = train[:, j][~np.isnan(train[:, j])]
+            if np.isnan(row[j]) or not len(seen):
+                continue  # a missing value satisfies no interval: no predicate on this feature
+            edges = np.unique(np.percentile(seen, [25, 50, 75]))
             for q in edges:
                 self.predicates.append((j, "<=", float(q)) if row[j] <= q else (j, ">", float(q)))
         n_pred = len(self.predicates)

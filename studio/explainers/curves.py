@@ -18,6 +18,27 @@ batches), never one call per grid point per row.
 All three use :func:`studio.explainers.tabular_utils.feature_grid`, so with
 the default ``grid="quantile"`` the PDP grid of a feature is exactly its ALE
 bin edges and the curves sit on one chart.
+
+Missing values. Grids span the OBSERVED values of a feature (NaN is never a
+grid point). When the data has missing values in a numeric feature (the
+model accepts them: the dataset check refuses models that fail on them),
+the one-feature curve gains an explicit "missing" point, the model's output
+with the feature set to NaN, in ``Curve.extra``:
+
+- PDP / ICE: ``extra["missing"]`` (float) is the average output over the
+  sampled rows with the feature missing; ICE also has
+  ``extra["missing_individual"]`` (ndarray of shape (n_rows,)), each row's
+  output with the feature missing (their mean is ``extra["missing"]``).
+- ALE: rows with the feature missing take no part in the local effects; the
+  centred curve is built from the observed rows, and ``extra["missing"]`` is
+  the effect on the same centred scale of making a row's value missing:
+  the mean over observed rows of ``ALE(x_j) + f(x with x_j = NaN) - f(x)``
+  (``ALE(x_j)`` interpolated between the bin edges). ``extra["n_missing"]``
+  counts the rows with the feature missing.
+
+Two-feature curves use rows and grids of observed values only (no missing
+point). ``studio.charts.curves`` draws the missing point as a separate
+point labelled "missing".
 """
 
 from __future__ import annotations
@@ -30,6 +51,7 @@ from studio.explainers.params import Param, ParamSpec
 from studio.explainers.tabular_utils import (
     check_features,
     feature_grid,
+    missing_share,
     output_scale,
     sample_rows,
     target_fn,
@@ -168,11 +190,18 @@ class PartialDependence(_CurveExplainer):
             grids = [self._grid(x, j, params, is_cat) for j in cols]
             average, ice = partial_dependence(f, x, cols, grids, individual=self.name == "ice")
             names = tuple(data.feature_names[j] for j in cols)
+            extra = {"scale": output_scale(model), "categorical_features": [is_cat[j] for j in cols]}
+            if len(cols) == 1 and not is_cat[cols[0]] and missing_share(data.x[:, cols[0]]) > 0:
+                at_missing = stacked_outputs(f, x, cols, np.asarray([[np.nan]]))[0]  # (n,)
+                if np.all(np.isfinite(at_missing)):
+                    extra["missing"] = float(at_missing.mean())
+                    if self.name == "ice":
+                        extra["missing_individual"] = at_missing
             curves.append(Curve(
                 feature=names[0] if len(names) == 1 else names, kind=self.name, grid=[_storable(g) for g in grids],
                 average=average,
                 individual=ice, categorical=any(is_cat[j] for j in cols),
-                extra={"scale": output_scale(model), "categorical_features": [is_cat[j] for j in cols]},
+                extra=extra,
             ))
         ctx.progress(1.0, "done")
         return self._result(model, data, curves, len(x))
@@ -228,6 +257,47 @@ def ale_1d(f, x, j, edges):
     ale = np.concatenate([[0.0], np.cumsum(mean)])
     ale -= np.sum((ale[:-1] + ale[1:]) / 2 * counts) / counts.sum()
     return ale, counts
+
+
+def _observed(x, cols) -> np.ndarray:
+    """Rows of ``x`` whose values of every numeric column in ``cols`` are observed (not NaN), shape (n,)."""
+    seen = np.ones(len(x), dtype=bool)
+    for j in cols:
+        col = x[:, j]
+        if col.dtype == object:
+            import pandas as pd
+
+            seen &= ~np.asarray(pd.isna(col), dtype=bool)
+        elif col.dtype.kind == "f":
+            seen &= ~np.isnan(col)
+    return seen
+
+
+def ale_missing(f, x, j, edges, ale) -> float:
+    """ALE's "missing" point: the centred effect of making feature ``j`` missing.
+
+    Mean over the rows of ``ALE(x_ij) + f(x_i with x_ij = NaN) - f(x_i)``,
+    with ``ALE`` interpolated linearly between the bin ``edges`` (as
+    ALEPlot draws it), so the point sits on the curve's centred scale.
+
+    Parameters
+    ----------
+    f : callable
+    x : ndarray of shape (n, n_features)
+        Rows with feature ``j`` observed.
+    j : int
+    edges : ndarray of shape (K + 1,)
+    ale : ndarray of shape (K + 1,)
+
+    Returns
+    -------
+    float
+    """
+    gone = x.copy()
+    gone[:, j] = np.nan
+    out = f(np.concatenate([x, gone]))
+    at_value = np.interp(x[:, j].astype(float), np.asarray(edges, dtype=float), np.asarray(ale, dtype=float))
+    return float(np.mean(at_value + out[len(x):] - out[: len(x)]))
 
 
 def ale_2d(f, x, j1, j2, edges1, edges2):
@@ -391,9 +461,10 @@ class AccumulatedLocalEffects(_CurveExplainer):
             if len(cols) == 2:
                 if is_cat[cols[0]] or is_cat[cols[1]]:
                     raise StudioError(f"two-feature ALE needs two numeric features; {':'.join(names)} has a categorical one")
-                e1 = feature_grid(x[:, cols[0]], params["grid_resolution"], "quantile")
-                e2 = feature_grid(x[:, cols[1]], params["grid_resolution"], "quantile")
-                ale, counts = ale_2d(f, x, cols[0], cols[1], e1, e2)
+                seen = _observed(x, cols)
+                e1 = feature_grid(x[seen, cols[0]], params["grid_resolution"], "quantile")
+                e2 = feature_grid(x[seen, cols[1]], params["grid_resolution"], "quantile")
+                ale, counts = ale_2d(f, x[seen], cols[0], cols[1], e1, e2)
                 curves.append(Curve(feature=names, kind="ale", grid=[e1, e2], average=ale,
                                     extra={"scale": scale, "counts": counts, "order": 2}))
                 continue
@@ -406,9 +477,13 @@ class AccumulatedLocalEffects(_CurveExplainer):
                                     categorical=True,
                                     extra={"scale": scale, "counts": counts, "order": 1}))
             else:
-                edges = feature_grid(x[:, j], params["grid_resolution"], "quantile")
-                ale, counts = ale_1d(f, x, j, edges)
-                curves.append(Curve(feature=names[0], kind="ale", grid=[edges], average=ale,
-                                    extra={"scale": scale, "counts": counts, "order": 1}))
+                seen = _observed(x, cols)
+                edges = feature_grid(x[seen, j], params["grid_resolution"], "quantile")
+                ale, counts = ale_1d(f, x[seen], j, edges)
+                extra = {"scale": scale, "counts": counts, "order": 1}
+                if missing_share(data.x[:, j]) > 0:
+                    extra["missing"] = ale_missing(f, x[seen], j, edges, ale)
+                    extra["n_missing"] = int(np.sum(~seen))
+                curves.append(Curve(feature=names[0], kind="ale", grid=[edges], average=ale, extra=extra))
         ctx.progress(1.0, "done")
         return self._result(model, data, curves, len(x))

@@ -15,6 +15,14 @@ the ``intercept``, so ``intercept + sum of terms`` reproduces the EBM's own
 score (:func:`ebm_score`). Scale: the explained class's logit for
 classifiers (for a binary EBM and class 0, the negated logit), the
 prediction for regression.
+
+Missing values: interpret fits a score for "missing" in every term (bin 0
+of ``term_scores_``). When the data has missing values in a term's
+feature(s), the curve keeps it: a main effect's ``extra["missing"]`` is the
+score of the feature being missing (drawn by ``studio.charts.curves`` as a
+point labelled "missing"), and every such term's ``extra["with_missing"]``
+holds its scores with index 0 on each axis for "missing" (then the bins of
+``average``), which :func:`ebm_score` uses for rows with NaN.
 """
 
 from __future__ import annotations
@@ -134,8 +142,8 @@ class EbmSurrogate(_EbmExplainer):
             y = model.predict(x)
             if len(np.unique(y[train])) < 2:
                 raise StudioError("the model predicts a single class on these rows; a surrogate needs two or more")
-        else:
-            y = model.output(x)[:, 0]
+        else:  # the explained output (a multi-output regressor's target)
+            y = model.output(x)[:, 0 if not ctx.targets or ctx.targets[0] is None else int(ctx.targets[0])]
         ctx.progress(0.1, "fitting the EBM to the model's predictions")
         ebm = self._fit(frame.iloc[train], y[train], model.is_classifier, params)
         pred = ebm.predict(frame.iloc[hold])
@@ -204,17 +212,20 @@ def ebm_curves(ebm, target, frame, feature_names):
                 grids.append(np.concatenate([[min(lowest, bins[0]) if len(bins) else lowest], bins]))
                 cuts.append(bins)
                 cats.append(False)
-        # drop interpret's "missing" (first) and "unknown" (last) bins on each axis
-        inner = scores[tuple(slice(1, -1) for _ in feats)]
-        if any(cats):  # categorical bins are numbered 1..K, so inner[k-1] is category k
-            inner = inner[tuple(slice(0, len(g)) for g in grids)]
+        # interpret's bins on each axis: 0 "missing", 1..len(grid) the grid's bins (numeric bins, or
+        # categories numbered 1..K), then "unknown"; the curve is the grid's bins
+        inner = scores[tuple(slice(1, 1 + len(g)) for g in grids)]
         names = tuple(feature_names[f] for f in feats)
+        extra = {"scale": scale, "intercept": intercept, "term": ebm.term_names_[term],
+                 "cuts": [c if isinstance(c, dict) else c.tolist() for c in cuts],
+                 "categorical_features": cats}
+        if any(bool(frame[feature_names[f]].isna().any()) for f in feats):
+            extra["with_missing"] = scores[tuple(slice(0, 1 + len(g)) for g in grids)]
+            if len(feats) == 1:
+                extra["missing"] = float(scores[0])
         curves.append(Curve(
             feature=names[0] if len(names) == 1 else names, kind="ebm", grid=grids, average=inner,
-            categorical=any(cats),
-            extra={"scale": scale, "intercept": intercept, "term": ebm.term_names_[term],
-                   "cuts": [c if isinstance(c, dict) else c.tolist() for c in cuts],
-                   "categorical_features": cats},
+            categorical=any(cats), extra=extra,
         ))
     return curves, intercept
 
@@ -239,12 +250,20 @@ def ebm_score(exp: Explanation, x) -> np.ndarray:
     intercept = 0.0
     for curve in exp.curves:
         intercept = curve.extra["intercept"]
-        index = []
+        index, gone = [], []
         for name, cuts in zip(curve.features, curve.extra["cuts"]):
             col = x[:, names.index(name)]
             if isinstance(cuts, dict):
-                index.append(np.asarray([cuts[str(v)] - 1 for v in col]))
+                miss = np.asarray([v is None or isinstance(v, float) and np.isnan(v) for v in col], dtype=bool)
+                index.append(np.asarray([-1 if m else cuts[str(v)] - 1 for v, m in zip(col, miss)]))
             else:
-                index.append(np.searchsorted(np.asarray(cuts, dtype=np.float64), col.astype(np.float64), side="right"))
-        total += np.asarray(curve.average)[tuple(index)]
+                col = col.astype(np.float64)
+                miss = np.isnan(col)
+                index.append(np.searchsorted(np.asarray(cuts, dtype=np.float64), col, side="right"))
+            gone.append(miss)
+        if "with_missing" in curve.extra:  # index 0 on each axis is "missing"
+            index = [np.where(m, 0, i + 1) for i, m in zip(index, gone)]
+            total += np.asarray(curve.extra["with_missing"])[tuple(index)]
+        else:
+            total += np.asarray(curve.average)[tuple(index)]
     return intercept + total

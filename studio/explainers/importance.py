@@ -18,8 +18,9 @@ class _Estimator:
 
     _estimator_type = "classifier"
 
-    def __init__(self, model, classes, on_call=None):
+    def __init__(self, model, classes, on_call=None, column: int = 0):
         self.model = model
+        self.column = column  # regression: the output scored (a multi-output regressor's target)
         self.classes_ = classes
         self._estimator_type = "classifier" if model.is_classifier else "regressor"
         self.on_call = on_call  # called before every model evaluation (progress, cancel, timeout)
@@ -33,8 +34,9 @@ class _Estimator:
 
     def predict(self, x):
         self._tick()
-        pred = self.model.predict(np.asarray(x))
-        return self.classes_[pred] if self.model.is_classifier else pred
+        if self.model.is_classifier:
+            return self.classes_[self.model.predict(np.asarray(x))]
+        return self.model.output(np.asarray(x))[:, self.column]
 
     def predict_proba(self, x):
         self._tick()
@@ -110,7 +112,8 @@ class PermutationImportance(Explainer):
             calls[0] += 1
             ctx.progress(min(calls[0] / expected, 1.0), f"permuting features ({calls[0]}/{expected} evaluations)")
 
-        estimator = _Estimator(model, classes, on_call)
+        column = 0 if model.is_classifier or not ctx.targets or ctx.targets[0] is None else int(ctx.targets[0])
+        estimator = _Estimator(model, classes, on_call, column)
         ctx.progress(0.0, "permuting features")
         result = permutation_importance(
             estimator, x, y, scoring=scoring, n_repeats=params["n_repeats"], random_state=params["seed"], n_jobs=1,

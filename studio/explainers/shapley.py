@@ -163,7 +163,7 @@ class TabularShap(Explainer):
         if path == "tree":
             return self._tree(model, x, bg, cols)
         if path == "linear":
-            return self._linear(model, x, bg)
+            return self._linear(model, x, bg, cols)
         if path == "gradient":
             return self._gradient(model, x, bg, cols, params)
         return self._sampling(path, model, codec, x, bg, cols, params, ctx)
@@ -197,14 +197,14 @@ class TabularShap(Explainer):
             raise _Fallback(str(exc)) from None
         return self._pick(sv.values, sv.base_values, cols, self._n_out)
 
-    def _linear(self, model, x, bg):
+    def _linear(self, model, x, bg, cols):
         import shap
 
         explainer = shap.LinearExplainer(model.native, shap.maskers.Independent(np.asarray(bg, np.float64),
                                                                                    max_samples=len(bg)))
         sv = explainer(np.asarray(x, dtype=np.float64))
         # shap's linear base is coef . mean(bg) + intercept = mean prediction over the background
-        return self._pick(sv.values, sv.base_values, [0] * len(x), 1)
+        return self._pick(sv.values, sv.base_values, cols, self._n_out)
 
     def _gradient(self, model, x, bg, cols, params):
         import shap

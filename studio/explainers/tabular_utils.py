@@ -107,8 +107,8 @@ class Codec:
 
 
 def target_index(model, target) -> int:
-    """The output column explained: the class index, or 0 for regression."""
-    return 0 if target is None or not model.is_classifier else int(target)
+    """The output column explained: the class index, the output of a multi-output regressor, else 0."""
+    return 0 if target is None else int(target)
 
 
 def target_fn(model, target, codec: Codec | None = None):
@@ -118,7 +118,8 @@ def target_fn(model, target, codec: Codec | None = None):
     ----------
     model : studio.models.Model
     target : int or None
-        Class index (classifiers); ignored for regression.
+        Class index (classifiers) or output index (multi-output
+        regression); None: column 0.
     codec : Codec, optional
         When given, the function takes encoded rows and decodes them first.
 
@@ -186,13 +187,24 @@ def feature_grid(column, resolution: int, method: str = "quantile", categorical:
     ndarray of shape (n_grid,)
         Float for numeric features; object for categorical ones.
         Features with fewer unique values than ``resolution`` use those
-        values (both methods, as scikit-learn does).
+        values (both methods, as scikit-learn does). Missing values (NaN)
+        are left out: the grid spans the observed values only (the curve
+        explainers add an explicit "missing" point, see
+        :func:`missing_share`).
+
+    Raises
+    ------
+    StudioError
+        When the column holds no observed (non-missing) value.
     """
     column = np.asarray(column)
     if categorical:
         values = {str(v): v for v in column}
         return np.asarray([values[k] for k in sorted(values)], dtype=object)
     column = column.astype(np.float64)
+    column = column[~np.isnan(column)]
+    if not len(column):
+        raise StudioError("a feature has only missing values in the rows used; pick another feature or more rows")
     uniques = np.unique(column)
     if len(uniques) < resolution:
         return uniques
@@ -204,6 +216,18 @@ def feature_grid(column, resolution: int, method: str = "quantile", categorical:
             raise StudioError("the 5th and 95th percentiles of a feature are equal; use the quantile grid")
         return np.linspace(low, high, resolution)
     return np.unique(np.quantile(column, np.linspace(0.0, 1.0, resolution), method="inverted_cdf"))
+
+
+def missing_share(column) -> float:
+    """Share of missing (NaN / None) values in one column, in [0, 1]."""
+    column = np.asarray(column)
+    if column.dtype == object:
+        import pandas as pd
+
+        return float(pd.isna(column).mean()) if len(column) else 0.0
+    if column.dtype.kind not in "fc":
+        return 0.0
+    return float(np.isnan(column).mean()) if len(column) else 0.0
 
 
 def check_features(data, features, n: int, default_count: int = 3) -> list:

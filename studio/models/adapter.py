@@ -31,6 +31,13 @@ class Model:
         File name or a short description, for display.
     native : object
         The underlying estimator, torch module or onnxruntime session.
+    notes : list of str
+        What the studio read from the model at load and acts on (outputs
+        that already are probabilities, a float64 network, a batch limit),
+        one sentence each, for the Load page.
+    max_batch : int or None
+        Most rows the model takes per call (1 for models that run one row
+        at a time, found by the load probe); None: no limit.
     """
 
     differentiable = False
@@ -42,6 +49,9 @@ class Model:
         self.card = card or ModelCard()
         self.name = name
         self._n_outputs: int | None = None
+        self.notes: list[str] = []
+        self.max_batch: int | None = None
+        self._probabilities_detected = False
 
     # ---- what the model is -------------------------------------------------------
     @property
@@ -99,7 +109,29 @@ class Model:
 
     @property
     def output_names(self) -> list[str]:
-        return self.class_names if self.is_classifier and self.class_names else ["prediction"]
+        """Class names (classifiers); for regression ``["prediction"]``, or one name per output of a
+        multi-output regressor (the card's ``output_names``, else ``"output 0"``, ``"output 1"``, ...)."""
+        if self.is_classifier:
+            return self.class_names if self.class_names else ["prediction"]
+        n = self._n_outputs or self._native_n_outputs()
+        if self.card.output_names and (n is None or len(self.card.output_names) == n):
+            return list(self.card.output_names)
+        if n and n > 1:
+            return [f"output {i}" for i in range(n)]
+        return ["prediction"]
+
+    @property
+    def applies_softmax(self) -> bool:
+        """Whether the model's raw outputs pass through softmax (or a sigmoid) to become probabilities.
+
+        Classifiers whose card says ``"logits"``, or says nothing and whose
+        outputs were not found to be probabilities at load.
+        """
+        if not self.is_classifier or not self._outputs_are_logits():
+            return False
+        if self.card.outputs is not None:
+            return self.card.outputs == "logits"
+        return not self._probabilities_detected
 
     # ---- predictions ----------------------------------------------------------------
     def output(self, x, batch_size: int | None = None) -> np.ndarray:
@@ -118,6 +150,8 @@ class Model:
         if len(x) == 0:
             return np.zeros((0, self.n_outputs_or(1)))
         bs = batch_size or self._default_batch(x)
+        if self.max_batch:
+            bs = min(bs, self.max_batch)
         parts = [self._raw_output(x[i : i + bs]) for i in range(0, len(x), bs)]
         raw = np.concatenate(parts, axis=0)
         out = self._to_output(raw)
@@ -131,7 +165,7 @@ class Model:
         return self.output(x, batch_size)
 
     def predict(self, x, batch_size: int | None = None) -> np.ndarray:
-        """Class indices (classifiers) or values (regression), shape (n,)."""
+        """Class indices (classifiers) or values (regression: the first output), shape (n,)."""
         out = self.output(x, batch_size)
         if self.is_classifier:
             return out.argmax(axis=1)
@@ -150,7 +184,7 @@ class Model:
             raw = raw[:, None]
         if raw.ndim != 2:
             raise StudioError(f"the model returned outputs of shape {raw.shape}; expected (rows, outputs)")
-        if self.is_classifier and self.card.outputs == "logits" and self._outputs_are_logits():
+        if self.applies_softmax:
             if raw.shape[1] == 1:  # one logit: binary classifier
                 p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
                 return np.stack([1 - p, p], axis=1)
@@ -169,6 +203,9 @@ class Model:
         return None
 
     def _native_class_names(self):
+        return None
+
+    def _native_n_outputs(self) -> int | None:
         return None
 
     def _native_kind(self):
@@ -223,6 +260,11 @@ class SklearnModel(Model):
     def _native_kind(self):
         return "tabular"
 
+    def _native_n_outputs(self) -> int | None:
+        est = self.native.steps[-1][1] if hasattr(self.native, "steps") else self.native
+        n = getattr(est, "n_outputs_", None)
+        return int(n) if n is not None and not self.is_classifier else None
+
     def _outputs_are_logits(self) -> bool:
         return False
 
@@ -276,6 +318,32 @@ class TorchModel(Model):
         super().__init__(native, fmt, fingerprint, card, name)
         self._device = "cpu"
         self._modules: dict = {}
+        self._dtype = None  # torch dtype the network takes; read from its parameters on first use
+
+    @property
+    def input_dtype(self):
+        """The floating dtype the network takes (its first floating parameter or buffer's; float32 if none).
+
+        The adapter casts every input to it (inside :meth:`torch_module`), so a
+        ``model.double()`` network gets float64 tensors.
+        """
+        if self._dtype is None:
+            import torch
+
+            self._dtype = torch.float32
+            for tensors in (self._named(self.native, "parameters"), self._named(self.native, "buffers")):
+                found = next((t.dtype for t in tensors if t.is_floating_point()), None)
+                if found is not None:
+                    self._dtype = found
+                    break
+        return self._dtype
+
+    @staticmethod
+    def _named(net, what):
+        try:
+            return list(getattr(net, what)())
+        except Exception:  # some exported programs do not list them
+            return []
 
     @property
     def device(self) -> str:
@@ -307,7 +375,7 @@ class TorchModel(Model):
 
         with torch.no_grad():
             try:
-                out = self.native(torch.zeros((1, *shape), device=self._device))
+                out = self.torch_module("raw")(torch.zeros((1, *shape), device=self._device))
             except Exception:
                 return None
         self._n_outputs = int(out.reshape(1, -1).shape[1]) if out.ndim <= 2 else None
@@ -364,12 +432,73 @@ class TorchModel(Model):
         import torch
 
         with torch.no_grad():
-            t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self._device)
+            x = np.asarray(x, dtype=np.float64 if self.input_dtype == torch.float64 else np.float32)
+            t = torch.as_tensor(x if x.flags.writeable else x.copy(), device=self._device)
             out = self.torch_module("raw")(t)
         return out.detach().cpu().numpy()
 
     def _to_output(self, raw):
         return super()._to_output(raw)
+
+
+def select_output(out, key, n_rows: int):
+    """The explained tensor of a network's output: ``out`` itself, or the card's ``output`` part of it.
+
+    Parameters
+    ----------
+    out : Tensor, dict, tuple or list
+        What the network returned for ``n_rows`` rows.
+    key : str or int or None
+        The card's ``output``: a dict key or a tuple/list index.
+    n_rows : int
+
+    Returns
+    -------
+    Tensor of shape (n_rows, n_outputs)
+        A 1-D output of ``n_rows`` values is one column; a 1-D output for
+        one row (a network without a batch dimension) is that row.
+
+    Raises
+    ------
+    StudioError
+        For a structure the card does not resolve, naming it.
+    """
+    import torch
+
+    if isinstance(out, dict):
+        if key is None and len(out) == 1:
+            key = next(iter(out))
+        if key is None or key not in out:
+            keys = ", ".join(repr(k) for k in list(out)[:10])
+            raise StudioError(
+                f"the model returns a dict with keys {keys}; set the card's 'output' to the key to explain"
+                + (f" ({key!r} is not one of them)" if key is not None else "")
+            )
+        out = out[key]
+    elif isinstance(out, (tuple, list)):
+        if key is None and len(out) == 1:
+            key = 0
+        if not isinstance(key, int) or not 0 <= key < len(out):
+            kinds = ", ".join(_describe(v) for v in list(out)[:6])
+            raise StudioError(
+                f"the model returns a {type(out).__name__} of {len(out)} items ({kinds}); "
+                "set the card's 'output' to the index of the one to explain"
+                + (f" ({key!r} is not an index of it)" if key is not None else "")
+            )
+        out = out[key]
+    if not isinstance(out, torch.Tensor):
+        raise StudioError(
+            f"the model's output{'' if key is None else f' {key!r}'} is a {type(out).__name__}, not a tensor; "
+            "set the card's 'output' to the part holding the scores"
+        )
+    if out.ndim == 1:
+        out = out[:, None] if len(out) == n_rows else out.reshape(1, -1) if n_rows == 1 else out[:, None]
+    return out
+
+
+def _describe(v) -> str:
+    shape = getattr(v, "shape", None)
+    return f"tensor {list(shape)}" if shape is not None else type(v).__name__
 
 
 def _make_wrapped_class():
@@ -381,27 +510,39 @@ def _make_wrapped_class():
             self.net = model.native if net is None else net
             self.output = output
             self.is_classifier = model.is_classifier if output != "raw" else False
-            self.apply_softmax = output == "probabilities" and model.card.outputs == "logits"
+            self.apply_softmax = output == "probabilities" and model.applies_softmax
+            self.model_ref = [model]  # a list: not registered as a submodule; read max_batch at call time
+            self.key = model.card.output
+            self.dtype = model.input_dtype
             mean, std = model.card.mean, model.card.std
             import torch
 
             if mean is not None:
                 shape = (1, -1, 1, 1) if model.card.input_size else (1, -1)
-                self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(shape).to(model.device))
-                self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(shape).to(model.device))
+                self.register_buffer("mean", torch.tensor(mean, dtype=self.dtype).reshape(shape).to(model.device))
+                self.register_buffer("std", torch.tensor(std, dtype=self.dtype).reshape(shape).to(model.device))
             else:
                 self.mean = None
+
+        def _run(self, x):
+            limit = self.model_ref[0].max_batch
+            if limit and len(x) > limit:  # a network that runs a few rows per call: one call per chunk
+                import torch
+
+                return torch.cat([self._run(x[i : i + limit]) for i in range(0, len(x), limit)])
+            return select_output(self.net(x), self.key, len(x))
 
         def forward(self, x):
             import torch
 
+            given = x.dtype
+            if x.is_floating_point() and x.dtype != self.dtype:
+                x = x.to(self.dtype)  # the network's own dtype (float64 networks); differentiable
             if self.mean is not None:
                 x = (x - self.mean) / self.std
-            out = self.net(x)
-            if isinstance(out, (tuple, list)):
-                out = out[0]
-            if out.ndim == 1:
-                out = out[:, None]
+            out = self._run(x)
+            if out.is_floating_point() and given.is_floating_point and out.dtype != given:
+                out = out.to(given)
             if self.output == "raw" or not self.is_classifier:
                 return out
             if out.shape[1] == 1:
@@ -441,6 +582,17 @@ class OnnxModel(Model):
 
     def _pick_output(self):
         outs = self.native.get_outputs()
+        key = self.card.output
+        if key is not None:  # the card names the output: by name or by position
+            names = [o.name for o in outs]
+            if isinstance(key, int) and 0 <= key < len(outs):
+                key = names[key]
+            if key not in names:
+                raise StudioError(
+                    f"the card's 'output' {key!r} is not an output of the ONNX model; its outputs are "
+                    f"{', '.join(map(repr, names[:10]))}"
+                )
+            return key, "prob" in key.lower() and self.card.outputs != "logits"
         for o in outs:
             if "prob" in o.name.lower() and "tensor" in o.type:
                 return o.name, True

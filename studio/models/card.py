@@ -38,8 +38,19 @@ class ModelCard:
     architecture_args : dict
         Keyword arguments for the architecture (``num_classes`` is inferred
         from the weights when absent).
-    outputs : {"logits", "probabilities"}
-        What the network returns; logits pass through softmax.
+    outputs : {"logits", "probabilities"} or None
+        What the network returns; logits pass through softmax. None (the
+        default): read from the model at load (torch and ONNX): outputs
+        that already are probabilities on every probe row (non-negative,
+        summing to 1) get no second softmax, and the model says so in its
+        ``notes``; otherwise they are taken as logits.
+    output : str or int or None
+        Which part of a structured output is the model's output: a dict key
+        (``"logits"``) or a tuple/list index (``0``). None: the output must
+        be a tensor (or a one-element dict/tuple).
+    output_names : list of str or None
+        Regression models with several outputs: a name per output
+        (default ``"output 0"``, ``"output 1"``, ...).
     description : str
         Free text shown (escaped) in the app and the report.
     """
@@ -52,7 +63,9 @@ class ModelCard:
     std: list | None = None
     architecture: str | None = None
     architecture_args: dict = field(default_factory=dict)
-    outputs: str = "logits"
+    outputs: str | None = None
+    output: str | int | None = None
+    output_names: list | None = None
     description: str = ""
 
     def to_dict(self) -> dict:
@@ -87,9 +100,14 @@ class ModelCard:
             bad("'task' must be 'classification' or 'regression'")
         if self.task is not None and self.task not in TASKS:
             bad(f"'task' must be 'classification' or 'regression', got {self.task!r}")
-        if self.outputs not in OUTPUTS:
+        if self.outputs is not None and self.outputs not in OUTPUTS:
             bad(f"'outputs' must be 'logits' or 'probabilities', got {self.outputs!r}")
-        for name in ("class_names", "feature_names"):
+        if self.output is not None and not (
+            isinstance(self.output, str) and 0 < len(self.output) <= 100
+            or isinstance(self.output, int) and not isinstance(self.output, bool) and 0 <= self.output < 1000
+        ):
+            bad("'output' must be a dict key (short text) or a tuple index (0 to 999)")
+        for name in ("class_names", "feature_names", "output_names"):
             value = getattr(self, name)
             if value is not None:
                 if (

@@ -607,7 +607,24 @@ def _check_card_against_model(model: Model) -> None:
 
 
 def _check_card_against_outputs(model: Model) -> None:
-    """Torch and ONNX models: run one zero input of the card's shape and compare the outputs with the card."""
+    """Torch and ONNX models: probe the model with inputs of the card's shape and read what it returns.
+
+    The probe runs one zero row, then (when that works) a batch of probe rows:
+    zeros and seeded random inputs (tables: standard normal; images:
+    uniform in [0, 1]). From the answers it reads, and records in
+    ``model.notes``:
+
+    - the dtype the network takes: a float64 torch network is fed float64
+      (the parameters' dtype; a probe that fails on float32 is retried in
+      float64);
+    - the batch limit: a model that runs one row but fails (or answers with
+      the wrong number of rows) on two gets ``max_batch = 1``, so every call
+      runs it one row at a time (the cost: one model call per row);
+    - outputs that already are probabilities: every probe row non-negative
+      and summing to 1 (within 1e-4) with two or more outputs. Unless the
+      card's ``outputs`` says otherwise, no softmax is applied to them;
+    - the output count, compared with the card (task, class names, output names).
+    """
     card = model.card
     if isinstance(model, TorchModel):
         shape = model._example_shape()
@@ -620,27 +637,81 @@ def _check_card_against_outputs(model: Model) -> None:
         return
     if shape is None:
         return
-    try:
-        out = model._raw_output(np.zeros((1, *shape), dtype=np.float32))
-    except MemoryError:
-        raise
-    except Exception as exc:
-        where = "input_size" if card.input_size else "feature_names"
-        raise StudioError(
-            f"the model does not run on an input of shape {list(shape)} (from the card's {where}): "
-            f"{last_line(exc)}; fix the card"
-        ) from None
-    out = np.asarray(out)
+    where = "input_size" if card.input_size else "feature_names"
+    out = _probe(model, np.zeros((1, *shape), dtype=np.float32), shape, where)
     if out.ndim > 2 or out.ndim == 0:
         raise StudioError(f"the model returns outputs of shape {list(out.shape)}; the studio explains (rows, outputs) outputs")
     n_out = 1 if out.ndim == 1 else out.shape[1]
     model._n_outputs = n_out
-    if card.task == "regression" and n_out != 1:
-        raise StudioError(f"the card says 'regression' but the model returns {n_out} outputs per row; fix the card's 'task'")
+    rng = np.random.default_rng(0)
+    size = (2, *shape)
+    random = rng.uniform(0.0, 1.0, size) if card.input_size else rng.standard_normal(size)
+    rows = np.concatenate([np.zeros((1, *shape)), random]).astype(np.float32)  # (3, *shape)
+    batch_error = None
+    try:
+        many = np.asarray(model._raw_output(rows))
+        if many.ndim == 0 or len(many) != len(rows):
+            batch_error = f"{len(rows)} rows gave an output of shape {list(many.shape)}"
+    except (MemoryError, StudioError):
+        raise
+    except Exception as exc:
+        batch_error = last_line(exc)
+    if batch_error is not None:
+        model.max_batch = 1
+        model.notes.append(
+            f"The model runs one row per call (a batch of rows fails: {batch_error[:160]}); the studio calls it "
+            "once per row, so every method costs one model call per evaluated row and runs slower than on a "
+            "batching model."
+        )
+        many = np.concatenate([np.asarray(model._raw_output(r[None])).reshape(1, -1) for r in rows])
+    if isinstance(model, TorchModel) and model._dtype is not None and str(model._dtype) == "torch.float64":
+        model.notes.append("The network computes in float64; the studio feeds it float64 inputs.")
+    many = np.asarray(many, dtype=np.float64).reshape(len(rows), -1)
+    if (
+        n_out >= 2 and many.shape[1] == n_out and np.all(np.isfinite(many)) and np.all(many >= -1e-6)
+        and np.allclose(many.sum(axis=1), 1.0, atol=1e-4)
+    ):
+        model._probabilities_detected = True
+        if card.outputs is None and model._outputs_are_logits():
+            model.notes.append(
+                f"The outputs already are probabilities (all {len(rows)} probe rows are non-negative and sum to 1), "
+                "so no softmax is applied; set the card's 'outputs' to 'logits' to apply one."
+            )
+    if isinstance(model, TorchModel):
+        model._modules.clear()  # wrappers built during the probe read the output kind found now
+    if card.task == "regression" and card.output_names and len(card.output_names) != n_out:
+        raise StudioError(
+            f"the card lists {len(card.output_names)} output names but the model returns {n_out} outputs; fix the card's output_names"
+        )
     if card.class_names and model.is_classifier and n_out != len(card.class_names) and not (n_out == 1 and len(card.class_names) == 2):
         raise StudioError(
             f"the card lists {len(card.class_names)} class names but the model returns {n_out} outputs; fix the card's class_names"
         )
+
+
+def _probe(model, x, shape, where):
+    """The model's raw output on ``x``; a torch network refusing float32 is retried in float64 (and kept so)."""
+    try:
+        return np.asarray(model._raw_output(x))
+    except (MemoryError, StudioError):
+        raise
+    except Exception as exc:
+        first = exc
+    if isinstance(model, TorchModel):
+        import torch
+
+        before = model.input_dtype
+        model._dtype = torch.float64 if before != torch.float64 else torch.float32
+        model._modules.clear()
+        try:
+            return np.asarray(model._raw_output(x))
+        except Exception:
+            model._dtype = before
+            model._modules.clear()
+    raise StudioError(
+        f"the model does not run on an input of shape {list(shape)} (from the card's {where}): "
+        f"{last_line(first)}; fix the card"
+    ) from None
 
 
 # ---- in-memory models ---------------------------------------------------------------------
@@ -658,7 +729,9 @@ def wrap_model(obj, card=None, name: str | None = None) -> Model:
 
         if isinstance(obj, torch.nn.Module):
             h = _hash_state(obj.state_dict())
-            return TorchModel(obj.eval(), "torch", h, card, name or type(obj).__name__)
+            model = TorchModel(obj.eval(), "torch", h, card, name or type(obj).__name__)
+            _check_card_against_outputs(model)
+            return model
     except ImportError:
         pass
     if hasattr(obj, "predict"):

@@ -496,8 +496,9 @@ case("card_class_count_torch", "model", "3 class names but the model returns 10 
      model="@cnn", card="cnn3.card.json")
 case("card_wrong_input_size", "model", "does not run on an input of shape [3, 32, 32]",
      _files(**{"cnn_rgb.card.json": json.dumps({"input_size": [3, 32, 32]}).encode()}), model="@cnn", card="cnn_rgb.card.json")
-case("card_torch_regression_10_outputs", "model", "card says 'regression' but the model returns 10 outputs",
-     _files(**{"cnn_reg.card.json": json.dumps({"input_size": [1, 32, 32], "task": "regression"}).encode()}),
+case("card_torch_regression_10_outputs", "model", "2 output names but the model returns 10 outputs",
+     _files(**{"cnn_reg.card.json": json.dumps({"input_size": [1, 32, 32], "task": "regression",
+                                                "output_names": ["a", "b"]}).encode()}),
      model="@cnn", card="cnn_reg.card.json")
 case("model_over_size_limit", "model", "STUDIO_MAX_MODEL_BYTES", model="@mlp", env={"STUDIO_MAX_MODEL_BYTES": "1000"})
 case("torch_zip_bomb_members", "model", "STUDIO_MAX_ZIP_MEMBERS",

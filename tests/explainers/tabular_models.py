@@ -162,3 +162,81 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ---- issue 13: real inputs and outputs (missing values, output kinds, dtypes, batch limits) ----------
+@functools.cache
+def nan_table():
+    """A table with 20% missing values in column "a" and a HistGradientBoostingClassifier (accepts NaN)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    n = 300
+    a = rng.uniform(0.0, 1.0, n)
+    gone = rng.random(n) < 0.2
+    y = np.where(gone, 1, a > 0.5).astype(int)
+    a[gone] = np.nan
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=n), "c": rng.normal(size=n), "target": y})
+    est = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(frame[["a", "b", "c"]], y)
+    return studio.wrap_model(est), dataset(frame, name="nan.csv")
+
+
+@functools.cache
+def small_table():
+    """Four numeric features, a binary label and a second numeric target (for the small torch models)."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 4))
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(4)])
+    frame["target"] = (x[:, 0] - x[:, 2] > 0).astype(int)
+    return dataset(frame, name="small.csv")
+
+
+class _SmallNet:
+    """Builders of small torch networks over :func:`small_table` (made in functions: torch loads lazily)."""
+
+    @staticmethod
+    def build(kind: str):
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, n_out, softmax=False, flat=False):
+                super().__init__()
+                self.hidden, self.out = nn.Linear(4, 8), nn.Linear(8, n_out)
+                self.softmax, self.flat = softmax, flat
+
+            def forward(self, x):
+                if self.flat:  # written for one row: fails on a batch of two
+                    x = x.view(-1)
+                z = self.out(torch.tanh(self.hidden(x)))
+                return torch.softmax(z, dim=-1) if self.softmax else z
+
+        torch.manual_seed(0)
+        net = Net(3 if kind != "regression" else 2, softmax=kind == "softmax", flat=kind == "one_row")
+        for p in net.parameters():
+            nn.init.normal_(p, std=0.7)
+        net = net.eval()
+        return net.double() if kind == "float64" else net
+
+
+@functools.cache
+def small_torch(kind: str):
+    """A small torch model of ``kind``: "softmax" (ends in Softmax), "float64", "one_row" (batch 1) or
+    "regression" (two outputs), in memory, with :func:`small_table`."""
+    data = small_table()
+    card = {"feature_names": list(data.feature_names)}
+    if kind == "regression":
+        card |= {"task": "regression", "output_names": ["y1", "y2"]}
+    return studio.wrap_model(_SmallNet.build(kind), card=card), data
+
+
+@functools.cache
+def two_output_forest():
+    """A RandomForestRegressor on two targets over :func:`small_table`'s features."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    data = small_table()
+    x = np.asarray(data.x, dtype=float)
+    y = np.column_stack([3 * x[:, 0] + x[:, 1], -2 * x[:, 2] + x[:, 3] ** 2])
+    est = RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0).fit(x, y)
+    return studio.wrap_model(est), data

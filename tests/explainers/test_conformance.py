@@ -74,14 +74,43 @@ CASES = [
     ("ale", "categorical", "categorical", {"features": ["1", "0:2"], "max_rows": 60}, [], None),
     ("ebm", "categorical", "categorical", EBM, [], None),
     ("ebm_surrogate", "categorical", "categorical", EBM, [], None),
+    # issue 13: NaN in a numeric column (a HistGradientBoosting model that accepts it): every method
+    ("shap", "nan_hgb", "nan", SHAP, [0, 2], None),
+    ("lime", "nan_hgb", "nan", LIME, [0, 2], None),
+    ("anchors", "nan_hgb", "nan", ANCHORS, [2], None),
+    ("pdp", "nan_hgb", "nan", CURVE, [], None),
+    ("ice", "nan_hgb", "nan", {"features": ["0"], "grid_resolution": 5, "max_rows": 30}, [], None),
+    ("ale", "nan_hgb", "nan", CURVE, [], None),
+    ("ebm", "nan_hgb", "nan", EBM, [], None),
+    ("ebm_surrogate", "nan_hgb", "nan", EBM, [], None),
+    # outputs that already are probabilities, a float64 network, a network that runs one row per call
+    ("shap", "softmax_torch", "small", SHAP, [0], None),
+    ("lime", "softmax_torch", "small", LIME, [0], 2),
+    ("pdp", "softmax_torch", "small", CURVE, [], None),
+    ("shap", "float64_torch", "small", SHAP, [0], None),
+    ("ice", "float64_torch", "small", ICE, [], 1),
+    ("lime", "one_row_torch", "small", LIME, [1], None),
+    ("ale", "one_row_torch", "small", CURVE, [], 0),
+    # multi-output regressors: the target picks the output
+    ("shap", "two_output_forest", "small", SHAP, [0, 1], 1),
+    ("lime", "two_output_forest", "small", LIME, [0], 1),
+    ("pdp", "two_output_forest", "small", CURVE, [], 1),
+    ("ebm_surrogate", "two_output_forest", "small", EBM, [], 1),
+    ("integrated_gradients", "regression_torch", "small", {"n_steps": 16}, [0], 1),
 ]
 
 KINDS = {"shap": "attribution", "lime": "attribution", "anchors": "rule", "pdp": "curve", "ice": "curve",
          "ale": "curve", "ebm": "curve", "ebm_surrogate": "curve"}
+EXTRA_KINDS = {"integrated_gradients": "attribution"}  # rows for methods outside issue 3's table
 MODELS = {"diabetes_gbr": lambda: tm.diabetes_gbr()[0], "diabetes_torch": lambda: tm.diabetes_torch()[0],
-          "wine": lambda: tm.wine()[0], "categorical": lambda: tm.categorical_table()[0]}
+          "wine": lambda: tm.wine()[0], "categorical": lambda: tm.categorical_table()[0],
+          "nan_hgb": lambda: tm.nan_table()[0], "softmax_torch": lambda: tm.small_torch("softmax")[0],
+          "float64_torch": lambda: tm.small_torch("float64")[0], "one_row_torch": lambda: tm.small_torch("one_row")[0],
+          "regression_torch": lambda: tm.small_torch("regression")[0],
+          "two_output_forest": lambda: tm.two_output_forest()[0]}
 DATA = {"diabetes": lambda: tm.diabetes_gbr()[1], "wine": lambda: tm.wine()[1],
-        "categorical": lambda: tm.categorical_table()[1]}
+        "categorical": lambda: tm.categorical_table()[1], "nan": lambda: tm.nan_table()[1],
+        "small": tm.small_table}
 
 
 def _resolve(request, name, table):
@@ -115,7 +144,7 @@ def _assert_equal(a, b):
 
 
 def test_every_tabular_method_has_rows():
-    assert {c[0] for c in CASES} == set(KINDS)
+    assert {c[0] for c in CASES} == set(KINDS) | set(EXTRA_KINDS)
     for name, kind in KINDS.items():
         assert registry.get(name, "tabular").kind == kind
 
@@ -128,7 +157,8 @@ def test_conformance(request, method, model_name, data_name, params, rows, targe
     params = _params(params, data)
     kw = dict(rows=rows or None, target=target, params=params)
     first = studio.explain(model, data, method, **kw)
-    assert isinstance(first, studio.Explanation) and first.kind == KINDS[method] and first.cache == "miss"
+    assert isinstance(first, studio.Explanation) and first.kind == (KINDS | EXTRA_KINDS)[method]
+    assert first.cache == "miss"
     assert first.feature_names == list(data.feature_names) and first.output_names == model.output_names
     _check_shapes(first, model, data, rows, target)
     assert all(isinstance(v, float) for v in first.checks.values())
@@ -152,6 +182,8 @@ def _check_shapes(exp, model, data, rows, target):
         if model.is_classifier:
             want = [target] * len(rows) if target is not None else list(model.predict(data.x[rows]))
             assert exp.target == want
+        elif len(model.output_names) > 1:  # a multi-output regressor: the output explained
+            assert exp.target == [target or 0] * len(rows)
         else:
             assert exp.target is None
     elif exp.kind == "rule":
@@ -163,9 +195,13 @@ def _check_shapes(exp, model, data, rows, target):
         assert exp.curves and exp.rows == []
         if model.is_classifier:
             assert exp.target == [target if target is not None else (1 if len(model.output_names) == 2 else 0)]
+        elif len(model.output_names) > 1:
+            assert exp.target == [target or 0]
         for c in exp.curves:
             assert c.average.shape == tuple(len(g) for g in c.grid)
             assert np.all(np.isfinite(c.average.astype(float)))
+            if not c.categorical:
+                assert all(np.all(np.isfinite(np.asarray(g, dtype=float))) for g in c.grid)
             if c.kind == "ice":
                 assert c.individual.shape == (min(30, len(data)),) + c.average.shape
                 np.testing.assert_allclose(c.individual.mean(axis=0), c.average, atol=1e-12)

@@ -1,0 +1,355 @@
+"""Issue 13, kind 1: missing values (NaN in a numeric column, a model that accepts NaN).
+
+Models: scikit-learn's HistGradientBoosting (trained here, saved with skops,
+loaded by the studio), and for known answers a function model whose output
+at a missing value is a chosen constant. Each test states the right value
+from the direct library (scikit-learn, interpret, lime) or a known answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import studio
+from studio.data.tabular import table_dataset
+from studio.errors import StudioError
+from studio.explainers import registry
+
+MISSING_EFFECT = 5.0  # the function model's output when "a" is missing, plus b
+
+
+def _load(*args, **kwargs):
+    """``studio.load_model`` in this process (the tests read adapter internals; the files are our own)."""
+    return studio.load_model(*args, sandbox="off", **kwargs)
+
+
+def _frame(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.0, 1.0, n)
+    b = rng.normal(0.0, 1.0, n)
+    c = rng.normal(0.0, 1.0, n)
+    gone = rng.random(n) < 0.2
+    y = np.where(gone, 1, a > 0.5).astype(int)  # a missing value means class 1: missingness has an effect
+    a = a.copy()
+    a[gone] = np.nan
+    return pd.DataFrame({"a": a, "b": b, "c": c, "target": y})
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return _frame()
+
+
+@pytest.fixture(scope="module")
+def hgb(tmp_path_factory, frame):
+    """(studio model, the estimator, dataset): a HistGradientBoostingClassifier saved with skops."""
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    est = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(frame[["a", "b", "c"]], frame["target"])
+    path = tmp_path_factory.mktemp("hgb") / "hgb.skops"
+    sio.dump(est, path)
+    return _load(path), est, table_dataset(frame, name="nan.csv", label="target")
+
+
+@pytest.fixture(scope="module")
+def hgb_regressor(tmp_path_factory, frame):
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    y = np.where(np.isnan(frame["a"]), 3.0, 2.0 * frame["a"].fillna(0)) + frame["b"]
+    est = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(frame[["a", "b", "c"]], y)
+    path = tmp_path_factory.mktemp("hgbr") / "hgbr.skops"
+    sio.dump(est, path)
+    data = table_dataset(frame.assign(target=y), name="nanr.csv", label="target")
+    return _load(path), est, data
+
+
+class MissingAware:
+    """f = 2a + b, and MISSING_EFFECT + b where a is missing (a known answer for every curve)."""
+
+    n_features_in_ = 3
+
+    def fit(self, x, y=None):
+        return self
+
+    def predict(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(np.isnan(x[:, 0]), MISSING_EFFECT, 2.0 * np.nan_to_num(x[:, 0])) + x[:, 1]
+
+
+@pytest.fixture(scope="module")
+def function_model(frame):
+    model = studio.wrap_model(MissingAware(), card={"task": "regression", "feature_names": ["a", "b", "c"]})
+    return model, table_dataset(frame, name="nan.csv", label="target")
+
+
+def _rows_with_and_without(frame):
+    gone = np.flatnonzero(frame["a"].isna().to_numpy())
+    seen = np.flatnonzero(frame["a"].notna().to_numpy())
+    return [int(gone[0]), int(seen[0])]
+
+
+# ---- PDP / ICE ------------------------------------------------------------------------------
+def test_pdp_grid_spans_observed_values_with_a_missing_point(hgb, frame):
+    """The right curve: 20 grid points over the observed values; sklearn's brute PDP at them and at NaN."""
+    from sklearn.inspection import partial_dependence
+
+    model, est, data = hgb
+    exp = studio.explain(model, data, "pdp", params={"features": ["a"], "max_rows": 0}, cache=False)
+    curve = exp.curves[0]
+    grid = np.asarray(curve.grid[0], dtype=float)
+    seen = frame["a"].dropna().to_numpy()
+    assert len(grid) == 20 and np.all(np.isfinite(grid))
+    np.testing.assert_array_equal(grid, np.unique(np.quantile(seen, np.linspace(0, 1, 20), method="inverted_cdf")))
+    x = frame[["a", "b", "c"]]
+    want = partial_dependence(est, x, [0], custom_values={0: np.append(grid, np.nan)}, method="brute")
+    np.testing.assert_allclose(curve.average, want["average"][0][:-1], atol=1e-12)
+    np.testing.assert_allclose(curve.extra["missing"], want["average"][0][-1], atol=1e-12)
+    # the model gives "missing" its own effect (class 1), far above the curve's low end
+    assert curve.extra["missing"] > curve.average[:5].max() + 0.5
+
+
+def test_ice_missing_point_is_each_rows_output_at_nan(hgb, frame):
+    model, est, data = hgb
+    exp = studio.explain(model, data, "ice", params={"features": ["a"], "max_rows": 50}, cache=False)
+    curve = exp.curves[0]
+    from studio.explainers.tabular_utils import sample_rows
+
+    rows = sample_rows(len(data), 50, 0)
+    x = frame[["a", "b", "c"]].iloc[rows].copy()
+    x["a"] = np.nan
+    want = est.predict_proba(x)[:, 1]
+    np.testing.assert_allclose(curve.extra["missing_individual"], want, atol=1e-12)
+    np.testing.assert_allclose(curve.extra["missing"], want.mean(), atol=1e-12)
+    assert np.all(np.isfinite(curve.individual)) and np.all(np.isfinite(np.asarray(curve.grid[0], dtype=float)))
+
+
+def test_pdp_known_answer_at_missing(function_model, frame):
+    model, data = function_model
+    exp = studio.explain(model, data, "pdp", params={"features": ["a"], "max_rows": 0}, cache=False)
+    curve = exp.curves[0]
+    grid = np.asarray(curve.grid[0], dtype=float)
+    mean_b = frame["b"].mean()
+    np.testing.assert_allclose(curve.average, 2 * grid + mean_b, atol=1e-12)
+    np.testing.assert_allclose(curve.extra["missing"], MISSING_EFFECT + mean_b, atol=1e-12)
+
+
+# ---- ALE ------------------------------------------------------------------------------------
+def test_ale_built_from_observed_rows_with_missing_on_the_centred_scale(function_model, frame):
+    """f = 2a off missing: ALE(v) = 2v - c; making a value missing moves f to 5, so missing = 5 - c."""
+    model, data = function_model
+    exp = studio.explain(model, data, "ale", params={"features": ["a"], "max_rows": 0}, cache=False)
+    curve = exp.curves[0]
+    edges = np.asarray(curve.grid[0], dtype=float)
+    seen = frame["a"].dropna().to_numpy()
+    assert len(edges) == 20 and edges[0] == seen.min() and edges[-1] == seen.max()
+    c = 2 * edges[0] - curve.average[0]
+    np.testing.assert_allclose(curve.average, 2 * edges - c, atol=1e-10)  # slope 2
+    assert int(np.sum(curve.extra["counts"])) == len(seen)  # only rows with "a" observed take part
+    assert curve.extra["n_missing"] == int(frame["a"].isna().sum())
+    np.testing.assert_allclose(curve.extra["missing"], MISSING_EFFECT - c, atol=1e-10)
+
+
+def test_ale_on_hgb_is_finite_and_spans_observed_range(hgb, frame):
+    model, _, data = hgb
+    exp = studio.explain(model, data, "ale", params={"features": ["a", "a:b"]}, cache=False)
+    one, two = exp.curves
+    seen = frame["a"].dropna()
+    assert np.asarray(one.grid[0])[0] == seen.min() and np.asarray(one.grid[0])[-1] == seen.max()
+    assert np.isfinite(one.extra["missing"]) and np.all(np.isfinite(one.average))
+    assert np.all(np.isfinite(two.average)) and np.all(np.isfinite(np.asarray(two.grid[0], dtype=float)))
+
+
+# ---- EBM -------------------------------------------------------------------------------------
+def test_ebm_keeps_interprets_missing_bin(hgb, frame):
+    """extra['missing'] is interpret's own missing-bin score, and ebm_score reproduces its logit on NaN rows."""
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    from studio.explainers.ebm import ebm_score
+
+    model, _, data = hgb
+    params = {"interactions": 1, "max_rounds": 50, "outer_bags": 1, "max_bins": 32, "max_rows": 0}
+    exp = studio.explain(model, data, "ebm", target=1, params=params, cache=False)
+    x = frame[["a", "b", "c"]]
+    ebm = ExplainableBoostingClassifier(interactions=1, max_rounds=50, outer_bags=1, max_bins=32, n_jobs=1,
+                                        random_state=0).fit(x, frame["target"].to_numpy())
+    term = list(ebm.term_names_).index("a")
+    curve = next(c for c in exp.curves if c.feature == "a")
+    assert curve.extra["missing"] == pytest.approx(float(ebm.term_scores_[term][0]), abs=1e-12)
+    np.testing.assert_allclose(ebm_score(exp, data.x), ebm.decision_function(x), atol=1e-9)
+    # the missing bin is drawn: the chart has a point labelled "missing"
+    from studio import charts
+
+    spec = charts.curve_chart([exp], "a").to_dict()
+    assert "hconcat" in spec and "missing" in str(spec)
+
+
+# ---- LIME -------------------------------------------------------------------------------------
+def test_lime_runs_and_samples_missing_at_its_observed_rate(hgb, frame, monkeypatch):
+    model, _, data = hgb
+    seen = []
+    real = model.output
+
+    def spy(x, batch_size=None):
+        x = np.asarray(x, dtype=float)
+        if len(x) > 100:
+            seen.append(np.isnan(x[1:, 0]))  # lime's samples (the first is the row itself)
+        return real(x, batch_size)
+
+    monkeypatch.setattr(model, "output", spy)
+    rows = _rows_with_and_without(frame)
+    exp = studio.explain(model, data, "lime", rows=rows, params={"num_samples": 2000}, cache=False)
+    assert np.all(np.isfinite(exp.values)) and np.all(np.isfinite(exp.base_values))
+    rate = frame["a"].isna().mean()
+    drawn = np.concatenate(seen)
+    assert abs(drawn.mean() - rate) < 4 * np.sqrt(rate * (1 - rate) / len(drawn))
+    assert exp.checks["missing_rate"] == pytest.approx(rate)
+    # "a" (missing or its quartile) is the feature the model reads: the largest weight on both rows
+    assert np.all(np.argmax(np.abs(exp.values), axis=1) == 0)
+
+
+def test_lime_missing_bins_use_limes_quartile_edges(frame):
+    from lime.discretize import QuartileDiscretizer
+
+    from studio.explainers.lime_tabular import MissingBins
+
+    x = frame[["a", "b", "c"]].to_numpy()
+    bins = MissingBins(x, [0])
+    seen = x[~np.isnan(x[:, 0])]
+    lime_edges = QuartileDiscretizer(seen, [], ["a", "b", "c"], [0, 0, 0]).mins[0][1:]
+    np.testing.assert_allclose(bins.edges[0], lime_edges)
+    codes = bins.encode(x)[:, 0]
+    assert set(codes[np.isnan(x[:, 0])]) == {bins.missing_code(0)}
+    back = bins.decode(bins.encode(x), np.random.default_rng(0))[:, 0]
+    assert np.array_equal(np.isnan(back), np.isnan(x[:, 0]))  # missing stays missing; bins stay in their bin
+    np.testing.assert_array_equal(bins.encode(np.column_stack([back, x[:, 1:]]))[:, 0], codes)
+
+
+def test_lime_without_discretize_refuses_naming_the_column(hgb):
+    model, _, data = hgb
+    with pytest.raises(StudioError, match="column 'a' has missing values"):
+        studio.explain(model, data, "lime", params={"discretize": False, "num_samples": 100}, cache=False)
+
+
+# ---- SHAP, permutation importance, anchors -----------------------------------------------------
+@pytest.mark.parametrize("algorithm", ["auto", "permutation", "kernel"])
+def test_shap_is_exact_on_rows_with_missing_values(hgb, frame, algorithm):
+    model, _, data = hgb
+    rows = _rows_with_and_without(frame)
+    exp = studio.explain(model, data, "shap", rows=rows,
+                         params={"algorithm": algorithm, "background": 30, "max_evals": 61}, cache=False)
+    assert np.all(np.isfinite(exp.values))
+    # base + sum = f(x), also on the row with "a" missing (auto leaves the tree path if shap's tree model misses it)
+    assert exp.checks["additivity_gap"] < 1e-6
+
+
+def test_permutation_importance_equals_sklearns_with_missing_values(hgb, frame):
+    from sklearn.inspection import permutation_importance
+
+    model, est, data = hgb
+    exp = studio.explain(model, data, "permutation_importance", params={"n_repeats": 3}, cache=False)
+    want = permutation_importance(est, frame[["a", "b", "c"]], frame["target"], n_repeats=3, random_state=0,
+                                  scoring="accuracy")
+    np.testing.assert_allclose([i.mean for i in exp.importances], want.importances_mean, atol=1e-12)
+
+
+def test_anchors_sampler_draws_missing_at_its_rate_and_never_into_a_rule(hgb, frame):
+    from studio.explainers.anchors import Perturber
+
+    x = frame[["a", "b", "c"]].to_numpy()
+    rate = np.isnan(x[:, 0]).mean()
+    seen_row = _rows_with_and_without(frame)[1]
+    p = Perturber(x, x[seen_row], [])
+    rng = np.random.default_rng(0)
+    free = p.sample(frozenset(), 20000, rng)
+    assert abs(np.isnan(free[:, 0]).mean() - rate) < 4 * np.sqrt(rate * (1 - rate) / 20000)
+    on_a = next(k for k, (j, _, _) in enumerate(p.predicates) if j == 0)
+    held = p.sample(frozenset({on_a}), 2000, rng)
+    assert not np.isnan(held[:, 0]).any() and p.masks(held)[on_a].all()
+    # quartile edges from the observed values (lime / anchor-exp's)
+    np.testing.assert_allclose(sorted(v for j, _, v in p.predicates if j == 0),
+                               np.percentile(x[~np.isnan(x[:, 0]), 0], [25, 50, 75]))
+    # a row with "a" missing: no predicate on "a"
+    gone_row = _rows_with_and_without(frame)[0]
+    assert all(j != 0 for j, _, _ in Perturber(x, x[gone_row], []).predicates)
+
+
+def test_anchors_on_rows_with_missing_values(hgb, frame):
+    model, _, data = hgb
+    rows = _rows_with_and_without(frame)
+    params = {"batch_size": 50, "beam_size": 2, "max_anchor_size": 3, "fresh_samples": 300}
+    exp = studio.explain(model, data, "anchors", rows=rows, params=params, cache=False)
+    assert all(np.isfinite(r.precision) and 0 < r.coverage <= 1 for r in exp.rules)
+    assert not any("a" in p.split() for p in exp.rules[0].predicates)  # "a" is missing in that row
+
+
+# ---- the property: no NaN answer for a model with finite outputs ---------------------------------
+FAST = {"shap": {"background": 20, "max_evals": 61}, "lime": {"num_samples": 300},
+        "anchors": {"batch_size": 50, "beam_size": 2, "max_anchor_size": 2, "fresh_samples": 200},
+        "pdp": {"features": ["a", "b", "a:b"], "grid_resolution": 8}, "ice": {"features": ["a"], "max_rows": 30},
+        "ale": {"features": ["a", "a:b"], "grid_resolution": 8}, "permutation_importance": {"n_repeats": 2},
+        "ebm": {"max_rounds": 30, "outer_bags": 1, "interactions": 1},
+        "ebm_surrogate": {"max_rounds": 30, "outer_bags": 1, "interactions": 1}}
+
+
+def _answers(exp):
+    if exp.kind == "attribution":
+        return [exp.values, exp.base_values]
+    if exp.kind == "curve":
+        out = []
+        for c in exp.curves:
+            out += [np.asarray(g, dtype=float) for g in c.grid if not c.categorical] + [c.average]
+            out += [c.individual] if c.individual is not None else []
+            out += [c.extra[k] for k in ("missing", "missing_individual") if k in c.extra]
+        return out
+    if exp.kind == "rule":
+        return [[r.precision, r.coverage] for r in exp.rules]
+    return [[i.mean, i.std] for i in exp.importances]
+
+
+@pytest.mark.parametrize("which", ["hgb", "hgb_regressor"])
+@pytest.mark.parametrize("method", sorted(n for n in registry.names() if "tabular" in registry.REGISTRY[n]))
+def test_no_explainer_returns_nan_for_finite_model_outputs(request, which, method, frame):
+    model, _, data = request.getfixturevalue(which)
+    assert np.all(np.isfinite(model.output(data.x)))  # the model's outputs are finite, NaN inputs included
+    explainer = registry.get(method, "tabular")
+    ok, reason = explainer.is_compatible(model, data)
+    if not ok:
+        pytest.skip(reason)
+    rows = _rows_with_and_without(frame) if explainer.scope == "local" else None
+    exp = studio.explain(model, data, method, rows=rows, params=FAST.get(method, {}), cache=False)
+    for part in _answers(exp):
+        assert np.all(np.isfinite(np.asarray(part, dtype=float))), (method, part)
+
+
+def test_a_nan_answer_is_refused_and_the_cli_does_not_exit_0(tmp_path, hgb, frame, monkeypatch, capsys):
+    from studio import cli
+    from studio.explainers.curves import PartialDependence
+
+    model, est, data = hgb
+    real = PartialDependence.explain
+
+    def broken(self, *args, **kwargs):  # an explainer that would answer a grid of [nan]
+        exp = real(self, *args, **kwargs)
+        exp.curves[0].grid = [np.asarray([np.nan])]
+        exp.curves[0].average = np.asarray([0.4])
+        return exp
+
+    monkeypatch.setattr(PartialDependence, "explain", broken)
+    with pytest.raises(StudioError, match="NaN or infinite values in the grid"):
+        studio.explain(model, data, "pdp", params={"features": ["a"]}, cache=False)
+    import skops.io as sio
+
+    sio.dump(est, tmp_path / "m.skops")
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    argv = ["explain", "--model", str(tmp_path / "m.skops"), "--data", str(tmp_path / "d.csv"),
+            "--label", "target", "--method", "pdp", "--no-cache"]
+    # in this process, so the broken explainer is the one that runs (the check is in the parent either way)
+    assert cli.main(argv + ["--sandbox", "off"]) != 0
+    assert "NaN" in capsys.readouterr().err
+    monkeypatch.setattr(PartialDependence, "explain", real)
+    assert cli.main(argv) == 0  # the real PDP (in the sandboxed worker) answers: 20 finite grid points
+    assert '"grid"' in capsys.readouterr().out
