@@ -386,7 +386,7 @@ def explain(
     result.provenance = {
         "versions": versions, "model_id": model.fingerprint, "model_name": model.name,
         "dataset_id": data.fingerprint, "dataset_name": data.name, "seed": valid.get("seed"),
-        "device": device, "method_version": explainer.version, "cache_key": key,
+        "device": device, "task": model.task, "method_version": explainer.version, "cache_key": key,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if store is not None:

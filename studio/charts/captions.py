@@ -53,7 +53,10 @@ def class_of(exp: Explanation) -> str | None:
 def output_text(exp: Explanation, target_name: str | None = None) -> str:
     """The explained output in words: ``probability of "malignant"``, ``probability of each row's predicted class``,
     or ``predicted <target>`` for regression (``target_name``: the data's label column)."""
-    if (exp.output_names or ["prediction"]) == ["prediction"]:
+    if _is_regression(exp):
+        output = class_of(exp)  # a multi-output regressor's explained output
+        if output is not None:
+            return f'predicted "{output}"'
         return f"predicted {target_name}" if target_name else "prediction (the target's units)"
     cls = class_of(exp)
     if cls is not None:
@@ -66,17 +69,24 @@ def unit_text(exp: Explanation, target_name: str | None = None) -> str:
     of "malignant" (...)``."""
     out = output_text(exp, target_name)
     cls = class_of(exp)
-    regression = (exp.output_names or ["prediction"]) == ["prediction"]
+    regression = _is_regression(exp)
     logit = (f"the target's units ({target_name})" if target_name else "the target's units") if regression else (
         f'logit (log-odds) of "{cls}"' if cls else "logit (log-odds)")
     template = UNITS.get(exp.method, "{out}")
     return template.format(out=out, cls=f'class "{cls}"' if cls else "explained class", logit=logit)
 
 
+def _is_regression(exp: Explanation) -> bool:
+    task = (exp.provenance or {}).get("task") if isinstance(exp.provenance, dict) else None
+    if task:
+        return task == "regression"
+    return (exp.output_names or ["prediction"]) == ["prediction"]
+
+
 def axis_unit(exp: Explanation, target_name: str | None = None) -> str:
     """A short axis title: ``contribution to P(malignant)``, ``logit of malignant``, ``predicted price``."""
     cls = class_of(exp)
-    regression = (exp.output_names or ["prediction"]) == ["prediction"]
+    regression = _is_regression(exp)
     if exp.method in LOGIT_METHODS and not regression:
         return f"logit of {cls}" if cls else "logit"
     p = (target_name or "prediction") if regression else (f"P({cls})" if cls else "P(predicted class)")
@@ -92,7 +102,7 @@ def axis_unit(exp: Explanation, target_name: str | None = None) -> str:
 def scale_key(exp: Explanation) -> str:
     """Which axis a curve may share: ``"logit"`` for EBMs of classifiers, else ``"output"`` (probability or the
     target's units). Curves with different keys are never drawn on one axis."""
-    regression = (exp.output_names or ["prediction"]) == ["prediction"]
+    regression = _is_regression(exp)
     return "logit" if exp.method in LOGIT_METHODS and not regression else "output"
 
 

@@ -148,7 +148,7 @@ def target_picker(model, data, scope: str, key: str) -> int | None:
         label = getattr(data, "label", None)
         outputs = [str(n) for n in model.output_names]
         if len(outputs) > 1:  # a multi-output regressor: every panel explains the chosen output
-            choice = st.selectbox("Explained output", outputs, key=f"{key}-output",
+            choice = st.selectbox("Explained output", outputs, key=key,
                                   help="This regression model predicts several outputs; methods explain one.")
             st.caption(f'Regression: every panel explains the predicted **"{md_escape(choice)}"**, in its own units.')
             return outputs.index(choice)
