@@ -20,6 +20,10 @@ compatible methods, data_kind, data_id                           ``compatible`` 
 explain    method, data_kind, data_id, params, rows, targets,    ``result``, part ``explanation``
            device, seconds
 timing     data_id, batch                                        ``timing``
+graph      data_id (optional: example input shape)               ``graph`` with ``graph`` (schema
+                                                                 ``studio.activations/1``)
+activations data_id, layer, rows, reduce, batch_size             ``activations`` with ``meta``; parts
+                                                                 ``values``, ``peak``
 cancel     (handled at once by the reader thread)                none
 shutdown                                                         none: the worker exits
 =========  ====================================================  ===================================
@@ -177,6 +181,17 @@ class Worker:
 
             t = model_timing(self.model, data, batch=int(header.get("batch", 256)))
             return {"type": "timing", "per_call": t.per_call, "per_row": t.per_row}, None
+        if kind == "graph":
+            from studio.activations import graph
+
+            return {"type": "graph", "graph": graph(self.model, data).to_dict()}, None
+        if kind == "activations":
+            from studio.activations import activations
+
+            act = activations(self.model, data, header["layer"], rows=header.get("rows"),
+                              reduce=header.get("reduce", "mean"), batch_size=int(header.get("batch_size") or 256))
+            meta, parts = act.to_wire()
+            return {"type": "activations", "meta": meta}, parts
         return {"type": "error", "error": "internal", "message": f"unknown request {kind!r}"}, None
 
     def load(self, header: dict, parts: dict):
