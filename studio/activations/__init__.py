@@ -9,9 +9,22 @@
 Results are written as schema ``studio.activations/1`` (docs/activations.md).
 """
 
+import sys
+import types
+
 from studio.activations.capture import (MAX_PROJECTED, PROJECTIONS, REDUCTIONS, Activations, Projection, activations,
                                         project_matrix)
 from studio.activations.graph import SCHEMA, Graph, GraphNode, graph
 
 __all__ = ["graph", "activations", "Graph", "GraphNode", "Activations", "Projection", "project_matrix", "SCHEMA",
            "REDUCTIONS", "PROJECTIONS", "MAX_PROJECTED"]
+
+
+class _CallableModule(types.ModuleType):
+    """This package, callable as its verb: ``studio.activations(model, data, layer)`` (issue 15's public surface)."""
+
+    def __call__(self, model, data, layer, rows=None, reduce="mean", batch_size=256):
+        return activations(model, data, layer, rows=rows, reduce=reduce, batch_size=batch_size)
+
+
+sys.modules[__name__].__class__ = _CallableModule
