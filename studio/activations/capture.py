@@ -339,6 +339,7 @@ def activations(model, data, layer: str, rows=None, reduce: str = "mean", batch_
         tap.close()
     matrix = np.concatenate(values).astype(np.float32)
     output = model._to_output(np.concatenate(outs))
+    model._n_outputs = output.shape[1]  # as Model.output does: class names may come from the output's width
     if model.is_classifier:
         names = model.class_names or [str(i) for i in range(output.shape[1])]
         predictions = [str(names[i]) for i in output.argmax(axis=1)]
@@ -349,7 +350,11 @@ def activations(model, data, layer: str, rows=None, reduce: str = "mean", batch_
         if model.is_classifier:
             from studio.evaluation import label_names
 
-            labels = [str(v) for v in label_names(model, data)[rows]]
+            try:
+                labels = [str(v) for v in label_names(model, data)[rows]]
+            except StudioError as exc:
+                labels = [str(v) for v in np.asarray(data.y)[rows]]
+                tap.notes.append(f"labels kept as in the data: {exc}")
         else:
             labels = [float(v) for v in np.asarray(data.y, dtype=float)[rows]]
     shape = tap.shape

@@ -273,7 +273,7 @@ def _dataset(meta: dict, parts: dict, fingerprint: str):
     from studio.data.dataset import Dataset
 
     frame = None
-    if meta["kind"] == "tabular":
+    if meta["kind"] == "tabular" and "text_columns" in meta:  # a table built in memory may have no frame
         import pandas as pd
 
         columns = {}
