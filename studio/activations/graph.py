@@ -283,8 +283,10 @@ def fx_graph(net, t) -> Graph:
     ShapeProp(gm).propagate(t)
     modules = dict(gm.named_modules())
     hookable = net is not gm  # traced here: call_module targets are paths of modules in ``net`` (hooks fire)
-    nodes, edges, counted = [], [], set()
+    nodes, edges, counted, attrs = [], [], set(), {}
     for node in gm.graph.nodes:
+        if node.op == "call_module" and node.target.startswith("_guards"):  # torch.export's input guards
+            continue
         meta = node.meta.get("tensor_meta")
         shape = list(meta.shape) if meta is not None and hasattr(meta, "shape") else None
         layer, params, weight = None, 0, None
@@ -305,12 +307,11 @@ def fx_graph(net, t) -> Graph:
                 params = sum(p.numel() for p in module.parameters())
             w = getattr(module, "weight", None)
             weight = list(w.shape) if isinstance(w, torch.Tensor) else None
-        elif node.op == "get_attr":
-            op = "parameter"
+        elif node.op == "get_attr":  # a parameter read by the nodes using it: counted there, not drawn
             value = _fx_attr(gm, node.target)
-            if isinstance(value, torch.Tensor) and node.target not in counted:
-                counted.add(node.target)
-                params = value.numel()
+            attrs[node.name] = value.numel() if isinstance(value, torch.Tensor) and node.target not in counted else 0
+            counted.add(node.target)
+            continue
         else:
             target = node.target
             schema = getattr(target, "_schema", None)  # aten operators of exported programs
@@ -324,10 +325,12 @@ def fx_graph(net, t) -> Graph:
                         weight = weight[::-1]
         stack = node.meta.get("nn_module_stack") or {}
         scope = next(reversed(stack.values()))[0] if stack and node.op != "call_module" else None
+        params += sum(attrs.pop(src.name, 0) for src in node.all_input_nodes)
         nodes.append(GraphNode(node.name, op, layer, shape, int(params), _macs(op, weight, shape),
                                scope if isinstance(scope, str) and scope else None))
         for src in node.all_input_nodes:
-            edges.append((src.name, node.name))
+            if src.op != "get_attr":
+                edges.append((src.name, node.name))
     return Graph(nodes, edges, "torch.fx", list(t.shape))
 
 

@@ -84,3 +84,26 @@ def test_onnx_graph_matches_the_torch_model_it_was_exported_from(mlp, mlp_onnx):
 def test_models_without_layers_are_refused_in_words(gbt):
     with pytest.raises(studio.StudioError, match="without layers"):
         studio.graph(gbt)
+
+
+def test_torch_export_program_graph_and_capture_by_node_name():
+    import io
+
+    import torch
+
+    from tests.activations.conftest import mlp3, table
+
+    net = mlp3()
+    program = torch.export.export(net, (torch.zeros(2, 4),), dynamic_shapes=({0: torch.export.Dim("n")},))
+    buf = io.BytesIO()
+    torch.export.save(program, buf)
+    card = {"feature_names": [f"f{i}" for i in range(4)], "task": "classification"}
+    model = studio.load_model(buf.getvalue(), name="mlp3.pt2", card=card, sandbox="off")
+    g = studio.graph(model)
+    assert [(n.op, n.params, n.macs) for n in g.nodes] == [
+        ("input", 0, 0), ("linear", 40, 32), ("relu", 0, 0), ("linear", 54, 48), ("relu", 0, 0), ("linear", 21, 18),
+        ("output", 0, 0)]
+    data = table()
+    act = studio.activations(model, data, g.nodes[1].layer, rows=[0, 1])
+    w, b = net[0].weight.detach().double().numpy(), net[0].bias.detach().double().numpy()
+    np.testing.assert_allclose(act.matrix, data.x[[0, 1]] @ w.T + b, rtol=1e-5, atol=1e-6)
