@@ -47,6 +47,6 @@ if graph is not None:
             groups.update(ui.class_rows(act, by))
             ui.render_matrix(act, groups)
             st.subheader("Projection")
-            ui.render_projection(act, data, frame)
+            ui.render_projection(act, key=f"{model.cache_id}{data.fingerprint}{act.layer}{n_rows}{reduce}")
             st.subheader("Instance")
             ui.drill_down(model, data, frame)

@@ -8,25 +8,25 @@ launcher restricts its own file access with Landlock.
 
 Requests (parent -> worker), one reply each (``progress`` messages may come first):
 
-=========  ====================================================  ===================================
-type       fields and parts                                      reply
-=========  ====================================================  ===================================
-load       name, format, card, trust_pickle; parts: model,       ``loaded`` with ``describe``
-           and extra files by name
-card       card                                                  ``loaded`` with ``describe``
-output     batch_size; part ``x`` (or header ``x_json``)         ``output``, part ``out``
-data       id, meta; parts x / y / columns                       ``ok``
-compatible methods, data_kind, data_id                           ``compatible`` with ``results``
-explain    method, data_kind, data_id, params, rows, targets,    ``result``, part ``explanation``
-           device, seconds
-timing     data_id, batch                                        ``timing``
-graph      data_id (optional: example input shape)               ``graph`` with ``graph`` (schema
-                                                                 ``studio.activations/1``)
-activations data_id, layer, rows, reduce, batch_size             ``activations`` with ``meta``; parts
-                                                                 ``values``, ``peak``
-cancel     (handled at once by the reader thread)                none
-shutdown                                                         none: the worker exits
-=========  ====================================================  ===================================
+===========  ====================================================  ===================================
+type         fields and parts                                      reply
+===========  ====================================================  ===================================
+load         name, format, card, trust_pickle; parts: model,       ``loaded`` with ``describe``
+             and extra files by name
+card         card                                                  ``loaded`` with ``describe``
+output       batch_size; part ``x`` (or header ``x_json``)         ``output``, part ``out``
+data         id, meta; parts x / y / columns                       ``ok``
+compatible   methods, data_kind, data_id                           ``compatible`` with ``results``
+explain      method, data_kind, data_id, params, rows, targets,    ``result``, part ``explanation``
+             device, seconds
+timing       data_id, batch                                        ``timing``
+graph        data_id (optional: example input shape)               ``graph`` with ``graph`` (schema
+                                                                   ``studio.activations/1``)
+activations  data_id, layer, rows, reduce, batch_size              ``activations`` with ``meta``; parts
+                                                                   ``values``, ``peak``
+cancel       (handled at once by the reader thread)                none
+shutdown                                                           none: the worker exits
+===========  ====================================================  ===================================
 
 Errors come back as ``{"type": "error", "error": "studio" | "memory" | "internal", "message": ...}``;
 a request that names data the worker no longer holds gets ``{"type": "need_data"}``.

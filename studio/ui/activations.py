@@ -174,8 +174,11 @@ def render_matrix(act, groups: OrderedDict) -> None:
         st.caption(f"No dead neurons in layer {act.layer} on the {len(act.rows)} captured rows.")
 
 
-def render_projection(act, data, frame_all) -> None:
-    """The 2-D projection scatter; a brushed region can be saved as a subset; a row picked shows the instance."""
+def render_projection(act, key: str) -> None:
+    """The 2-D projection scatter; a brushed region can be saved as a subset (``row in ...``).
+
+    ``key`` names the captured activations (model, data, layer, rows, reduction) for the session memo.
+    """
     from studio.activations import MAX_PROJECTED
 
     c1, c2 = st.columns(2)
@@ -189,7 +192,7 @@ def render_projection(act, data, frame_all) -> None:
     if len(act.rows) < 3:
         st.info("Capture at least 3 rows for a projection.")
         return
-    key = f"{id(act)}{method}"
+    key = f"{key}{method}"
     try:
         with st.spinner(f"Projecting {min(len(act.rows), MAX_PROJECTED)} rows with {PROJECTION_NAMES[method]}..."):
             proj = state._memo("act-projection", key, lambda: act.project(method))

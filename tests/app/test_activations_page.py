@@ -46,10 +46,13 @@ def test_image_model_graph_matrix_and_projection(cnn, digits):
     assert any(c.value.startswith("Largest |label = 3 − all correct|") for c in at.caption)
 
 
-def test_table_model_and_a_model_without_layers(mlp, gbt, table):
+def test_table_models_and_a_model_without_layers(mlp, mlp_onnx, gbt, table):
     at = _page(mlp, table)
     _ok(at)
     assert at.selectbox(key="act-layer").value == "4"  # the second hidden ReLU of the MLP
+    at = _page(mlp_onnx, table)
+    _ok(at)
+    assert len(at.get("graphviz_chart")) == 1 and any("needs a torch model" in i.value for i in at.info)
     at = _page(gbt, table)
     _ok(at)
     assert any("without layers" in i.value for i in at.info)
