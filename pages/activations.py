@@ -30,7 +30,7 @@ if graph is not None:
             reduce = state.kept(st.selectbox, "Channel reduction", "act-reduce", options=list(REDUCTIONS),
                                 format_func=lambda r: f"spatial {r}", help="How a conv channel's map becomes one number.")
     with st.expander("Computation graph", expanded=not layers):
-        ui.render_graph(graph, layer)
+        ui.render_graph(graph, layer, ui.dead_counts(model, data, int(n_rows)) if layer else None)
     if layer:
         try:
             act = ui.capture(model, data, layer, int(n_rows), reduce)

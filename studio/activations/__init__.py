@@ -13,10 +13,10 @@ import sys
 import types
 
 from studio.activations.capture import (MAX_PROJECTED, PROJECTIONS, REDUCTIONS, Activations, Projection, activations,
-                                        project_matrix)
+                                        dead_neurons, project_matrix)
 from studio.activations.graph import SCHEMA, Graph, GraphNode, graph
 
-__all__ = ["graph", "activations", "Graph", "GraphNode", "Activations", "Projection", "project_matrix", "SCHEMA",
+__all__ = ["graph", "activations", "dead_neurons", "Graph", "GraphNode", "Activations", "Projection", "project_matrix", "SCHEMA",
            "REDUCTIONS", "PROJECTIONS", "MAX_PROJECTED"]
 
 

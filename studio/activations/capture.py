@@ -369,6 +369,70 @@ def activations(model, data, layer: str, rows=None, reduce: str = "mean", batch_
                        list(shape), peaks.cpu().numpy().astype(np.float32), labels, predictions, tap.notes)
 
 
+def dead_neurons(model, data, rows=None, batch_size: int = 256) -> dict:
+    """Dead neurons of every hookable layer in one pass: ``{layer: (n_dead, n_neurons)}``.
+
+    A neuron (a channel of a convolution's output, a unit of a linear one) is
+    dead when it is never above 0 on the rows, at any position (as
+    :attr:`Activations.dead`). Covers the layers forward hooks reach (eager
+    modules, scripted chains); other scripted graphs and ``torch.export``
+    programs give ``{}`` (capture one layer with :func:`activations` instead).
+
+    Parameters
+    ----------
+    model : Model
+        A torch model; a sandboxed one counts in its worker.
+    data : Dataset
+    rows : list of int, optional
+        Default every row.
+    batch_size : int
+
+    Returns
+    -------
+    dict of str to (int, int)
+        In layer order.
+    """
+    if getattr(model, "remote", False):
+        return model.dead_neurons(data, rows=rows, batch_size=batch_size)
+    if not getattr(model, "differentiable", False) or not hasattr(model, "torch_module"):
+        raise StudioError(f"{model.name!r} is a {model.format} model; activations are captured for torch models only")
+    from studio.explainers.cam import _is_chain, _is_script, layer_view, layers
+
+    net = model.native
+    if model.format == "torch_export" or (_is_script(net) and not _is_chain(net)):
+        return {}
+    import torch
+
+    view = layer_view(net)
+    found = layers(view) if view is not net else dict(view.named_modules())
+    leaves = {n: m for n, m in found.items() if n and (type(m).__name__ == "ScriptedLayer" or not list(m.children()))}
+    peaks: dict = {}
+
+    def hook(name):
+        def fn(mod, inputs, output):
+            if isinstance(output, (tuple, list)):
+                output = output[0]
+            if not isinstance(output, torch.Tensor) or output.ndim < 1:
+                return
+            t = output.detach()
+            t = t.reshape(len(t), 1) if t.ndim < 2 else t
+            peak = t.reshape(t.shape[0], t.shape[1], -1).float().amax(dim=(0, 2))
+            peaks[name] = peak if name not in peaks else torch.maximum(peaks[name], peak)
+        return fn
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in leaves.items()]
+    module = model.torch_module_over(view, "raw") if view is not net else model.torch_module("raw")
+    x_all = data.x if rows is None else data.x[np.asarray(list(rows), dtype=np.int64)]
+    try:
+        with torch.no_grad():
+            for start in range(0, len(x_all), batch_size):
+                module(torch.as_tensor(np.asarray(x_all[start : start + batch_size], dtype=np.float32), device=model.device))
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: (int((peaks[name] <= 0).sum()), int(peaks[name].numel())) for name in leaves if name in peaks}
+
+
 class _Tap:
     """The model wrapped so that one forward call also leaves the layer's reduced output in ``value``."""
 

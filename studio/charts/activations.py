@@ -63,8 +63,15 @@ def _short(n: int) -> str:
     return str(int(n))
 
 
-def graph_table(g):
-    """The graph's nodes as a DataFrame: node, op, layer, output shape, params, MACs, inputs."""
+def graph_table(g, dead: dict | None = None):
+    """The graph's nodes as a DataFrame: node, op, layer, output shape, params, MACs, inputs (and dead neurons).
+
+    Parameters
+    ----------
+    g : Graph
+    dead : dict of str to (int, int), optional
+        :func:`studio.activations.dead_neurons`: adds a column "dead neurons" ("3 of 32") per layer.
+    """
     import pandas as pd
 
     inputs: dict = {}
@@ -78,7 +85,8 @@ def graph_table(g):
         "params": [int(n.params) for n in g.nodes],
         "MACs": [int(n.macs) for n in g.nodes],
         "inputs": [", ".join(inputs.get(n.name, [])) for n in g.nodes],
-    })
+    }).assign(**({"dead neurons": [f"{dead[n.layer][0]} of {dead[n.layer][1]}" if n.layer in dead else ""
+                                   for n in g.nodes]} if dead else {}))
 
 
 def matrix_chart(names: list, means: np.ndarray, neuron_names: list, order=None, dead=None, counts=None,

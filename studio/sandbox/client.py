@@ -592,6 +592,13 @@ class RemoteModel(Model):
         except (KeyError, TypeError) as exc:
             raise WorkerError(f"the model's worker sent back activations that cannot be read ({exc})") from None
 
+    def dead_neurons(self, data, rows=None, batch_size: int = 256) -> dict:
+        """Dead neurons per layer, counted in the worker (see :func:`studio.activations.dead_neurons`)."""
+        header = {"type": "dead", "batch_size": int(batch_size),
+                  "rows": None if rows is None else [int(r) for r in np.asarray(list(rows)).reshape(-1)]}
+        reply, _ = self._with_data(header, data, timeout=_call_timeout(), what=f"counting dead neurons of {self.name!r}")
+        return {str(k): (int(v[0]), int(v[1])) for k, v in reply["layers"]}
+
     def close(self) -> None:
         """End the worker now (it also ends when this model is garbage-collected)."""
         self._finalizer()

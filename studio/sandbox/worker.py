@@ -24,6 +24,8 @@ graph        data_id (optional: example input shape)               ``graph`` wit
                                                                    ``studio.activations/1``)
 activations  data_id, layer, rows, reduce, batch_size              ``activations`` with ``meta``; parts
                                                                    ``values``, ``peak``
+dead         data_id, rows, batch_size                             ``dead`` with ``layers``: name ->
+                                                                   [n_dead, n_neurons]
 cancel       (handled at once by the reader thread)                none
 shutdown                                                           none: the worker exits
 ===========  ====================================================  ===================================
@@ -192,6 +194,11 @@ class Worker:
                               reduce=header.get("reduce", "mean"), batch_size=int(header.get("batch_size") or 256))
             meta, parts = act.to_wire()
             return {"type": "activations", "meta": meta}, parts
+        if kind == "dead":
+            from studio.activations import dead_neurons
+
+            found = dead_neurons(self.model, data, rows=header.get("rows"), batch_size=int(header.get("batch_size") or 256))
+            return {"type": "dead", "layers": [[k, list(v)] for k, v in found.items()]}, None
         return {"type": "error", "error": "internal", "message": f"unknown request {kind!r}"}, None
 
     def load(self, header: dict, parts: dict):

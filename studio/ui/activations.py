@@ -44,8 +44,21 @@ def default_layer(g) -> str | None:
     return hidden[-1] if hidden else layers[0]
 
 
-def render_graph(g, layer: str | None) -> None:
-    """The graph drawn by Graphviz (repeated blocks collapsible) and its node table."""
+def dead_counts(model, data, n_rows: int) -> dict:
+    """Dead neurons per layer on the same sampled rows as :func:`capture` (memoised); {} where it cannot count."""
+    from studio.activations import dead_neurons
+    from studio.ui.global_views import sample_rows
+
+    rows = sample_rows(len(data), n_rows)
+    try:
+        return state._memo("act-dead", f"{model.cache_id}{data.fingerprint}{n_rows}",
+                           lambda: dead_neurons(model, data, rows=rows))
+    except StudioError:
+        return {}
+
+
+def render_graph(g, layer: str | None, dead: dict | None = None) -> None:
+    """The graph drawn by Graphviz (repeated blocks collapsible) and its node table (with dead neurons per layer)."""
     depth = state.kept(st.selectbox, "Collapse repeated blocks", "act-collapse", options=[0, 1, 2], index=0,
                        format_func=lambda d: {0: "no: every node", 1: "to top-level blocks (layer1, ...)",
                                               2: "to second-level blocks (layer1.0, ...)"}[d])
@@ -57,7 +70,11 @@ def render_graph(g, layer: str | None) -> None:
     with tab_graph:
         st.graphviz_chart(act_charts.graph_dot(shown, highlight=layer))
     with tab_table:
-        st.dataframe(act_charts.graph_table(shown), hide_index=True, width="stretch", height=320)
+        if dead:
+            total = sum(v[0] for v in dead.values())
+            st.caption(f"Dead neurons (never above 0 on the captured rows): {total} in "
+                       f"{sum(1 for v in dead.values() if v[0])} of {len(dead)} layers.")
+        st.dataframe(act_charts.graph_table(shown, dead), hide_index=True, width="stretch", height=320)
 
 
 def capture(model, data, layer: str, n_rows: int, reduce: str):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import studio
-from studio.activations import Activations
+from studio.activations import Activations, dead_neurons
 from tests.activations.conftest import images, mlp3, table
 
 
@@ -69,6 +69,11 @@ def test_a_neuron_with_a_very_negative_bias_is_dead():
     act = studio.activations(model, table(), "1")
     assert act.dead.tolist() == [i == 5 for i in range(8)] and act.n_dead == 1
     assert act.to_dict()["dead"] == [5]
+    counts = dead_neurons(model, table())
+    assert list(counts) == ["0", "1", "2", "3", "4"] and counts["1"] == (1, 8)
+    for layer, (n_dead, n) in counts.items():
+        one = studio.activations(model, table(), layer)
+        assert (one.n_dead, len(one.neuron_names)) == (n_dead, n)
 
 
 def test_group_means_and_the_difference_order_equal_numpy(mlp_model):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import studio
+from studio.activations import dead_neurons
 from studio.sandbox import launcher
 from tests.activations.conftest import mlp3, table
 
@@ -40,6 +41,7 @@ def test_remote_equals_in_process(saved_mlp):
             b = studio.activations(local, data, layer, rows=[0, 5, 9, 11])
             np.testing.assert_array_equal(a.matrix, b.matrix)
             assert a.to_dict() == b.to_dict()
+        assert dead_neurons(remote, data, rows=range(20)) == dead_neurons(local, data, rows=range(20))
         with pytest.raises(studio.StudioError, match="layer 'nope' not found"):
             studio.activations(remote, data, "nope")
     finally:

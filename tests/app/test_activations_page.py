@@ -38,6 +38,8 @@ def test_image_model_graph_matrix_and_projection(cnn, digits):
     spec = matrix.proto.spec
     for name in ("all correct", "all misclassified", "subset: label is 3", "label = 3"):
         assert name in spec, name
+    nodes = next(d.value for d in at.dataframe if "dead neurons" in d.value.columns)
+    assert nodes.set_index("node").loc["7", "dead neurons"].endswith("of 32")
     layer.select("3").run()
     _ok(at)
     assert at.get("subheader")[0].value.startswith("Layer 3: 32 neurons, output 32x16x16")
