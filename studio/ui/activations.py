@@ -7,6 +7,7 @@ calls a sandboxed model answers in its worker).
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -74,7 +75,19 @@ def render_graph(g, layer: str | None, dead: dict | None = None) -> None:
             total = sum(v[0] for v in dead.values())
             st.caption(f"Dead neurons (never above 0 on the captured rows): {total} in "
                        f"{sum(1 for v in dead.values() if v[0])} of {len(dead)} layers.")
-        st.dataframe(act_charts.graph_table(shown, dead), hide_index=True, width="stretch", height=320)
+        table = act_charts.graph_table(shown, dead)
+        st.caption("Select a node's row to explore its layer.")
+        st.dataframe(table, hide_index=True, width="stretch", height=320, key="act-node-table",
+                     on_select=partial(_select_layer, list(table["layer"]), list(g.layers)), selection_mode="single-row")
+
+
+def _select_layer(layer_of_row: list, layers: list) -> None:
+    """Node table callback: the selected node's layer becomes the page's layer (before the select box is drawn)."""
+    selection = st.session_state["act-node-table"].selection
+    if selection.rows:
+        layer = layer_of_row[selection.rows[0]]
+        if layer in layers:
+            st.session_state["act-layer"] = layer
 
 
 def capture(model, data, layer: str, n_rows: int, reduce: str):

@@ -47,6 +47,17 @@ def test_activations_page_layer_subset_and_projection(server, browser):  # noqa:
     page.wait_for_selector("text=subset: brushed", timeout=30_000)
     page.get_by_text("Computation graph").click()
     page.wait_for_selector("[data-testid='stGraphVizChart'] svg", timeout=30_000)
+    # select node "6" (the 8th row: input, 0, ..., 6) in the node table: its layer becomes the page's layer
+    page.get_by_role("tab", name="Table").click()
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 12, box["y"] + 35 + 35 * 7 + 17)
+    _idle(page)
+    page.wait_for_selector("h3:has-text('Layer 6: 32 neurons')", timeout=60_000)
+    _no_exception(page, "Activations, node picked in the table")
+    page.get_by_role("tab", name="Graph").click()
     _idle(page)
     _shot(page, "activations-digits")
     page.close()
