@@ -12,6 +12,7 @@ pages = [
     st.Page("pages/model.py", title="Model"),
     st.Page("pages/local.py", title="Local explanations"),
     st.Page("pages/global.py", title="Global explanations"),
+    st.Page("pages/activations.py", title="Activations"),
     st.Page("pages/report.py", title="Report"),
     st.Page("pages/live.py", title="Live"),
 ]

@@ -4,10 +4,17 @@
 >>> model = studio.load_model("models/tabular_gbt.skops")
 >>> data = studio.load_dataset("sample_data/breast_cancer.csv")
 >>> exp = studio.explain(model, data, "permutation_importance")
+>>> studio.graph(torch_model)                                 # nodes and edges of a torch or ONNX model
+>>> studio.activations(torch_model, images, "6", rows=[0, 1])  # one layer's activations
+
+``studio.activations`` is the package ``studio/activations/`` and can be called
+as its verb: ``studio.activations(...)`` is ``studio.activations.activations(...)``.
 
 Heavy libraries (torch, shap, captum, ...) are imported only when used.
 """
 
+from studio import activations
+from studio.activations import Activations, Graph, graph
 from studio.api import MethodInfo, explain, methods
 from studio.data import Dataset, load_dataset
 from studio.errors import StudioError
@@ -22,6 +29,10 @@ __all__ = [
     "load_dataset",
     "methods",
     "explain",
+    "graph",
+    "activations",
+    "Graph",
+    "Activations",
     "Explanation",
     "Curve",
     "Rule",

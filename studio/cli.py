@@ -1,4 +1,4 @@
-"""``python -m studio``: methods, explain, report, doctor.
+"""``python -m studio``: methods, explain, report, graph, activations, doctor.
 
 Bad input exits with status 2 and one ``error: ...`` line on stderr (no
 traceback unless ``--debug``).
@@ -98,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", required=True, help="comma-separated method names")
     _add_explain_args(p)
     p.add_argument("--out", required=True, help="report file (.html)")
+
+    p = sub.add_parser("graph", help="a torch or ONNX model's computation graph: shapes, parameters, multiply-adds")
+    _add_model_args(p, required=False)
+    p.add_argument("--collapse", type=int, default=0, metavar="DEPTH",
+                   help="merge nodes by the first DEPTH parts of their module path (1: layer1, layer2, ...)")
+    p.add_argument("--json", action="store_true", help="print JSON (schema studio.activations/1)")
+    p.add_argument("--out", help="write the graph as JSON (schema studio.activations/1)")
+
+    p = sub.add_parser("activations", help="one layer's activations for rows of a dataset (torch models)")
+    _add_model_args(p)
+    p.add_argument("--layer", required=True, help="layer name, as listed by python -m studio graph")
+    p.add_argument("--rows", help="rows, e.g. 0,5 (default: every row)")
+    p.add_argument("--reduce", default="mean", choices=("mean", "max"), help="how a channel's map becomes one number")
+    p.add_argument("--group-by", choices=("label", "prediction", "correct"), help="print mean activations per group")
+    p.add_argument("--out", help="write the result as JSON (schema studio.activations/1)")
 
     p = sub.add_parser("doctor", help="what this machine offers: sandbox kind, GPU, versions")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -209,6 +224,54 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_graph(args) -> int:
+    """Print (or write) the model's graph: one line per node, or JSON."""
+    import studio
+
+    if not args.model:
+        raise StudioError("--model is required (see python -m studio graph --help)")
+    model = _load_model(args)
+    data = studio.load_dataset(args.data, label=args.label, feature_names=model.feature_names) if args.data else None
+    g = studio.graph(model, data).collapse(args.collapse)
+    if args.out:
+        _write(Path(args.out), g.to_json(model, indent=2))
+        print(f"wrote {args.out} ({len(g.nodes)} nodes, {g.total_params:,} parameters, {g.total_macs:,} MACs)")
+        return 0
+    if args.json:
+        print(g.to_json(model, indent=2))
+        return 0
+    print(f"{model.name}: {g.source}, input {g.input_shape}, {len(g.nodes)} nodes, "
+          f"{g.total_params:,} parameters, {g.total_macs:,} multiply-adds per row")
+    for n in g.nodes:
+        shape = "x".join(map(str, n.output_shape)) if n.output_shape else "?"
+        print(f"{n.name:28s} {n.op:22s} {shape:16s} {n.params:>12,} {n.macs:>14,}  {n.layer or ''}")
+    return 0
+
+
+def cmd_activations(args) -> int:
+    """Capture one layer's activations; print a summary (and group means) or write JSON."""
+    import studio
+
+    model, data = _load(args)
+    act = studio.activations(model, data, args.layer, rows=_parse_rows(args.rows), reduce=args.reduce)
+    if args.out:
+        _write(Path(args.out), act.to_json(model, data))
+        print(f"wrote {args.out} ({act.matrix.shape[0]} rows x {act.matrix.shape[1]} neurons, {act.reduction}, "
+              f"{act.n_dead} dead)")
+    else:
+        print(f"layer {act.layer}: output {'x'.join(map(str, act.layer_shape))} per row, {act.matrix.shape[0]} rows x "
+              f"{act.matrix.shape[1]} neurons ({act.reduction}); {act.n_dead} dead (never > 0): "
+              + (", ".join(act.neuron_names[i] for i in act.dead.nonzero()[0][:20]) or "none"))
+    if args.group_by:
+        names, means, counts = act.group_means(act.groups_by(args.group_by))
+        width = min(len(act.neuron_names), 12)
+        print(f"mean activation per {args.group_by} (first {width} neurons):")
+        print(f"{'group':16s} {'rows':>6s} " + " ".join(f"{n:>8s}" for n in act.neuron_names[:width]))
+        for name, row, count in zip(names, means, counts):
+            print(f"{name[:16]:16s} {count:6d} " + " ".join(f"{v:8.3f}" for v in row[:width]))
+    return 0
+
+
 def cmd_doctor(args) -> int:
     """Print the sandbox this machine gives models, the GPU and the libraries' versions."""
     from studio.api import _installed_version
@@ -248,8 +311,8 @@ def main(argv=None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"methods": cmd_methods, "explain": cmd_explain, "report": cmd_report,
-                "doctor": cmd_doctor}[args.command](args)
+        return {"methods": cmd_methods, "explain": cmd_explain, "report": cmd_report, "graph": cmd_graph,
+                "activations": cmd_activations, "doctor": cmd_doctor}[args.command](args)
     except StudioError as exc:
         if debug:
             raise

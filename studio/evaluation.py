@@ -11,7 +11,8 @@ import numpy as np
 
 from studio.errors import StudioError
 
-OPS = ("==", "!=", "<", "<=", ">", ">=")
+OPS = ("==", "!=", "<", "<=", ">", ">=", "in")
+"""``in`` takes a comma-separated list (``row in 3,17,42``; ``label in 3,5``): a subset picked on a chart."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,16 @@ def confusion(frame, class_names) -> np.ndarray:
     return confusion_matrix(frame["label"].astype(str), frame["prediction"].astype(str), labels=names)
 
 
+def _canonical(value) -> str:
+    """A cell or list item as text for ``in``: numbers without a trailing ``.0`` (``3`` matches ``3.0``)."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
 def apply_conditions(frame, conditions) -> np.ndarray:
     """Boolean mask of the rows meeting every condition.
 
@@ -143,6 +154,11 @@ def apply_conditions(frame, conditions) -> np.ndarray:
             raise StudioError(f"operator {cond.op!r} is not one of {', '.join(OPS)}")
         col = frame[cond.column]
         value = cond.value
+        if cond.op == "in":
+            items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            wanted = {_canonical(v) for v in items if str(v).strip()}
+            mask &= np.asarray([_canonical(v) in wanted for v in col], dtype=bool)
+            continue
         if pd.api.types.is_bool_dtype(col):
             value = str(value).strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
         elif pd.api.types.is_numeric_dtype(col):

@@ -56,3 +56,14 @@ def test_regression_metrics():
     m = metrics(frame, out, model)
     np.testing.assert_allclose(m["r2"], skm.r2_score(y, est.predict(x)), rtol=1e-12)
     np.testing.assert_allclose(m["mae"], skm.mean_absolute_error(y, est.predict(x)), rtol=1e-12)
+
+
+def test_in_condition_selects_listed_values():
+    import pandas as pd
+
+    from studio.evaluation import Condition, apply_conditions
+
+    frame = pd.DataFrame({"row": [0, 1, 2, 3], "label": ["a", "b", "a", "c"], "score": [0.5, 1.0, 2.0, 3.0]})
+    assert apply_conditions(frame, [Condition("row", "in", "1, 3")]).tolist() == [False, True, False, True]
+    assert apply_conditions(frame, [Condition("label", "in", ["a", "c"])]).tolist() == [True, False, True, True]
+    assert apply_conditions(frame, [Condition("score", "in", "1,3")]).tolist() == [False, True, False, True]

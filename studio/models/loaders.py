@@ -553,7 +553,9 @@ def _load_onnx(data, name, card, fingerprint):
         session = ort.InferenceSession(data, sess_options=options, providers=providers)
     except Exception as exc:
         raise StudioError(f"{name!r} is not a valid ONNX model ({str(exc).splitlines()[0][:200]})") from None
-    return OnnxModel(session, "onnx", fingerprint, card, name)
+    model = OnnxModel(session, "onnx", fingerprint, card, name)
+    model.onnx_bytes = data  # the session has no graph; studio.activations.graph reads onnx's own from these
+    return model
 
 
 # ---- pickle (trusted only) ---------------------------------------------------------------

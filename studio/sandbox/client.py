@@ -572,6 +572,33 @@ class RemoteModel(Model):
                                     what=f"timing {self.name!r}")
         return Timing(per_call=header["per_call"], per_row=header["per_row"])
 
+    def graph(self, data=None):
+        """The model's computation graph, built in the worker (see :func:`studio.activations.graph`)."""
+        from studio.activations import Graph
+
+        header, _ = self._with_data({"type": "graph"}, data, timeout=_call_timeout(), what=f"reading the graph of {self.name!r}")
+        return Graph.from_dict(header["graph"])
+
+    def activations(self, data, layer: str, rows=None, reduce: str = "mean", batch_size: int = 256):
+        """One layer's activations, captured in the worker (see :func:`studio.activations.activations`)."""
+        from studio.activations import Activations
+
+        header = {"type": "activations", "layer": str(layer), "reduce": reduce, "batch_size": int(batch_size),
+                  "rows": None if rows is None else [int(r) for r in np.asarray(list(rows)).reshape(-1)]}
+        reply, parts = self._with_data(header, data, timeout=_call_timeout(),
+                                       what=f"capturing layer {layer!r} of {self.name!r}")
+        try:
+            return Activations.from_wire(reply["meta"], parts)
+        except (KeyError, TypeError) as exc:
+            raise WorkerError(f"the model's worker sent back activations that cannot be read ({exc})") from None
+
+    def dead_neurons(self, data, rows=None, batch_size: int = 256) -> dict:
+        """Dead neurons per layer, counted in the worker (see :func:`studio.activations.dead_neurons`)."""
+        header = {"type": "dead", "batch_size": int(batch_size),
+                  "rows": None if rows is None else [int(r) for r in np.asarray(list(rows)).reshape(-1)]}
+        reply, _ = self._with_data(header, data, timeout=_call_timeout(), what=f"counting dead neurons of {self.name!r}")
+        return {str(k): (int(v[0]), int(v[1])) for k, v in reply["layers"]}
+
     def close(self) -> None:
         """End the worker now (it also ends when this model is garbage-collected)."""
         self._finalizer()

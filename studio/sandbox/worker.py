@@ -8,21 +8,27 @@ launcher restricts its own file access with Landlock.
 
 Requests (parent -> worker), one reply each (``progress`` messages may come first):
 
-=========  ====================================================  ===================================
-type       fields and parts                                      reply
-=========  ====================================================  ===================================
-load       name, format, card, trust_pickle; parts: model,       ``loaded`` with ``describe``
-           and extra files by name
-card       card                                                  ``loaded`` with ``describe``
-output     batch_size; part ``x`` (or header ``x_json``)         ``output``, part ``out``
-data       id, meta; parts x / y / columns                       ``ok``
-compatible methods, data_kind, data_id                           ``compatible`` with ``results``
-explain    method, data_kind, data_id, params, rows, targets,    ``result``, part ``explanation``
-           device, seconds
-timing     data_id, batch                                        ``timing``
-cancel     (handled at once by the reader thread)                none
-shutdown                                                         none: the worker exits
-=========  ====================================================  ===================================
+===========  ====================================================  ===================================
+type         fields and parts                                      reply
+===========  ====================================================  ===================================
+load         name, format, card, trust_pickle; parts: model,       ``loaded`` with ``describe``
+             and extra files by name
+card         card                                                  ``loaded`` with ``describe``
+output       batch_size; part ``x`` (or header ``x_json``)         ``output``, part ``out``
+data         id, meta; parts x / y / columns                       ``ok``
+compatible   methods, data_kind, data_id                           ``compatible`` with ``results``
+explain      method, data_kind, data_id, params, rows, targets,    ``result``, part ``explanation``
+             device, seconds
+timing       data_id, batch                                        ``timing``
+graph        data_id (optional: example input shape)               ``graph`` with ``graph`` (schema
+                                                                   ``studio.activations/1``)
+activations  data_id, layer, rows, reduce, batch_size              ``activations`` with ``meta``; parts
+                                                                   ``values``, ``peak``
+dead         data_id, rows, batch_size                             ``dead`` with ``layers``: name ->
+                                                                   [n_dead, n_neurons]
+cancel       (handled at once by the reader thread)                none
+shutdown                                                           none: the worker exits
+===========  ====================================================  ===================================
 
 Errors come back as ``{"type": "error", "error": "studio" | "memory" | "internal", "message": ...}``;
 a request that names data the worker no longer holds gets ``{"type": "need_data"}``.
@@ -177,6 +183,22 @@ class Worker:
 
             t = model_timing(self.model, data, batch=int(header.get("batch", 256)))
             return {"type": "timing", "per_call": t.per_call, "per_row": t.per_row}, None
+        if kind == "graph":
+            from studio.activations import graph
+
+            return {"type": "graph", "graph": graph(self.model, data).to_dict()}, None
+        if kind == "activations":
+            from studio.activations import activations
+
+            act = activations(self.model, data, header["layer"], rows=header.get("rows"),
+                              reduce=header.get("reduce", "mean"), batch_size=int(header.get("batch_size") or 256))
+            meta, parts = act.to_wire()
+            return {"type": "activations", "meta": meta}, parts
+        if kind == "dead":
+            from studio.activations import dead_neurons
+
+            found = dead_neurons(self.model, data, rows=header.get("rows"), batch_size=int(header.get("batch_size") or 256))
+            return {"type": "dead", "layers": [[k, list(v)] for k, v in found.items()]}, None
         return {"type": "error", "error": "internal", "message": f"unknown request {kind!r}"}, None
 
     def load(self, header: dict, parts: dict):
@@ -258,7 +280,7 @@ def _dataset(meta: dict, parts: dict, fingerprint: str):
     from studio.data.dataset import Dataset
 
     frame = None
-    if meta["kind"] == "tabular":
+    if meta["kind"] == "tabular" and "text_columns" in meta:  # a table built in memory may have no frame
         import pandas as pd
 
         columns = {}
