@@ -26,7 +26,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-PAGES = ["Load", "Data", "Model", "Local explanations", "Global explanations", "Report", "Live"]
+PAGES = ["Load", "Data", "Model", "Local explanations", "Global explanations", "Activations", "Report", "Live"]
 CHART = "[data-testid='stVegaLiteChart']"
 
 
