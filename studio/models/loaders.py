@@ -2,7 +2,9 @@
 
 No code from a file runs unless the caller trusts it: pickle/joblib are
 refused without ``trust_pickle=True``; skops loads with untrusted types
-refused (scikit-learn's tree storage admitted after a bounds check); torch
+refused except the reviewed table of what scikit-learn itself stores
+(:mod:`studio.models.skops_types`; tree and neighbour storage admitted after
+a bounds check); torch
 state dicts load with ``weights_only=True``; TorchScript, torch.export and
 ONNX load as themselves.
 """
@@ -30,14 +32,6 @@ PICKLE_ADVICE = (
     "If you wrote this file yourself and trust it, pass trust_pickle=True (CLI --trust-pickle; "
     "in the app the server must set STUDIO_ALLOW_PICKLE=1)."
 )
-
-# skops reports these scikit-learn tree storage types as untrusted; they are
-# admitted only after every index in every tree is checked to be in range.
-TREE_TYPES = (
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-)
-
 
 PROGRAM_FORMATS = ("torchscript", "torch_export", "onnx")
 """Formats whose files are programs: run only inside an isolating sandbox, or when trusted."""
@@ -240,109 +234,200 @@ def detect_format(data: bytes, name: str) -> str:
 def _load_skops(data, name, card, fingerprint):
     import skops.io as sio
 
+    from studio.models.skops_types import refused
+
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:
         raise StudioError(f"{name!r} is not a valid skops file ({type(exc).__name__}); save it with skops.io.dump") from None
-    refused = [t for t in untrusted if t not in TREE_TYPES]
-    if refused:
+    bad = refused(untrusted)
+    if bad:
         raise StudioError(
-            f"{name!r} contains types the studio does not trust: {', '.join(refused)}. "
-            "Only scikit-learn's own estimators (and its tree storage) are loaded from skops files"
+            f"{name!r} contains types the studio does not load from skops files: {', '.join(bad)}. "
+            "The studio admits scikit-learn's estimators and the internals they store (listed in "
+            "studio/models/skops_types.py), not custom functions or classes; replace those with scikit-learn "
+            "components, or load a pickle of it you trust with trust_pickle=True"
         )
     try:
-        estimator = sio.loads(data, trusted=[t for t in untrusted if t in TREE_TYPES])
+        estimator = sio.loads(data, trusted=list(untrusted))
     except Exception as exc:
         raise StudioError(f"{name!r} could not be loaded by skops: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not hasattr(estimator, "predict"):
         raise StudioError(f"{name!r} holds a {type(estimator).__name__}, not a fitted estimator with predict()")
-    check_tree_bounds(estimator, name)
+    check_skops_storage(estimator, name)
     return SklearnModel(estimator, "skops", fingerprint, card, name)
 
 
-def _iter_estimators(obj, seen=None):
-    """Every estimator reachable from ``obj`` (pipelines, ensembles, lists)."""
+def _iter_with_width(obj, width=None, seen=None):
+    """``(object, width)`` for every object reachable from ``obj`` (pipelines, ensembles, lists, dicts).
+
+    ``width`` is the ``n_features_in_`` of the innermost fitted estimator
+    holding the object: the number of columns that estimator (and so its
+    trees or neighbour storage) sees, e.g. the one-hot-encoded width for a
+    forest after a ``ColumnTransformer``. None where no estimator says.
+    """
     seen = seen if seen is not None else set()
     if id(obj) in seen:
         return
     seen.add(id(obj))
     if isinstance(obj, (list, tuple)):
         for item in obj:
-            yield from _iter_estimators(item, seen)
+            yield from _iter_with_width(item, width, seen)
         return
     if isinstance(obj, np.ndarray) and obj.dtype == object:
         for item in obj.ravel():
-            yield from _iter_estimators(item, seen)
+            yield from _iter_with_width(item, width, seen)
         return
     if isinstance(obj, dict):
         for item in obj.values():
-            yield from _iter_estimators(item, seen)
+            yield from _iter_with_width(item, width, seen)
         return
-    yield obj
+    own = getattr(obj, "__dict__", {}).get("n_features_in_") if hasattr(obj, "__dict__") else None
+    if isinstance(own, (int, np.integer)):
+        width = int(own)
+    yield obj, width
     if not hasattr(obj, "__dict__"):
         return  # e.g. the Cython Tree: yielded, nothing inside to walk
     for value in vars(obj).values():
-        yield from _iter_estimators(value, seen)
+        yield from _iter_with_width(value, width, seen)
+
+
+def _iter_estimators(obj, seen=None):
+    """Every object reachable from ``obj`` (pipelines, ensembles, lists)."""
+    for item, _ in _iter_with_width(obj, None, seen):
+        yield item
 
 
 def check_tree_bounds(estimator, name: str = "model") -> None:
     """Refuse a model whose tree storage indexes out of range.
 
     Checks every child, feature and value index of every scikit-learn
-    ``Tree`` and HistGradientBoosting ``TreePredictor`` in ``estimator``.
+    ``Tree`` and HistGradientBoosting ``TreePredictor`` in ``estimator``;
+    feature indices against the width the tree's own estimator sees (its
+    ``n_features_in_``), so a forest after a one-hot encoder is checked
+    against the encoded width.
     """
-    from sklearn.tree._tree import Tree
+    for obj, width in _iter_with_width(estimator):
+        _check_tree(obj, width, name)
 
-    n_features = getattr(estimator, "n_features_in_", None)
+
+def check_skops_storage(estimator, name: str = "model") -> None:
+    """Refuse a loaded skops model whose Cython storage could index out of range.
+
+    Trees (:func:`check_tree_bounds`), k-d and ball trees (index and node
+    arrays against the stored data and the width their estimator sees),
+    Minkowski weights (against that width), sparse matrices (scipy's full
+    index check) and ``functools.partial`` (only the functions in
+    :data:`studio.models.skops_types.PARTIAL_FUNCTIONS`).
+    """
+    import functools
+
+    import scipy.sparse
+
+    from studio.models.skops_types import PARTIAL_FUNCTIONS
+
+    for obj, width in _iter_with_width(estimator):
+        _check_tree(obj, width, name)
+        kind = type(obj).__name__
+        if kind in ("KDTree", "BallTree") and type(obj).__module__.startswith("sklearn.neighbors"):
+            _check_neighbour_tree(obj, width, name)
+        elif isinstance(obj, functools.partial):
+            func = getattr(obj.func, "__module__", "") + "." + getattr(obj.func, "__qualname__", "")
+            if func not in PARTIAL_FUNCTIONS:
+                _refuse_storage(name, f"a stored partial calls {func}")
+        elif scipy.sparse.issparse(obj):
+            try:
+                obj.check_format(full_check=True)
+            except (ValueError, TypeError, AttributeError) as exc:
+                _refuse_storage(name, f"a sparse matrix with bad indices ({last_line(exc)})")
+        elif kind == "MinkowskiDistance64":
+            _check_minkowski(obj, width, name)
+
+
+def _refuse_storage(name, what):
+    raise StudioError(f"{name!r} has malformed model storage ({what}); the file is damaged or crafted and was refused")
+
+
+def _check_minkowski(metric, width, name):
+    state = metric.__getstate__()  # (p, weights, matrix)
+    weights = np.asarray(state[1])
+    if weights.size and (weights.ndim != 1 or (width is not None and weights.size != width)):
+        _refuse_storage(name, "Minkowski weights of the wrong length")
+
+
+def _check_neighbour_tree(tree, width, name):
+    """k-d / ball tree arrays: indices in range, node ranges inside the data, children inside the node array."""
+    data, idx, nodes, bounds = tree.get_arrays()
+    state = tree.__getstate__()  # (data, idx, nodes, bounds, leaf_size, n_levels, n_nodes, ..., metric, weights)
+    n_levels, n_nodes = int(state[5]), int(state[6])
+    n = data.shape[0] if data.ndim == 2 else -1
+    if data.ndim != 2 or (width is not None and data.shape[1] != width):
+        _refuse_storage(name, "neighbour data of the wrong width")
+    if idx.ndim != 1 or len(idx) != n or (n and (idx.min() < 0 or idx.max() >= n)):
+        _refuse_storage(name, "a neighbour index out of range")
+    if len(nodes) != n_nodes or n_nodes != 2**n_levels - 1 or bounds.ndim != 3 or bounds.shape[1:] != (n_nodes, data.shape[1]):
+        _refuse_storage(name, "neighbour node arrays disagree with the node count")
+    start, end = nodes["idx_start"], nodes["idx_end"]
+    if n_nodes and (start.min() < 0 or end.max() > n or np.any(start > end)):
+        _refuse_storage(name, "a neighbour node range outside the data")
+    internal = np.nonzero(nodes["is_leaf"] == 0)[0]
+    if internal.size and 2 * internal.max() + 2 >= n_nodes:
+        _refuse_storage(name, "a neighbour node whose children are missing")
+    weights = state[-1]
+    if weights is not None and np.asarray(weights).size not in (0, n):
+        _refuse_storage(name, "neighbour sample weights of the wrong length")
+
+
+def _check_tree(obj, n_features, name):
+    from sklearn.tree._tree import Tree
 
     def bad(what):
         raise StudioError(f"{name!r} has a malformed tree ({what}); the file is damaged or crafted and was refused")
 
-    for obj in _iter_estimators(estimator):
-        if isinstance(obj, Tree):
-            n = obj.node_count
-            left, right, feat = obj.children_left, obj.children_right, obj.feature
-            if len(left) != n or len(right) != n or len(feat) != n or obj.value.shape[0] != n:
-                bad("array lengths disagree with node_count")
-            leaf = left == -1
-            if np.any(leaf != (right == -1)):
-                bad("a node with one child")
-            internal = ~leaf
-            for child in (left[internal], right[internal]):
-                if child.size and (child.min() < 1 or child.max() >= n):
-                    bad("a child index out of range")
-            # children must point forward, so traversal always ends
-            idx = np.nonzero(internal)[0]
-            if np.any(left[internal] <= idx) or np.any(right[internal] <= idx):
-                bad("a cycle in the children")
-            if internal.any():
-                f = feat[internal]
-                limit = obj.n_features if n_features is None else min(obj.n_features, n_features)
-                if f.min() < 0 or f.max() >= limit:
-                    bad("a feature index out of range")
-        elif type(obj).__name__ == "TreePredictor":
-            nodes = obj.nodes
-            n = len(nodes)
-            if n == 0:
-                bad("an empty tree")
-            leaf = nodes["is_leaf"].astype(bool)
-            internal = ~leaf
-            left, right = nodes["left"][internal], nodes["right"][internal]
-            for child in (left, right):
-                if child.size and (child.min() < 1 or child.max() >= n):
-                    bad("a child index out of range")
-            idx = np.nonzero(internal)[0]
-            if np.any(left <= idx) or np.any(right <= idx):
-                bad("a cycle in the children")
-            f = nodes["feature_idx"][internal]
-            if f.size and n_features is not None and (f.min() < 0 or f.max() >= n_features):
-                bad("a feature index out of range")
-            bitsets = getattr(obj, "raw_left_cat_bitsets", None)
-            cat = nodes["is_categorical"][internal].astype(bool) if "is_categorical" in nodes.dtype.names else None
-            if cat is not None and cat.any():
-                bidx = nodes["bitset_idx"][internal][cat]
-                if bitsets is None or bidx.min() < 0 or bidx.max() >= len(bitsets):
-                    bad("a category bitset index out of range")
+    if isinstance(obj, Tree):
+        n = obj.node_count
+        left, right, feat = obj.children_left, obj.children_right, obj.feature
+        if len(left) != n or len(right) != n or len(feat) != n or obj.value.shape[0] != n:
+            bad("array lengths disagree with node_count")
+        leaf = left == -1
+        if np.any(leaf != (right == -1)):
+            bad("a node with one child")
+        internal = ~leaf
+        for child in (left[internal], right[internal]):
+            if child.size and (child.min() < 1 or child.max() >= n):
+                bad("a child index out of range")
+        # children must point forward, so traversal always ends
+        idx = np.nonzero(internal)[0]
+        if np.any(left[internal] <= idx) or np.any(right[internal] <= idx):
+            bad("a cycle in the children")
+        if internal.any():
+            f = feat[internal]
+            limit = obj.n_features if n_features is None else min(obj.n_features, n_features)
+            if f.min() < 0 or f.max() >= limit:
+                bad(f"a feature index out of range (up to {int(f.max())}, the tree sees {limit} features)")
+    elif type(obj).__name__ == "TreePredictor":
+        nodes = obj.nodes
+        n = len(nodes)
+        if n == 0:
+            bad("an empty tree")
+        leaf = nodes["is_leaf"].astype(bool)
+        internal = ~leaf
+        left, right = nodes["left"][internal], nodes["right"][internal]
+        for child in (left, right):
+            if child.size and (child.min() < 1 or child.max() >= n):
+                bad("a child index out of range")
+        idx = np.nonzero(internal)[0]
+        if np.any(left <= idx) or np.any(right <= idx):
+            bad("a cycle in the children")
+        f = nodes["feature_idx"][internal]
+        if f.size and n_features is not None and (f.min() < 0 or f.max() >= n_features):
+            bad(f"a feature index out of range (up to {int(f.max())}, the tree sees {n_features} features)")
+        bitsets = getattr(obj, "raw_left_cat_bitsets", None)
+        cat = nodes["is_categorical"][internal].astype(bool) if "is_categorical" in nodes.dtype.names else None
+        if cat is not None and cat.any():
+            bidx = nodes["bitset_idx"][internal][cat]
+            if bitsets is None or bidx.min() < 0 or bidx.max() >= len(bitsets):
+                bad("a category bitset index out of range")
 
 
 # ---- torch ----------------------------------------------------------------------------
@@ -756,4 +841,5 @@ def _hash_state(state) -> str:
     return h.hexdigest()
 
 
-__all__ = ["load_model", "load_in_process", "wrap_model", "detect_format", "check_tree_bounds", "ModelCard"]
+__all__ = ["load_model", "load_in_process", "wrap_model", "detect_format", "check_tree_bounds", "check_skops_storage",
+           "ModelCard"]
