@@ -627,3 +627,261 @@ class OnnxModel(Model):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# ---- gradient-boosted trees in their own formats (XGBoost, LightGBM, CatBoost) ---------------------
+
+
+class BoosterModel(Model):
+    """A boosted-tree model run by its own library (no pickle), on numeric tables.
+
+    Subclasses read the task, classes and feature names from the file and
+    answer :meth:`margin` and :meth:`tree_shap`, the library's exact TreeSHAP
+    (Lundberg et al. 2020, "From local explanations to global understanding
+    with explainable AI for trees"), which works on the raw margin: log-odds
+    for binary classifiers, the per-class scores that go through softmax for
+    multiclass ones, and the value before the inverse link for regression.
+
+    Output columns match :meth:`Model.output`: a binary classifier has two,
+    and its class-0 margin is the negated class-1 log-odds (log(p0/p1)).
+    """
+
+    library = ""
+    n_classes = 0  # 0 for regression
+    link = "identity"  # "logit" (binary), "softmax", "identity" or "log" (regression)
+
+    def __init__(self, native, fmt, fingerprint, card=None, name="model"):
+        super().__init__(native, fmt, fingerprint, card, name)
+        self._features: list[str] | None = None
+        self._classes: list[str] | None = None
+        self._n_features: int | None = None
+
+    def _infer_task(self) -> str:
+        return "classification" if self.n_classes >= 2 else "regression"
+
+    def _native_feature_names(self):
+        return list(self._features) if self._features else None
+
+    def _native_class_names(self):
+        if self._classes:
+            return list(self._classes)
+        return [str(i) for i in range(self.n_classes)] if self.n_classes >= 2 else None
+
+    def _native_kind(self):
+        return "tabular"
+
+    def _outputs_are_logits(self) -> bool:
+        return False
+
+    @property
+    def n_features(self) -> int | None:
+        return self._n_features
+
+    @property
+    def explains_margin(self) -> bool:
+        """Whether TreeSHAP's output (the margin) differs from :meth:`output` (probabilities, or a link)."""
+        return self.n_classes >= 2 or self.link != "identity"
+
+    def _check_input(self, x) -> np.ndarray:
+        x = super()._check_input(x)
+        if x.ndim != 2:
+            raise StudioError(f"{self.library} models take a table (rows x features), got shape {x.shape}")
+        if self._n_features is not None and x.shape[1] != self._n_features:
+            raise StudioError(f"the model takes {self._n_features} features, the data has {x.shape[1]}")
+        if x.dtype == object:
+            try:
+                x = x.astype(np.float64)
+            except (TypeError, ValueError):
+                raise StudioError(f"{self.library} models here take numeric columns; encode text columns as numbers") from None
+        return x
+
+    def margin(self, x) -> np.ndarray:
+        """The raw margin TreeSHAP explains.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n, n_outputs)
+            Same columns as :meth:`output`: binary classifiers ``[-m, m]``
+            with ``m`` the class-1 log-odds; multiclass the per-class scores;
+            regression one column.
+        """
+        x = self._check_input(x)
+        return self._widen(np.asarray(self._margin(x), dtype=np.float64))
+
+    def tree_shap(self, x):
+        """The library's exact TreeSHAP values of :meth:`margin`.
+
+        Returns
+        -------
+        values : ndarray of shape (n, n_features, n_outputs)
+        base : ndarray of shape (n, n_outputs)
+            ``base + values.sum(axis=1)`` equals :meth:`margin` (up to the
+            library's float precision).
+        """
+        x = self._check_input(x)
+        raw = np.asarray(self._contribs(x), dtype=np.float64)  # (n, F+1) or (n, K, F+1)
+        if raw.ndim == 2:
+            raw = raw[:, None, :]
+        values, base = np.transpose(raw[:, :, :-1], (0, 2, 1)), raw[:, :, -1]  # (n, F, K), (n, K)
+        if self.n_classes == 2 and values.shape[2] == 1:
+            values, base = np.concatenate([-values, values], axis=2), np.concatenate([-base, base], axis=1)
+        return values, base
+
+    def _widen(self, m):
+        if m.ndim == 1:
+            m = m[:, None]
+        if self.n_classes == 2 and m.shape[1] == 1:
+            m = np.concatenate([-m, m], axis=1)
+        return m
+
+    def _to_output(self, raw):
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim == 1:
+            raw = raw[:, None]
+        if self.n_classes == 2 and raw.shape[1] == 1:  # P(class 1) only
+            raw = np.concatenate([1.0 - raw, raw], axis=1)
+        return raw
+
+    def _margin(self, x):
+        raise NotImplementedError
+
+    def _contribs(self, x):
+        raise NotImplementedError
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class XGBoostModel(BoosterModel):
+    """An ``xgboost.Booster`` loaded from XGBoost's JSON or UBJSON model file."""
+
+    library = "XGBoost"
+
+    def __init__(self, native, fmt, fingerprint, card=None, name="model", *, config=None, n_features=None):
+        super().__init__(native, fmt, fingerprint, card, name)
+        learner = (config or {}).get("learner", {})
+        self.objective = str(learner.get("objective", {}).get("name", ""))
+        n_class = int(learner.get("learner_model_param", {}).get("num_class", "0") or 0)
+        if self.objective.startswith(("binary:", "reg:logistic")) and self.objective != "reg:logistic":
+            self.n_classes, self.link = 2, "logit"
+        elif self.objective.startswith("multi:"):
+            self.n_classes, self.link = max(n_class, 2), "softmax"
+        elif self.objective in ("count:poisson", "reg:gamma", "reg:tweedie", "survival:cox"):
+            self.link = "log"
+        elif self.objective == "reg:logistic":
+            self.link = "logit"
+        self._features = list(native.feature_names) if native.feature_names else None
+        self._n_features = n_features if n_features is not None else int(native.num_features())
+
+    def _dmatrix(self, x):
+        import xgboost as xgb
+
+        return xgb.DMatrix(np.asarray(x, dtype=np.float32), feature_names=self.native.feature_names,
+                           missing=np.nan)
+
+    def _raw_output(self, x):
+        dm = self._dmatrix(x)
+        if self.objective in ("binary:logistic", "multi:softprob") or self.n_classes == 0:
+            return self.native.predict(dm)
+        m = np.asarray(self.native.predict(dm, output_margin=True), dtype=np.float64)
+        if self.n_classes == 2:
+            return 1.0 / (1.0 + np.exp(-m))
+        return _softmax(m.reshape(len(x), -1))
+
+    def _margin(self, x):
+        return self.native.predict(self._dmatrix(x), output_margin=True)
+
+    def _contribs(self, x):
+        return self.native.predict(self._dmatrix(x), pred_contribs=True)
+
+
+class LightGBMModel(BoosterModel):
+    """A ``lightgbm.Booster`` loaded from LightGBM's text model file."""
+
+    library = "LightGBM"
+
+    def __init__(self, native, fmt, fingerprint, card=None, name="model"):
+        super().__init__(native, fmt, fingerprint, card, name)
+        self.objective = str(native.params.get("objective", "") or _lgb_objective(native))
+        head = self.objective.split()[0] if self.objective else ""
+        if head == "binary":
+            self.n_classes, self.link = 2, "logit"
+        elif head in ("multiclass", "multiclassova", "softmax", "multiclass_ova", "ova", "ovr"):
+            self.n_classes, self.link = max(int(native.num_model_per_iteration()), 2), "softmax"
+        elif head in ("poisson", "gamma", "tweedie"):
+            self.link = "log"
+        elif head in ("cross_entropy", "xentropy", "cross_entropy_lambda", "xentlambda"):
+            self.link = "logit"
+        names = list(native.feature_name())
+        self._features = None if names == [f"Column_{i}" for i in range(len(names))] else names
+        self._n_features = int(native.num_feature())
+
+    def _raw_output(self, x):
+        return self.native.predict(np.asarray(x, dtype=np.float64))
+
+    def _margin(self, x):
+        return self.native.predict(np.asarray(x, dtype=np.float64), raw_score=True)
+
+    def _contribs(self, x):
+        raw = np.asarray(self.native.predict(np.asarray(x, dtype=np.float64), pred_contrib=True))
+        k = self.n_classes if self.n_classes > 2 else 1
+        return raw.reshape(len(x), k, -1)  # LightGBM lays classes side by side: (n, K * (F + 1))
+
+
+def _lgb_objective(booster) -> str:
+    for line in booster.model_to_string(num_iteration=0).splitlines()[:20]:
+        if line.startswith("objective="):
+            return line.split("=", 1)[1]
+    return ""
+
+
+class CatBoostModel(BoosterModel):
+    """A CatBoost model loaded from its ``.cbm`` file (numeric features)."""
+
+    library = "CatBoost"
+
+    def __init__(self, native, fmt, fingerprint, card=None, name="model"):
+        super().__init__(native, fmt, fingerprint, card, name)
+        params = native.get_all_params()
+        self.objective = str(params.get("loss_function", ""))
+        head = self.objective.split(":")[0]
+        classes = getattr(native, "classes_", None)
+        if head in ("Logloss", "CrossEntropy"):
+            self.n_classes, self.link = 2, "logit"
+        elif head in ("MultiClass", "MultiClassOneVsAll"):
+            self.n_classes, self.link = max(len(classes) if classes is not None else 0,
+                                            int(native.get_params().get("classes_count") or 0), 2), "softmax"
+        elif head in ("Poisson", "Tweedie"):
+            self.link = "log"
+        if self.n_classes and classes is not None and len(classes) == self.n_classes:
+            self._classes = [str(c) for c in classes]
+        names = list(native.feature_names_ or [])
+        self._features = None if names == [str(i) for i in range(len(names))] else names
+        self._n_features = len(names) or None
+        if native.get_cat_feature_indices():
+            raise StudioError("the CatBoost model has categorical features; the studio explains CatBoost models on "
+                              "numeric features (encode the categories as numbers before training)")
+
+    def _pool(self, x):
+        from catboost import Pool
+
+        return Pool(np.asarray(x, dtype=np.float64))
+
+    def _raw_output(self, x):
+        if self.n_classes:
+            return self.native.predict(self._pool(x), prediction_type="Probability")
+        kind = "Exponent" if self.link == "log" else "RawFormulaVal"
+        return self.native.predict(self._pool(x), prediction_type=kind)
+
+    def _margin(self, x):
+        return self.native.predict(self._pool(x), prediction_type="RawFormulaVal")
+
+    def _contribs(self, x):
+        return self.native.get_feature_importance(data=self._pool(x), type="ShapValues")

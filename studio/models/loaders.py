@@ -19,10 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from studio.errors import StudioError, last_line
-from studio.models.adapter import Model, OnnxModel, SklearnModel, TorchModel, sha256_bytes
+from studio.models.adapter import (BoosterModel, CatBoostModel, LightGBMModel, Model, OnnxModel, SklearnModel,
+                                   TorchModel, XGBoostModel, sha256_bytes)
 from studio.models.card import ModelCard, load_card
 
-MODEL_SUFFIXES = (".skops", ".pt", ".pth", ".pt2", ".safetensors", ".onnx", ".pkl", ".pickle", ".joblib")
+# Boosted-tree libraries' own model files: suffix -> format (see "boosted trees" below).
+TREE_SUFFIXES = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm", ".lgb": "lightgbm", ".cbm": "catboost"}
+MODEL_SUFFIXES = (".skops", ".pt", ".pth", ".pt2", ".safetensors", ".onnx", ".pkl", ".pickle", ".joblib",
+                  *TREE_SUFFIXES)
 MAX_MODEL_BYTES = 2 * 2**30
 
 PICKLE_ADVICE = (
@@ -137,6 +141,9 @@ def load_in_process(data: bytes, name: str, card=None, trust_pickle: bool = Fals
         "safetensors": _load_safetensors,
         "onnx": _load_onnx,
         "pickle": _load_pickle,
+        "xgboost": _load_xgboost,
+        "lightgbm": _load_lightgbm,
+        "catboost": _load_catboost,
     }[fmt]
     try:
         if fmt == "pickle":
@@ -196,7 +203,8 @@ def detect_format(data: bytes, name: str) -> str:
         raise StudioError(f"model file {name!r} is empty")
     if suffix not in MODEL_SUFFIXES:
         raise StudioError(
-            f"model file {name!r} has an unknown type; accepted: {', '.join(MODEL_SUFFIXES)}"
+            f"model file {name!r} has an unknown type; accepted: {', '.join(MODEL_SUFFIXES)} "
+            "(.json/.ubj: XGBoost's save_model; .txt/.lgb: LightGBM's save_model; .cbm: CatBoost's save_model)"
         )
     if suffix in (".pkl", ".pickle", ".joblib"):
         return "pickle"
@@ -208,6 +216,8 @@ def detect_format(data: bytes, name: str) -> str:
         return "safetensors"
     if suffix == ".pt2":
         return "torch_export"
+    if suffix in TREE_SUFFIXES:
+        return _detect_tree_format(data, name, suffix)
     # .pt / .pth: TorchScript archive, torch.save zip (state dict), or legacy pickle
     if not data.startswith(b"PK"):
         if data[:1] == b"\x80":
@@ -243,7 +253,7 @@ def _load_skops(data, name, card, fingerprint):
     bad = refused(untrusted)
     if bad:
         raise StudioError(
-            f"{name!r} contains types the studio does not load from skops files: {', '.join(bad)}. "
+            f"{name!r} contains types the studio does not trust: {', '.join(bad)}. "
             "The studio admits scikit-learn's estimators and the internals they store (listed in "
             "studio/models/skops_types.py), not custom functions or classes; replace those with scikit-learn "
             "components, or load a pickle of it you trust with trust_pickle=True"
@@ -671,6 +681,9 @@ def _load_pickle(data, name, card, fingerprint, trust_pickle):
 
 def _check_card_against_model(model: Model) -> None:
     card = model.card
+    if isinstance(model, BoosterModel):
+        _check_card_against_booster(model)
+        return
     if isinstance(model, SklearnModel):
         names = model._native_feature_names()
         n = model.n_features
@@ -799,6 +812,310 @@ def _probe(model, x, shape, where):
         f"the model does not run on an input of shape {list(shape)} (from the card's {where}): "
         f"{last_line(first)}; fix the card"
     ) from None
+
+
+# ---- boosted trees: XGBoost, LightGBM, CatBoost in their own formats ------------------------------
+#
+# Each library reads its own file: no pickle, no code. Text formats are bounded (size and nesting depth)
+# before any parser sees them, and the trees' indices are checked before the first prediction.
+
+MAX_TREE_JSON_BYTES = 512 * 2**20
+MAX_JSON_DEPTH = 64
+LGB_EXTRA = ("model_to_string", "pandas_categorical")
+
+
+def _detect_tree_format(data: bytes, name: str, suffix: str) -> str:
+    fmt = TREE_SUFFIXES[suffix]
+    if fmt == "catboost" and not data.startswith(b"CBM1"):
+        raise StudioError(f"{name!r} is not a CatBoost model (no CBM1 header); save it with model.save_model(path)")
+    if fmt == "lightgbm" and not data.lstrip()[:5] == b"tree\n":
+        raise StudioError(f"{name!r} is not a LightGBM text model (it does not start with 'tree'); "
+                          "save it with booster.save_model('model.txt')")
+    return fmt
+
+
+def _tree_refuse(name, library, what):
+    raise StudioError(f"{name!r} is not a usable {library} model ({what}); the file is damaged or crafted, "
+                      f"save it again with {library}'s save_model")
+
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of ``{``/``[`` in JSON text, ignoring brackets inside strings (no parsing)."""
+    import re
+
+    body = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", data)
+    if not body:
+        return 0
+    arr = np.frombuffer(body, dtype=np.uint8)
+    step = np.isin(arr, (ord("{"), ord("["))).astype(np.int32) - np.isin(arr, (ord("}"), ord("]"))).astype(np.int32)
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _bounded_json(data, name, library):
+    import json
+
+    from studio.data.dataset import limit
+
+    max_bytes = limit("STUDIO_MAX_JSON_BYTES", MAX_TREE_JSON_BYTES)
+    if len(data) > max_bytes:
+        raise StudioError(f"{name!r} is {len(data)} bytes of JSON, over the limit of {max_bytes}; "
+                          "raise it with STUDIO_MAX_JSON_BYTES or save the model as .ubj")
+    if json_depth(data) > MAX_JSON_DEPTH:
+        _tree_refuse(name, library, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        _tree_refuse(name, library, "not valid JSON")
+
+
+def ubjson_depth(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> int:
+    """Walk UBJSON (XGBoost's ``.ubj``) without building it: the nesting depth; ValueError if malformed.
+
+    Typed arrays (``[$type#count``) are skipped in one step, so a model of
+    many large trees is walked in a few thousand steps.
+    """
+    import struct
+
+    sizes = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8, b"d": 4, b"D": 8, b"C": 1}
+    ints = {b"i": ">b", b"U": ">B", b"I": ">h", b"l": ">i", b"L": ">q"}
+    pos, n = 0, len(data)
+    stack = []  # per open container: [is_object, remaining count or None, expect_key]
+
+    def take(k):
+        nonlocal pos
+        if pos + k > n:
+            raise ValueError("truncated")
+        out = data[pos : pos + k]
+        pos += k
+        return out
+
+    def read_int():
+        t = take(1)
+        if t not in ints:
+            raise ValueError("bad length marker")
+        v = struct.unpack(ints[t], take(sizes[t]))[0]
+        if v < 0:
+            raise ValueError("negative length")
+        return v
+
+    def skip_value(t):
+        if t in sizes:
+            take(sizes[t])
+        elif t in (b"S", b"H"):
+            take(read_int())
+        elif t not in (b"Z", b"N", b"T", b"F"):
+            raise ValueError(f"unknown marker {t!r}")
+
+    deepest = 0
+    while True:
+        if stack:
+            frame = stack[-1]
+            if frame[1] is not None and frame[1] == 0:
+                stack.pop()
+                continue
+            if frame[0] and frame[2]:  # an object key: a length and bytes, no marker
+                if frame[1] is None and pos < n and data[pos : pos + 1] == b"}":
+                    pos += 1
+                    stack.pop()
+                    continue
+                take(read_int())
+                frame[2] = False
+                continue
+        if pos >= n:
+            if stack:
+                raise ValueError("truncated")
+            return deepest
+        t = take(1)
+        if stack and not stack[-1][0] and stack[-1][1] is None and t == b"]":
+            stack.pop()
+            continue
+        if stack and stack[-1][1] is not None:
+            stack[-1][1] -= 1
+        if stack and stack[-1][0]:
+            stack[-1][2] = True
+        if t in (b"[", b"{"):
+            count, typed = None, None
+            if data[pos : pos + 1] == b"$":
+                pos += 1
+                typed = take(1)
+                if data[pos : pos + 1] != b"#":
+                    raise ValueError("typed container without a count")
+            if data[pos : pos + 1] == b"#":
+                pos += 1
+                count = read_int()
+            if typed is not None and t == b"[" and typed in sizes:
+                take(count * sizes[typed])  # a typed array of numbers: one step
+                continue
+            if typed is not None:
+                raise ValueError("typed containers of containers are not used by XGBoost")
+            stack.append([t == b"{", count, t == b"{"])
+            deepest = max(deepest, len(stack))
+            if len(stack) > max_depth:
+                return len(stack)
+        elif t == b"N":
+            if stack and stack[-1][1] is not None:
+                stack[-1][1] += 1  # no-op padding does not count
+        else:
+            skip_value(t)
+        if not stack:
+            if pos != n:
+                raise ValueError("data after the end")
+            return deepest
+
+
+def _check_xgb_trees(model_json, name):
+    """Every XGBoost tree's children and split indices are in range."""
+    try:
+        learner = model_json["learner"]
+        n_feat = int(learner["learner_model_param"]["num_feature"])
+        trees = learner["gradient_booster"]["model"]["trees"] if "model" in learner["gradient_booster"] else \
+            learner["gradient_booster"]["gbtree"]["model"]["trees"]
+    except (KeyError, TypeError, ValueError):
+        return  # linear boosters and others: nothing indexed by a tree
+    for tree in trees:
+        try:
+            left = np.asarray(tree["left_children"], dtype=np.int64)
+            right = np.asarray(tree["right_children"], dtype=np.int64)
+            split = np.asarray(tree["split_indices"], dtype=np.int64)
+        except (KeyError, TypeError, ValueError):
+            _tree_refuse(name, "XGBoost", "a tree without child or split arrays")
+        n = len(left)
+        if len(right) != n or len(split) != n:
+            _tree_refuse(name, "XGBoost", "tree arrays of different lengths")
+        internal = left != -1
+        if np.any(internal != (right != -1)):
+            _tree_refuse(name, "XGBoost", "a node with one child")
+        for child in (left[internal], right[internal]):
+            if child.size and (child.min() < 1 or child.max() >= n):
+                _tree_refuse(name, "XGBoost", "a child index out of range")
+        if np.any(left[internal] <= np.nonzero(internal)[0]) or np.any(right[internal] <= np.nonzero(internal)[0]):
+            _tree_refuse(name, "XGBoost", "a cycle in the children")
+        if internal.any() and (split[internal].min() < 0 or split[internal].max() >= max(n_feat, 1)):
+            _tree_refuse(name, "XGBoost", "a split feature index out of range")
+
+
+def _load_xgboost(data, name, card, fingerprint):
+    import json
+
+    import xgboost as xgb
+
+    if data.lstrip()[:1] == b"{" and Path(name.lower()).suffix == ".json":
+        model_json = _bounded_json(data, name, "XGBoost")
+    else:
+        try:
+            depth = ubjson_depth(data)
+        except (ValueError, OverflowError, MemoryError) as exc:
+            _tree_refuse(name, "XGBoost", f"not valid UBJSON: {exc}")
+        if depth > MAX_JSON_DEPTH:
+            _tree_refuse(name, "XGBoost", f"nested deeper than {MAX_JSON_DEPTH} levels")
+        model_json = None
+    if model_json is not None and not (isinstance(model_json, dict) and "learner" in model_json and "version" in model_json):
+        raise StudioError(f"{name!r} is JSON but not an XGBoost model (no 'learner' and 'version'); "
+                          "a .json model must be written by XGBoost's save_model")
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(data))
+    except Exception as exc:
+        _tree_refuse(name, "XGBoost", f"XGBoost could not read it: {last_line(exc)[:150]}")
+    if model_json is None:  # .ubj: check the trees as XGBoost read them
+        try:
+            model_json = json.loads(bytes(booster.save_raw("json")))
+        except Exception as exc:
+            _tree_refuse(name, "XGBoost", f"its model could not be re-read: {last_line(exc)[:150]}")
+    _check_xgb_trees(model_json, name)
+    try:
+        config = json.loads(booster.save_config())
+    except Exception:
+        config = {}
+    return XGBoostModel(booster, "xgboost", fingerprint, card, name, config=config)
+
+
+def _check_lgb_text(text, name):
+    """LightGBM trees: split features below the feature count, children inside the tree."""
+    max_feature = None
+    tree = {}
+
+    def check(tree):
+        try:
+            leaves = int(tree.get("num_leaves", "1"))
+            if leaves <= 1:
+                return
+            feats = np.array(tree["split_feature"].split(), dtype=np.int64)
+            left = np.array(tree["left_child"].split(), dtype=np.int64)
+            right = np.array(tree["right_child"].split(), dtype=np.int64)
+        except (KeyError, ValueError):
+            _tree_refuse(name, "LightGBM", "a tree without readable split or child arrays")
+        internal = leaves - 1
+        if len(feats) != internal or len(left) != internal or len(right) != internal:
+            _tree_refuse(name, "LightGBM", "tree arrays disagree with num_leaves")
+        for child in (left, right):  # >= 0: an internal node; < 0: leaf ~child
+            if child.max() >= internal or child.min() < -leaves:
+                _tree_refuse(name, "LightGBM", "a child index out of range")
+        if max_feature is None or feats.min() < 0 or feats.max() > max_feature:
+            _tree_refuse(name, "LightGBM", "a split feature index out of range")
+
+    for line in text.splitlines():
+        if line.startswith("Tree="):
+            if tree:
+                check(tree)
+            tree = {"start": line}
+        elif line.startswith("end of trees"):
+            break
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            if tree:
+                tree[key] = value
+            elif key == "max_feature_idx":
+                try:
+                    max_feature = int(value)
+                except ValueError:
+                    _tree_refuse(name, "LightGBM", "an unreadable max_feature_idx")
+    if tree:
+        check(tree)
+    if max_feature is None:
+        _tree_refuse(name, "LightGBM", "no max_feature_idx in the header")
+
+
+def _load_lightgbm(data, name, card, fingerprint):
+    import lightgbm as lgb
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        _tree_refuse(name, "LightGBM", "not UTF-8 text")
+    _check_lgb_text(text, name)
+    try:
+        booster = lgb.Booster(model_str=text)
+    except Exception as exc:
+        _tree_refuse(name, "LightGBM", f"LightGBM could not read it: {last_line(exc)[:150]}")
+    return LightGBMModel(booster, "lightgbm", fingerprint, card, name)
+
+
+def _load_catboost(data, name, card, fingerprint):
+    from catboost import CatBoost
+
+    model = CatBoost()
+    try:
+        model.load_model(blob=data, format="cbm")
+    except Exception as exc:
+        _tree_refuse(name, "CatBoost", f"CatBoost could not read it: {last_line(exc)[:150]}")
+    if not model.is_fitted() or model.tree_count_ in (None, 0):
+        _tree_refuse(name, "CatBoost", "it holds no trees")
+    return CatBoostModel(model, "catboost", fingerprint, card, name)
+
+
+def _check_card_against_booster(model: BoosterModel) -> None:
+    card = model.card
+    native_task = "classification" if model.n_classes >= 2 else "regression"
+    if card.task and card.task != native_task:
+        raise StudioError(f"the card says {card.task!r} but the {model.library} model's objective "
+                          f"({model.objective or 'unknown'}) is {native_task}; fix the card's 'task'")
+    n = model.n_features
+    if card.feature_names and n is not None and len(card.feature_names) != n:
+        raise StudioError(f"the card lists {len(card.feature_names)} feature names but the model takes {n} features")
+    if card.class_names and model.n_classes and len(card.class_names) != model.n_classes:
+        raise StudioError(f"the card lists {len(card.class_names)} class names but the model has "
+                          f"{model.n_classes} classes")
 
 
 # ---- in-memory models ---------------------------------------------------------------------
