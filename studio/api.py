@@ -384,6 +384,7 @@ def explain(
     result.dataset_id = data.fingerprint
     result.cache = "miss"
     result.provenance = {
+        **(result.provenance or {}),  # what the explainer recorded (e.g. shap's algorithm and why)
         "versions": versions, "model_id": model.fingerprint, "model_name": model.name,
         "dataset_id": data.fingerprint, "dataset_name": data.name, "seed": valid.get("seed"),
         "device": device, "task": model.task, "method_version": explainer.version, "cache_key": key,

@@ -2,9 +2,30 @@
 
 Paths (``algorithm="auto"`` picks the first that fits):
 
-- ``tree``: ``shap.TreeExplainer`` for scikit-learn tree ensembles, with an
-  interventional background sample and ``model_output="probability"`` for
-  classifiers, so values explain the probability (the studio's convention);
+- ``tree``: exact TreeSHAP (Lundberg et al. 2020).
+
+  * scikit-learn tree ensembles, in order of preference:
+    ``shap.TreeExplainer`` *interventional* with the background sample and
+    ``model_output="probability"`` for classifiers (the same estimand as
+    the permutation path: Shapley values of the probability with absent
+    features drawn from the background); if shap refuses the model or its
+    values miss additivity (shap 0.51 on scikit-learn 1.9 random forests
+    can be a whole tree's value off, see DESIGN.md), *path-dependent*
+    TreeSHAP (``feature_perturbation="tree_path_dependent"``: absent
+    features follow the training cover of each branch; no background), kept
+    only if it is additive on the explained output (forests, whose leaves
+    hold class fractions, explain the probability this way; gradient
+    boosting explains log-odds and so misses); then the permutation path.
+  * XGBoost, LightGBM and CatBoost models: the library's own exact
+    path-dependent TreeSHAP (``pred_contribs`` / ``pred_contrib`` /
+    ``get_feature_importance(type="ShapValues")``). It works on the raw
+    margin, so **these values explain the margin**: log-odds for binary
+    classifiers (the other class: the negated log-odds), the per-class
+    softmax scores for multiclass ones, and the value before the inverse
+    link for Poisson/Gamma/Tweedie regression. ``checks["explains_margin"]``
+    is 1.0 then, and the additivity gap is measured on that margin. Use
+    ``algorithm="permutation"`` to explain the probability instead.
+
 - ``linear``: ``shap.LinearExplainer`` for scikit-learn linear regressors
   (a linear classifier's probability is not linear, so it takes the
   permutation path);
@@ -16,15 +37,18 @@ Paths (``algorithm="auto"`` picks the first that fits):
   ``shap.KernelExplainer``, the same way.
 
 Whatever the path, ``checks["additivity_gap"]`` is measured here against
-``model.output``: max over rows of ``|base + sum(values) - f(x)|``. Exact
-paths are expected below 1e-6 of the output scale; when the tree path
-misses that (shap's tree model can differ from scikit-learn's own
-prediction, e.g. for bootstrapped random forests), the values are
-recomputed on the permutation path, whose efficiency is exact, and
-``checks["tree_additivity_gap"]`` keeps what the tree path gave. Likewise
-``auto`` keeps expected gradients only when their gap is under 1% of the
-output scale (``checks["gradient_additivity_gap"]`` otherwise). An explicit
-``algorithm`` is never replaced: its gap is reported as measured.
+the explained output (``model.output``, or the margin where
+``explains_margin``): max over rows of ``|base + sum(values) - f(x)|``.
+Exact paths are expected below 1e-6 of the output scale. What was used and
+why is recorded twice: as numbers in ``checks`` (``path_<path>``,
+``tree_path_dependent``, ``tree_interventional_additivity_gap`` or
+``tree_interventional_unsupported`` for the reason,
+``tree_path_dependent_additivity_gap`` when that missed too) and as words in
+``provenance["algorithm"]`` and ``provenance["algorithm_reason"]``.
+Likewise ``auto`` keeps expected gradients only when their gap is under 1%
+of the output scale (``checks["gradient_additivity_gap"]`` otherwise). An
+explicit ``algorithm`` is never replaced by another path: ``tree`` may go
+from interventional to path-dependent, and its gap is reported as measured.
 """
 
 from __future__ import annotations
@@ -59,8 +83,18 @@ def _numpy_seed(seed: int):
         np.random.set_state(state)
 
 
-def _is_tree(model) -> bool:
+def _is_sklearn_tree(model) -> bool:
     return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _TREE_MODULES
+
+
+def _is_booster(model) -> bool:
+    from studio.models.adapter import BoosterModel
+
+    return isinstance(model, BoosterModel)
+
+
+def _is_tree(model) -> bool:
+    return _is_sklearn_tree(model) or _is_booster(model)
 
 
 def _is_linear_regressor(model) -> bool:
@@ -105,7 +139,8 @@ class TabularShap(Explainer):
         if algo in ("tree", "linear", "gradient") and not numeric:
             raise StudioError(f"algorithm {algo!r} needs numeric features; use 'permutation' for categorical data")
         if algo == "tree" and not _is_tree(model):
-            raise StudioError("algorithm 'tree' is for scikit-learn tree ensembles; use 'auto' or 'permutation'")
+            raise StudioError("algorithm 'tree' is for scikit-learn tree ensembles and XGBoost, LightGBM or CatBoost "
+                              "models; use 'auto' or 'permutation'")
         if algo == "linear" and not _is_linear_regressor(model):
             raise StudioError("algorithm 'linear' is for scikit-learn linear regressors; use 'auto' or 'permutation'")
         if algo == "gradient" and not getattr(model, "differentiable", False):
@@ -128,32 +163,80 @@ class TabularShap(Explainer):
         bg = data.x[sample_rows(len(data), params["background"], params["seed"])]
         cols = [target_index(model, t) for t in (ctx.targets or [None] * len(ctx.rows))]
         out = model.output(x)  # (n, n_outputs)
-        fx = out[np.arange(len(x)), cols]  # (n,)
+        rows = np.arange(len(x))
+        fx = out[rows, cols]  # (n,)
         self._n_out = out.shape[1]
-        checks = {}
+        checks, algorithm, reason = {}, path, ""
         ctx.progress(0.0, f"shap ({path})")
-        try:
-            values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
-        except _Fallback as exc:  # shap's tree path does not cover this ensemble / output
-            checks["tree_unsupported"] = 1.0
-            path = "permutation"
-            values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
-        gap = float(np.max(np.abs(base + values.sum(axis=1) - fx)))
+
+        def gap_of(values, base, f):
+            return float(np.max(np.abs(base + values.sum(axis=1) - f)))
+
         scale = max(1.0, float(np.max(np.abs(fx))))
-        limit = {"tree": EXACT_TOLERANCE, "gradient": SAMPLING_TOLERANCE}.get(path)
+        values = base = None
+        if path == "tree" and _is_booster(model):
+            values, base, fx = self._native_tree(model, x, cols)
+            scale = max(1.0, float(np.max(np.abs(fx))))
+            algorithm = f"{model.library} native TreeSHAP (path-dependent, exact)"
+            reason = f"{model.library}'s own exact TreeSHAP"
+            if model.explains_margin:
+                checks["explains_margin"] = 1.0
+                reason += "; it explains the raw margin (log-odds or scores before the link), not the probability"
+        elif path == "tree":
+            try:
+                values, base = self._tree(model, x, bg, cols)
+                gap = gap_of(values, base, fx)
+                if gap <= EXACT_TOLERANCE * scale:
+                    algorithm, reason = "tree_interventional", "interventional TreeSHAP is additive on this model"
+                else:
+                    checks["tree_interventional_additivity_gap"] = gap
+                    reason = f"interventional TreeSHAP missed additivity by {gap:.3g}"
+                    values = None
+            except _Fallback as exc:
+                checks["tree_interventional_unsupported"] = 1.0
+                reason = f"shap's interventional TreeSHAP does not support this model ({str(exc)[:120]})"
+            if values is None:
+                try:
+                    values, base = self._tree_path_dependent(model, x, cols)
+                    gap = gap_of(values, base, fx)
+                    if gap <= EXACT_TOLERANCE * scale or params["algorithm"] == "tree":
+                        algorithm = "tree_path_dependent"
+                        checks["tree_path_dependent"] = 1.0
+                        reason += "; path-dependent TreeSHAP (exact, no background) used instead"
+                    else:
+                        checks["tree_path_dependent_additivity_gap"] = gap
+                        reason += f"; path-dependent TreeSHAP missed it by {gap:.3g} (it explains the trees' raw output)"
+                        values = None
+                except _Fallback as exc:
+                    if params["algorithm"] == "tree":
+                        raise StudioError(f"shap's tree path cannot explain this model: {str(exc)[:150]}; "
+                                          "use 'auto' or 'permutation'") from None
+                    checks["tree_path_dependent_unsupported"] = 1.0
+                    reason += "; path-dependent TreeSHAP does not support it either"
+            if values is None:
+                path = algorithm = "permutation"
+                checks["tree_unsupported"] = 1.0
+                reason += "; the permutation path (exact efficiency) used instead"
+        if values is None:
+            values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
+        gap = gap_of(values, base, fx)
+        limit = {"gradient": SAMPLING_TOLERANCE}.get(path)
         if params["algorithm"] == "auto" and limit is not None and gap > limit * scale:
             checks[path + "_additivity_gap"] = gap
-            path = "permutation"
+            reason = f"expected gradients missed additivity by {gap:.3g}; the permutation path used instead"
+            path = algorithm = "permutation"
             values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
-            gap = float(np.max(np.abs(base + values.sum(axis=1) - fx)))
+            gap = gap_of(values, base, fx)
         checks.update({"additivity_gap": gap, "additivity_gap_relative": gap / scale,
                        "background_rows": float(len(bg)), "path_" + path: 1.0})
         ctx.progress(1.0, "done")
-        return Explanation(
+        exp = Explanation(
             method=self.name, kind="attribution", feature_names=list(data.feature_names),
             output_names=model.output_names, values=values, base_values=base,
             data=None if data.categorical else np.asarray(x, dtype=np.float64), checks=checks,
         )
+        exp.provenance = {"algorithm": algorithm, "algorithm_reason": reason.lstrip("; ") or algorithm}
+        return exp
 
     # ---- the paths ---------------------------------------------------------------------------------
     def _run(self, path, model, codec, x, bg, cols, params, ctx):
@@ -196,6 +279,33 @@ class TabularShap(Explainer):
         except Exception as exc:  # shap does not support this ensemble/output: permutation is exact too
             raise _Fallback(str(exc)) from None
         return self._pick(sv.values, sv.base_values, cols, self._n_out)
+
+    def _tree_path_dependent(self, model, x, cols):
+        """shap's path-dependent TreeSHAP of the trees' raw output (the probability, for forests)."""
+        import shap
+
+        try:
+            explainer = shap.TreeExplainer(model.native, feature_perturbation="tree_path_dependent")
+            sv = explainer(np.asarray(x, dtype=np.float64), check_additivity=False)
+        except Exception as exc:
+            raise _Fallback(str(exc)) from None
+        return self._pick(sv.values, sv.base_values, cols, self._n_out)
+
+    @staticmethod
+    def _native_tree(model, x, cols):
+        """The booster library's exact TreeSHAP of the margin, each row's column, and that margin.
+
+        Returns
+        -------
+        values : ndarray of shape (n, F)
+        base : ndarray of shape (n,)
+        margin : ndarray of shape (n,), the explained output
+        """
+        values, base = model.tree_shap(x)  # (n, F, K), (n, K)
+        margin = model.margin(x)  # (n, K)
+        idx = np.arange(len(x))
+        cols = np.asarray(cols)
+        return values[idx, :, cols], base[idx, cols], margin[idx, cols]
 
     def _linear(self, model, x, bg, cols):
         import shap

@@ -51,8 +51,40 @@ def test_multiclass_forest_any_target_is_additive():
         # the tree path is kept only if it is exact; otherwise the permutation path replaced it
         assert exp.checks.get("path_tree", 0) + exp.checks.get("path_permutation", 0) == 1.0
         assert np.all(_gap(model, data, exp) < 1e-6)
-        if "tree_additivity_gap" in exp.checks:
-            assert exp.checks["tree_additivity_gap"] > 1e-6 and exp.checks["path_permutation"] == 1.0
+        if "tree_interventional_additivity_gap" in exp.checks:
+            assert exp.checks["tree_interventional_additivity_gap"] > 1e-6
+            assert exp.provenance["algorithm"] in ("tree_path_dependent", "permutation")
+
+
+def test_forest_missing_interventional_additivity_takes_path_dependent():
+    """shap 0.51's interventional TreeSHAP misses on this forest; path-dependent TreeSHAP is exact and used."""
+    import shap
+    from sklearn.ensemble import RandomForestClassifier
+
+    _, data = wine()
+    est = RandomForestClassifier(n_estimators=60, random_state=0).fit(data.frame, data.y)
+    model = studio.wrap_model(est)
+    rows = list(range(0, 178, 10))
+    exp = studio.explain(model, data, "shap", rows=rows, cache=False)
+    assert exp.checks["tree_interventional_additivity_gap"] > 1e-6  # the reason, as a number
+    assert exp.checks["tree_path_dependent"] == 1.0 and exp.checks["path_tree"] == 1.0
+    assert exp.provenance["algorithm"] == "tree_path_dependent"
+    assert "interventional TreeSHAP missed additivity" in exp.provenance["algorithm_reason"]
+    assert np.all(_gap(model, data, exp) < 1e-9) and exp.checks["additivity_gap"] < 1e-9
+    ref = shap.TreeExplainer(est, feature_perturbation="tree_path_dependent")(data.x[rows])
+    cols = np.asarray(exp.target)
+    np.testing.assert_allclose(exp.values, ref.values[np.arange(len(rows)), :, cols], atol=1e-12)
+
+
+def test_gradient_boosting_classifier_does_not_take_path_dependent_log_odds():
+    """Path-dependent TreeSHAP explains a boosted classifier's log-odds: never kept for the probability."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    _, data = wine()
+    model = studio.wrap_model(GradientBoostingClassifier(n_estimators=10, random_state=0).fit(data.frame, data.y))
+    exp = studio.explain(model, data, "shap", rows=[0, 60, 120], params={"background": 30}, cache=False)
+    assert exp.provenance["algorithm"] in ("tree_interventional", "permutation")
+    assert np.all(_gap(model, data, exp) < 1e-6)
 
 
 def test_linear_path_equals_the_closed_form():
