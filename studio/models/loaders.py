@@ -1030,50 +1030,87 @@ def _load_xgboost(data, name, card, fingerprint):
     return XGBoostModel(booster, "xgboost", fingerprint, card, name, config=config)
 
 
+LGB_INTERNAL_ARRAYS = ("split_feature", "threshold", "decision_type", "left_child", "right_child")
+
+
 def _check_lgb_text(text, name):
-    """LightGBM trees: split features below the feature count, children inside the tree."""
-    max_feature = None
-    tree = {}
+    """Bound a LightGBM text model before LightGBM's parser reads it (it trusts the file's own counts).
 
-    def check(tree):
+    The header's ``tree_sizes`` must equal the trees' byte lengths (LightGBM
+    jumps by them), every tree must hold its arrays with the lengths
+    ``num_leaves`` implies, children must stay inside the tree, split
+    features below ``max_feature_idx + 1`` and categorical splits inside
+    ``cat_boundaries``.
+    """
+    import re
+
+    def refuse(what):
+        _tree_refuse(name, "LightGBM", what)
+
+    data = text.encode("utf-8")
+    end = re.search(rb"(?m)^end of trees$", data)
+    if end is None:
+        refuse("no 'end of trees' line: the file is truncated")
+    tail = data[end.end():]
+    params = re.search(rb"(?m)^parameters:$", tail)
+    if params is not None:
+        close = re.search(rb"(?m)^end of parameters$", tail)
+        if close is None or close.start() < params.end():
+            refuse("its parameters section is cut off: the file is truncated")
+        for line in tail[params.end() : close.start()].splitlines():
+            if line.strip() and not re.fullmatch(rb"\[[A-Za-z0-9_]+: .*\]", line.strip()):
+                refuse("a malformed line in its parameters section")
+    starts = [m.start() for m in re.finditer(rb"(?m)^Tree=", data[: end.start()])]
+    header = dict(line.split("=", 1) for line in text[: starts[0] if starts else end.start()].splitlines() if "=" in line)
+    try:
+        max_feature = int(header["max_feature_idx"])
+        per_iter = int(header.get("num_tree_per_iteration", "1"))
+        sizes = [int(v) for v in header["tree_sizes"].split()] if "tree_sizes" in header else None
+    except (KeyError, ValueError):
+        refuse("an unreadable header (max_feature_idx, num_tree_per_iteration or tree_sizes)")
+    if max_feature < 0 or per_iter < 1 or len(starts) % per_iter:
+        refuse("a header that disagrees with the number of trees")
+    if "feature_names" in header and len(header["feature_names"].split()) != max_feature + 1:
+        refuse("feature_names disagree with max_feature_idx")
+    if sizes is not None and sizes != list(np.diff(starts + [end.start()])):
+        refuse("tree_sizes disagree with the trees in the file")
+    bounds = starts + [end.start()]
+    for k in range(len(starts)):
+        block = data[bounds[k] : bounds[k + 1]].decode("utf-8")
+        tree = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         try:
-            leaves = int(tree.get("num_leaves", "1"))
-            if leaves <= 1:
-                return
-            feats = np.array(tree["split_feature"].split(), dtype=np.int64)
-            left = np.array(tree["left_child"].split(), dtype=np.int64)
-            right = np.array(tree["right_child"].split(), dtype=np.int64)
-        except (KeyError, ValueError):
-            _tree_refuse(name, "LightGBM", "a tree without readable split or child arrays")
-        internal = leaves - 1
-        if len(feats) != internal or len(left) != internal or len(right) != internal:
-            _tree_refuse(name, "LightGBM", "tree arrays disagree with num_leaves")
-        for child in (left, right):  # >= 0: an internal node; < 0: leaf ~child
-            if child.max() >= internal or child.min() < -leaves:
-                _tree_refuse(name, "LightGBM", "a child index out of range")
-        if max_feature is None or feats.min() < 0 or feats.max() > max_feature:
-            _tree_refuse(name, "LightGBM", "a split feature index out of range")
-
-    for line in text.splitlines():
-        if line.startswith("Tree="):
-            if tree:
-                check(tree)
-            tree = {"start": line}
-        elif line.startswith("end of trees"):
-            break
-        elif "=" in line:
-            key, value = line.split("=", 1)
-            if tree:
-                tree[key] = value
-            elif key == "max_feature_idx":
-                try:
-                    max_feature = int(value)
-                except ValueError:
-                    _tree_refuse(name, "LightGBM", "an unreadable max_feature_idx")
-    if tree:
-        check(tree)
-    if max_feature is None:
-        _tree_refuse(name, "LightGBM", "no max_feature_idx in the header")
+            leaves, n_cat = int(tree["num_leaves"]), int(tree.get("num_cat", "0"))
+            leaf_value = tree["leaf_value"].split()
+            arrays = {key: np.array(tree[key].split(), dtype=np.float64 if key == "threshold" else np.int64)
+                      for key in LGB_INTERNAL_ARRAYS if leaves > 1}
+        except (KeyError, ValueError, OverflowError):
+            refuse(f"tree {k} lacks readable arrays")
+        if leaves < 1 or len(leaf_value) != leaves or n_cat < 0:
+            refuse(f"tree {k}'s leaf values disagree with num_leaves")
+        if tree.get("is_linear", "0") != "0":
+            refuse("linear trees are not supported; train without linear_tree")
+        if leaves == 1:
+            continue
+        if any(len(v) != leaves - 1 for v in arrays.values()):
+            refuse(f"tree {k}'s arrays disagree with num_leaves")
+        feats = arrays["split_feature"]
+        if feats.min() < 0 or feats.max() > max_feature:
+            refuse("a split feature index out of range")
+        for child in (arrays["left_child"], arrays["right_child"]):  # >= 0: internal node; < 0: leaf ~child
+            if child.max() >= leaves - 1 or child.min() < -leaves:
+                refuse("a child index out of range")
+        categorical = (arrays["decision_type"] & 1).astype(bool)
+        if categorical.any():
+            try:
+                cat_bounds = np.array(tree["cat_boundaries"].split(), dtype=np.int64)
+                n_thresholds = len(tree["cat_threshold"].split())
+            except (KeyError, ValueError):
+                refuse(f"tree {k} has categorical splits without readable category arrays")
+            cat_idx = arrays["threshold"][categorical]
+            if (len(cat_bounds) != n_cat + 1 or cat_bounds[0] != 0 or np.any(np.diff(cat_bounds) < 0)
+                    or cat_bounds[-1] != n_thresholds or cat_idx.min() < 0 or cat_idx.max() >= n_cat
+                    or np.any(cat_idx != np.floor(cat_idx))):
+                refuse("a categorical split out of range")
 
 
 def _load_lightgbm(data, name, card, fingerprint):
