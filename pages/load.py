@@ -25,7 +25,8 @@ if sample is not None and st.session_state.get("source") != f"sample: {sample}":
 
 st.subheader("Your own model and data")
 with st.form("upload"):
-    model_file = st.file_uploader("Model file", type=["skops", "pt", "pth", "pt2", "onnx", "safetensors", "pkl", "joblib"])
+    model_file = st.file_uploader("Model file", type=["skops", "pt", "pth", "pt2", "onnx", "safetensors", "pkl", "joblib",
+                                                    "json", "ubj", "txt", "lgb", "cbm"])
     card_file = st.file_uploader("Model card (optional)", type=["json"])
     data_file = st.file_uploader("Dataset file", type=["csv", "tsv", "parquet", "zip", "npz"])
     label = st.text_input("Label column (tables; blank: target, label, y or class)")

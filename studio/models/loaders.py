@@ -12,6 +12,7 @@ ONNX load as themselves.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -963,35 +964,156 @@ def ubjson_depth(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> int:
             return deepest
 
 
+XGB_NODE_ARRAYS = ("left_children", "right_children", "parents", "split_indices", "split_conditions", "split_type",
+                   "default_left", "loss_changes", "sum_hessian")
+
+
+def ubjson_decode(data: bytes):
+    """Decode UBJSON (XGBoost's ``.ubj``) into dicts, lists and numpy arrays; ValueError if malformed.
+
+    Call after :func:`ubjson_depth` has bounded the nesting (the decoder
+    recurses once per level). Typed numeric arrays become numpy arrays in one
+    step.
+    """
+    import struct
+
+    sizes = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8, b"d": 4, b"D": 8, b"C": 1}
+    fmts = {b"i": ">i1", b"U": ">u1", b"I": ">i2", b"l": ">i4", b"L": ">i8", b"d": ">f4", b"D": ">f8", b"C": "S1"}
+    pos = 0
+
+    def take(k):
+        nonlocal pos
+        if k < 0 or pos + k > len(data):
+            raise ValueError("truncated")
+        out = data[pos : pos + k]
+        pos += k
+        return out
+
+    def length():
+        t = take(1)
+        if t not in sizes or t in (b"d", b"D", b"C"):
+            raise ValueError("bad length marker")
+        v = int(np.frombuffer(take(sizes[t]), dtype=fmts[t])[0])
+        if v < 0:
+            raise ValueError("negative length")
+        return v
+
+    def value(t):
+        if t in sizes:
+            v = np.frombuffer(take(sizes[t]), dtype=fmts[t])[0]
+            return v.item() if t != b"C" else v.decode("latin1")
+        if t in (b"S", b"H"):
+            return take(length()).decode("utf-8", "replace")
+        if t in (b"T", b"F"):
+            return t == b"T"
+        if t == b"Z":
+            return None
+        if t in (b"[", b"{"):
+            return container(t)
+        raise ValueError(f"unknown marker {t!r}")
+
+    def container(t):
+        nonlocal pos
+        typed = count = None
+        if data[pos : pos + 1] == b"$":
+            pos += 1
+            typed = take(1)
+        if data[pos : pos + 1] == b"#":
+            pos += 1
+            count = length()
+        elif typed is not None:
+            raise ValueError("typed container without a count")
+        if t == b"[" and typed in sizes:
+            return np.frombuffer(take(count * sizes[typed]), dtype=fmts[typed])
+        out = {} if t == b"{" else []
+        i = 0
+        while count is None or i < count:
+            if count is None:
+                if data[pos : pos + 1] == (b"}" if t == b"{" else b"]"):
+                    pos += 1
+                    return out
+                if data[pos : pos + 1] == b"N":
+                    pos += 1
+                    continue
+            if t == b"{":
+                key = take(length()).decode("utf-8", "replace")
+                out[key] = value(typed or take(1))
+            else:
+                out.append(value(typed or take(1)))
+            i += 1
+        return out
+
+    result = value(take(1))
+    if pos != len(data):
+        raise ValueError("data after the end")
+    return result
+
+
 def _check_xgb_trees(model_json, name):
-    """Every XGBoost tree's children and split indices are in range."""
+    """Every XGBoost tree's arrays agree with its node count and stay in range (children, parents, split
+    features, categories), and the forest's per-iteration index and per-tree class agree with the trees."""
+
+    def refuse(what):
+        _tree_refuse(name, "XGBoost", what)
+
     try:
         learner = model_json["learner"]
-        n_feat = int(learner["learner_model_param"]["num_feature"])
-        trees = learner["gradient_booster"]["model"]["trees"] if "model" in learner["gradient_booster"] else \
-            learner["gradient_booster"]["gbtree"]["model"]["trees"]
+        params = learner["learner_model_param"]
+        n_feat = int(params["num_feature"])
+        n_groups = max(int(params.get("num_class", "0") or 0), int(params.get("num_target", "1") or 1), 1)
+        booster = learner["gradient_booster"]
+        model = booster["model"] if "model" in booster else booster["gbtree"]["model"]
+        trees = model["trees"]
     except (KeyError, TypeError, ValueError):
         return  # linear boosters and others: nothing indexed by a tree
+    try:
+        n_trees = int(model["gbtree_model_param"]["num_trees"])
+        indptr = np.asarray(model.get("iteration_indptr", [0, n_trees]), dtype=np.int64)
+        info = np.asarray(model["tree_info"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        refuse("an unreadable tree count, iteration index or tree_info")
+    if n_trees != len(trees) or len(info) != n_trees or (n_trees and (info.min() < 0 or info.max() >= n_groups)):
+        refuse("tree_info disagrees with the trees or the number of classes")
+    if indptr.ndim != 1 or len(indptr) < 1 or indptr[0] != 0 or indptr[-1] != n_trees or np.any(np.diff(indptr) < 0):
+        refuse("an iteration index that disagrees with the trees")
     for tree in trees:
         try:
-            left = np.asarray(tree["left_children"], dtype=np.int64)
-            right = np.asarray(tree["right_children"], dtype=np.int64)
-            split = np.asarray(tree["split_indices"], dtype=np.int64)
-        except (KeyError, TypeError, ValueError):
-            _tree_refuse(name, "XGBoost", "a tree without child or split arrays")
-        n = len(left)
-        if len(right) != n or len(split) != n:
-            _tree_refuse(name, "XGBoost", "tree arrays of different lengths")
+            n = int(tree["tree_param"]["num_nodes"])
+            arrays = {key: np.asarray(tree[key], dtype=np.float64) for key in XGB_NODE_ARRAYS}
+            leaf_size = max(int(tree["tree_param"].get("size_leaf_vector", "1") or 1), 1)
+            weights = len(tree["base_weights"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            refuse("a tree without readable node arrays")
+        if n < 1 or any(a.ndim != 1 or len(a) != n for a in arrays.values()) or weights not in (n, n * leaf_size):
+            refuse("tree arrays of different lengths")
+        left, right = arrays["left_children"].astype(np.int64), arrays["right_children"].astype(np.int64)
+        split = arrays["split_indices"].astype(np.int64)
+        parents = arrays["parents"].astype(np.int64)
         internal = left != -1
         if np.any(internal != (right != -1)):
-            _tree_refuse(name, "XGBoost", "a node with one child")
+            refuse("a node with one child")
         for child in (left[internal], right[internal]):
             if child.size and (child.min() < 1 or child.max() >= n):
-                _tree_refuse(name, "XGBoost", "a child index out of range")
-        if np.any(left[internal] <= np.nonzero(internal)[0]) or np.any(right[internal] <= np.nonzero(internal)[0]):
-            _tree_refuse(name, "XGBoost", "a cycle in the children")
+                refuse("a child index out of range")
+        idx = np.nonzero(internal)[0]
+        if np.any(left[internal] <= idx) or np.any(right[internal] <= idx):
+            refuse("a cycle in the children")
+        if n > 1 and (parents[1:].min() < 0 or parents[1:].max() >= n):
+            refuse("a parent index out of range")
         if internal.any() and (split[internal].min() < 0 or split[internal].max() >= max(n_feat, 1)):
-            _tree_refuse(name, "XGBoost", "a split feature index out of range")
+            refuse("a split feature index out of range")
+        categorical = arrays["split_type"][internal] != 0
+        if categorical.any():
+            try:
+                cats = len(tree["categories"])
+                nodes = np.asarray(tree["categories_nodes"], dtype=np.int64)
+                seg = np.asarray(tree["categories_segments"], dtype=np.int64)
+                size = np.asarray(tree["categories_sizes"], dtype=np.int64)
+            except (KeyError, TypeError, ValueError, OverflowError):
+                refuse("categorical splits without readable categories")
+            if (len(nodes) != len(seg) or len(seg) != len(size) or (nodes.size and (nodes.min() < 0 or nodes.max() >= n))
+                    or (seg.size and (seg.min() < 0 or size.min() < 0 or (seg + size).max() > cats))):
+                refuse("a categorical split out of range")
 
 
 def _load_xgboost(data, name, card, fingerprint):
@@ -1008,28 +1130,32 @@ def _load_xgboost(data, name, card, fingerprint):
             _tree_refuse(name, "XGBoost", f"not valid UBJSON: {exc}")
         if depth > MAX_JSON_DEPTH:
             _tree_refuse(name, "XGBoost", f"nested deeper than {MAX_JSON_DEPTH} levels")
-        model_json = None
-    if model_json is not None and not (isinstance(model_json, dict) and "learner" in model_json and "version" in model_json):
+        try:
+            model_json = ubjson_decode(data)
+        except (ValueError, OverflowError, MemoryError, RecursionError) as exc:
+            _tree_refuse(name, "XGBoost", f"not valid UBJSON: {exc}")
+    if not (isinstance(model_json, dict) and "learner" in model_json and "version" in model_json):
         raise StudioError(f"{name!r} is JSON but not an XGBoost model (no 'learner' and 'version'); "
-                          "a .json model must be written by XGBoost's save_model")
+                          "a .json or .ubj model must be written by XGBoost's save_model")
+    _check_xgb_trees(model_json, name)  # before XGBoost's own parser builds the trees
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(data))
     except Exception as exc:
         _tree_refuse(name, "XGBoost", f"XGBoost could not read it: {last_line(exc)[:150]}")
-    if model_json is None:  # .ubj: check the trees as XGBoost read them
-        try:
-            model_json = json.loads(bytes(booster.save_raw("json")))
-        except Exception as exc:
-            _tree_refuse(name, "XGBoost", f"its model could not be re-read: {last_line(exc)[:150]}")
-    _check_xgb_trees(model_json, name)
     try:
         config = json.loads(booster.save_config())
     except Exception:
         config = {}
-    return XGBoostModel(booster, "xgboost", fingerprint, card, name, config=config)
+    try:
+        model = XGBoostModel(booster, "xgboost", fingerprint, card, name, config=config)
+    except Exception as exc:
+        _tree_refuse(name, "XGBoost", f"its configuration is unreadable: {last_line(exc)[:150]}")
+    return _probe_booster(model, name)
 
 
+LGB_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan|-?inf)"
+LGB_NUMBERS = re.compile(rf"v?{LGB_NUMBER}(?: +{LGB_NUMBER})*")
 LGB_INTERNAL_ARRAYS = ("split_feature", "threshold", "decision_type", "left_child", "right_child")
 
 
@@ -1074,10 +1200,16 @@ def _check_lgb_text(text, name):
         refuse("feature_names disagree with max_feature_idx")
     if sizes is not None and sizes != list(np.diff(starts + [end.start()])):
         refuse("tree_sizes disagree with the trees in the file")
+    for key in ("version", "num_class", "num_tree_per_iteration", "label_index", "max_feature_idx", "tree_sizes"):
+        if key in header and not LGB_NUMBERS.fullmatch(header[key].strip() or "0"):
+            refuse(f"a header field {key!r} that is not numbers")
     bounds = starts + [end.start()]
     for k in range(len(starts)):
         block = data[bounds[k] : bounds[k + 1]].decode("utf-8")
-        tree = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        lines = [line for line in block.splitlines() if line.strip()]
+        if any("=" not in line or not LGB_NUMBERS.fullmatch(line.split("=", 1)[1].strip() or "0") for line in lines):
+            refuse(f"tree {k} holds a line that is not key=numbers")  # LightGBM aborts the process on these
+        tree = dict(line.split("=", 1) for line in lines)
         try:
             leaves, n_cat = int(tree["num_leaves"]), int(tree.get("num_cat", "0"))
             leaf_value = tree["leaf_value"].split()
@@ -1125,7 +1257,11 @@ def _load_lightgbm(data, name, card, fingerprint):
         booster = lgb.Booster(model_str=text)
     except Exception as exc:
         _tree_refuse(name, "LightGBM", f"LightGBM could not read it: {last_line(exc)[:150]}")
-    return LightGBMModel(booster, "lightgbm", fingerprint, card, name)
+    try:
+        model = LightGBMModel(booster, "lightgbm", fingerprint, card, name)
+    except Exception as exc:
+        _tree_refuse(name, "LightGBM", f"its configuration is unreadable: {last_line(exc)[:150]}")
+    return _probe_booster(model, name)
 
 
 def _load_catboost(data, name, card, fingerprint):
@@ -1136,9 +1272,30 @@ def _load_catboost(data, name, card, fingerprint):
         model.load_model(blob=data, format="cbm")
     except Exception as exc:
         _tree_refuse(name, "CatBoost", f"CatBoost could not read it: {last_line(exc)[:150]}")
-    if not model.is_fitted() or model.tree_count_ in (None, 0):
-        _tree_refuse(name, "CatBoost", "it holds no trees")
-    return CatBoostModel(model, "catboost", fingerprint, card, name)
+    try:
+        if not model.is_fitted() or model.tree_count_ in (None, 0):
+            _tree_refuse(name, "CatBoost", "it holds no trees")
+        adapter = CatBoostModel(model, "catboost", fingerprint, card, name)
+    except StudioError:
+        raise
+    except Exception as exc:
+        _tree_refuse(name, "CatBoost", f"its parameters are unreadable: {last_line(exc)[:150]}")
+    return _probe_booster(adapter, name)
+
+
+def _probe_booster(model: BoosterModel, name: str) -> BoosterModel:
+    """One prediction, margin and TreeSHAP pass on a row of zeros: a file the library read but cannot run
+    fails here, as one StudioError, not at the first explanation."""
+    try:
+        x = np.zeros((1, model.n_features or 1))
+        model.output(x)
+        model.margin(x)
+        model.tree_shap(x)
+    except StudioError:
+        raise
+    except Exception as exc:
+        _tree_refuse(name, model.library, f"it does not run: {last_line(exc)[:150]}")
+    return model
 
 
 def _check_card_against_booster(model: BoosterModel) -> None:

@@ -26,6 +26,12 @@ import skops_estimators as se  # noqa: E402
 FEATURES = ["alpha", "beta", "gamma", "delta"]
 
 
+def _load(path):
+    """In this process (the files are our own): the loaders and adapters are what is tested here;
+    ``test_booster_through_the_sandbox`` takes the default, sandboxed path once."""
+    return studio.load_model(path, sandbox="off")
+
+
 def _numeric(kind: str, n: int = 240, seed: int = 0):
     """A numeric frame and a target: ``binary``, ``multiclass`` (3 classes) or ``regression``."""
     rng = np.random.default_rng(seed)
@@ -122,7 +128,7 @@ def _explain_all(model, data, shap_params=None):
 @pytest.mark.parametrize("library,kind,suffix", BOOSTERS, ids=[f"{a}-{b}-{c}" for a, b, c in BOOSTERS])
 def test_booster_loads_predicts_and_explains(tmp_path, library, kind, suffix):
     path, frame, y, native, margin, tol = MAKERS[library](kind, tmp_path, suffix)
-    model = studio.load_model(path)
+    model = _load(path)
     data = _save_data(tmp_path, frame, y)
     assert model.format == library and model.feature_names == FEATURES
     assert model.task == ("regression" if kind == "regression" else "classification")
@@ -152,7 +158,7 @@ def test_booster_shap_equals_the_libraries_own_contributions(tmp_path):
     import lightgbm as lgb
 
     path, frame, y, _, _, _ = _lightgbm("multiclass", tmp_path)
-    model, data = studio.load_model(path), _save_data(tmp_path, frame, y)
+    model, data = _load(path), _save_data(tmp_path, frame, y)
     exp = studio.explain(model, data, "shap", rows=ROWS, target=2, cache=False)
     raw = lgb.Booster(model_file=path).predict(frame.to_numpy()[ROWS], pred_contrib=True).reshape(len(ROWS), 3, -1)
     np.testing.assert_allclose(exp.values, raw[:, 2, :-1], rtol=0, atol=1e-12)
@@ -166,7 +172,7 @@ def test_pipeline_with_string_columns_through_the_whole_path(tmp_path):
     frame, y = se.user_pipeline_table(160)
     pipe = se.user_pipeline(15).fit(frame, y)
     sio.dump(pipe, tmp_path / "pipe.skops")
-    model = studio.load_model(tmp_path / "pipe.skops")
+    model = _load(tmp_path / "pipe.skops")
     data = _save_data(tmp_path, frame, y)
     assert data.categorical and data.x.dtype == object  # the strings stay strings
     np.testing.assert_allclose(model.output(data.x), pipe.predict_proba(frame), rtol=0, atol=1e-9)
@@ -187,8 +193,19 @@ def test_knn_via_skops_predicts_and_explains(tmp_path):
     frame, y = _numeric("multiclass")
     knn = KNeighborsClassifier(n_neighbors=7, algorithm="kd_tree").fit(frame, y)
     sio.dump(knn, tmp_path / "knn.skops")
-    model = studio.load_model(tmp_path / "knn.skops")
+    model = _load(tmp_path / "knn.skops")
     data = _save_data(tmp_path, frame, y)
     np.testing.assert_allclose(model.output(data.x), knn.predict_proba(frame), rtol=0, atol=1e-9)
     exp = _explain_all(model, data, {"background": 20, "max_evals": 9})
     assert exp.checks["path_permutation"] == 1.0 and exp.checks["additivity_gap"] < 1e-9
+
+
+def test_booster_through_the_sandbox(tmp_path):
+    """The default load runs the model in a worker: the same outputs and native TreeSHAP come back."""
+    path, frame, y, native, _, _ = _lightgbm("multiclass", tmp_path)
+    model = studio.load_model(path)
+    data = _save_data(tmp_path, frame, y)
+    assert model.format == "lightgbm" and model.class_names == ["0", "1", "2"] and model.n_features == 4
+    np.testing.assert_allclose(model.output(data.x), native(frame.to_numpy()), rtol=0, atol=1e-9)
+    exp = studio.explain(model, data, "shap", rows=ROWS, cache=False)
+    assert exp.provenance["algorithm"].startswith("LightGBM native TreeSHAP") and exp.checks["explains_margin"] == 1.0

@@ -13,6 +13,11 @@ from studio.errors import StudioError
 from studio.models.loaders import detect_format, json_depth, ubjson_depth
 
 
+def _load(source, **kw):
+    """In this process: the loaders' own checks are what is tested (the sandbox worker runs the same code)."""
+    return studio.load_model(source, sandbox="off", **kw)
+
+
 def _frame(n=120, seed=0):
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
@@ -40,18 +45,18 @@ def lgb_text():
 
 
 def test_names_from_the_file_or_the_card(tmp_path, xgb_files, lgb_text):
-    model = studio.load_model(xgb_files / "m.json")
+    model = _load(xgb_files / "m.json")
     assert model.feature_names == ["a", "b", "c"] and model.class_names == ["0", "1"]
     (tmp_path / "m.txt").write_text(lgb_text)  # LightGBM fitted on an array: generic names, no labels
-    model = studio.load_model(tmp_path / "m.txt")
+    model = _load(tmp_path / "m.txt")
     assert model.feature_names is None and model.class_names == ["0", "1"]
     card = {"feature_names": ["x", "y", "z"], "class_names": ["no", "yes"], "task": "classification"}
-    model = studio.load_model(tmp_path / "m.txt", card=card)
+    model = _load(tmp_path / "m.txt", card=card)
     assert model.feature_names == ["x", "y", "z"] and model.class_names == ["no", "yes"]
     with pytest.raises(StudioError, match="class names"):
-        studio.load_model(tmp_path / "m.txt", card={"class_names": ["a", "b", "c"]})
+        _load(tmp_path / "m.txt", card={"class_names": ["a", "b", "c"]})
     with pytest.raises(StudioError, match="regression"):
-        studio.load_model(tmp_path / "m.txt", card={"task": "regression"})
+        _load(tmp_path / "m.txt", card={"task": "regression"})
 
 
 def test_catboost_class_labels_from_the_file(tmp_path):
@@ -60,7 +65,7 @@ def test_catboost_class_labels_from_the_file(tmp_path):
     x, y = _frame()
     est = cb.CatBoostClassifier(iterations=3, depth=2, verbose=0, thread_count=1).fit(x, np.array(["no", "yes"])[y])
     est.save_model(str(tmp_path / "m.cbm"))
-    model = studio.load_model(tmp_path / "m.cbm")
+    model = _load(tmp_path / "m.cbm")
     assert model.class_names == ["no", "yes"] and model.feature_names == ["a", "b", "c"]
     np.testing.assert_allclose(model.predict_proba(x.to_numpy()), est.predict_proba(x), atol=1e-12)
 
@@ -73,7 +78,7 @@ def test_suffixes_are_named_in_the_message():
 def test_json_that_is_not_xgboost_is_refused(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps({"weights": [1, 2, 3]}))
     with pytest.raises(StudioError, match="not an XGBoost model"):
-        studio.load_model(tmp_path / "m.json")
+        _load(tmp_path / "m.json")
 
 
 def test_deep_json_refused_before_parsing(tmp_path):
@@ -81,13 +86,13 @@ def test_deep_json_refused_before_parsing(tmp_path):
     assert json_depth(deep) == 100_000 and json_depth(b'{"a": "[[[[", "b": [1]}') == 2
     (tmp_path / "m.json").write_bytes(deep)
     with pytest.raises(StudioError, match="nested deeper"):
-        studio.load_model(tmp_path / "m.json")
+        _load(tmp_path / "m.json")
 
 
 def test_oversized_json_refused(tmp_path, xgb_files, monkeypatch):
     monkeypatch.setenv("STUDIO_MAX_JSON_BYTES", "100")
     with pytest.raises(StudioError, match="STUDIO_MAX_JSON_BYTES"):
-        studio.load_model(xgb_files / "m.json")
+        _load(xgb_files / "m.json")
 
 
 def test_ubjson_walk(xgb_files):
@@ -96,7 +101,7 @@ def test_ubjson_walk(xgb_files):
     for bad in (data[: len(data) // 2], data + b"{", b"[" * 200 + b"]" * 200):
         with pytest.raises(ValueError) if bad[:1] != b"[" else pytest.raises(StudioError, match="nested deeper"):
             if bad[:1] == b"[":
-                studio.load_model(bad, name="m.ubj")
+                _load(bad, name="m.ubj")
             else:
                 ubjson_depth(bad)
 
@@ -107,7 +112,7 @@ def test_truncated_files_refused(xgb_files, lgb_text, cut):
     js = (xgb_files / "m.json").read_bytes()
     for data, name in ((ubj, "m.ubj"), (js, "m.json"), (lgb_text.encode(), "m.txt")):
         with pytest.raises(StudioError):
-            studio.load_model(data[: int(len(data) * cut)], name=name)
+            _load(data[: int(len(data) * cut)], name=name)
 
 
 def test_xgboost_tree_index_out_of_range_refused(xgb_files):
@@ -115,28 +120,28 @@ def test_xgboost_tree_index_out_of_range_refused(xgb_files):
     tree = model["learner"]["gradient_booster"]["model"]["trees"][0]
     tree["split_indices"][0] = 1000
     with pytest.raises(StudioError, match="split feature index out of range"):
-        studio.load_model(json.dumps(model).encode(), name="m.json")
+        _load(json.dumps(model).encode(), name="m.json")
     tree["split_indices"][0] = 0
     tree["left_children"][0] = 10_000
     with pytest.raises(StudioError, match="child index out of range"):
-        studio.load_model(json.dumps(model).encode(), name="m.json")
+        _load(json.dumps(model).encode(), name="m.json")
 
 
 def test_lightgbm_tree_index_out_of_range_refused(lgb_text):
     lines = [line for line in lgb_text.splitlines() if not line.startswith("tree_sizes=")]  # sizes would not match
     resized = lgb_text.replace("split_gain=", "split_gain=0 ", 1)
     with pytest.raises(StudioError, match="tree_sizes disagree"):
-        studio.load_model(resized.encode(), name="m.txt")
+        _load(resized.encode(), name="m.txt")
     i = next(k for k, line in enumerate(lines) if line.startswith("split_feature="))
     bad = lines.copy()
     bad[i] = "split_feature=" + " ".join(["77"] * len(lines[i].split("=")[1].split()))
     with pytest.raises(StudioError, match="split feature index out of range"):
-        studio.load_model("\n".join(bad).encode(), name="m.txt")
+        _load("\n".join(bad).encode(), name="m.txt")
     j = next(k for k, line in enumerate(lines) if line.startswith("left_child="))
     bad = lines.copy()
     bad[j] = "left_child=" + " ".join(["55"] * len(lines[j].split("=")[1].split()))
     with pytest.raises(StudioError, match="child index out of range"):
-        studio.load_model("\n".join(bad).encode(), name="m.txt")
+        _load("\n".join(bad).encode(), name="m.txt")
 
 
 @pytest.mark.parametrize("data,name,fragment", [
@@ -148,4 +153,4 @@ def test_lightgbm_tree_index_out_of_range_refused(lgb_text):
 ])
 def test_garbage_is_one_studio_error(data, name, fragment):
     with pytest.raises(StudioError, match=fragment):
-        studio.load_model(data, name=name)
+        _load(data, name=name)
