@@ -125,6 +125,14 @@ def test_xgboost_tree_index_out_of_range_refused(xgb_files):
     tree["left_children"][0] = 10_000
     with pytest.raises(StudioError, match="child index out of range"):
         _load(json.dumps(model).encode(), name="m.json")
+    tree["left_children"][0] = 1
+    tree["parents"][1] = 83_886_080  # found by fuzzing the .ubj: XGBoost's own loader crashed on it
+    with pytest.raises(StudioError, match="parent index out of range"):
+        _load(json.dumps(model).encode(), name="m.json")
+    tree["parents"][1] = 0
+    model["learner"]["gradient_booster"]["model"]["iteration_indptr"][0] = -36
+    with pytest.raises(StudioError, match="iteration index"):
+        _load(json.dumps(model).encode(), name="m.json")
 
 
 def test_lightgbm_tree_index_out_of_range_refused(lgb_text):
