@@ -253,6 +253,11 @@ def merge_sections(path: Path, rows, args, finished) -> None:
         title = f"## {TITLES[suite]}"
         body = [title, "", f"Re-run alone: `{args.command}` (sizes `{args.sizes.name}`), finished {finished} UTC; "
                 "not in the summary's counts.", ""] + table_lines(suite_rows) + [""]
+        misses = [r for r in suite_rows if r.status == "miss"]
+        if misses:
+            body += ["Misses in this section: reason and fix", ""]
+            body += [f"- **{r.name}** (ratio {fmt_ratio(r.ratio)}, goal <= {r.goal:g}): "
+                     f"{r.extra.get('reason') or r.note}. Fix: {r.fix or 'see the report'}" for r in misses] + [""]
         block = "\n".join(body) + "\n"
         if title in text:
             head, rest = text.split(title, 1)
