@@ -1,4 +1,4 @@
-"""The Model adapter: one face for scikit-learn, torch and ONNX models.
+"""The Model adapter: one face for scikit-learn, torch, ONNX and boosted-tree (XGBoost, LightGBM, CatBoost) models.
 
 Every model answers ``predict(x)`` and, for classifiers, ``predict_proba(x)``
 on a numpy batch (tables: rows in the model's feature order; images:
@@ -23,7 +23,8 @@ class Model:
     ----------
     format : str
         ``"skops"``, ``"torchscript"``, ``"torch_export"``, ``"state_dict"``,
-        ``"onnx"``, ``"pickle"``, ``"sklearn"`` or ``"torch"`` (in memory).
+        ``"onnx"``, ``"xgboost"``, ``"lightgbm"``, ``"catboost"``, ``"pickle"``,
+        ``"sklearn"`` or ``"torch"`` (in memory).
     fingerprint : str
         sha256 of the weight bytes (the model id).
     card : ModelCard
