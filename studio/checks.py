@@ -112,6 +112,25 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
        "The gap shap's gradient algorithm left before the studio replaced it with the permutation algorithm."),
     _c("tree_unsupported", "Tree path unsupported",
        "shap's tree algorithm does not cover this model; the permutation algorithm ran instead.", kind="flag"),
+    _c("tree_interventional_additivity_gap", "Interventional TreeSHAP gap (replaced)",
+       "The gap shap's interventional tree algorithm left (on the first row, or on all of them) before the studio "
+       "replaced it with path-dependent TreeSHAP (or, if that missed too, the permutation algorithm)."),
+    _c("tree_interventional_unsupported", "Interventional TreeSHAP unsupported",
+       "shap's interventional tree algorithm does not cover this model; path-dependent TreeSHAP was tried next.",
+       kind="flag"),
+    _c("tree_path_dependent", "Path-dependent TreeSHAP",
+       "SHAP values were computed with path-dependent TreeSHAP: absent features follow the training cover of each "
+       "branch instead of the background sample (exact and additive on the trees' own output).", kind="flag"),
+    _c("tree_path_dependent_additivity_gap", "Path-dependent TreeSHAP gap (replaced)",
+       "The gap path-dependent TreeSHAP left on the explained output (it explains the trees' raw output, e.g. "
+       "log-odds for gradient boosting) before the permutation algorithm replaced it."),
+    _c("tree_path_dependent_unsupported", "Path-dependent TreeSHAP unsupported",
+       "shap's path-dependent tree algorithm does not cover this model; the permutation algorithm ran instead.",
+       kind="flag"),
+    _c("explains_margin", "Explains the margin",
+       "The values explain the model's raw margin (log-odds for binary classifiers, per-class scores before "
+       "softmax, the value before the link for Poisson/Gamma/Tweedie), not the probability: the library's own "
+       "exact TreeSHAP works there; the additivity gap is in those units.", kind="flag"),
     _c("background_rows", "Background rows", "Rows of the data SHAP compares against (the 'absent' features).",
        kind="count"),
     # surrogates
