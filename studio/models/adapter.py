@@ -784,7 +784,10 @@ class XGBoostModel(BoosterModel):
     def _dmatrix(self, x):
         import xgboost as xgb
 
+        types = self.native.feature_types
+        categorical = bool(types) and "c" in types  # categories coded as numbers, as XGBoost trained on them
         return xgb.DMatrix(np.asarray(x, dtype=np.float32), feature_names=self.native.feature_names,
+                           feature_types=types if categorical else None, enable_categorical=categorical,
                            missing=np.nan)
 
     def _raw_output(self, x):

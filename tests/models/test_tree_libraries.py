@@ -162,3 +162,19 @@ def test_lightgbm_tree_index_out_of_range_refused(lgb_text):
 def test_garbage_is_one_studio_error(data, name, fragment):
     with pytest.raises(StudioError, match=fragment):
         _load(data, name=name)
+
+
+def test_xgboost_categorical_model_takes_the_category_codes(tmp_path):
+    """A model trained with enable_categorical: the studio passes the codes as XGBoost's categorical features."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "c": pd.Categorical(rng.integers(0, 4, 300))})
+    y = ((frame["a"] > 0) ^ (frame["c"].cat.codes % 2 == 0)).astype(int)
+    est = xgb.XGBClassifier(n_estimators=5, max_depth=3, enable_categorical=True).fit(frame, y)
+    est.save_model(tmp_path / "cat.json")
+    model = _load(tmp_path / "cat.json")
+    x = np.c_[frame["a"].to_numpy(), frame["c"].cat.codes.to_numpy()]
+    np.testing.assert_allclose(model.predict_proba(x), est.predict_proba(frame), rtol=0, atol=1e-6)
+    values, base = model.tree_shap(x)
+    np.testing.assert_allclose(base + values.sum(axis=1), model.margin(x), atol=1e-5)
