@@ -95,7 +95,7 @@ def _catboost(kind, tmp_path, suffix="cbm"):
 
     frame, y = _numeric(kind)
     cls = cb.CatBoostRegressor if kind == "regression" else cb.CatBoostClassifier
-    est = cls(iterations=15, depth=3, random_seed=0, verbose=0, thread_count=1).fit(frame, y)
+    est = cls(iterations=15, depth=3, random_seed=0, verbose=0, thread_count=1, allow_writing_files=False).fit(frame, y)
     path = tmp_path / f"model.{suffix}"
     est.save_model(str(path))
 

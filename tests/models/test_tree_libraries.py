@@ -63,7 +63,7 @@ def test_catboost_class_labels_from_the_file(tmp_path):
     import catboost as cb
 
     x, y = _frame()
-    est = cb.CatBoostClassifier(iterations=3, depth=2, verbose=0, thread_count=1).fit(x, np.array(["no", "yes"])[y])
+    est = cb.CatBoostClassifier(iterations=3, depth=2, verbose=0, thread_count=1, allow_writing_files=False).fit(x, np.array(["no", "yes"])[y])
     est.save_model(str(tmp_path / "m.cbm"))
     model = _load(tmp_path / "m.cbm")
     assert model.class_names == ["no", "yes"] and model.feature_names == ["a", "b", "c"]
