@@ -150,6 +150,9 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     _c("local_gap", "Local gap",
        "How far LIME's surrogate prediction at the row is from the model's output there, in the output's units "
        "(probability for classifiers, the target's units for regression).", "lower", 0.05, 0.2),
+    _c("missing_rate", "Missing values sampled",
+       "The largest share of missing values among the columns LIME samples with a 'missing' bin (drawn at this "
+       "observed rate).", kind="share"),
     # anchors
     _c("meets_threshold", "Meets the precision asked",
        "Whether every rule reached the precision threshold; a rule under it is the best found, not an anchor.",

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.browser
 
 def test_activations_page_layer_subset_and_projection(server, browser):  # noqa: F811
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(120_000)  # the first load starts a sandbox worker; CI's 2 cores are busy
     page.goto(server)
     page.wait_for_selector("h1:has-text('Load')", timeout=120_000)
     _idle(page)
