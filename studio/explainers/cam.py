@@ -15,7 +15,13 @@ forward graph is inlined, the chosen convolution is found by the weight it
 reads (``layer4.1.conv2.weight`` names layer ``layer4.1.conv2``), and the
 graph is rewritten to return that convolution's output next to the model's
 output. This uses torch's graph API (``torch._C``), the only way into a
-scripted graph; if it fails, ``is_compatible`` says why. Guided
+scripted graph; if it fails, ``is_compatible`` says why.
+
+Either way the layer's *true* output is read: an in-place op after the
+layer (``nn.ReLU(inplace=True)``, as in torchvision's SqueezeNet, or
+``out += identity``) would otherwise overwrite it before Grad-CAM reads it.
+The hook keeps the output and hands the rest of the network a clone; the
+rewritten graph clones the convolution's value for its later uses. Guided
 backpropagation needs ReLU modules to guide, so guided Grad-CAM runs on
 eager models and scripted chains only.
 """
@@ -193,6 +199,28 @@ def graph_convs(script_module):
     return graph, found
 
 
+def keep_true_output(graph, value) -> None:
+    """Make ``value`` immune to later in-place ops in ``graph`` (changed in place).
+
+    A convolution followed by an in-place activation (``aten::relu_``, as
+    ``nn.ReLU(inplace=True)`` scripts to) has its output overwritten, so a
+    graph that returns the convolution's value would return the activation.
+    An ``aten::clone`` of the value is inserted right after it and every later
+    use reads the clone; ``value`` itself is read only by the clone (and by
+    whatever the caller adds), so it stays the layer's true output, and
+    gradients at it are the gradients through the rest of the network.
+    """
+    import torch
+
+    none = graph.create("prim::Constant", 1)
+    none.output().setType(torch._C.NoneType.get())
+    clone = graph.create("aten::clone", [value, none.output()], 1)
+    clone.output().setType(value.type())
+    none.insertAfter(value.node())
+    clone.insertAfter(none)
+    value.replaceAllUsesAfterNodeWith(clone, clone.output())
+
+
 class GraphTap:
     """Builds an eager module that runs a scripted graph rewritten to also
     return one convolution's output (class made lazily: torch import)."""
@@ -215,6 +243,7 @@ class GraphTap:
             raise StudioError(f"layer {layer!r} not found among the scripted model's convolutions: {', '.join(names[:40])}")
         name, value = convs[names.index(layer)] if layer else convs[-1]
         try:
+            keep_true_output(graph, value)
             out = list(graph.outputs())[0]
             tup = graph.create("prim::TupleConstruct", [out, value], 1)
             tup.insertBefore(graph.return_node())
@@ -249,7 +278,9 @@ def layer_tap(net, layer: str = ""):
 
     Eager modules and scripted chains: a forward hook on the layer of the
     eager view. Other scripted modules: the scripted graph, inlined and
-    rewritten to also return the chosen convolution's output.
+    rewritten to also return the chosen convolution's output. Both read the
+    layer's true output, before any later in-place op (see the module
+    docstring).
 
     Returns
     -------
@@ -267,7 +298,7 @@ def layer_tap(net, layer: str = ""):
             view = layer_view(net)
             name, module = find_layer(view, layer)
             store = {}
-            handle = module.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+            handle = module.register_forward_hook(_true_output_hook(store))
             return view, name, lambda: store.get("a"), handle.remove
         except StudioError as exc:
             if not _is_script(net):
@@ -278,6 +309,28 @@ def layer_tap(net, layer: str = ""):
     except NotSplittable as exc:
         raise first_error or exc from None
     return tap, tap.layer, lambda: tap.activation, lambda: None
+
+
+def _true_output_hook(store: dict):
+    """A forward hook that keeps the layer's true output in ``store["a"]``.
+
+    The rest of the network gets a clone instead: an in-place op after the
+    layer (``nn.ReLU(inplace=True)`` in torchvision's SqueezeNet, ResNet's
+    ``out += identity``) then overwrites the clone, not the tensor kept here,
+    so Grad-CAM reads the layer's own output and its gradient flows through
+    the clone.
+    """
+
+    def hook(module, inputs, output):
+        import torch
+
+        if not isinstance(output, torch.Tensor):
+            store["a"] = output
+            return None
+        store["a"] = output
+        return output.clone()
+
+    return hook
 
 
 def _is_chain(net) -> bool:
