@@ -2,8 +2,10 @@
 anchors and SHAP.
 
 They only need the model's outputs, so they run on ONNX image models too.
-Shared here: SLIC superpixels (with ``sigma=1``, and a check of how many
-segments really came back), reference images for hidden regions, and
+Shared here: superpixels (:func:`superpixels`: SLIC with ``sigma=1``, as
+many as the image size calls for, checked, and a regular grid where SLIC
+fails or cuts across the image's edges; ``checks["grid_rows"]`` counts
+the rows cut into the grid), reference images for hidden regions, and
 batched masking. For torch models images are masked and evaluated on the
 model's device; for other models through ``model.output`` on the CPU.
 
@@ -26,56 +28,117 @@ BASELINES = ("blurred", "black", "mean")
 _SEED = Param("seed", "int", 0, "Random seed.", low=0)
 _BASELINE = Param("baseline", "str", "blurred", "What hidden regions show: a blurred copy, black, or the image mean.",
                   choices=BASELINES)
-_N_SEGMENTS = Param("n_segments", "int", 25, "Superpixels asked of SLIC (it may return a few more or fewer).", low=2, high=2000)
-_SEGMENTATION = Param("segmentation", "str", "slic", "Superpixels: SLIC (follows edges) or a grid of squares.",
-                      choices=("slic", "grid"))
-_COMPACTNESS = Param("compactness", "float", 0.1, "SLIC compactness: higher gives squarer superpixels.", low=1e-4, high=1000)
+_N_SEGMENTS = Param("n_segments", "int", 0, "Superpixels wanted (SLIC may return a few more or fewer); 0: from the "
+                    "image size, one per 64 pixels, between 9 and 64.", low=0, high=2000)
+_SEGMENTATION = Param("segmentation", "str", "auto", "Superpixels: SLIC (follows edges), a grid of squares, or auto: SLIC "
+                      "when its superpixels are more uniform than grid cells, else the grid. SLIC falls back to the grid "
+                      "when it returns fewer than half the superpixels wanted.", choices=("auto", "slic", "grid"))
+_COMPACTNESS = Param("compactness", "float", 0.3, "SLIC compactness (pixel values in [0, 1]): higher gives squarer "
+                     "superpixels.", low=1e-4, high=1000)
 
 
 # ---- shared code ------------------------------------------------------------------------
-def segment(image, n_segments: int = 25, compactness: float = 0.1, sigma: float = 1.0, method: str = "slic"):
-    """Superpixels of one image: SLIC, or a regular grid of square cells.
+def segments_for(h: int, w: int) -> int:
+    """Superpixels for an image of h x w pixels: one per 64 pixels (8 x 8), between 9 and 64.
 
-    SLIC uses ``sigma=1`` to smooth first: on small images (16x16 to 32x32)
-    its default ``sigma=0`` can return a single segment. ``"grid"`` cuts
-    squares of side round(sqrt(H * W / n_segments)) from the top-left corner.
+    Small images get cells big enough to hide something (a 32 x 32 image: 16
+    cells of 8 x 8); large ones no more than 64, so LIME and anchors keep
+    enough samples per superpixel at their default sample counts.
+    """
+    return int(np.clip(round(h * w / 64), 9, 64))
+
+
+def grid_segments(h: int, w: int, n_segments: int) -> np.ndarray:
+    """Square cells of side round(sqrt(H * W / n)) from the top-left corner, shape (H, W), int64."""
+    side = max(1, int(round(np.sqrt(h * w / n_segments))))
+    rows, cols = np.arange(h)[:, None] // side, np.arange(w)[None, :] // side
+    return (rows * (int(cols.max()) + 1) + cols).astype(np.int64)
+
+
+def _within_ss(values: np.ndarray, labels: np.ndarray) -> float:
+    """Sum over segments of squared deviations from the segment's mean colour; values (H, W, C)."""
+    flat = values.reshape(-1, values.shape[-1])
+    lab = labels.ravel()
+    count = np.bincount(lab).astype(np.float64)
+    total = 0.0
+    for c in range(flat.shape[1]):
+        s1 = np.bincount(lab, weights=flat[:, c])
+        s2 = np.bincount(lab, weights=flat[:, c] ** 2)
+        total += float((s2 - s1 ** 2 / np.maximum(count, 1)).sum())
+    return total
+
+
+def superpixels(image, n_segments: int = 0, compactness: float = 0.3, sigma: float = 1.0, method: str = "auto"):
+    """Superpixels of one image and how they were made.
+
+    SLIC (Achanta et al. 2012, scikit-image's ``slic``) runs on the pixel
+    values in [0, 1] (no Lab conversion, so ``compactness`` means the same
+    for grey and colour images) with ``sigma=1`` smoothing: with its default
+    ``sigma=0`` it can return a single segment on small images (DESIGN.md).
+    What SLIC returns is checked: fewer than half the superpixels wanted
+    (one, on textured images at low compactness) means it failed, and the
+    image is cut into a regular grid instead. ``"auto"`` also prefers the
+    grid when SLIC's superpixels are less uniform in colour (larger
+    within-segment sum of squares) than the grid's cells: on small images
+    SLIC's few-pixel segments cut across the image's edges rather than
+    follow them.
 
     Parameters
     ----------
     image : ndarray of shape (C, H, W) in [0, 1]
-    method : {"slic", "grid"}
+    n_segments : int
+        Superpixels wanted; 0: :func:`segments_for` the image size.
+    method : {"auto", "slic", "grid"}
 
     Returns
     -------
     labels : ndarray of shape (H, W), int64, values 0 .. n - 1
+    used : {"slic", "grid"}
 
     Raises
     ------
     StudioError
-        When fewer than 2 segments come back.
+        When the image cannot be cut into 2 segments (a grid cell as large as the image).
     """
     img = np.asarray(image, dtype=np.float64)
-    hwc = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+    hwc = np.moveaxis(img, 0, -1)  # (H, W, C)
+    h, w = hwc.shape[:2]
+    n = int(n_segments) or segments_for(h, w)
+    grid = grid_segments(h, w, n)
+    if grid.max() + 1 < 2:
+        raise StudioError(f"a grid of {n} cell(s) is one cell on a {h}x{w} image; raise n_segments")
     if method == "grid":
-        h, w = hwc.shape[:2]
-        side = max(1, int(round(np.sqrt(h * w / n_segments))))
-        rows, cols = np.arange(h)[:, None] // side, np.arange(w)[None, :] // side
-        labels = rows * (int(cols.max()) + 1) + cols
-        if labels.max() + 1 < 2:
-            raise StudioError(f"a grid of {side}-pixel cells is one cell on a {h}x{w} image; raise n_segments")
-        return labels.astype(np.int64)
+        return grid, "grid"
     from skimage.segmentation import slic
 
-    labels = slic(hwc, n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=0,
-                  channel_axis=None if img.shape[0] == 1 else -1, enforce_connectivity=True)
+    labels = slic(hwc, n_segments=n, compactness=compactness, sigma=sigma, start_label=0, channel_axis=-1,
+                  convert2lab=False, enforce_connectivity=True)
     _, labels = np.unique(labels, return_inverse=True)  # 0 .. n-1 with no gaps
-    labels = labels.reshape(hwc.shape[:2]).astype(np.int64)
-    if labels.max() + 1 < 2:
-        raise StudioError(
-            f"SLIC returned a single superpixel for a {hwc.shape[0]}x{hwc.shape[1]} image; raise n_segments "
-            "or lower compactness"
-        )
-    return labels
+    labels = labels.reshape(h, w).astype(np.int64)
+    got = int(labels.max()) + 1
+    if got < max(2, n // 2):
+        return grid, "grid"
+    if method == "auto" and _within_ss(hwc, labels) > _within_ss(hwc, grid):
+        return grid, "grid"
+    return labels, "slic"
+
+
+def segment(image, n_segments: int = 0, compactness: float = 0.3, sigma: float = 1.0, method: str = "slic"):
+    """Superpixel labels of one image (:func:`superpixels` without the method used).
+
+    Returns
+    -------
+    labels : ndarray of shape (H, W), int64, values 0 .. n - 1
+    """
+    return superpixels(image, n_segments, compactness, sigma, method)[0]
+
+
+def _n_segments(data, params) -> int:
+    """Superpixels asked for this data's images (for cost estimates)."""
+    if params.get("n_segments"):
+        return int(params["n_segments"])
+    shape = data.image_shape if data is not None else None
+    return segments_for(shape[1], shape[2]) if shape else 25
 
 
 class Evaluator:
@@ -182,6 +245,8 @@ class PerturbationExplainer(Explainer):
         if "n_segments" in extra:
             checks["n_segments_min"] = float(min(extra["n_segments"]))
             checks["n_segments_max"] = float(max(extra["n_segments"]))
+        if "grid" in extra:
+            checks["grid_rows"] = float(sum(extra["grid"]))
         return Explanation(
             method=self.name, kind="attribution", values=values,
             base_values=np.asarray([float(b) for b in bases], dtype=np.float64),
@@ -282,16 +347,19 @@ class Occlusion(PerturbationExplainer):
 class SuperpixelExplainer(PerturbationExplainer):
     """Segments each image first (:func:`segment`), then perturbs superpixels."""
 
-    def segments(self, image, params):
+    def segments(self, image, params, info=None):
+        """Superpixels of ``image`` as a tensor (H, W) on its device; ``info["grid"]`` records whether the grid was used."""
         import torch
 
-        labels = segment(image.detach().cpu().numpy(), params["n_segments"], params["compactness"],
-                         method=params["segmentation"])
+        labels, used = superpixels(image.detach().cpu().numpy(), params["n_segments"], params["compactness"],
+                                   method=params["segmentation"])
+        if info is not None:
+            info["grid"] = used == "grid"
         return torch.as_tensor(labels, device=image.device)
 
 
 class FeatureAblation(SuperpixelExplainer):
-    """Ablation of each SLIC superpixel in turn: f(x) - f(x without it).
+    """Ablation of each superpixel in turn: f(x) - f(x without it).
 
     Every pixel of a superpixel gets that superpixel's drop. ``values``:
     (n_rows, 1, H, W); ``base_values``: f(x).
@@ -304,19 +372,20 @@ class FeatureAblation(SuperpixelExplainer):
     def explain_one(self, model, ev, image, reference, target, params, row):
         import torch
 
-        seg = self.segments(image, params)
+        info = {}
+        seg = self.segments(image, params, info)
         n = int(seg.max()) + 1
         keep = ~torch.eye(n, dtype=torch.bool, device=image.device)  # (n, n): all but one
         out = ev.target(torch.cat([image[None], masked(image, reference, seg, keep)]), target)
         drop = out[0] - out[1:]  # (n,)
-        return drop[seg][None], out[0], {"n_segments": n}
+        return drop[seg][None], out[0], {"n_segments": n, "grid": info["grid"]}
 
     def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows * (params.get("n_segments", 25) + 1)
+        return n_rows * (_n_segments(data, params) + 1)
 
 
 class Lime(SuperpixelExplainer):
-    """LIME (Ribeiro et al. 2016) over SLIC superpixels, with lime's image explainer.
+    """LIME (Ribeiro et al. 2016) over superpixels, with lime's image explainer.
 
     ``values``: (n_rows, 1, H, W), each pixel its superpixel's weight in the
     local linear surrogate; ``base_values``: the surrogate's intercept;
@@ -338,7 +407,8 @@ class Lime(SuperpixelExplainer):
         import torch
         from lime.lime_image import LimeImageExplainer
 
-        seg = self.segments(image, params)
+        info = {}
+        seg = self.segments(image, params, info)
         seg_np = seg.cpu().numpy()
         c = image.shape[0]
         hwc = np.moveaxis(image.cpu().numpy().astype(np.float64), 0, -1)
@@ -363,7 +433,8 @@ class Lime(SuperpixelExplainer):
             weights[s] = w
         values = torch.as_tensor(weights[seg_np][None], dtype=torch.float32)
         score = result.score[target] if isinstance(result.score, dict) else result.score  # one label asked: a float
-        return values, float(result.intercept[target]), {"n_segments": len(weights), "score": float(score)}
+        return values, float(result.intercept[target]), {"n_segments": len(weights), "score": float(score),
+                                                           "grid": info["grid"]}
 
     def package(self, model, maps, bases, extra, params):
         exp = super().package(model, maps, bases, extra, params)
@@ -409,7 +480,8 @@ class Anchors(SuperpixelExplainer):
     def explain_one(self, model, ev, image, reference, target, params, row):
         import torch
 
-        seg = self.segments(image, params)
+        info = {}
+        seg = self.segments(image, params, info)
         n = int(seg.max()) + 1
         dev = image.device
         search_gen = torch.Generator(device=dev).manual_seed(params["seed"])
@@ -459,20 +531,21 @@ class Anchors(SuperpixelExplainer):
             row=int(row), predicates=[f"superpixel_{s} == original" for s in best], precision=float(fresh),
             coverage=float(params["p_keep"] ** len(best)),
             extra={"superpixels": [int(s) for s in best], "segments": seg_np.tolist(), "p_keep": params["p_keep"],
-                   "baseline": params["baseline"], "precision_search": float(best_p), "target": int(target)},
+                   "baseline": params["baseline"], "precision_search": float(best_p), "target": int(target),
+                   "segmentation": "grid" if info["grid"] else "slic"},
         )
-        return None, 0.0, {"rule": rule, "n_segments": n}
+        return None, 0.0, {"rule": rule, "n_segments": n, "grid": info["grid"]}
 
     def package(self, model, maps, bases, extra, params):
         rules = extra["rule"]
         return Explanation(
             method=self.name, kind="rule", rules=rules, output_names=model.output_names,
             checks={"precision": float(min(r.precision for r in rules)), "coverage": float(min(r.coverage for r in rules)),
-                    "n_segments_min": float(min(extra["n_segments"]))},
+                    "n_segments_min": float(min(extra["n_segments"])), "grid_rows": float(sum(extra["grid"]))},
         )
 
     def estimate_evaluations(self, model, data, params, n_rows):
-        n = params.get("n_segments", 25)
+        n = _n_segments(data, params)
         return n_rows * (params.get("n_validate", 1000) + 3 * n * params.get("beam", 2) * params.get("batch_size", 200))
 
 
