@@ -15,6 +15,8 @@ regression = views.is_regression_target(data, model)
 flags = [f for f in prof.flags if not (regression and f.kind == "imbalance")]  # a quantity has no classes
 
 st.caption(views.md_escape(f"{data.name}: {len(data):,} rows, {data.kind}" + (f", label {data.label}" if data.label else "")))
+for note in getattr(data, "notes", None) or []:  # what loading changed (e.g. grey images read as RGB)
+    st.info(views.md_escape(note), icon="ℹ️")
 if flags:
     shown = "\n".join(f"- {views.md_escape(flag.message)}" for flag in flags[:30])
     more = f"\n\n... and {len(flags) - 30} more" if len(flags) > 30 else ""

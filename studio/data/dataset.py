@@ -59,6 +59,9 @@ class Dataset:
         Images: file names inside the folder or archive.
     name : str
         File name, for display.
+    notes : list of str
+        What loading or aligning changed, in words for the Data page (e.g.
+        grey images converted to RGB); empty when nothing was changed.
     """
 
     kind: str
@@ -71,6 +74,7 @@ class Dataset:
     frame: object = None
     names: list | None = None
     name: str = "data"
+    notes: list = field(default_factory=list)
     _fingerprint: str | None = field(default=None, repr=False)
     _checked_for: str | None = field(default=None, repr=False, compare=False)
 
@@ -131,6 +135,7 @@ class Dataset:
             frame=None if self.frame is None else self.frame.iloc[rows].reset_index(drop=True),
             names=None if self.names is None else [self.names[i] for i in rows],
             name=self.name,
+            notes=list(self.notes),
         )
 
     def aligned_to(self, model) -> "Dataset":
@@ -145,6 +150,13 @@ class Dataset:
             )
         if self.kind == "image":
             want = model.input_size
+            if want is not None and tuple(want[1:]) == self.image_shape[1:] and want[0] != self.image_shape[0]:
+                from studio.data.images import convert_channels
+
+                converted = convert_channels(self, int(want[0]))
+                if converted is not None:
+                    converted._check_images_for(model)
+                    return converted
             if want is not None and tuple(want) != self.image_shape:
                 raise StudioError(
                     f"the model expects images of {want[0]} channel(s) at {want[1]}x{want[2]} but the dataset has "

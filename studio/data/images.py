@@ -79,19 +79,24 @@ def image_shape(source, name: str, max_pixels: int) -> tuple:
 def plan_stack(shapes, names: list, source: str) -> tuple:
     """Check an image set from its headers; return the stack's shape (N, C, H, W).
 
-    Refused: no images, images of different sizes or channels, and a set
-    whose decoded float32 array would exceed ``STUDIO_MAX_DECODED_BYTES``
-    (default 2 GiB) -- many images each within the pixel limit can still
-    add up to more memory than the machine has. ``shapes`` may be a lazy
-    iterable: the check stops at the first image over the total.
+    Refused: no images, images of different sizes, and a set whose decoded
+    float32 array would exceed ``STUDIO_MAX_DECODED_BYTES`` (default 2 GiB)
+    -- many images each within the pixel limit can still add up to more
+    memory than the machine has. ``shapes`` may be a lazy iterable: the
+    check stops at the first image over the total. A set that mixes grey (1
+    channel) and colour (3 channels) images is stacked as RGB (C = 3), as
+    torchvision's ``ImageFolder`` (PIL ``convert("RGB")``) reads every file:
+    :func:`_decode_into` copies a grey image's value to the three channels.
     """
     max_bytes = limit("STUDIO_MAX_DECODED_BYTES", MAX_DECODED_BYTES)
     first: dict = {}
+    channels = set()
     total = 0
     count = 0
     for shape, nm in zip(shapes, names):
-        first.setdefault(shape, nm)
-        total += 4 * shape[0] * shape[1] * shape[2]  # float32 bytes
+        first.setdefault(shape[1:], (nm, shape))
+        channels.add(shape[0])
+        total += 4 * max(channels) * shape[1] * shape[2]  # float32 bytes (grey counted as RGB once colour is seen)
         count += 1
         if total > max_bytes:
             raise StudioError(
@@ -104,18 +109,75 @@ def plan_stack(shapes, names: list, source: str) -> tuple:
             f"with files ending in {', '.join(IMAGE_SUFFIXES)}"
         )
     if len(first) > 1:
-        desc = "; ".join(f"{nm} is {s[0]}x{s[1]}x{s[2]} (CxHxW)" for s, nm in list(first.items())[:3])
-        raise StudioError(f"images in {source!r} differ in size or channels ({desc}); resize them to one size")
-    (shape,) = first
-    return (count,) + shape
+        desc = "; ".join(f"{nm} is {s[0]}x{s[1]}x{s[2]} (CxHxW)" for nm, s in list(first.values())[:3])
+        raise StudioError(f"images in {source!r} differ in size ({desc}); resize them to one size")
+    (size,) = first
+    c = max(channels)
+    if count * 4 * c * size[0] * size[1] > max_bytes:  # grey images seen before the first colour one, now RGB
+        raise StudioError(
+            f"the images in {source!r} decode to more than {max_bytes} bytes as RGB, over the limit; use fewer or "
+            "smaller images, or raise STUDIO_MAX_DECODED_BYTES"
+        )
+    return (count, c) + tuple(size)
 
 
-def _decode_into(x: np.ndarray, i: int, data: bytes, name: str) -> None:
-    """Decode one image into ``x[i]``; an image whose decoded shape differs from its header is refused."""
+def _decode_into(x: np.ndarray, i: int, data: bytes, name: str) -> bool:
+    """Decode one image into ``x[i]``; True when a grey image went into an RGB stack (its value in every channel).
+
+    An image whose decoded shape differs from its header is refused.
+    """
     arr = decode_image(data, name)  # (C, H, W)
-    if arr.shape != x.shape[1:]:
+    grey_into_rgb = arr.shape[0] == 1 and x.shape[1] == 3 and arr.shape[1:] == x.shape[2:]
+    if arr.shape != x.shape[1:] and not grey_into_rgb:
         raise StudioError(f"image {name!r} decodes to {arr.shape}, not the {x.shape[1:]} its header declares; the file is damaged")
-    x[i] = arr
+    x[i] = arr  # (1, H, W) broadcasts to the three channels
+    return grey_into_rgb
+
+
+def mixed_note(grey: int, total: int) -> list:
+    """The Dataset note for a set with ``grey`` greyscale images among ``total`` stacked as RGB."""
+    if not grey:
+        return []
+    return [f"{grey} of {total} images are greyscale and the rest colour: the greyscale ones were converted to RGB "
+            "(the grey value in all three channels), as torchvision's ImageFolder does"]
+
+
+def to_grey(x: np.ndarray) -> np.ndarray:
+    """RGB images (N, 3, H, W) in [0, 1] to grey (N, 1, H, W) with ITU-R 601-2 luma, as PIL's ``convert("L")``.
+
+    Images read from 8-bit files (every value a multiple of 1/255) get
+    exactly PIL's integer result, ``(19595 R + 38470 G + 7471 B + 32768) >> 16``;
+    other values the same weights in floating point.
+    """
+    q = np.rint(x * 255.0)
+    if np.array_equal((q / 255.0).astype(np.float32), x.astype(np.float32)):
+        v = q.astype(np.int64)
+        luma = (19595 * v[:, 0] + 38470 * v[:, 1] + 7471 * v[:, 2] + 0x8000) >> 16
+        return (luma[:, None].astype(np.float32) / 255.0).astype(np.float32)
+    return (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).astype(np.float32)
+
+
+def convert_channels(data: Dataset, channels: int):
+    """``data`` with its images converted to ``channels`` (grey <-> RGB), or None when that is not a conversion.
+
+    Grey to RGB copies the grey value to the three channels (PIL
+    ``convert("RGB")``); RGB to grey takes the luma (PIL ``convert("L")``,
+    :func:`to_grey`). A note in the returned Dataset's ``notes`` says so.
+    """
+    have = data.image_shape[0]
+    if (have, channels) == (1, 3):
+        x = np.repeat(data.x, 3, axis=1)
+        note = f"the model takes RGB images: the {len(data)} greyscale images were converted to RGB (the grey value in all three channels)"
+    elif (have, channels) == (3, 1):
+        x = to_grey(data.x)
+        note = (f"the model takes greyscale images: the {len(data)} RGB images were converted to grey "
+                "(ITU-R 601-2 luma, as PIL's convert('L'))")
+    else:
+        return None
+    return Dataset(
+        kind="image", x=np.ascontiguousarray(x, dtype=np.float32), y=data.y, label=data.label,
+        class_names=data.class_names, names=data.names, name=data.name, notes=list(data.notes) + [note],
+    )
 
 
 def check_archive(zf: zipfile.ZipFile, source: str) -> list:
@@ -203,11 +265,10 @@ def load_zip(data: bytes, source: str) -> Dataset:
         shape = plan_stack((_member_shape(zf, info, source, max_pixels) for info, _ in members),
                            [info.filename for info, _ in members], source)
         x = np.empty(shape, dtype=np.float32)  # (N, C, H, W)
-        for i, (info, _) in enumerate(members):
-            _decode_into(x, i, _read_member(zf, info, source), info.filename)
+        grey = sum(_decode_into(x, i, _read_member(zf, info, source), info.filename) for i, (info, _) in enumerate(members))
     labels = [classes.index(c) for c in classes_of]
     return Dataset(kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
-                   names=names, name=source)
+                   names=names, name=source, notes=mixed_note(grey, len(x)))
 
 
 def _read_member(zf: zipfile.ZipFile, info, source: str) -> bytes:
@@ -242,11 +303,10 @@ def load_folder(root: Path) -> Dataset:
     names = [str(r) for r in rel]
     shape = plan_stack((image_shape(p, nm, max_pixels) for p, nm in zip(files, names)), names, root.name)
     x = np.empty(shape, dtype=np.float32)  # (N, C, H, W)
-    for i, (p, nm) in enumerate(zip(files, names)):
-        _decode_into(x, i, p.read_bytes(), nm)
+    grey = sum(_decode_into(x, i, p.read_bytes(), nm) for i, (p, nm) in enumerate(zip(files, names)))
     labels = [classes.index(c) for c in classes_of]
     return Dataset(kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
-                   names=names, name=root.name)
+                   names=names, name=root.name, notes=mixed_note(grey, len(x)))
 
 
 def _read_npz(data: bytes, source: str) -> dict:
