@@ -318,3 +318,43 @@ def check_tabular_lime_matches_lime(model, data, rows=(1, 30), label=1, num_samp
             w[j] = v
         np.testing.assert_allclose(exp.values[i], w, rtol=1e-9, atol=1e-12)
         assert exp.base_values[i] == e.intercept[label]
+
+
+def check_tabular_anchors_precision(model, data, rows=(0, 80), threshold=0.95, n=2000, seed=12345):
+    """Each rule holds on its row and keeps the row's predicted class on fresh draws of an independent sampler
+    (data rows, each constrained feature redrawn from data values satisfying the rule) to within 3 standard
+    errors of the threshold."""
+    import re
+
+    exp = studio.explain(model, data, "anchors", rows=list(rows), cache=False, params={"threshold": threshold})
+    x = np.asarray(data.x, dtype=np.float64)
+    predicted = model.predict(x[list(rows)])
+    rng = np.random.default_rng(seed)
+    num = r"(-?[0-9.eE+-]+)"
+    for rule, row, label in zip(exp.rules, rows, predicted):
+        assert rule.extra["meets_threshold"], rule.predicates
+        z = x[rng.integers(0, len(x), n)].copy()
+        covered = np.ones(len(x), dtype=bool)
+        for p in rule.predicates:
+            for j, name in sorted(enumerate(data.feature_names), key=lambda jn: -len(jn[1])):
+                m = re.fullmatch(num + r" < " + re.escape(name) + r" <= " + num, p)
+                lo, hi = (float(m[1]), float(m[2])) if m else (None, None)
+                if not m:
+                    m = re.fullmatch(re.escape(name) + r" (<=|>) " + num, p)
+                    if m:
+                        lo, hi = (None, float(m[2])) if m[1] == "<=" else (float(m[2]), None)
+                if m:
+                    break
+            else:
+                raise AssertionError(f"unparseable predicate {p!r}")
+
+            def holds(col, lo=lo, hi=hi):
+                return (col > (-np.inf if lo is None else lo)) & (col <= (np.inf if hi is None else hi))
+
+            pool = x[holds(x[:, j]), j]
+            bad = ~holds(z[:, j])
+            z[bad, j] = pool[rng.integers(0, len(pool), bad.sum())]
+            covered &= holds(x[:, j])
+        assert covered[row], (row, rule.predicates)
+        fresh = float(np.mean(model.predict(z) == label))
+        assert fresh >= threshold - 3 * np.sqrt(threshold * (1 - threshold) / n), (rule.predicates, fresh)
