@@ -227,6 +227,29 @@ def check_ignored_pixels_get_zero(method):
     assert np.all(v[..., Q:, :] == 0) and np.all(v[..., :Q, Q:] == 0), method
 
 
+def check_ignored_table_feature_gets_zero(method):
+    """A torch MLP whose first layer never reads feature 2: saliency and IG give it exactly zero on every row."""
+    import pandas as pd
+    import torch
+
+    from studio.data.tabular import table_dataset
+
+    torch.manual_seed(4)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).eval()
+    with torch.no_grad():
+        net[0].weight[:, 2] = 0.0
+    names = [f"f{j}" for j in range(5)]
+    model = studio.wrap_model(net, card={"task": "classification", "class_names": ["a", "b", "c"],
+                                         "feature_names": names})
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(rng.normal(size=(30, 5)), columns=names).assign(label=rng.integers(0, 3, 30))
+    data = table_dataset(frame, name="t", label="label")
+    params = {"n_steps": 16, "max_gap": 0} if method == "integrated_gradients" else None
+    exp = studio.explain(model, data, method, rows=[0, 1, 2], target=1, params=params, cache=False)
+    assert np.all(exp.values[:, 2] == 0), exp.values[:, 2]
+    assert np.all(np.abs(exp.values[:, [0, 1, 3, 4]]).sum(axis=1) > 0)
+
+
 # ---- perturbation methods --------------------------------------------------------------------
 def check_occlusion_is_the_drop(baseline="blurred"):
     """Occlusion with 8x8 windows at stride 8: each window's pixels get f(x) - f(x with it replaced by the baseline)."""

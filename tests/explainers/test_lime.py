@@ -13,11 +13,19 @@ from studio.explainers.tabular_utils import Codec
 
 
 def _direct(model, data, rows, label, params):
-    """lime's own explainer with the same configuration, called row by row."""
-    explainer = TabularLime()
-    valid = explainer.params.validate(params)
+    """lime's own explainer configured here (not by the studio) from lime's documented defaults: the data as
+    training set, quartile discretiser, kernel width 0.75 * sqrt(features); called row by row."""
+    from lime.lime_tabular import LimeTabularExplainer
+
+    valid = TabularLime().params.validate(params)
+    assert len(data) <= valid["max_rows"]  # the studio then hands lime every row too
     codec = Codec(data)
-    lime_exp = explainer.lime_explainer(model, data, valid, codec)
+    lime_exp = LimeTabularExplainer(
+        codec.encode(data.x), mode="classification" if model.is_classifier else "regression",
+        feature_names=list(data.feature_names), categorical_features=codec.categorical_idx,
+        categorical_names=codec.categorical_names(), discretize_continuous=True,
+        kernel_width=0.75 * np.sqrt(data.n_features), random_state=valid["seed"],
+    )
 
     def predict(z):
         out = model.output(codec.decode(z))

@@ -34,6 +34,11 @@ def test_ignored_pixels_get_exactly_zero(method):
     P.check_ignored_pixels_get_zero(method)
 
 
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+def test_ignored_table_feature_gets_exactly_zero(method):
+    P.check_ignored_table_feature_gets_zero(method)
+
+
 @pytest.mark.parametrize("baseline", ["blurred", "black"])
 def test_occlusion_is_the_drop_per_window(baseline):
     P.check_occlusion_is_the_drop(baseline)
