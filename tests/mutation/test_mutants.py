@@ -210,7 +210,7 @@ def _gbt_table():
 
     import studio
 
-    return studio.load_model(MODELS / "tabular_gbt.skops"), studio.load_dataset(SAMPLE_DATA / "breast_cancer.csv")
+    return studio.load_model(MODELS / "tabular_gbt.skops", sandbox="off"), studio.load_dataset(SAMPLE_DATA / "breast_cancer.csv")
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))
