@@ -155,8 +155,8 @@ def _lime_tabular(mp):
 
     original = TabularLime.lime_explainer
 
-    def lime_explainer(self, model, data, params, codec):
-        good = original(self, model, data, params, codec)
+    def lime_explainer(self, model, data, params, codec, *args, **kwargs):
+        good = original(self, model, data, params, codec, *args, **kwargs)
         return LimeTabularExplainer(good.training_data if hasattr(good, "training_data") else codec.encode(data.x),
                                     mode=good.mode, feature_names=list(data.feature_names),
                                     discretize_continuous=params["discretize"],
