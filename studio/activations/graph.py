@@ -445,9 +445,18 @@ def script_ops(script_module):
 
 
 def tap_script(script_module, graph, values):
-    """A function running ``graph`` (a copy of the module's forward) that returns (output, *values)."""
+    """A function running ``graph`` (a copy of the module's forward) that returns (output, *values).
+
+    Each tapped value is its op's true output: later uses read a clone
+    (:func:`studio.explainers.cam.keep_true_output`), so an in-place op after
+    it (``aten::relu_`` from ``F.relu(x, inplace=True)``) cannot overwrite it.
+    """
     import torch
 
+    from studio.explainers.cam import keep_true_output
+
+    for value in dict.fromkeys(values):
+        keep_true_output(graph, value)
     out = list(graph.outputs())[0]
     tup = graph.create("prim::TupleConstruct", [out, *values], 1)
     tup.insertBefore(graph.return_node())

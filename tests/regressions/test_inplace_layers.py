@@ -185,3 +185,19 @@ def test_sanity_check_of_grad_cam_reads_the_true_layer_output(squeezenet):
     want = _captum_grad_cam(_not_in_place(net), "classifier.1", torch.as_tensor(data.x), [2])
     assert want.max() > 0
     np.testing.assert_allclose(exp.values, want, rtol=1e-4, atol=1e-6 * want.max())
+
+
+def test_activations_of_a_scripted_layer_before_an_in_place_relu():
+    """studio.activations reads a scripted graph's layer through the same kind of tap: the true output too."""
+    import torch
+
+    from studio.activations import activations
+
+    card = {"task": "classification", "class_names": [str(i) for i in range(10)], "input_size": [1, 16, 16]}
+    model = studio.wrap_model(torch.jit.script(_skip(True)), card=card)
+    data = _images(3, channels=1, side=16, seed=4)
+    got = activations(model, data, "conv", reduce="mean")
+    with torch.no_grad():
+        want = _skip(False).conv(torch.as_tensor(data.x)).mean(dim=(2, 3)).numpy()
+    assert want.min() < 0  # the in-place ReLU would have clipped these
+    np.testing.assert_allclose(got.matrix, want, rtol=1e-5, atol=1e-6)
