@@ -512,8 +512,8 @@ case("card_deeply_nested", "card", "nested too deeply",
      _files(**{"deep.card.json": b'{"description": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"}), card="deep.card.json")
 case("card_huge", "card", "larger than 1000000 bytes",
      _files(**{"huge.card.json": b'{"description": "' + b"x" * 1_100_000 + b'"}'}), card="huge.card.json")
-case("card_unknown_field", "card", "unknown field(s) 'colour'", _files(**{"unknown.card.json": b'{"colour": "red"}'}),
-     card="unknown.card.json")
+case("card_bad_modality", "card", "'modality' must be 'tabular' or 'image'",
+     _files(**{"modality.card.json": b'{"modality": "audio"}'}), card="modality.card.json")
 case("card_bad_task", "card", "'task' must be 'classification' or 'regression'",
      _files(**{"task.card.json": b'{"task": "clustering"}'}), card="task.card.json")
 case("card_bad_input_size", "card", "'input_size' must be [channels, height, width]",
