@@ -94,7 +94,17 @@ class ModelCard:
         return out
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """The card as sorted compact JSON (part of the model's cache id).
+
+        Fields added later (``modality``, ``output``, ``extra``) are left out
+        while they hold their defaults, so cards without them keep the cache
+        ids they had.
+        """
+        out = self.to_dict()
+        for name, default in (("modality", None), ("output", None), ("extra", {})):
+            if out[name] == default:
+                del out[name]
+        return json.dumps(out, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, raw: object, source: str = "model card") -> "ModelCard":
