@@ -107,6 +107,8 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
                 break
     card = load_card(card)
     fmt = detect_format(data, name)
+    if extra_files and fmt != "onnx":
+        raise StudioError(f"extra files are for ONNX models' external data only; {name!r} is a {fmt} file, load it alone")
     if fmt == "onnx" and path is not None and not extra_files:
         extra_files = onnx_files_beside(data, name, path.parent)
     kind = launcher.choose(sandbox)
@@ -120,8 +122,6 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
             f"({launcher.why_not('bubblewrap')}); install bubblewrap, or, if you trust the file, pass trust=True "
             "(CLI --trust; in the app the server must set STUDIO_TRUST_PROGRAMS=1)"
         )
-    if extra_files and fmt != "onnx":
-        raise StudioError(f"extra files are for ONNX models' external data only; {name!r} is a {fmt} file, load it alone")
     if data[:2] == b"PK" and fmt != "torch_export":  # an early, friendly refusal; the worker checks again
         _check_zip_bounds(data, name)
     from studio.sandbox.client import open_model

@@ -56,7 +56,7 @@ def test_loads_from_two_uploads_and_from_a_zip_with_the_same_id(exported, tmp_pa
     folder, net, rows = exported
     graph, weights = (folder / "mlp.onnx").read_bytes(), (folder / "mlp.onnx.data").read_bytes()
     monkeypatch.chdir(tmp_path)  # nothing beside the bytes
-    two = studio.load_model(graph, name="mlp.onnx", external_data={"mlp.onnx.data": weights})
+    two = studio.load_model(graph, name="mlp.onnx", extra_files={"mlp.onnx.data": weights})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("export/mlp.onnx", graph)
@@ -71,7 +71,7 @@ def test_loads_from_two_uploads_and_from_a_zip_with_the_same_id(exported, tmp_pa
     # the weights are part of the model's id: other weights, another id (and other outputs)
     changed = bytearray(weights)
     changed[:4] = np.float32(5.0).tobytes()
-    other = studio.load_model(graph, name="mlp.onnx", external_data={"mlp.onnx.data": bytes(changed)})
+    other = studio.load_model(graph, name="mlp.onnx", extra_files={"mlp.onnx.data": bytes(changed)})
     assert other.fingerprint != two.fingerprint
     assert not np.allclose(other.output(rows), two.output(rows))
 
@@ -84,7 +84,7 @@ def test_bytes_without_their_data_file_are_refused_even_when_it_lies_in_the_work
     with pytest.raises(StudioError, match=r"keeps its weights in 'mlp.onnx.data', which was not given.*Model data file"):
         studio.load_model((folder / "mlp.onnx").read_bytes(), name="mlp.onnx")
     with pytest.raises(StudioError, match=r"given: 'other.data'"):
-        studio.load_model((folder / "mlp.onnx").read_bytes(), name="mlp.onnx", external_data={"other.data": b"x"})
+        studio.load_model((folder / "mlp.onnx").read_bytes(), name="mlp.onnx", extra_files={"other.data": b"x"})
 
 
 def _tiny_external(location: str, offset: int = 0, length: int = 16):
@@ -106,7 +106,7 @@ def test_a_tiny_external_model_runs_on_its_data():
     weights = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
     model = studio.load_model(
         _tiny_external("w.bin", 8, 16), name="tiny.onnx", card={"task": "classification", "outputs": "probabilities"},
-        external_data={"w.bin": b"\0" * 8 + weights.tobytes()},
+        extra_files={"w.bin": b"\0" * 8 + weights.tobytes()},
     )
     x = np.array([[1.0, 0.0], [0.5, 0.25]])
     np.testing.assert_allclose(model.output(x), x @ weights, rtol=1e-6)
@@ -121,7 +121,7 @@ def test_hostile_locations_are_refused_before_any_file_is_read(location, tmp_pat
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "w.bin").write_bytes(b"\0" * 16)
     with pytest.raises(StudioError, match="not a plain file name"):
-        studio.load_model(_tiny_external(location), name="evil.onnx", external_data={"w.bin": b"\0" * 16})
+        studio.load_model(_tiny_external(location), name="evil.onnx", extra_files={"w.bin": b"\0" * 16})
     # from a path too: the file beside the model named by a traversal is never opened
     (tmp_path / "evil.onnx").write_bytes(_tiny_external(location))
     with pytest.raises(StudioError, match="not a plain file name"):
@@ -139,20 +139,20 @@ def test_a_link_beside_the_model_is_not_followed(tmp_path):
 @pytest.mark.parametrize("offset,length", [(0, 64), (32, 16), (4, -1)])
 def test_ranges_outside_the_data_file_are_refused(offset, length):
     with pytest.raises(StudioError, match="truncated|negative"):
-        studio.load_model(_tiny_external("w.bin", offset, length), name="m.onnx", external_data={"w.bin": b"\0" * 16})
+        studio.load_model(_tiny_external("w.bin", offset, length), name="m.onnx", extra_files={"w.bin": b"\0" * 16})
 
 
 def test_external_data_is_bounded_by_the_model_size_limit(monkeypatch):
     monkeypatch.setenv("STUDIO_MAX_MODEL_BYTES", "1000")
     with pytest.raises(StudioError, match="STUDIO_MAX_MODEL_BYTES"):
-        studio.load_model(_tiny_external("w.bin"), name="m.onnx", external_data={"w.bin": b"\0" * 2000})
+        studio.load_model(_tiny_external("w.bin"), name="m.onnx", extra_files={"w.bin": b"\0" * 2000})
 
 
 def test_data_files_for_a_model_without_external_data_are_refused():
     with pytest.raises(StudioError, match="keeps all its weights inside"):
-        studio.load_model(_inline_model(), name="m.onnx", external_data={"x.data": b"1"})
-    with pytest.raises(StudioError, match="for ONNX models only"):
-        studio.load_model(b"PK\x03\x04", name="m.skops", external_data={"x.data": b"1"})
+        studio.load_model(_inline_model(), name="m.onnx", extra_files={"x.data": b"1"})
+    with pytest.raises(StudioError, match="external data only"):
+        studio.load_model(b"PK\x03\x04", name="m.skops", extra_files={"x.data": b"1"})
 
 
 def _inline_model(ir_version=10, opset=21):
