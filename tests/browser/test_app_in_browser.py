@@ -266,9 +266,9 @@ def test_two_file_onnx_model_uploaded_and_explained(server, browser, tmp_path):
     page.goto(server)
     _idle(page)
     page.wait_for_selector("h1:has-text('Load')")
+    page.locator("[data-testid='stMain']").get_by_text("Model data file (optional)").wait_for(timeout=60_000)
     inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
-    labels = page.locator("[data-testid='stFileUploader']").locator("xpath=..").all_inner_texts()
-    assert any("Model data file (optional)" in text for text in labels), labels
+    assert inputs.count() == 4
     inputs.nth(0).set_input_files(str(files["onnx"]))
     inputs.nth(2).set_input_files(str(SAMPLE_DATA / "breast_cancer.csv"))
     inputs.nth(3).set_input_files(str(files["data"]))
@@ -295,6 +295,7 @@ def test_two_file_onnx_model_uploaded_and_explained(server, browser, tmp_path):
     page.goto(server)
     _idle(page)
     page.wait_for_selector("h1:has-text('Load')")
+    page.locator("[data-testid='stMain']").get_by_text("Model data file (optional)").wait_for(timeout=60_000)
     inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
     inputs.nth(0).set_input_files(str(files["zip"]))
     inputs.nth(2).set_input_files(str(SAMPLE_DATA / "breast_cancer.csv"))
