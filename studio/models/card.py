@@ -59,9 +59,6 @@ class ModelCard:
     modality : {"tabular", "image"} or None
         What the model takes; None: inferred from ``input_size``,
         ``feature_names`` or the model itself.
-    output : str, int or None
-        For a network returning several outputs: the one to explain, a dict
-        key (``"logits"``) or a tuple index (``0``). None: the only output.
     extra : dict
         Fields the studio does not know, kept as given (a ``license``, say);
         each is reported once in :attr:`warnings`.
@@ -83,7 +80,6 @@ class ModelCard:
     output_names: list | None = None
     description: str = ""
     modality: str | None = None
-    output: str | int | None = None
     extra: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list, repr=False, compare=False)
 
@@ -96,12 +92,11 @@ class ModelCard:
     def canonical_json(self) -> str:
         """The card as sorted compact JSON (part of the model's cache id).
 
-        Fields added later (``modality``, ``output``, ``extra``) are left out
-        while they hold their defaults, so cards without them keep the cache
-        ids they had.
+        Fields added later (``modality``, ``extra``) are left out while they
+        hold their defaults, so cards without them keep the cache ids they had.
         """
         out = self.to_dict()
-        for name, default in (("modality", None), ("output", None), ("extra", {})):
+        for name, default in (("modality", None), ("extra", {})):
             if out[name] == default:
                 del out[name]
         return json.dumps(out, sort_keys=True, separators=(",", ":"))
@@ -202,13 +197,6 @@ class ModelCard:
             bad("'modality' is 'tabular' but 'input_size' describes images; remove one of them")
         if self.modality == "image" and self.feature_names is not None:
             bad("'modality' is 'image' but 'feature_names' describes table columns; remove one of them")
-        if self.output is not None:
-            if isinstance(self.output, bool) or not isinstance(self.output, (str, int)):
-                bad("'output' must be the name of a dict output (text) or the index of a tuple output (a number)")
-            if isinstance(self.output, str) and not 0 < len(self.output) <= 200:
-                bad("'output' must be a short output name such as 'logits'")
-            if isinstance(self.output, int) and not 0 <= self.output < 10_000:
-                bad(f"'output' as a tuple index must be 0 or more, got {self.output}")
         if len(self.extra) > 1000:
             bad(f"it has {len(self.extra)} unknown fields; a card has a few dozen at most")
 

@@ -17,12 +17,13 @@ from studio.models.architectures import architecture_names
 from studio.models.card import OUTPUTS
 
 NO_ARCHITECTURE = "(none: the file holds the network)"
+INFER = "(infer)"
 
 
 def card_fields() -> dict:
     """Widgets for the card; returns the raw answers (blank means: infer it)."""
     c1, c2 = st.columns(2)
-    task = c1.selectbox("Task", ["(infer)", "classification", "regression"], key="card-task")
+    task = c1.selectbox("Task", [INFER, "classification", "regression"], key="card-task")
     classes = c2.text_input("Class names, comma-separated", key="card-classes", placeholder="e.g. cat, dog")
     a1, a2 = st.columns(2)
     architecture = a1.selectbox(
@@ -38,8 +39,9 @@ def card_fields() -> dict:
     mean = c4.text_input("Normalisation mean", key="card-mean", placeholder="e.g. 0.485,0.456,0.406")
     std = c5.text_input("Normalisation std", key="card-std", placeholder="e.g. 0.229,0.224,0.225")
     outputs = st.radio(
-        "The network returns", list(OUTPUTS), key="card-outputs", horizontal=True,
-        help="Logits pass through softmax; probabilities are used as they are.",
+        "The network returns", [INFER, *OUTPUTS], key="card-outputs", horizontal=True,
+        help="Logits pass through softmax; probabilities are used as they are. "
+        "(infer): outputs that are already probabilities on every probe row are used as they are.",
     )
     return {
         "task": task, "classes": classes, "architecture": architecture, "architecture_args": arch_args,
@@ -83,7 +85,7 @@ def _arguments(text: str) -> dict:
 def card_bytes(fields: dict) -> bytes | None:
     """The card as JSON bytes from the form, or None when the form is blank (its defaults only)."""
     card = {}
-    if fields.get("task") and fields["task"] != "(infer)":
+    if fields.get("task") and fields["task"] != INFER:
         card["task"] = fields["task"]
     classes = [c.strip() for c in fields.get("classes", "").split(",") if c.strip()]
     if classes:
@@ -105,6 +107,6 @@ def card_bytes(fields: dict) -> bytes | None:
         values = _numbers(fields.get(name, ""), f"normalisation {name}")
         if values is not None:
             card[name] = values
-    if fields.get("outputs") and fields["outputs"] != "logits":
+    if fields.get("outputs") and fields["outputs"] != INFER:
         card["outputs"] = fields["outputs"]
     return json.dumps(card).encode() if card else None

@@ -119,7 +119,8 @@ def test_card_form_argument_parsing():
     import json
 
     assert json.loads(card_bytes(fields))["architecture_args"] == {"num_classes": 3, "dropout": 0.5, "name": "x", "flag": True}
-    assert card_bytes({"architecture": NO_ARCHITECTURE, "outputs": "logits"}) is None
+    assert card_bytes({"architecture": NO_ARCHITECTURE, "outputs": "(infer)"}) is None
+    assert json.loads(card_bytes({"outputs": "logits"})) == {"outputs": "logits"}
     with pytest.raises(StudioError, match="key=value"):
         card_bytes({"architecture": "resnet18", "architecture_args": "3"})
     with pytest.raises(StudioError, match="without an architecture"):

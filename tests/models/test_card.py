@@ -59,10 +59,10 @@ def test_modality_is_a_known_field_and_decides_the_kind(modality):
         ({"modality": "audio"}, "'modality' must be 'tabular' or 'image'"),
         ({"modality": "tabular", "input_size": [1, 8, 8]}, "'modality' is 'tabular' but 'input_size'"),
         ({"modality": "image", "feature_names": ["a"]}, "'modality' is 'image' but 'feature_names'"),
-        ({"output": True}, "'output' must be the name"),
-        ({"output": [0]}, "'output' must be the name"),
-        ({"output": -1}, "tuple index must be 0 or more"),
-        ({"output": ""}, "short output name"),
+        ({"output": True}, "'output' must be a dict key"),
+        ({"output": [0]}, "'output' must be a dict key"),
+        ({"output": -1}, "'output' must be a dict key"),
+        ({"output": ""}, "'output' must be a dict key"),
     ],
 )
 def test_bad_modality_and_output_are_refused(card, match):
