@@ -38,19 +38,28 @@ def _parse_rows(text):
         raise StudioError(f"--rows takes comma-separated row numbers such as 0,5, got {text!r}") from None
 
 
+def _load_model(args):
+    """The model of ``--model``; the card's warnings (unknown fields) as ``warning:`` lines on stderr."""
+    import warnings
+
+    import studio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # said once below, without a source line
+        model = studio.load_model(args.model, card=args.card, trust_pickle=args.trust_pickle,
+                                  sandbox=args.sandbox, trust=args.trust)
+    for message in model.card.warnings:
+        print(f"warning: {_one_line(message)}", file=sys.stderr)
+    return model
+
+
 def _load(args):
     import studio
 
     model = _load_model(args)
+    # the label: --label, else studio.data.tabular.label_column (the rule studio.explain uses too)
     data = studio.load_dataset(args.data, label=getattr(args, "label", None), feature_names=model.feature_names)
     return model, data
-
-
-def _load_model(args):
-    import studio
-
-    return studio.load_model(args.model, card=args.card, trust_pickle=args.trust_pickle,
-                             sandbox=args.sandbox, trust=args.trust)
 
 
 def _add_model_args(p, required=True):

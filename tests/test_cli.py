@@ -118,3 +118,14 @@ def test_usage_hint_names_the_command_once_and_estimates_print_two_figures():
     assert len(f"{est['seconds']:.10g}".lstrip("0.").replace(".", "").rstrip("0")) <= 2  # two significant figures
     out = run("explain", "--model", MODEL, "--data", DATA, "--method", "shap", "--rows", "0", "--estimate")
     assert out.stdout.startswith("shap: about ") and "nothing was run" in out.stdout
+
+
+def test_unknown_card_fields_are_one_warning_line_each_and_the_run_goes_on(tmp_path):
+    card = tmp_path / "gbt.card.json"
+    card.write_text('{"task": "classification", "licence": "MIT", "clas_names": ["a", "b"]}')
+    out = run("methods", "--model", MODEL, "--card", str(card), "--data", DATA, "--json")
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("warning: model card ") for line in lines), lines
+    assert "did you mean 'class_names'?" in out.stderr and "UserWarning" not in out.stderr
+    assert {m["name"] for m in json.loads(out.stdout)} >= {"shap", "pdp"}

@@ -81,6 +81,19 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.x)
 
+    def __repr__(self) -> str:
+        """One line: name, kind, size and label (the frame and arrays are not printed)."""
+        if self.kind == "image":
+            c, h, w = self.image_shape or (0, 0, 0)
+            shape = f"{len(self)} images {c}x{h}x{w}"
+        else:
+            shape = f"{len(self)} rows x {self.n_features} features"
+            if self.categorical:
+                shape += f" ({len(self.categorical)} non-numeric)"
+        label = f" label={self.label!r}" if self.label else ""
+        classes = f" classes={len(self.class_names)}" if self.class_names else ""
+        return f"<Dataset {self.name!r} {self.kind}: {shape}{label}{classes}>"
+
     @property
     def n_features(self) -> int | None:
         return None if self.feature_names is None else len(self.feature_names)
@@ -164,9 +177,26 @@ class Dataset:
                 )
             self._check_images_for(model)
             return self
-        aligned = self._aligned_columns(model)
+        aligned = self._with_label_for(model)._aligned_columns(model)
         aligned._check_values_for(model)
         return aligned
+
+    def _with_label_for(self, model) -> "Dataset":
+        """A table loaded without knowing the model: its label found by :func:`studio.data.tabular.label_column`.
+
+        ``studio.load_dataset(path)`` alone cannot tell which column is the
+        label when none is called target/label/y/class; with the model's
+        feature names, the one column the model does not use is (as the CLI
+        finds it).
+        """
+        if self.label is not None or self.frame is None or not model.feature_names:
+            return self
+        from studio.data.tabular import label_column, table_dataset
+
+        label = label_column(list(self.feature_names), model.feature_names)
+        if label is None:
+            return self
+        return table_dataset(self.frame, name=self.name, label=label)
 
     def _aligned_columns(self, model) -> "Dataset":
         names = model.feature_names

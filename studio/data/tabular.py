@@ -220,6 +220,31 @@ def _csv_header(data: bytes, name: str):
     return header, delimiter
 
 
+def label_column(columns, feature_names=None) -> str | None:
+    """The label column of a table whose label was not named: the one rule for the API, the CLI and the app.
+
+    ``target``, ``label``, ``y`` or ``class`` (the first present), else,
+    when the model's features are known, the one column the model does not
+    use, else None (no label).
+
+    Parameters
+    ----------
+    columns : list of str
+        The table's columns.
+    feature_names : list of str, optional
+        The model's input columns.
+    """
+    found = [c for c in DEFAULT_LABELS if c in columns]
+    if found:
+        return found[0]
+    if feature_names is not None:
+        used = set(feature_names)
+        rest = [c for c in columns if c not in used]
+        if len(rest) == 1 and len(columns) == len(used) + 1:
+            return rest[0]
+    return None
+
+
 def table_dataset(frame, name: str = "data", label: str | None = None, feature_names=None) -> Dataset:
     """A tabular Dataset from a DataFrame.
 
@@ -236,13 +261,7 @@ def table_dataset(frame, name: str = "data", label: str | None = None, feature_n
     if label is not None and label not in columns:
         raise StudioError(f"label column {label!r} is not in {name!r}; its columns are {', '.join(columns[:12])}")
     if label is None:
-        found = [c for c in DEFAULT_LABELS if c in columns]
-        if found:
-            label = found[0]
-        elif feature_names is not None:
-            rest = [c for c in columns if c not in set(feature_names)]
-            if len(rest) == 1:
-                label = rest[0]
+        label = label_column(columns, feature_names)
     features = frame.drop(columns=[label]) if label else frame
     if features.shape[1] == 0:
         raise StudioError(f"dataset {name!r} has no feature columns besides the label {label!r}")

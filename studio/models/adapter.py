@@ -88,6 +88,8 @@ class Model:
     @property
     def kind(self) -> str | None:
         """``"tabular"``, ``"image"`` or None when only the data can tell."""
+        if self.card.modality is not None:
+            return self.card.modality
         if self.card.input_size is not None:
             return "image"
         if self.feature_names is not None:
@@ -222,7 +224,16 @@ class Model:
         return x
 
     def __repr__(self) -> str:
-        return f"<Model {self.name!r} format={self.format} task={self.task} kind={self.kind}>"
+        """One line: name, format, task (with its classes), input kind and size."""
+        task = self.task
+        if self.is_classifier and self.class_names:
+            task += f" ({len(self.class_names)} classes)"
+        kind = self.kind or "input kind from the data"
+        if self.feature_names:
+            kind += f", {len(self.feature_names)} features"
+        elif self.input_size:
+            kind += f" {'x'.join(map(str, self.input_size))}"
+        return f"<Model {self.name!r} format={self.format} task={task} kind={kind}>"
 
 
 def _selects_no_columns(estimator) -> bool:

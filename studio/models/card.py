@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from studio.errors import StudioError
 
 TASKS = ("classification", "regression")
 OUTPUTS = ("logits", "probabilities")
+MODALITIES = ("tabular", "image")
 MAX_CARD_BYTES = 1_000_000
 MAX_NAMES = 100_000
 MAX_DESCRIPTION = 100_000
@@ -53,6 +56,15 @@ class ModelCard:
         (default ``"output 0"``, ``"output 1"``, ...).
     description : str
         Free text shown (escaped) in the app and the report.
+    modality : {"tabular", "image"} or None
+        What the model takes; None: inferred from ``input_size``,
+        ``feature_names`` or the model itself.
+    extra : dict
+        Fields the studio does not know, kept as given (a ``license``, say);
+        each is reported once in :attr:`warnings`.
+
+    Every field is documented, with an example card per model kind, in
+    ``docs/card.md``.
     """
 
     task: str | None = None
@@ -67,27 +79,43 @@ class ModelCard:
     output: str | int | None = None
     output_names: list | None = None
     description: str = ""
+    modality: str | None = None
+    extra: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The card's fields (unknown ones under ``extra``), as JSON-ready values."""
+        out = asdict(self)
+        out.pop("warnings")
+        return out
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """The card as sorted compact JSON (part of the model's cache id).
+
+        Fields added later (``modality``, ``extra``) are left out while they
+        hold their defaults, so cards without them keep the cache ids they had.
+        """
+        out = self.to_dict()
+        for name, default in (("modality", None), ("extra", {})):
+            if out[name] == default:
+                del out[name]
+        return json.dumps(out, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, raw: object, source: str = "model card") -> "ModelCard":
         """Validate a parsed card; raise StudioError naming the bad field."""
         if not isinstance(raw, dict):
             raise StudioError(f"{source} must be a JSON object with fields such as 'task' and 'class_names'")
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise StudioError(
-                f"{source} has unknown field(s) {', '.join(map(repr, unknown))}; "
-                f"known fields: {', '.join(sorted(known))}"
-            )
-        card = cls(**raw)
+        known = [f for f in cls.__dataclass_fields__ if f not in ("extra", "warnings")]
+        fields = {k: v for k, v in raw.items() if k in known}
+        extra = {str(k): v for k, v in raw.items() if k not in known}
+        if isinstance(raw.get("extra"), dict):  # a card written by to_dict(): its unknown fields, nested
+            extra = {**{str(k): v for k, v in raw["extra"].items()}, **{k: v for k, v in extra.items() if k != "extra"}}
+        card = cls(**fields, extra=extra)
         card._check(source)
+        card.warnings = unknown_field_warnings(extra, known, source)
+        for message in card.warnings:
+            warnings.warn(message, UserWarning, stacklevel=3)
         return card
 
     def _check(self, source: str) -> None:
@@ -163,6 +191,32 @@ class ModelCard:
             bad("'description' must be text")
         if self.architecture is not None and len(self.architecture) > 100:
             bad("'architecture' must be a short name such as 'resnet18'")
+        if self.modality is not None and self.modality not in MODALITIES:
+            bad(f"'modality' must be 'tabular' or 'image', got {str(self.modality)[:40]!r}")
+        if self.modality == "tabular" and self.input_size is not None:
+            bad("'modality' is 'tabular' but 'input_size' describes images; remove one of them")
+        if self.modality == "image" and self.feature_names is not None:
+            bad("'modality' is 'image' but 'feature_names' describes table columns; remove one of them")
+        if len(self.extra) > 1000:
+            bad(f"it has {len(self.extra)} unknown fields; a card has a few dozen at most")
+
+
+def unknown_field_warnings(extra: dict, known, source: str = "model card") -> list[str]:
+    """One sentence per unknown card field, with a did-you-mean for a near miss (``difflib``)."""
+    out = []
+    for key in list(extra)[:20]:
+        shown = key[:60]
+        near = difflib.get_close_matches(key.lower(), list(known), n=1, cutoff=0.75)
+        if near:
+            out.append(f"{source}: unknown field {shown!r} was kept but not used; did you mean {near[0]!r}?")
+        else:
+            out.append(
+                f"{source}: unknown field {shown!r} was kept but not used by the studio "
+                f"(known fields: {', '.join(known)}; see docs/card.md)"
+            )
+    if len(extra) > 20:
+        out.append(f"{source}: {len(extra) - 20} more unknown field(s) were kept but not used")
+    return out
 
 
 def _no_constant(name):

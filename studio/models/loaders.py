@@ -54,7 +54,9 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
     ----------
     source : str, Path or bytes
         A model file path, or its bytes (then ``name`` gives the file name
-        whose suffix decides the format).
+        whose suffix decides the format). A ``.zip`` holding one ``.onnx``
+        file and its external data files (and optionally its card,
+        ``*.card.json``) is loaded as that ONNX model.
     card : str, Path, dict, ModelCard or None
         The model card; by default ``<model>.card.json`` beside the file.
     trust_pickle : bool
@@ -68,8 +70,14 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
     trust : bool
         Allow program formats (TorchScript, ``.pt2``, ONNX) where no isolating
         sandbox exists (launcher ``"none"``); also ``STUDIO_TRUST_PROGRAMS=1``.
-    extra_files : dict of str to bytes, optional
-        Files the model refers to by name (an ONNX model's external data).
+    extra_files : dict of str to bytes or path, optional
+        Files the model refers to by name: an ONNX model's external data,
+        by the file name the graph gives (``torch.onnx.export`` writes
+        ``model.onnx`` and ``model.onnx.data``), e.g.
+        ``{"model.onnx.data": data_bytes}``. By default, for an ONNX model
+        given by path, the files the graph names are read from beside it.
+        The graph's locations must be plain file names among these files;
+        nothing else is ever read.
 
     Returns
     -------
@@ -84,6 +92,12 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
     from studio.sandbox import launcher
 
     data, name, path = _read_source(source, name)
+    extra_files = _read_extra_files(extra_files, name)
+    if Path(name).suffix.lower() == ".zip":
+        data, name, zipped, zip_card = _unpack_onnx_zip(data, name)
+        extra_files = {**zipped, **(extra_files or {})}
+        if card is None:
+            card = zip_card
     if card is None and path is not None:
         beside = path.with_name(path.name.split(".")[0] + ".card.json")
         alt = path.with_suffix(".card.json")
@@ -92,10 +106,14 @@ def load_model(source, card=None, trust_pickle: bool = False, name: str | None =
                 card = candidate
                 break
     card = load_card(card)
+    fmt = detect_format(data, name)
+    if extra_files and fmt != "onnx":
+        raise StudioError(f"extra files are for ONNX models' external data only; {name!r} is a {fmt} file, load it alone")
+    if fmt == "onnx" and path is not None and not extra_files:
+        extra_files = onnx_files_beside(data, name, path.parent)
     kind = launcher.choose(sandbox)
     if kind == "off":
         return load_in_process(data, name, card, trust_pickle, extra_files=extra_files)
-    fmt = detect_format(data, name)
     if fmt == "pickle" and not trust_pickle:
         raise StudioError(f"{name!r} is a pickle file and was not loaded. {PICKLE_ADVICE}")
     if kind not in launcher.ISOLATING and fmt in PROGRAM_FORMATS and not (trust or launcher.trust_programs()):
@@ -123,7 +141,8 @@ def load_in_process(data: bytes, name: str, card=None, trust_pickle: bool = Fals
     card : ModelCard, dict or None
     trust_pickle : bool
     extra_files : dict of str to bytes, optional
-        Files the model refers to by name (an ONNX model's external data).
+        Files the model refers to by name (an ONNX model's external data);
+        nothing is read from the disk.
 
     Returns
     -------
@@ -131,6 +150,8 @@ def load_in_process(data: bytes, name: str, card=None, trust_pickle: bool = Fals
     """
     card = load_card(card)
     fmt = detect_format(data, name)
+    if extra_files and fmt != "onnx":
+        raise StudioError(f"extra files are for ONNX models' external data only; {name!r} is a {fmt} file, load it alone")
     if data[:2] == b"PK" and fmt != "torch_export":  # torch and skops archives: bounds before any reading
         _check_zip_bounds(data, name)
     fingerprint = sha256_bytes(data)
@@ -149,6 +170,8 @@ def load_in_process(data: bytes, name: str, card=None, trust_pickle: bool = Fals
     try:
         if fmt == "pickle":
             model = loader(data, name, card, fingerprint, trust_pickle)
+        elif fmt == "onnx":
+            model = loader(data, name, card, fingerprint, extra_files)
         else:
             model = loader(data, name, card, fingerprint)
         _check_card_against_model(model)
@@ -638,20 +661,330 @@ def _load_safetensors(data, name, card, fingerprint):
 
 # ---- ONNX ------------------------------------------------------------------------------
 
+# A location in an ONNX graph's external data must be a plain file name (no folders).
+_ONNX_RESAVE = (
+    "re-save it with its weights inside (onnx.save_model(onnx.load(path), 'model.onnx')) "
+    "or beside it under one plain file name (onnx.save_model(m, path, save_as_external_data=True, location='model.onnx.data'))"
+)
 
-def _load_onnx(data, name, card, fingerprint):
+
+def _onnx_tensors(model):
+    """Every TensorProto in an ONNX model: initializers, sparse tensors and attribute tensors of every (sub)graph and function."""
+    from onnx import AttributeProto
+
+    def from_graph(graph):
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield sparse.values
+            yield sparse.indices
+        for node in graph.node:
+            yield from from_node(node)
+
+    def from_node(node):
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor.values
+                yield attr.sparse_tensor.indices
+            for sparse in attr.sparse_tensors:
+                yield sparse.values
+                yield sparse.indices
+            if attr.type == AttributeProto.GRAPH or attr.HasField("g"):
+                yield from from_graph(attr.g)
+            for sub in attr.graphs:
+                yield from from_graph(sub)
+
+    yield from from_graph(model.graph)
+    for function in model.functions:
+        for node in function.node:
+            yield from from_node(node)
+
+
+def _plain_file_name(location: str) -> bool:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    return (
+        bool(location) and len(location) <= 255 and location not in (".", "..") and "\x00" not in location
+        and ":" not in location and PurePosixPath(location).name == location and PureWindowsPath(location).name == location
+    )
+
+
+def _external_locations(model, name) -> dict:
+    """{tensor: (location, offset, length or None)} for every tensor stored outside the graph; StudioError on a bad one."""
+    from onnx import TensorProto
+
+    found = {}
+    for tensor in _onnx_tensors(model):
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        location = info.get("location", "")
+        if not _plain_file_name(location):
+            raise StudioError(
+                f"{name!r} stores tensor {tensor.name[:60]!r} at {location[:80]!r}, which is not a plain file name "
+                f"beside the model (folders, '..' and absolute paths are refused, so no other file is read); {_ONNX_RESAVE}"
+            )
+        try:
+            offset = int(info.get("offset", 0))
+            length = int(info["length"]) if "length" in info else None
+        except ValueError:
+            raise StudioError(f"{name!r} gives tensor {tensor.name[:60]!r} a non-numeric offset or length; the file is damaged") from None
+        if offset < 0 or (length is not None and length < 0):
+            raise StudioError(f"{name!r} gives tensor {tensor.name[:60]!r} a negative offset or length; the file is damaged or crafted")
+        found[id(tensor)] = (tensor, location, offset, length)
+    return found
+
+
+def _external_files(wanted, given, name) -> dict:
+    """{location: bytes} for each file the graph names, from ``given`` only; sizes bounded."""
+    from studio.data.dataset import limit
+
+    given = given or {}
+    max_bytes = limit("STUDIO_MAX_MODEL_BYTES", MAX_MODEL_BYTES)
+    files, total = {}, 0
+    for location in sorted(wanted):
+        if location not in given:
+            have = f"; given: {', '.join(map(repr, sorted(given)))}" if given else ""
+            raise StudioError(
+                f"{name!r} keeps its weights in {location!r}, which was not given{have}. Load it with that file: "
+                f"beside the model, in one .zip with it, or as extra_files={{{location!r}: bytes}} "
+                "(in the app: the 'Model data file' uploader)"
+            )
+        content = given[location]
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise StudioError(f"external data {location!r} must be bytes, not {type(content).__name__}")
+        content = bytes(content)
+        total += len(content)
+        if total > max_bytes:
+            raise StudioError(
+                f"{name!r} with its external data is over the limit of {max_bytes} bytes; "
+                "raise it with the environment variable STUDIO_MAX_MODEL_BYTES"
+            )
+        files[location] = content
+    return files
+
+
+def _read_extra_files(extra_files, name) -> dict | None:
+    """``extra_files`` with every value as bytes (paths are read here, bounded, links refused)."""
+    if not extra_files:
+        return None
+    from studio.data.dataset import limit
+
+    room = limit("STUDIO_MAX_MODEL_BYTES", MAX_MODEL_BYTES)
+    out = {}
+    for key, content in extra_files.items():
+        key = str(key)
+        if isinstance(content, (str, Path)):
+            content = _read_beside(Path(content), key, name, room)
+        elif not isinstance(content, (bytes, bytearray, memoryview)):
+            raise StudioError(f"extra file {key[:80]!r} must be bytes or a path, not {type(content).__name__}")
+        out[key] = bytes(content)
+        room -= len(out[key])
+        if room < 0:
+            raise StudioError(
+                f"{name!r} with its extra files is over the limit of {limit('STUDIO_MAX_MODEL_BYTES', MAX_MODEL_BYTES)} "
+                "bytes; raise it with the environment variable STUDIO_MAX_MODEL_BYTES"
+            )
+    return out
+
+
+def _onnx_locations(data: bytes, name: str) -> set:
+    """The file names an ONNX graph keeps tensors in (empty for a graph that cannot be parsed)."""
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception:
+        return set()  # not a valid graph: the loader says so in its words
+    return {loc for _, loc, _, _ in _external_locations(model, name).values()}
+
+
+def onnx_files_beside(data: bytes, name: str, folder: Path) -> dict | None:
+    """The external data files an ONNX graph names, read from ``folder`` (the model's own folder).
+
+    Only plain file names are looked up (anything else is refused by
+    :func:`_external_locations`); a file that is not there is left for the
+    loader to name in its message. Parsing the graph here is data only (a
+    protobuf); it runs where the file's path is known, before the model is
+    handed to a sandbox worker that cannot read the disk.
+    """
+    from studio.data.dataset import limit
+
+    room = limit("STUDIO_MAX_MODEL_BYTES", MAX_MODEL_BYTES)
+    files = {}
+    for location in sorted(_onnx_locations(data, name)):
+        path = folder / location
+        if path.exists() or path.is_symlink():
+            files[location] = _read_beside(path, location, name, room)
+            room -= len(files[location])
+    return files or None
+
+
+def _read_beside(path: Path, location: str, name: str, room: int) -> bytes:
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise StudioError(f"{name!r} names external data {location!r}, which is not a regular file beside it (links are refused)")
+        if path.stat().st_size > room:
+            raise StudioError(
+                f"external data {location!r} of {name!r} is {path.stat().st_size} bytes, over the limit; "
+                "raise it with the environment variable STUDIO_MAX_MODEL_BYTES"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise StudioError(f"external data {location!r} of {name!r} could not be read ({exc.strerror or exc})") from None
+
+
+def _inline_external_data(data, name, given):
+    """(model bytes with every external tensor copied in, {location: bytes}, ir_version, opsets).
+
+    The graph is parsed with ``onnx`` and each tensor stored outside it is
+    filled from the given files (by plain file name, within the file's
+    bounds), in memory: onnxruntime then gets a model that refers to no file
+    at all, so it never reads from the disk (it would otherwise resolve
+    locations against its working directory).
+    """
+    import onnx
+    from onnx import TensorProto
+
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as exc:
+        raise StudioError(f"{name!r} is not a valid ONNX model ({type(exc).__name__}); export it again") from None
+    opsets = {op.domain or "ai.onnx": op.version for op in model.opset_import}
+    found = _external_locations(model, name)
+    if not found:
+        if given:
+            raise StudioError(
+                f"{name!r} keeps all its weights inside; the external data file(s) {', '.join(map(repr, sorted(given)))} "
+                "are not used by it: load the model alone, or check that it is the model they were saved with"
+            )
+        return data, {}, model.ir_version, opsets
+    files = _external_files({loc for _, loc, _, _ in found.values()}, given, name)
+    for tensor, location, offset, length in found.values():
+        content = files[location]
+        end = len(content) if length is None else offset + length
+        if offset > len(content) or end > len(content):
+            raise StudioError(
+                f"{name!r} reads tensor {tensor.name[:60]!r} from bytes {offset} to {end} of {location!r}, "
+                f"which has {len(content)} bytes; the data file is truncated or belongs to another model"
+            )
+        tensor.raw_data = content[offset:end]
+        del tensor.external_data[:]
+        tensor.data_location = TensorProto.DEFAULT
+    if model.ByteSize() >= 2**31 - 1:
+        raise StudioError(
+            f"{name!r} with its external data is over 2 GB, more than one ONNX protobuf can hold in memory; "
+            "the studio explains smaller models"
+        )
+    return model.SerializeToString(), files, model.ir_version, opsets
+
+
+def _ort_reason(exc) -> str:
+    """onnxruntime's message without its C++ source location."""
+    import re
+
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^\S+\.(?:cc|h|cpp):\d+ [\w:~<>]+\([^)]*\)\s*", "", text)
+    return text[:600]
+
+
+def _ort_version_advice(name, exc, ir_version, opsets) -> str | None:
+    """A sentence naming the file's IR version/opset and what the installed onnxruntime runs, or None."""
+    import re
+
     import onnxruntime as ort
 
+    text = str(exc)
+    opset_text = ", ".join(f"{d} {v}" for d, v in sorted(opsets.items()))
+    m = re.search(r"max supported IR version: (\d+)", text)
+    if m:
+        top = int(m.group(1))
+        return (
+            f"{name!r} is ONNX IR version {ir_version} (opset {opset_text}), newer than onnxruntime {ort.__version__} "
+            f"runs (IR version up to {top}). Re-save it for IR version {top}: m = onnx.load(path); m.ir_version = {top}; "
+            f"onnx.save(m, path) (or onnx.helper.make_model(m.graph, ir_version={top}, opset_imports=m.opset_import)), "
+            "export it with an older onnx or opset, or upgrade onnxruntime"
+        )
+    m = re.search(r"Opset (\d+) is under development.*?domain (\S+) is till opset (\d+)", text)
+    if m:
+        wanted, domain, top = m.group(1), m.group(2).rstrip("."), int(m.group(3))
+        return (
+            f"{name!r} uses opset {wanted} of {domain} (IR version {ir_version}), newer than onnxruntime {ort.__version__} "
+            f"supports (opset up to {top}). Convert it: onnx.version_converter.convert_version(onnx.load(path), {top}), "
+            f"export it again with opset_version={top} (torch.onnx.export(..., opset_version={top})), or upgrade onnxruntime"
+        )
+    return None
+
+
+def _load_onnx(data, name, card, fingerprint, extra_files=None):
+    import onnxruntime as ort
+
+    model_bytes, files, ir_version, opsets = _inline_external_data(data, name, extra_files)
+    if files:  # the weights are the model too: the id covers them
+        import hashlib
+
+        h = hashlib.sha256(data)
+        for location in sorted(files):
+            h.update(location.encode() + b"\x00" + hashlib.sha256(files[location]).digest())
+        fingerprint = h.hexdigest()
     options = ort.SessionOptions()
     options.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
     try:
-        session = ort.InferenceSession(data, sess_options=options, providers=providers)
+        session = ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
     except Exception as exc:
-        raise StudioError(f"{name!r} is not a valid ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        advice = _ort_version_advice(name, exc, ir_version, opsets)
+        if advice:
+            raise StudioError(advice) from None
+        raise StudioError(f"{name!r} is not a valid ONNX model for onnxruntime {ort.__version__} ({_ort_reason(exc)})") from None
+    del model_bytes
     model = OnnxModel(session, "onnx", fingerprint, card, name)
     model.onnx_bytes = data  # the session has no graph; studio.activations.graph reads onnx's own from these
     return model
+
+
+def _unpack_onnx_zip(data, name):
+    """(onnx bytes, onnx file name, {file name: bytes} of the files beside it, card bytes or None) from a .zip.
+
+    The archive is checked (size, members, paths, links) before anything is
+    read; it must hold exactly one ``.onnx`` file. Files in the same folder
+    are its candidate external data, and a ``*.card.json`` there its card.
+    """
+    from pathlib import PurePosixPath
+
+    from studio.data.images import check_archive
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise StudioError(f"{name!r} is not a readable .zip archive; zip the .onnx file with its .data file again") from None
+    with zf:
+        infos = [i for i in check_archive(zf, name) if not i.is_dir()]
+        paths = {i.filename: PurePosixPath(i.filename.replace("\\", "/")) for i in infos}
+        infos = [i for i in infos if "__MACOSX" not in paths[i.filename].parts and not paths[i.filename].name.startswith(".")]
+        graphs = [i for i in infos if paths[i.filename].suffix.lower() == ".onnx"]
+        if len(graphs) != 1:
+            raise StudioError(
+                f"{name!r} holds {len(graphs)} .onnx files; a model .zip holds exactly one .onnx file "
+                "and the external data files it names (e.g. model.onnx and model.onnx.data)"
+            )
+        graph = graphs[0]
+        folder = paths[graph.filename].parent
+        files, card = {}, None
+        for info in infos:
+            path = paths[info.filename]
+            if info is graph or path.parent != folder:
+                continue
+            if path.name.lower().endswith(".card.json"):
+                card = zf.read(info)
+            else:
+                files[path.name] = info
+        data = zf.read(graph)
+        named = _onnx_locations(data, name)  # other files in the archive (a README, say) are left alone
+        return data, paths[graph.filename].name, {k: zf.read(v) for k, v in files.items() if k in named}, card
 
 
 # ---- pickle (trusted only) ---------------------------------------------------------------

@@ -28,12 +28,15 @@ def pickle_allowed() -> bool:
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
-def _load_model_cached(key: str, data: bytes, name: str, card_bytes: bytes | None, trust: bool):
-    """A model shared by the sessions that load the same bytes; its sandbox worker ends when every holder drops it."""
+def _load_model_cached(key: str, _data: bytes, name: str, _card_bytes: bytes | None, trust: bool, _files: dict | None = None):
+    """A model shared by the sessions that load the same bytes; its sandbox worker ends when every holder drops it.
+
+    ``key`` digests the model, card and extra file bytes (Streamlit does not hash the ``_`` arguments).
+    """
     import studio
 
     _serve_spares()
-    return studio.load_model(data, card=card_bytes, trust_pickle=trust, name=name)
+    return studio.load_model(_data, card=_card_bytes, trust_pickle=trust, name=name, extra_files=_files or None)
 
 
 @st.cache_resource
@@ -65,17 +68,17 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_pair(model_bytes, model_name, card_bytes, data_bytes, data_name, label=None):
+def load_pair(model_bytes, model_name, card_bytes, data_bytes, data_name, label=None, model_files=None):
     """Load and validate a model and a dataset together.
 
-    Returns (model, data) aligned, or raises StudioError; nothing in the
-    session changes here.
+    ``model_files`` maps file names to bytes: an ONNX model's external data
+    (``model.onnx.data``). Returns (model, data) aligned, or raises
+    StudioError; nothing in the session changes here.
     """
-    if card_bytes is None and model_name:
-        # a sample's card beside the file
-        pass
+    files_key = "".join(name + _digest(content) for name, content in sorted((model_files or {}).items()))
     model = _load_model_cached(
-        _digest(model_bytes) + _digest(card_bytes or b""), model_bytes, model_name, card_bytes, pickle_allowed()
+        _digest(model_bytes) + _digest(card_bytes or b"") + files_key, model_bytes, model_name, card_bytes,
+        pickle_allowed(), model_files,
     )
     names = tuple(model.feature_names) if model.feature_names else None
     data = _load_data_cached(_digest(data_bytes) + str(label) + str(names), data_bytes, data_name, label, names)

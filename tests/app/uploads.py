@@ -33,3 +33,31 @@ def wine_files() -> dict:
     card = {"task": "classification", "class_names": class_names, "feature_names": names,
             "description": "LogisticRegression on the UCI wine data (test upload)"}
     return {"model": sio.dumps(est), "card": json.dumps(card).encode(), "csv": buf.getvalue(), "feature_names": names}
+
+
+def onnx_mlp_files(folder) -> dict:
+    """A held-out torch MLP for the breast cancer table (30 features, 2 classes), written by ``torch.onnx.export``.
+
+    torch 2.14 keeps the weights beside the graph: returns {"onnx": path, "data": path (``<name>.onnx.data``),
+    "zip": path of a .zip holding both, "module": the torch module}.
+    """
+    import zipfile
+
+    import torch
+
+    torch.manual_seed(7)
+    net = torch.nn.Sequential(
+        torch.nn.BatchNorm1d(30), torch.nn.Linear(30, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2)
+    ).eval()
+    with torch.no_grad():  # standardise the table's scale inside the network, as a trained model would
+        net[0].running_mean.copy_(torch.linspace(0, 800, 30))
+        net[0].running_var.copy_(torch.linspace(1, 2e5, 30))
+    path = folder / "cancer_mlp.onnx"
+    torch.onnx.export(net, (torch.zeros(2, 30),), str(path), dynamic_shapes=({0: "batch"},))
+    data = folder / "cancer_mlp.onnx.data"
+    assert data.stat().st_size > 0, "torch.onnx.export kept the weights inside; the test needs external data"
+    archive = folder / "cancer_mlp.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(path, path.name)
+        zf.write(data, data.name)
+    return {"onnx": path, "data": data, "zip": archive, "module": net}

@@ -410,10 +410,12 @@ case("truncated_onnx", "model", "not a valid onnx model",
      _files(**{"truncated_onnx.onnx": lambda f: SAMPLES["@onnx"].read_bytes()[:3000]}), model="truncated_onnx.onnx")
 case("random_onnx", "model", "not a valid onnx model",
      _files(**{"random_onnx.onnx": np.random.RandomState(1).bytes(4096)}), model="random_onnx.onnx")
-case("onnx_external_data", "model", "not a valid onnx model",
+case("onnx_external_data", "model", "not a plain file name",
      _files(**{"external.onnx": lambda f: _onnx_external("/etc/hostname")}), model="external.onnx")
-case("onnx_external_data_relative", "model", "not a valid onnx model",
+case("onnx_external_data_relative", "model", "not a plain file name",
      _files(**{"external_rel.onnx": lambda f: _onnx_external("../../../../etc/hostname")}), model="external_rel.onnx")
+case("onnx_external_data_missing", "model", "which was not given",
+     _files(**{"external_missing.onnx": lambda f: _onnx_external("weights_not_here.data")}), model="external_missing.onnx")
 case("unknown_suffix", "model", "unknown type", _files(**{"model.h5": b"\x89HDF\r\n"}), model="model.h5")
 case("missing_model", "model", "was not found", model="does_not_exist.skops")
 case("not_skops", "model", "not a valid skops file", _files(**{"not_skops.skops": b"just text"}), model="not_skops.skops")
@@ -512,8 +514,8 @@ case("card_deeply_nested", "card", "nested too deeply",
      _files(**{"deep.card.json": b'{"description": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"}), card="deep.card.json")
 case("card_huge", "card", "larger than 1000000 bytes",
      _files(**{"huge.card.json": b'{"description": "' + b"x" * 1_100_000 + b'"}'}), card="huge.card.json")
-case("card_unknown_field", "card", "unknown field(s) 'colour'", _files(**{"unknown.card.json": b'{"colour": "red"}'}),
-     card="unknown.card.json")
+case("card_bad_modality", "card", "'modality' must be 'tabular' or 'image'",
+     _files(**{"modality.card.json": b'{"modality": "audio"}'}), card="modality.card.json")
 case("card_bad_task", "card", "'task' must be 'classification' or 'regression'",
      _files(**{"task.card.json": b'{"task": "clustering"}'}), card="task.card.json")
 case("card_bad_input_size", "card", "'input_size' must be [channels, height, width]",

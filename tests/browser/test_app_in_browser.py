@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.uploads import EVIL, wine_files
+from tests.app.uploads import EVIL, onnx_mlp_files, wine_files
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -148,7 +148,7 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     (tmp_path / "wine.csv").write_bytes(files["csv"])
     _open(page, "Load")
     inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
-    assert inputs.count() == 3
+    assert inputs.count() == 4  # model, card, dataset, model data file
     inputs.nth(0).set_input_files(str(tmp_path / "wine.skops"))
     inputs.nth(1).set_input_files(str(tmp_path / "wine.card.json"))
     inputs.nth(2).set_input_files(str(tmp_path / "wine.csv"))
@@ -257,6 +257,60 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     assert page.locator("[data-testid='stMain'] [data-testid='stImage']").count() == 4  # the upload and 3 overlays
     _shot(page, "12-local-uploaded-image")
     assert dialogs == []
+    context.close()
+
+
+def test_two_file_onnx_model_uploaded_and_explained(server, browser, tmp_path):
+    """torch.onnx.export's model.onnx + model.onnx.data: uploaded as two files, then as one .zip, and explained."""
+    from tests.conftest import SAMPLE_DATA
+
+    files = onnx_mlp_files(tmp_path)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(server)
+    _idle(page)
+    page.wait_for_selector("h1:has-text('Load')")
+    page.locator("[data-testid='stMain']").get_by_text("Model data file (optional)").wait_for(timeout=60_000)
+    inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
+    assert inputs.count() == 4
+    inputs.nth(0).set_input_files(str(files["onnx"]))
+    inputs.nth(2).set_input_files(str(SAMPLE_DATA / "breast_cancer.csv"))
+    inputs.nth(3).set_input_files(str(files["data"]))
+    form = page.locator("[data-testid='stForm']")
+    for name in ("cancer_mlp.onnx", "breast_cancer.csv", "cancer_mlp.onnx.data"):
+        form.get_by_text(name, exact=True).wait_for(timeout=30_000)
+    page.locator("[data-testid='stFormSubmitButton'] button").click()
+    _idle(page)
+    page.locator("[data-testid='stSidebar']").get_by_text("Model: cancer_mlp.onnx").wait_for(timeout=60_000)
+    _no_exception(page, "Load, two-file ONNX")
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    _shot(page, "13-load-onnx-two-files")
+
+    _open(page, "Local explanations")
+    page.get_by_role("button", name="Run explainers").click()
+    _idle(page, timeout=150_000)
+    _no_exception(page, "Local, two-file ONNX")
+    page.wait_for_selector(CHART, timeout=30_000)
+    assert page.locator(CHART).count() >= 2
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    _shot(page, "14-local-onnx-two-files")
+
+    # the same model as one .zip in the Model file uploader, the data file uploader left empty
+    page.goto(server)
+    _idle(page)
+    page.wait_for_selector("h1:has-text('Load')")
+    page.locator("[data-testid='stMain']").get_by_text("Model data file (optional)").wait_for(timeout=60_000)
+    inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
+    inputs.nth(0).set_input_files(str(files["zip"]))
+    inputs.nth(2).set_input_files(str(SAMPLE_DATA / "breast_cancer.csv"))
+    for name in ("cancer_mlp.zip", "breast_cancer.csv"):
+        page.locator("[data-testid='stForm']").get_by_text(name, exact=True).wait_for(timeout=30_000)
+    page.locator("[data-testid='stFormSubmitButton'] button").click()
+    _idle(page)
+    page.locator("[data-testid='stSidebar']").get_by_text("Model: cancer_mlp.onnx").wait_for(timeout=60_000)
+    _no_exception(page, "Load, zipped ONNX")
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    # pipeline upload (skops ColumnTransformer + forest): added with the trees helper's skops allow-list
     context.close()
 
 

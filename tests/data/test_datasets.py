@@ -130,3 +130,66 @@ def test_alignment_reorders_columns_and_reports_mismatch(gbt, table, tmp_path):
 def test_broken_tables(content, message):
     with pytest.raises(StudioError, match=message):
         studio.load_dataset(content, name="d.csv")
+
+
+@pytest.fixture(scope="module")
+def wine_cultivar(tmp_path_factory):
+    """(model, csv path): a held-out logistic regression on the wine data, whose label column is 'cultivar'."""
+    import skops.io as sio
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    wine = load_wine(as_frame=True)
+    frame = wine.frame.rename(columns={"target": "cultivar"})
+    features = [c for c in frame.columns if c != "cultivar"]
+    est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(frame[features], frame["cultivar"])
+    folder = tmp_path_factory.mktemp("wine")
+    # the label sits in the middle, where no "last column" rule would find it
+    frame = frame[features[:5] + ["cultivar"] + features[5:]]
+    frame.to_csv(folder / "wine.csv", index=False)
+    sio.dump(est, folder / "wine.skops")
+    return studio.load_model(folder / "wine.skops"), folder / "wine.csv"
+
+
+def test_explain_finds_the_label_column_the_model_does_not_use_as_the_cli_does(wine_cultivar, capsys):
+    """``studio.explain(model, studio.load_dataset(path))`` and ``--data path`` agree on the label (one rule)."""
+    from studio.cli import main
+
+    model, csv = wine_cultivar
+    alone = studio.load_dataset(csv)
+    assert alone.label is None and "cultivar" in alone.feature_names  # the table alone cannot tell
+    aligned = alone.aligned_to(model)
+    assert aligned.label == "cultivar" and aligned.feature_names == model.feature_names
+    assert aligned.y.tolist() == pd.read_csv(csv)["cultivar"].tolist() and aligned.class_names == ["0", "1", "2"]
+    exp = studio.explain(model, alone, "permutation_importance", params={"n_repeats": 2}, cache=False)
+    assert [i.feature for i in exp.importances] and {i.feature for i in exp.importances} == set(model.feature_names)
+    assert main(["explain", "--model", str(csv.with_name("wine.skops")), "--data", str(csv),
+                 "--method", "permutation_importance", "--param", "n_repeats=2", "--no-cache"]) == 0
+    cli = __import__("json").loads(capsys.readouterr().out)
+    assert cli["dataset"]["id"] == exp.dataset_id
+    assert {i["feature"]: i["mean"] for i in cli["importances"]} == pytest.approx({i.feature: i.mean for i in exp.importances})
+
+
+def test_label_rule_needs_exactly_one_unused_column():
+    from studio.data.tabular import label_column
+
+    assert label_column(["a", "b", "y", "c"], ["a", "b", "c"]) == "y"
+    assert label_column(["a", "b", "kind"], ["a", "b"]) == "kind"
+    assert label_column(["a", "b", "kind", "note"], ["a", "b"]) is None
+    assert label_column(["a", "kind"], ["a", "b"]) is None  # a feature is missing: no guess
+    assert label_column(["a", "kind"], None) is None
+
+
+def test_dataset_and_model_print_as_one_line(table, digits, gbt, cnn):
+    for obj, words in (
+        (table, ["'breast_cancer.csv'", "569 rows x 30 features", "label='target'"]),
+        (digits, ["'digits.zip'", "360 images 1x32x32", "classes=10"]),
+        (gbt, ["'tabular_gbt.skops'", "skops", "classification (2 classes)", "30 features"]),
+        (cnn, ["'image_cnn.pt'", "torchscript", "10 classes", "1x32x32"]),
+    ):
+        text = repr(obj)
+        assert "\n" not in text and len(text) < 200, text
+        assert all(w in text for w in words), text
+        assert str(obj) == text

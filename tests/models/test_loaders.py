@@ -264,8 +264,8 @@ def test_card_errors(tmp_path):
         studio.load_model(MODELS / "tabular_gbt.skops", card="{not json")
     with pytest.raises(StudioError, match="'task' must be"):
         studio.load_model(MODELS / "tabular_gbt.skops", card={"task": "clustering"})
-    with pytest.raises(StudioError, match="unknown field"):
-        studio.load_model(MODELS / "tabular_gbt.skops", card={"tsk": "classification"})
+    with pytest.raises(StudioError, match="'modality' must be"):
+        studio.load_model(MODELS / "tabular_gbt.skops", card={"modality": "audio"})
     with pytest.raises(StudioError, match="regression"):
         studio.load_model(MODELS / "tabular_gbt.skops", card={"task": "regression"})
 

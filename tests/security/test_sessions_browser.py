@@ -97,7 +97,7 @@ def _session(browser, url):
 
 def _choose(page, model: Path, card: Path | None, data: Path):
     inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
-    assert inputs.count() == 3
+    assert inputs.count() == 4  # model, card, dataset, model data file
     inputs.nth(0).set_input_files(str(model))
     if card is not None:
         inputs.nth(1).set_input_files(str(card))
