@@ -621,9 +621,10 @@ def _load_header(name, fmt, card, trust_pickle) -> dict:
 
 
 def _load_parts(blob, extra_files) -> dict:
+    """The model's bytes under ``model`` and each extra file under ``extra/<its name>`` (no name can shadow the model)."""
     parts = {"model": blob}
     for key, value in (extra_files or {}).items():
-        parts[str(key)] = bytes(value)
+        parts["extra/" + str(key)] = bytes(value)
     return parts
 
 

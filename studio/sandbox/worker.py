@@ -205,8 +205,9 @@ class Worker:
         from studio.models.loaders import load_in_process
 
         blob = parts.pop("model")
+        extra = {k[len("extra/"):]: v for k, v in parts.items() if k.startswith("extra/")}
         self.model = load_in_process(blob, header["name"], header.get("card"), bool(header.get("trust_pickle")),
-                                     extra_files=parts or None)
+                                     extra_files=extra or None)
         return {"type": "loaded", "describe": describe(self.model)}, None
 
     def compatible(self, header: dict, data):

@@ -58,3 +58,10 @@ def test_a_live_worker_refuses_a_pickle_and_says_so():
             worker._receive(None, "a pickled request", None, None)
     finally:
         worker.kill()
+
+
+def test_an_extra_file_cannot_shadow_the_model_bytes():
+    from studio.sandbox.client import _load_parts
+
+    header, parts = _through_pipe(protocol.encode({"type": "load"}, _load_parts(b"MODEL", {"model": b"DATA"})))
+    assert parts["model"] == b"MODEL" and parts["extra/model"] == b"DATA"
