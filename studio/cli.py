@@ -333,8 +333,8 @@ def cmd_assess(args) -> int:
         f"{a}~{b} {rank[i, j]:.2f}" for i, a in enumerate(names) for j, b in enumerate(names) if j > i) or "-")
     for r in result.numbers("resilience"):
         if r["metric"] == "rank_correlation":
-            print(f"resilience {r['method']} {r['attack']} {r['severity']}: " + (
-                f"{r['value']:.2f} over {r['n_rows']} unchanged rows" if r["n_rows"] else "- (no row kept its prediction)"))
+            kept = f"{r['value']:.2f} over {r['n_rows']} unchanged rows" if r["n_rows"] else "- (no row kept its prediction)"
+            print(f"resilience {r['method']} {r['attack']} {r['severity']}: {kept}")
     for s in result.skipped:
         print(f"skipped {s.get('attack') or s.get('method')}: {s['reason']}")
     return 0

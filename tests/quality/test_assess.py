@@ -52,14 +52,14 @@ def test_same_seed_same_numbers_other_seed_other_noise(gbt, table):
 
 @pytest.fixture(scope="module")
 def boundary(tmp_path_factory):
-    """A logistic regression on two features and rows near its boundary, so noise flips some predictions."""
-    from sklearn.linear_model import LogisticRegression
+    """A small boosted model on two of three features and rows near its boundary, so noise flips some predictions."""
+    from sklearn.ensemble import GradientBoostingClassifier
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
-    model = studio.wrap_model(LogisticRegression().fit(frame, y))
+    model = studio.wrap_model(GradientBoostingClassifier(n_estimators=30, max_depth=2, random_state=0).fit(frame, y))
     near = np.argsort(np.abs(x[:, 0] + 0.5 * x[:, 1]))[:8]
     path = tmp_path_factory.mktemp("q") / "boundary.csv"
     frame.assign(label=y).to_csv(path, index=False)
@@ -69,7 +69,7 @@ def boundary(tmp_path_factory):
 def test_resilience_counts_only_unchanged_predictions(boundary):
     model, data, rows = boundary
     res = studio.assess(model, data, ["shap"], ["noise"], rows=rows, severities=(3,), seed=1,
-                        method_params={"shap": {"background": 30}})
+                        method_params={"shap": {"background": 30, "algorithm": "tree"}})
     x0 = data.x[rows]
     xp = perturb(x0, "tabular", "noise", 3, seed=1, scale=data.x.std(axis=0))
     kept = model.predict(x0) == model.predict(xp)
@@ -78,15 +78,14 @@ def test_resilience_counts_only_unchanged_predictions(boundary):
     assert n == kept.sum()
     assert _values(res, metric="prediction_kept") == [pytest.approx(kept.mean())]
     # the value: over the kept rows only, recomputed from public pieces
-    clean = magnitudes(studio.explain(model, data, "shap", rows=rows, params={"background": 30, "seed": 1},
-                                      cache=False).values, "tabular")
+    shap = {"background": 30, "algorithm": "tree", "seed": 1}
+    clean = magnitudes(studio.explain(model, data, "shap", rows=rows, params=shap, cache=False).values, "tabular")
     pdata = data.subset(range(len(data)))
     pdata.x[rows] = xp
     pdata.frame.iloc[rows] = xp
     pdata._fingerprint = None
     krows = [r for r, k in zip(rows, kept) if k]
-    pert = magnitudes(studio.explain(model, pdata, "shap", rows=krows, params={"background": 30, "seed": 1},
-                                     cache=False).values, "tabular")
+    pert = magnitudes(studio.explain(model, pdata, "shap", rows=krows, params=shap, cache=False).values, "tabular")
     want = np.mean([rank_correlation(c, p) for c, p in zip(clean[kept], pert)])
     assert _values(res, attribute="resilience", metric="rank_correlation") == [pytest.approx(want)]
     want_k = np.mean([top_k_overlap(c, p, 3) for c, p in zip(clean[kept], pert)])
