@@ -6,6 +6,7 @@
 >>> exp = studio.explain(model, data, "permutation_importance")
 >>> studio.graph(torch_model)                                 # nodes and edges of a torch or ONNX model
 >>> studio.activations(torch_model, images, "6", rows=[0, 1])  # one layer's activations
+>>> studio.assess(model, data, ["shap", "lime"], ["noise"], rows=range(10))  # explanation quality
 
 ``studio.activations`` is the package ``studio/activations/`` and can be called
 as its verb: ``studio.activations(...)`` is ``studio.activations.activations(...)``.
@@ -20,6 +21,7 @@ from studio.data import Dataset, load_dataset
 from studio.errors import StudioError
 from studio.explanation import Curve, Explanation, Importance, Rule
 from studio.models import Model, ModelCard, load_model, wrap_model
+from studio.quality import Assessment, assess
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,8 @@ __all__ = [
     "explain",
     "graph",
     "activations",
+    "assess",
+    "Assessment",
     "Graph",
     "Activations",
     "Explanation",

@@ -1,4 +1,4 @@
-"""``python -m studio``: methods, explain, report, graph, activations, doctor.
+"""``python -m studio``: methods, explain, report, graph, activations, assess, doctor.
 
 Bad input exits with status 2 and one ``error: ...`` line on stderr (no
 traceback unless ``--debug``).
@@ -122,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reduce", default="mean", choices=("mean", "max"), help="how a channel's map becomes one number")
     p.add_argument("--group-by", choices=("label", "prediction", "correct"), help="print mean activations per group")
     p.add_argument("--out", help="write the result as JSON (schema studio.activations/1)")
+
+    p = sub.add_parser("assess", help="explanation quality: cost, performance, deviation, resilience under attacks")
+    _add_model_args(p)
+    p.add_argument("--methods", required=True, help="comma-separated local attribution methods, e.g. shap,lime")
+    p.add_argument("--attacks", default="noise", help="comma-separated: noise, blur (images), fgsm (default: noise)")
+    p.add_argument("--rows", help="rows assessed, e.g. 0,1,2 (default: the first 10)")
+    p.add_argument("--severities", default="1,2,3,4,5", help="severity grid (default 1,2,3,4,5; 0 is no change)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every perturbation and seeded method")
+    p.add_argument("--top-k", type=int, help="features or pixels in the top-k overlap (default 5 / 10%% of pixels)")
+    p.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE",
+                   help="a method's parameter, e.g. lime.num_samples=500 (repeatable)")
+    p.add_argument("--out", default="assessment.json",
+                   help="JSON file (schema studio.assessment/1); a .csv beside it holds the long table")
 
     p = sub.add_parser("doctor", help="what this machine offers: sandbox kind, GPU, versions")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -281,6 +294,52 @@ def cmd_activations(args) -> int:
     return 0
 
 
+def _names(text: str, what: str) -> list:
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    if not names:
+        raise StudioError(f"--{what} needs at least one name")
+    return names
+
+
+def cmd_assess(args) -> int:
+    """Assess methods under attacks; write JSON and CSV and print a summary."""
+    import studio
+    from studio.api import registry
+
+    model, data = _load(args)
+    methods = _names(args.methods, "methods")
+    per_method: dict = {}
+    for key, value in _parse_params(args.param).items():
+        method, _, name = key.partition(".")
+        if method not in methods or not name:
+            raise StudioError(f"--param takes METHOD.KEY=VALUE for one of --methods, got {key!r}")
+        per_method.setdefault(method, {})[name] = value
+    for method, params in per_method.items():  # text to typed values, checked as explain checks them
+        valid = registry.get(method, data.kind).params.validate(params, method)
+        per_method[method] = {k: v for k, v in valid.items() if k in params}
+    try:
+        severities = [int(s) for s in args.severities.split(",") if s.strip()]
+    except ValueError:
+        raise StudioError(f"--severities takes whole numbers such as 1,3,5, got {args.severities!r}") from None
+    result = studio.assess(model, data, methods, _names(args.attacks, "attacks"), rows=_parse_rows(args.rows),
+                           severities=severities, seed=args.seed, top_k=args.top_k, method_params=per_method)
+    out = Path(args.out)
+    _write(out, result.to_json())
+    csv_path = out.with_suffix(".csv")
+    _write(csv_path, result.to_csv())
+    names, rank = result.matrix("rank_correlation")
+    print(f"wrote {out} and {csv_path} ({len(result.records)} numbers)")
+    print("deviation (rank correlation): " + "; ".join(
+        f"{a}~{b} {rank[i, j]:.2f}" for i, a in enumerate(names) for j, b in enumerate(names) if j > i) or "-")
+    for r in result.numbers("resilience"):
+        if r["metric"] == "rank_correlation":
+            kept = f"{r['value']:.2f} over {r['n_rows']} unchanged rows" if r["n_rows"] else "- (no row kept its prediction)"
+            print(f"resilience {r['method']} {r['attack']} {r['severity']}: {kept}")
+    for s in result.skipped:
+        print(f"skipped {s.get('attack') or s.get('method')}: {s['reason']}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     """Print the sandbox this machine gives models, the GPU and the libraries' versions."""
     from studio.api import _installed_version
@@ -321,7 +380,7 @@ def main(argv=None) -> int:
             build_parser().print_help()
             return 2
         return {"methods": cmd_methods, "explain": cmd_explain, "report": cmd_report, "graph": cmd_graph,
-                "activations": cmd_activations, "doctor": cmd_doctor}[args.command](args)
+                "activations": cmd_activations, "assess": cmd_assess, "doctor": cmd_doctor}[args.command](args)
     except StudioError as exc:
         if debug:
             raise

@@ -1,0 +1,417 @@
+"""``assess``: cost, performance, deviation and resilience of explanation methods under perturbations.
+
+After XAIport (Wang and Liu, 2024, "XAIport: A Service Framework for the Early
+Adoption of XAI in AI Model Development"), which measures explanation quality
+as a set of attributes with provenance for every number. This module uses only
+the Model's public verbs (``output``) and :func:`studio.explain`, so a model
+in the sandbox worker is assessed exactly like one in this process; FGSM needs
+gradients and so runs only for in-process differentiable models.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.quality.metrics import magnitudes, rank_correlation, top_k_overlap
+
+SCHEMA = "studio.assessment/1"
+SEVERITIES = (1, 2, 3, 4, 5)
+
+ATTACKS = {
+    "noise": "Gaussian noise: tables 0.1 x severity x each column's std; images 0.04 x severity (pixels in [0, 1], "
+             "clipped)",
+    "blur": "Gaussian blur of each image channel, sigma 0.5 x severity pixels (scipy.ndimage.gaussian_filter); "
+            "images only",
+    "fgsm": "Fast gradient sign method (Goodfellow et al. 2015, captum.robust.FGSM) against the predicted class: "
+            "epsilon 0.05 x severity (images, clipped to [0, 1]) or 0.1 x severity column stds (tables); "
+            "differentiable classifiers in this process only",
+}
+
+CSV_COLUMNS = ("attribute", "metric", "method", "other", "attack", "severity", "attack_params", "value", "n_rows")
+
+
+def attack_params(attack: str, severity: int, kind: str) -> dict:
+    """The parameters of one perturbation at one severity (what the provenance records)."""
+    if attack == "noise":
+        return ({"sigma_stds": 0.1 * severity} if kind == "tabular" else {"sigma": 0.04 * severity, "clip": [0, 1]})
+    if attack == "blur":
+        return {"sigma_pixels": 0.5 * severity}
+    if attack == "fgsm":
+        return ({"epsilon_stds": 0.1 * severity} if kind == "tabular" else {"epsilon": 0.05 * severity, "clip": [0, 1]})
+    raise StudioError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
+
+
+def _rng(seed: int, attack: str, severity: int) -> np.random.Generator:
+    # one stream per (seed, attack, severity): a scenario's noise does not depend on which others run
+    return np.random.default_rng([int(seed), zlib.crc32(attack.encode()), int(severity)])
+
+
+def perturb(x: np.ndarray, kind: str, attack: str, severity: int, seed: int = 0, scale=None) -> np.ndarray:
+    """Perturb inputs with noise or blur (model-free attacks).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, n_features) or (n, C, H, W)
+    kind : {"tabular", "image"}
+    attack : {"noise", "blur"}
+    severity : int
+        0 returns an unchanged copy; 1..5 are the standard grid.
+    seed : int
+    scale : ndarray of shape (n_features,), optional
+        Tables: each column's std (of the whole dataset); default: of ``x``.
+
+    Returns
+    -------
+    ndarray of x's shape and dtype.
+    """
+    x = np.asarray(x)
+    if severity == 0:
+        return x.copy()
+    params = attack_params(attack, severity, kind)
+    rng = _rng(seed, attack, severity)
+    if attack == "noise":
+        if kind == "tabular":
+            std = np.nanstd(x.astype(float), axis=0) if scale is None else np.asarray(scale, dtype=float)
+            return (x + rng.normal(size=x.shape) * params["sigma_stds"] * std).astype(x.dtype)
+        return np.clip(x + rng.normal(0.0, params["sigma"], size=x.shape), 0.0, 1.0).astype(x.dtype)
+    if attack == "blur":
+        if kind != "image":
+            raise StudioError("blur applies to images; use noise for tables")
+        from scipy.ndimage import gaussian_filter
+
+        s = params["sigma_pixels"]
+        return gaussian_filter(x, sigma=(0, 0, s, s), mode="nearest").astype(x.dtype)
+    raise StudioError(f"{attack} is not a model-free perturbation; assess() runs it")
+
+
+def _fgsm(model, x: np.ndarray, kind: str, severity: int, target: np.ndarray, scale) -> np.ndarray:
+    """FGSM (captum.robust.FGSM) in raw units; tables step in column-std units."""
+    import torch
+    from captum.robust import FGSM
+
+    net = model.torch_module("probabilities")
+    params = attack_params("fgsm", severity, kind)
+
+    def loss(out, t):
+        return torch.nn.functional.nll_loss(torch.log(out.clamp_min(1e-12)), t, reduction="none")
+
+    t = torch.as_tensor(np.asarray(target), dtype=torch.long)
+    if kind == "image":
+        attack = FGSM(net, loss_func=loss, lower_bound=0.0, upper_bound=1.0)
+        adv = attack.perturb(torch.as_tensor(x, dtype=torch.float32), params["epsilon"], t)
+        return adv.detach().cpu().numpy().astype(x.dtype)
+    std = torch.as_tensor(np.where(np.asarray(scale) > 0, scale, 1.0), dtype=torch.float32)
+
+    def forward(z):  # z: inputs in column-std units
+        return net(z * std)
+
+    attack = FGSM(forward, loss_func=loss)
+    z = torch.as_tensor(x, dtype=torch.float32) / std
+    adv = attack.perturb(z, params["epsilon_stds"], t) * std
+    return adv.detach().cpu().numpy().astype(x.dtype)
+
+
+@dataclass
+class Assessment:
+    """The result of :func:`assess`.
+
+    Attributes
+    ----------
+    records : list of dict
+        The long table: one number per record, keys ``CSV_COLUMNS``.
+        ``attribute`` is one of cost, performance, deviation, resilience.
+    provenance : dict
+        Model and data fingerprints, rows, seed, each method's version and
+        parameters, each attack's parameters, library versions, device, time.
+    skipped : list of dict
+        Attacks or methods not run, each with ``{"attack"|"method", "reason"}``.
+    """
+
+    records: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
+
+    def numbers(self, attribute: str | None = None) -> list:
+        """Records without the timing ones (cost), or only ``attribute``'s: what a re-run reproduces."""
+        if attribute is None:
+            return [r for r in self.records if r["attribute"] != "cost"]
+        return [r for r in self.records if r["attribute"] == attribute]
+
+    def matrix(self, metric: str = "rank_correlation") -> tuple[list, np.ndarray]:
+        """The deviation matrix: methods x methods mean agreement by ``metric`` (rank_correlation or top_k_overlap)."""
+        methods = list(self.provenance.get("methods", {}))
+        m = np.full((len(methods), len(methods)), np.nan)
+        for r in self.records:
+            if r["attribute"] == "deviation" and r["metric"] == metric:
+                m[methods.index(r["method"]), methods.index(r["other"])] = r["value"]
+        return methods, m
+
+    def to_dict(self) -> dict:
+        out = {"schema": SCHEMA, "provenance": self.provenance, "skipped": self.skipped,
+               "records": [{**r, "value": _finite(r["value"])} for r in self.records]}
+        for metric in ("rank_correlation", "top_k_overlap"):
+            names, m = self.matrix(metric)
+            out.setdefault("deviation", {})[metric] = {
+                "methods": names, "matrix": [[_finite(v) for v in row] for row in m]}
+        return out
+
+    def to_json(self) -> str:
+        """JSON in schema ``studio.assessment/1`` (NaN written as null)."""
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    def to_csv(self) -> str:
+        """The long table as CSV, columns ``CSV_COLUMNS``."""
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for r in self.records:
+            w.writerow({**r, "attack_params": json.dumps(r["attack_params"], sort_keys=True) if r["attack_params"]
+                        else ""})
+        return buf.getvalue()
+
+
+def _finite(v):
+    return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
+
+
+def _record(attribute, metric, value, method="", other="", attack="", severity=None, params=None, n_rows=0):
+    return {"attribute": attribute, "metric": metric, "method": method, "other": other, "attack": attack,
+            "severity": severity, "attack_params": params or {}, "value": float(value), "n_rows": int(n_rows)}
+
+
+def _method_infos(names, kind):
+    import studio
+
+    infos = {m.name: m for m in studio.methods() if m.data_kind == kind}
+    out = {}
+    for name in names:
+        info = infos.get(name)
+        if info is None:
+            raise StudioError(f"unknown method {name!r} for {kind} data; see python -m studio methods")
+        if info.kind != "attribution" or info.scope != "local":
+            raise StudioError(f"{name} gives {info.scope} {info.kind}s; assess compares local attributions "
+                              "(e.g. shap, lime, saliency, integrated_gradients)")
+        out[name] = info
+    return out
+
+
+def _performance(model, sub, out) -> dict:
+    """accuracy (classifiers) or r2 on ``sub`` given the model's ``out`` on it; {} without labels."""
+    if sub.y is None:
+        return {}
+    if model.is_classifier:
+        from studio.evaluation import label_names
+
+        names = np.asarray(model.class_names or [str(i) for i in range(out.shape[1])], dtype=object)
+        return {"accuracy": float(np.mean(label_names(model, sub) == names[out.argmax(axis=1)]))}
+    from sklearn.metrics import r2_score
+
+    y = np.asarray(sub.y, dtype=float)
+    return {"r2": float(r2_score(y, out[:, 0])) if len(y) > 1 else float("nan")}
+
+
+def _kept(model, out0, out, tolerance) -> np.ndarray:
+    """Rows whose prediction the perturbation left unchanged (regression: within tolerance x spread)."""
+    if model.is_classifier:
+        return out0.argmax(axis=1) == out.argmax(axis=1)
+    spread = float(np.std(out0[:, 0])) or 1.0
+    return np.abs(out[:, 0] - out0[:, 0]) <= tolerance * spread
+
+
+def _with_rows(data, rows, x_rows):
+    """``data`` with ``rows`` replaced by ``x_rows`` (other rows stay: background samples keep coming from them)."""
+    import dataclasses
+
+    x = data.x.copy()
+    x[rows] = x_rows
+    frame = None
+    if data.frame is not None:
+        import pandas as pd
+
+        frame = pd.DataFrame(x, columns=list(data.frame.columns))
+    return dataclasses.replace(data, x=x, frame=frame, _fingerprint=None, _checked_for=None)
+
+
+def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVERITIES, seed: int = 0,
+           top_k: int | None = None, tolerance: float = 0.05, method_params: dict | None = None,
+           progress=None) -> Assessment:
+    """Assess explanation methods on rows of a dataset: cost, performance, deviation and resilience.
+
+    Parameters
+    ----------
+    model : Model
+        In process or sandboxed (only ``output`` and ``studio.explain`` are used; FGSM needs an
+        in-process differentiable classifier and is skipped, with the reason, otherwise).
+    data : Dataset
+        Numeric tables or images.
+    methods : list of str
+        Local attribution methods (``studio.methods()``), compared pairwise.
+    attacks : list of str
+        From ``ATTACKS``: noise, blur (images), fgsm.
+    rows : list of int, optional
+        Rows assessed (performance, explanations); default the first 10.
+    severities : sequence of int
+        Severity grid, default 1..5 (0 is the identity).
+    seed : int
+        Seeds every perturbation and every method that takes a seed; the same seed gives the same numbers.
+    top_k : int, optional
+        Features (tables) or pixels (images) in the top-k overlap; default min(5, features) or 10 % of pixels.
+    tolerance : float
+        Regression only: a prediction counts as unchanged within ``tolerance`` x the std of the clean predictions.
+    method_params : dict of str to dict, optional
+        Parameters per method (``seed`` is set from ``seed`` unless given).
+    progress : callable(fraction, message), optional
+
+    Returns
+    -------
+    Assessment
+        Records: cost (seconds per explained row, from ``Explanation.compute_seconds``); performance
+        (accuracy or r2, and the share of predictions kept) clean and per attack and severity; deviation
+        (mean over rows of Spearman rank correlation and top-k overlap of ``|attribution|`` for every
+        ordered pair of methods); resilience (the same, clean vs perturbed, over only the rows whose
+        prediction the perturbation did not change; ``n_rows`` says how many).
+
+    Raises
+    ------
+    StudioError
+        Unknown or non-attribution methods, unknown attacks, non-numeric tables, bad rows.
+    """
+    import studio
+    from studio.api import _versions
+
+    started = time.time()
+    methods = list(dict.fromkeys(methods))
+    attacks = list(dict.fromkeys(attacks))
+    if not methods:
+        raise StudioError("assess needs at least one method")
+    for a in attacks:
+        if a not in ATTACKS:
+            raise StudioError(f"unknown attack {a!r}; choose from {', '.join(ATTACKS)}")
+    data = data.aligned_to(model)
+    if data.kind == "tabular":
+        data.numeric_x()
+    infos = _method_infos(methods, data.kind)
+    rows = list(range(min(10, len(data)))) if rows is None else [int(r) for r in rows]
+    bad = [r for r in rows if not 0 <= r < len(data)]
+    if not rows or bad:
+        raise StudioError(f"rows must be between 0 and {len(data) - 1}, got {bad or 'none'}")
+    if len(set(rows)) != len(rows):
+        raise StudioError("rows must not repeat")
+    params = {}
+    for name in methods:
+        p = dict((method_params or {}).get(name, {}))
+        if any(q.name == "seed" for q in infos[name].params):
+            p.setdefault("seed", seed)
+        params[name] = p
+    scale = np.nanstd(data.x.astype(float), axis=0) if data.kind == "tabular" else None
+    n_px = None if data.kind == "tabular" else data.x.shape[-1] * data.x.shape[-2]
+    k = top_k or (min(5, data.n_features) if data.kind == "tabular" else max(1, n_px // 10))
+    res = Assessment()
+    say = progress or (lambda f, m: None)
+
+    x0 = data.x[rows]
+    sub = data.subset(rows)
+    out0 = model.output(x0)
+    for metric, v in _performance(model, sub, out0).items():
+        res.records.append(_record("performance", metric, v, n_rows=len(rows)))
+
+    # clean explanations: cost and deviation
+    clean, versions = {}, {}
+    for i, name in enumerate(methods):
+        say(i / (len(methods) * (1 + len(attacks))), f"explaining with {name}")
+        exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
+        clean[name] = magnitudes(exp.values, data.kind)
+        versions[name] = exp.provenance.get("method_version")
+        res.records.append(_record("cost", "seconds_per_row", exp.compute_seconds / len(rows), method=name,
+                                   n_rows=len(rows)))
+    for a in methods:
+        for b in methods:
+            for metric, fn in (("rank_correlation", rank_correlation),
+                               ("top_k_overlap", lambda u, v: top_k_overlap(u, v, k))):
+                vals = [fn(clean[a][j], clean[b][j]) for j in range(len(rows))]
+                res.records.append(_record("deviation", metric, _nanmean(vals), method=a, other=b,
+                                           n_rows=int(np.sum(np.isfinite(vals)))))
+
+    # perturbations: performance and resilience
+    attack_log = {}
+    for ai, attack in enumerate(attacks):
+        reason = _skip_reason(model, data, attack)
+        if reason:
+            res.skipped.append({"attack": attack, "reason": reason})
+            continue
+        attack_log[attack] = {}
+        for sev in severities:
+            sev = int(sev)
+            ap = attack_params(attack, sev, data.kind) if sev else {}
+            attack_log[attack][str(sev)] = ap
+            say((len(methods) * (1 + ai)) / (len(methods) * (1 + len(attacks))), f"{attack} severity {sev}")
+            if attack == "fgsm" and sev:
+                xp = _fgsm(model, x0, data.kind, sev, out0.argmax(axis=1), scale)
+            else:
+                xp = perturb(x0, data.kind, attack, sev, seed=seed, scale=scale)
+            out = model.output(xp)
+            kept = _kept(model, out0, out, tolerance)
+            n_kept = int(kept.sum())
+            for metric, v in _performance(model, sub, out).items():
+                res.records.append(_record("performance", metric, v, attack=attack, severity=sev, params=ap,
+                                           n_rows=len(rows)))
+            res.records.append(_record("performance", "prediction_kept", n_kept / len(rows), attack=attack,
+                                       severity=sev, params=ap, n_rows=len(rows)))
+            if n_kept == 0:
+                for name in methods:
+                    for metric in ("rank_correlation", "top_k_overlap"):
+                        res.records.append(_record("resilience", metric, float("nan"), method=name, attack=attack,
+                                                   severity=sev, params=ap, n_rows=0))
+                continue
+            idx = np.nonzero(kept)[0]
+            pdata = _with_rows(data, rows, xp)
+            krows = [rows[j] for j in idx]
+            for name in methods:
+                exp = studio.explain(model, pdata, name, rows=krows, params=params[name], cache=False)
+                mp = magnitudes(exp.values, data.kind)
+                rc = [rank_correlation(clean[name][j], mp[i]) for i, j in enumerate(idx)]
+                tk = [top_k_overlap(clean[name][j], mp[i], k) for i, j in enumerate(idx)]
+                res.records.append(_record("resilience", "rank_correlation", _nanmean(rc), method=name,
+                                           attack=attack, severity=sev, params=ap, n_rows=n_kept))
+                res.records.append(_record("resilience", "top_k_overlap", _nanmean(tk), method=name,
+                                           attack=attack, severity=sev, params=ap, n_rows=n_kept))
+    say(1.0, "done")
+    res.provenance = {
+        "model": {"name": model.name, "format": model.format, "fingerprint": model.fingerprint, "task": model.task,
+                  "sandbox": getattr(model, "sandbox", "off")},
+        "data": {"name": data.name, "kind": data.kind, "fingerprint": data.fingerprint},
+        "rows": rows, "seed": int(seed), "severities": [int(s) for s in severities], "top_k": int(k),
+        "tolerance": float(tolerance),
+        "methods": {name: {"version": versions[name], "params": params[name]} for name in methods},
+        "attacks": {a: {"definition": ATTACKS[a], "severities": attack_log.get(a, {})} for a in attacks},
+        "versions": _versions(("scikit-learn", "scipy", "torch", "captum", "shap", "lime")),
+        "device": "cpu", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 3),
+    }
+    return res
+
+
+def _nanmean(vals) -> float:
+    vals = np.asarray(vals, dtype=float)
+    return float(np.mean(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
+
+
+def _skip_reason(model, data, attack) -> str:
+    if attack == "blur" and data.kind != "image":
+        return "blur applies to images only"
+    if attack == "fgsm":
+        if getattr(model, "remote", False):
+            return "needs gradients in this process; runs in the worker in a later change"
+        if not getattr(model, "differentiable", False):
+            return "needs a differentiable (torch) model"
+        if not model.is_classifier:
+            return "attacks the predicted class; classifiers only"
+    return ""

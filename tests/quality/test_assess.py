@@ -1,0 +1,146 @@
+"""studio.assess on the sample GBT, MLP and CNN (a few rows) and on a small model of our own."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import studio
+from studio.quality import perturb, rank_correlation, top_k_overlap
+from studio.quality.metrics import magnitudes
+
+ROWS = [0, 1, 2, 3, 4]
+SHAP = {"shap": {"background": 20}}
+
+
+def _values(result, **match):
+    return [r["value"] for r in result.records if all(r[k] == v for k, v in match.items())]
+
+
+def test_severity_zero_keeps_accuracy_and_every_prediction(gbt, table):
+    res = studio.assess(gbt, table, ["shap"], ["noise"], rows=ROWS, severities=(0, 5), method_params=SHAP)
+    clean = _values(res, attribute="performance", metric="accuracy", attack="")
+    assert _values(res, attribute="performance", metric="accuracy", attack="noise", severity=0) == clean
+    assert _values(res, attribute="performance", metric="prediction_kept", severity=0) == [1.0]
+    assert _values(res, attribute="resilience", metric="rank_correlation", severity=0) == [pytest.approx(1.0)]
+    assert _values(res, attribute="deviation", metric="rank_correlation", method="shap", other="shap") == \
+        [pytest.approx(1.0)]
+    assert res.skipped == [] and res.provenance["methods"]["shap"]["params"]["seed"] == 0
+    assert _values(res, attribute="cost", method="shap")[0] > 0
+
+
+def test_same_seed_same_numbers_other_seed_other_noise(gbt, table):
+    args = dict(rows=ROWS, severities=(4,), method_params=SHAP)
+    one = studio.assess(gbt, table, ["shap", "lime"], ["noise"], seed=3, **{**args, "method_params": {
+        **SHAP, "lime": {"num_samples": 100}}})
+    two = studio.assess(gbt, table, ["shap", "lime"], ["noise"], seed=3, **{**args, "method_params": {
+        **SHAP, "lime": {"num_samples": 100}}})
+    assert json.dumps(one.numbers()) == json.dumps(two.numbers())
+    assert one.provenance["data"]["fingerprint"] == table.fingerprint
+    assert one.provenance["model"]["fingerprint"] == gbt.fingerprint
+    assert one.provenance["attacks"]["noise"]["severities"]["4"] == {"sigma_stds": pytest.approx(0.4)}
+    other = studio.assess(gbt, table, ["shap"], ["noise"], seed=4, **args)
+    assert _values(other, attribute="resilience", method="shap", metric="rank_correlation") != \
+        _values(one, attribute="resilience", method="shap", metric="rank_correlation")
+    doc = json.loads(one.to_json())
+    assert doc["schema"] == "studio.assessment/1"
+    assert doc["deviation"]["rank_correlation"]["methods"] == ["shap", "lime"]
+    assert one.to_csv().splitlines()[0] == "attribute,metric,method,other,attack,severity,attack_params,value,n_rows"
+    assert len(one.to_csv().splitlines()) == len(one.records) + 1
+
+
+@pytest.fixture(scope="module")
+def boundary(tmp_path_factory):
+    """A small boosted model on two of three features and rows near its boundary, so noise flips some predictions."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    model = studio.wrap_model(GradientBoostingClassifier(n_estimators=30, max_depth=2, random_state=0).fit(frame, y))
+    near = np.argsort(np.abs(x[:, 0] + 0.5 * x[:, 1]))[:8]
+    path = tmp_path_factory.mktemp("q") / "boundary.csv"
+    frame.assign(label=y).to_csv(path, index=False)
+    return model, studio.load_dataset(path, label="label"), sorted(near.tolist())
+
+
+def test_resilience_counts_only_unchanged_predictions(boundary):
+    model, data, rows = boundary
+    res = studio.assess(model, data, ["shap"], ["noise"], rows=rows, severities=(3,), seed=1,
+                        method_params={"shap": {"background": 30, "algorithm": "tree"}})
+    x0 = data.x[rows]
+    xp = perturb(x0, "tabular", "noise", 3, seed=1, scale=data.x.std(axis=0))
+    kept = model.predict(x0) == model.predict(xp)
+    assert 0 < kept.sum() < len(rows)  # the case tests something
+    (n,) = [r["n_rows"] for r in res.records if r["attribute"] == "resilience" and r["metric"] == "top_k_overlap"]
+    assert n == kept.sum()
+    assert _values(res, metric="prediction_kept") == [pytest.approx(kept.mean())]
+    # the value: over the kept rows only, recomputed from public pieces
+    shap = {"background": 30, "algorithm": "tree", "seed": 1}
+    clean = magnitudes(studio.explain(model, data, "shap", rows=rows, params=shap, cache=False).values, "tabular")
+    pdata = data.subset(range(len(data)))
+    pdata.x[rows] = xp
+    pdata.frame.iloc[rows] = xp
+    pdata._fingerprint = None
+    krows = [r for r, k in zip(rows, kept) if k]
+    pert = magnitudes(studio.explain(model, pdata, "shap", rows=krows, params=shap, cache=False).values, "tabular")
+    want = np.mean([rank_correlation(c, p) for c, p in zip(clean[kept], pert)])
+    assert _values(res, attribute="resilience", metric="rank_correlation") == [pytest.approx(want)]
+    want_k = np.mean([top_k_overlap(c, p, 3) for c, p in zip(clean[kept], pert)])
+    assert _values(res, attribute="resilience", metric="top_k_overlap") == [pytest.approx(want_k)]
+
+
+def test_sandboxed_model_gives_the_in_process_numbers(gbt, table):
+    from tests.conftest import MODELS
+
+    remote = studio.load_model(MODELS / "tabular_gbt.skops")
+    assert getattr(remote, "remote", False)
+    try:
+        here = studio.assess(gbt, table, ["shap"], ["noise", "fgsm"], rows=ROWS, severities=(2,), method_params=SHAP)
+        there = studio.assess(remote, table, ["shap"], ["noise", "fgsm"], rows=ROWS, severities=(2,),
+                              method_params=SHAP)
+    finally:
+        remote.close()
+    assert json.dumps(here.numbers()) == json.dumps(there.numbers())
+    assert there.provenance["model"]["fingerprint"] == gbt.fingerprint
+    assert [s["attack"] for s in there.skipped] == ["fgsm"]
+
+
+def test_fgsm_on_the_cnn_in_process_and_skipped_in_the_sandbox(cnn, digits):
+    from tests.conftest import MODELS
+
+    res = studio.assess(cnn, digits, ["saliency", "grad_cam"], ["fgsm"], rows=list(range(10)),
+                        severities=(1, 2, 4))
+    assert res.skipped == []
+    acc = _values(res, attribute="performance", metric="accuracy", attack="fgsm")
+    assert len(acc) == 3 and acc[0] >= acc[1] >= acc[2] and acc[2] < acc[0]  # FGSM lowers accuracy with epsilon
+    names, m = res.matrix("top_k_overlap")
+    assert names == ["saliency", "grad_cam"] and np.allclose(np.diag(m), 1) and np.allclose(m, m.T)
+    remote = studio.load_model(MODELS / "image_cnn.pt")
+    try:
+        there = studio.assess(remote, digits, ["saliency"], ["fgsm", "noise"], rows=[0, 1], severities=(1,))
+    finally:
+        remote.close()
+    assert there.skipped == [{"attack": "fgsm",
+                              "reason": "needs gradients in this process; runs in the worker in a later change"}]
+
+
+def test_fgsm_on_the_table_mlp_steps_in_column_stds(mlp, table):
+    res = studio.assess(mlp, table, ["saliency"], ["fgsm"], rows=ROWS, severities=(1, 5))
+    assert res.skipped == []
+    kept = _values(res, attribute="performance", metric="prediction_kept")
+    assert len(kept) == 2 and kept[1] <= kept[0]
+
+
+@pytest.mark.parametrize("methods, attacks, rows, match", [
+    (["pdp"], ["noise"], None, "local attributions"),
+    (["nope"], ["noise"], None, "unknown method"),
+    (["shap"], ["rain"], None, "unknown attack"),
+    (["shap"], ["noise"], [10 ** 6], "rows must be between"),
+    ([], ["noise"], None, "at least one method"),
+])
+def test_bad_requests_are_one_sentence(gbt, table, methods, attacks, rows, match):
+    with pytest.raises(studio.StudioError, match=match):
+        studio.assess(gbt, table, methods, attacks, rows=rows)
