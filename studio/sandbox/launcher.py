@@ -153,7 +153,10 @@ def bwrap_args(tmp: str | None = None) -> list:
     tmp : str, optional
         Unused by bubblewrap (its ``/tmp`` is a private tmpfs); kept for a common signature.
     """
+    # the private /tmp, /proc and /dev first: a later mount hides what was bound beneath it, and the studio or
+    # its Python may themselves live under /tmp (a clone in CI, a venv)
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--proc", "/proc", "--dev", "/dev", "--size", str(_tmp_bytes()), "--tmpfs", "/tmp",
             "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
@@ -166,8 +169,7 @@ def bwrap_args(tmp: str | None = None) -> list:
         args += ["--ro-bind", path, path]
     studio_dir = os.path.join(PACKAGE_ROOT, "studio")
     args += ["--ro-bind", studio_dir, studio_dir]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(_tmp_bytes()), "--tmpfs", "/tmp",
-             "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
     gpus = gpu_devices()
     if gpus:
         for dev in gpus:

@@ -140,3 +140,19 @@ def test_a_model_loaded_in_a_thread_outlives_the_thread(table):
     time.sleep(1.0)
     assert box["m"].predict(table.x[:2]).shape == (2,)
     box["m"].close()
+
+
+def test_a_studio_that_lives_under_tmp_starts_its_worker(tmp_path, monkeypatch):
+    """CI clones the repository into a temporary folder: the sandbox's private /tmp must not hide the package."""
+    import shutil
+
+    from studio.sandbox.client import WorkerProcess
+
+    shutil.copytree(launcher.PACKAGE_ROOT + "/studio", tmp_path / "studio",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(launcher, "PACKAGE_ROOT", str(tmp_path))
+    worker = WorkerProcess(KIND)
+    try:
+        worker.wait_ready(120)
+    finally:
+        worker.kill()
