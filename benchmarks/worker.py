@@ -23,6 +23,7 @@ Each prints one JSON object as its last line.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -204,6 +205,7 @@ def first_call(args: dict) -> dict:
 
     data = common.fixture("table")
     if args.get("spare"):
+        os.environ["STUDIO_SANDBOX_SPARE"] = "1"
         client.keep_spare(True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

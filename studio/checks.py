@@ -150,6 +150,9 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     _c("local_gap", "Local gap",
        "How far LIME's surrogate prediction at the row is from the model's output there, in the output's units "
        "(probability for classifiers, the target's units for regression).", "lower", 0.05, 0.2),
+    _c("grid_rows", "Rows on a regular grid",
+       "Images whose superpixels came from a regular grid because SLIC failed or cut across the image's edges.",
+       kind="count"),
     _c("missing_rate", "Missing values sampled",
        "The largest share of missing values among the columns LIME samples with a 'missing' bin (drawn at this "
        "observed rate).", kind="share"),

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# No spare sandbox workers in the test process (the app's server keeps one ready): each would import torch in the
+# background of every test that loads a model. tests/sandbox/test_worker.py turns it on where it is tested.
+os.environ.setdefault("STUDIO_SANDBOX_SPARE", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"

@@ -306,7 +306,8 @@ def keep_spare(on: bool = True) -> None:
     commands leave it off.
     """
     global _keep_spare
-    _keep_spare = on
+    _keep_spare = on and os.environ.get("STUDIO_SANDBOX_SPARE", "1") != "0"
+    on = _keep_spare
     if on:
         threading.Thread(target=_refill, args=(launcher.choose(),), daemon=True).start()
 
@@ -617,7 +618,9 @@ def _call_timeout() -> float | None:
 
 
 def _load_header(name, fmt, card, trust_pickle) -> dict:
-    return {"type": "load", "name": name, "format": fmt, "card": card.to_dict(), "trust_pickle": trust_pickle}
+    env = {k: v for k, v in os.environ.items() if k.startswith("STUDIO_")}  # limits as they are now
+    return {"type": "load", "name": name, "format": fmt, "card": card.to_dict(), "trust_pickle": trust_pickle,
+            "env": env}
 
 
 def _load_parts(blob, extra_files) -> dict:

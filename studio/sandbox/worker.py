@@ -2,7 +2,7 @@
 
 Started by :mod:`studio.sandbox.client` inside the launcher's isolation as
 ``python -m studio.sandbox.worker --kind KIND --fd-in N --fd-out M``. Before it
-reads anything it limits itself (``RLIMIT_DATA``, no core files, bounded file
+reads anything it limits itself (no core files, bounded file
 sizes), asks to be killed when its parent dies, and under the ``unshare``
 launcher restricts its own file access with Landlock.
 
@@ -58,15 +58,24 @@ def _limit_self(kind: str) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2**31, 2**31))
+
+
+def _limit_memory() -> None:
+    """Bound private writable memory to ``STUDIO_SANDBOX_MEMORY``, for good (soft and hard limit).
+
+    Set when the model arrives, not at start: a spare worker is started before
+    the caller's settings are known, and holds only the studio's own libraries
+    until then. RLIMIT_DATA bounds the heap and anonymous maps; RLIMIT_AS would
+    also count the address space numeric libraries reserve but never touch
+    (3.7 GB after importing torch here).
+    """
     from studio.sandbox.launcher import memory_limit
 
     memory = memory_limit()
     if memory > 0:
-        # RLIMIT_DATA bounds private writable memory (heap and anonymous maps). RLIMIT_AS would also count
-        # the address space numeric libraries reserve but never touch (3.7 GB after importing torch here).
         resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (2**31, 2**31))
 
 
 def _landlock(tmp: str) -> None:
@@ -204,6 +213,9 @@ class Worker:
     def load(self, header: dict, parts: dict):
         from studio.models.loaders import load_in_process
 
+        # the caller's limits (STUDIO_*) as they are now, not as they were when this worker was started
+        os.environ.update({k: str(v) for k, v in (header.get("env") or {}).items() if k.startswith("STUDIO_")})
+        _limit_memory()
         blob = parts.pop("model")
         extra = {k[len("extra/"):]: v for k, v in parts.items() if k.startswith("extra/")}
         self.model = load_in_process(blob, header["name"], header.get("card"), bool(header.get("trust_pickle")),

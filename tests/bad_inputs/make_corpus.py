@@ -561,6 +561,9 @@ case("csv_label_with_gaps", "data", "missing value(s)",
      _files(**{"label_gaps.csv": lambda f: _csv(_table().assign(target=[0, None] * 10))}), data="label_gaps.csv")
 case("csv_only_label", "data", "no feature columns besides the label", _files(**{"only_label.csv": b"target\n0\n1\n"}),
      data="only_label.csv")
+case("xgboost_json_over_limit", "model", "raise it with STUDIO_MAX_JSON_BYTES",
+     _files(**{"big.json": b'{"learner": {"gradient_booster": {}, "pad": "' + b"x" * 4000 + b'"}, "version": [2, 1, 0]}'}),
+     model="big.json", env={"STUDIO_MAX_JSON_BYTES": "1000"})
 case("csv_rows_over_limit", "data", "STUDIO_MAX_ROWS", data="@table", env={"STUDIO_MAX_ROWS": "100"})
 case("data_over_size_limit", "data", "STUDIO_MAX_DATA_BYTES", data="@table", env={"STUDIO_MAX_DATA_BYTES": "1000"})
 case("parquet_garbage", "data", "not a readable parquet", _files(**{"garbage.parquet": b"PAR1 not really"}),

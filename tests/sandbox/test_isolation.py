@@ -69,7 +69,10 @@ def _worker_children() -> list:
             continue
         if b"studio.sandbox.worker" in cmd and ppid == os.getpid():
             found.append(int(pid))
-    return found
+    from studio.sandbox import client
+
+    spares = {w.proc.pid for w in list(client._spares.values())}
+    return [p for p in found if p not in spares]
 
 
 def test_a_program_cannot_read_a_host_file(kind, tmp_path, bystander):

@@ -156,3 +156,29 @@ def test_a_studio_that_lives_under_tmp_starts_its_worker(tmp_path, monkeypatch):
         worker.wait_ready(120)
     finally:
         worker.kill()
+
+
+def test_a_spare_worker_serves_the_next_load_with_the_limits_of_that_moment(monkeypatch, tmp_path):
+    """A server keeps a spare worker ready; the limits the caller sets later still apply to the model it loads."""
+    from studio.sandbox import client
+
+    monkeypatch.setenv("STUDIO_SANDBOX_SPARE", "1")
+    client.keep_spare(True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (client._spares.get(KIND) and client._spares[KIND].ready) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        spare = client._spares[KIND]
+        monkeypatch.setenv("STUDIO_MAX_JSON_BYTES", "1000")
+        (tmp_path / "big.json").write_bytes(b'{"learner": {"pad": "' + b"x" * 4000 + b'"}}')
+        with pytest.raises(StudioError, match="STUDIO_MAX_JSON_BYTES"):
+            studio.load_model(tmp_path / "big.json", sandbox=KIND)
+        assert not spare.alive  # the spare served that load (and was ended with its failure)
+        model = studio.load_model(MODELS / "tabular_gbt.skops", sandbox=KIND)
+        assert model.predict(np.zeros((1, 30))).shape == (1,)
+        model.close()
+    finally:
+        client.keep_spare(False)
+        for worker in list(client._spares.values()):
+            worker.kill()
+        client._spares.clear()

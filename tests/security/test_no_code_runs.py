@@ -39,8 +39,19 @@ def test_the_plant_works_when_unpickled(tmp_path):
 def test_trusting_a_pickle_runs_it(tmp_path):
     case, marker = _build("pickle_joblib", tmp_path)
     with pytest.raises(StudioError, match="not a model with predict"):
+        studio.load_model(case.path("model", tmp_path), trust_pickle=True, sandbox="off")
+    assert marker.exists()  # trust_pickle=True in this process means exactly this: the file's code ran here
+
+
+def test_a_trusted_pickle_runs_only_in_its_sandbox(tmp_path):
+    from studio.sandbox import launcher
+
+    if launcher.choose("auto") not in launcher.ISOLATING:
+        pytest.skip("no isolating sandbox on this machine")
+    case, marker = _build("pickle_joblib", tmp_path)
+    with pytest.raises(StudioError):
         studio.load_model(case.path("model", tmp_path), trust_pickle=True)
-    assert marker.exists()  # trust_pickle=True means exactly this: the file's code ran
+    assert not marker.exists()  # the code ran in the worker, which cannot see this folder
 
 
 @pytest.mark.parametrize("how", ["pickled_weight", "sample_inputs", "sympy"])

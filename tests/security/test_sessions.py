@@ -55,10 +55,9 @@ def test_a_shared_model_is_not_changed_by_another_session(isolated_cache):
     data = b.session_state["data"]
     before = model_a.output(data.x[:50])
     card_before = model_a.card.canonical_json()
-    weights_before = [p.detach().clone() for p in model_a.native.parameters()]
+    assert model_a.native is None  # the weights live only in the model's sandboxed worker: outputs are what we see
     # session B explains (permutation importance shuffles inputs); session A's view must not move
     studio.explain(model_b, data, "permutation_importance", params={"n_repeats": 1, "max_rows": 40})
     np.testing.assert_array_equal(model_a.output(data.x[:50]), before)
     assert model_a.card.canonical_json() == card_before
-    assert all((p == q).all() for p, q in zip(model_a.native.parameters(), weights_before))
     assert a.session_state["data"].x is not None and np.isfinite(a.session_state["data"].x).all()
