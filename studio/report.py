@@ -556,11 +556,13 @@ def html_to_pdf(html_text: str, timeout: float = 120.0) -> bytes:
                "--disable-background-networking", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND",
                f"--user-data-dir={tmp}/profile", "--no-pdf-header-footer", "--virtual-time-budget=10000",
                f"--print-to-pdf={out}", src.as_uri()]
-        try:
-            subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise StudioError(f"printing the report to PDF took over {timeout:.0f} s; download the HTML report "
-                              "instead") from None
-        if not out.exists() or out.stat().st_size == 0:
-            raise StudioError("Chromium could not print the report to PDF; download the HTML report instead")
-        return out.read_bytes()
+        deadline = time.monotonic() + timeout
+        for _ in range(2):  # a headless Chromium under load now and then exits without printing: once more
+            try:
+                subprocess.run(cmd, capture_output=True, timeout=max(deadline - time.monotonic(), 1.0), check=False)
+            except subprocess.TimeoutExpired:
+                raise StudioError(f"printing the report to PDF took over {timeout:.0f} s; download the HTML report "
+                                  "instead") from None
+            if out.exists() and out.stat().st_size > 0:
+                return out.read_bytes()
+        raise StudioError("Chromium could not print the report to PDF; download the HTML report instead")

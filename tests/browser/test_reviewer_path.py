@@ -97,7 +97,7 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
 
     # the image sample: overlays with captions naming the class and the unit
     _open(page, "Load")
-    page.locator("[data-testid='stSelectbox']").first.click()
+    page.locator("[data-testid='stSelectbox']", has_text="Sample").locator("input").click()
     page.get_by_role("option", name="Digits: small CNN (TorchScript)").click()
     _idle(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
