@@ -68,8 +68,7 @@ def _spawner_loop(requests) -> None:
             done.append(subprocess.Popen(argv, **kwargs))
         except BaseException as exc:  # noqa: BLE001 -- handed back to the caller's thread
             done.append(exc)
-        done_event = done[0]
-        done_event.set()
+        done[0].set()
 
 
 def _spawn(argv, **kwargs) -> subprocess.Popen:
@@ -466,12 +465,6 @@ class RemoteModel(Model):
         self._device = resolve_device(device)
         return self
 
-    def __getattr__(self, name):
-        extra = self.__dict__.get("_desc", {}).get("extra") or {}
-        if name in extra:
-            return extra[name]
-        raise AttributeError(name)
-
     # ---- calls -------------------------------------------------------------------------------
     def _call(self, header, parts=None, timeout=None, what=None, progress=None, cancel=None):
         self._sync_card()
@@ -647,10 +640,7 @@ def open_model(blob: bytes, name: str, card, fmt: str, trust_pickle: bool, kind:
     try:
         header, _ = worker.request(_load_header(name, fmt, card, trust_pickle), _load_parts(blob, extra_files),
                                    timeout=timeout, what=f"loading {name!r}")
-    except StudioError:
-        worker.kill()
-        raise
-    except BaseException:
+    except BaseException:  # a refusal, a crash or an interrupt: the worker holds nothing worth keeping
         worker.kill()
         raise
     return RemoteModel(worker, blob, fmt, card, name, trust_pickle, extra_files, header["describe"])

@@ -51,7 +51,7 @@ from studio.sandbox import protocol
 _MAX_DATASETS = 2
 
 
-def _limit_self(kind: str) -> None:
+def _limit_self() -> None:
     import ctypes
 
     try:  # PR_SET_PDEATHSIG: the kernel kills this worker when the studio process ends
@@ -273,7 +273,6 @@ def describe(model) -> dict:
         "n_features": safe(lambda: getattr(model, "n_features", None)),
         "n_outputs": model.n_outputs_or(0) or None,
         "notes": list(getattr(model, "notes", []) or []),
-        "extra": safe(lambda: model.describe_extra(), {}) if hasattr(model, "describe_extra") else {},
     }
 
 
@@ -323,7 +322,7 @@ def main(argv=None) -> None:
     parser.add_argument("--fd-out", type=int, required=True)
     parser.add_argument("--warm", default="")
     args = parser.parse_args(argv)
-    _limit_self(args.kind)
+    _limit_self()
     tmp = tempfile.mkdtemp(prefix="studio-worker-")
     os.environ.update(HOME=tmp, TMPDIR=tmp)
     tempfile.tempdir = tmp

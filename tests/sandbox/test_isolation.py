@@ -113,7 +113,6 @@ def test_pickled_code_runs_only_in_the_sandbox(kind, tmp_path, bystander):
     with pytest.raises(StudioError):
         studio.load_model(path, trust_pickle=True)
     assert not marker.exists()
-    assert not (tmp_path / "pwned").exists()
     _still_serving(bystander)
 
 
@@ -134,10 +133,11 @@ def test_no_network_from_the_sandbox(kind, tmp_path, bystander):
 
 def test_a_crash_is_one_error_and_the_server_goes_on(kind, tmp_path, bystander):
     path = hostile.pickled(tmp_path / "m.pkl", faulthandler._sigsegv)
+    before = set(_worker_children())
     with pytest.raises(WorkerError) as exc:
         studio.load_model(path, trust_pickle=True)
     assert "segmentation fault" in _one_line(exc)
-    assert not _worker_children() or all(p != 0 for p in _worker_children())
+    assert set(_worker_children()) <= before  # the crashed worker was reaped
     _still_serving(bystander)
 
 
