@@ -17,23 +17,14 @@ from torch import nn
 
 import studio
 from studio.data.tabular import table_dataset
+from tests.regressions.in_process import load, one_thread  # noqa: F401 -- autouse fixture
 
 F = 4
 NAMES = [f"f{i}" for i in range(F)]
 CARD = {"feature_names": NAMES}
 
 
-def _load(*args, **kwargs):
-    """``studio.load_model`` in this process (the tests read adapter internals; the files are our own)."""
-    return studio.load_model(*args, sandbox="off", **kwargs)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_load = load
 
 
 class Mlp(nn.Module):
