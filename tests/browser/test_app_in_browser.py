@@ -7,105 +7,18 @@ with the network blocked. Screenshots go to test-artifacts/browser/.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.app.uploads import EVIL, onnx_mlp_files, wine_files
-from tests.conftest import ROOT
+
+from tests.browser_kit import (  # noqa: F401 (fixtures)
+    ARTIFACTS, CHART, idle, no_exception, open_page, shot, sidebar, browser, server,
+)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PAGES = ["Load", "Data", "Model", "Local explanations", "Global explanations", "Activations", "Report", "Live"]
-CHART = "[data-testid='stVegaLiteChart']"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    port = _free_port()
-    env = dict(os.environ, STUDIO_CACHE_DIR=str(tmp_path_factory.mktemp("browser-cache")))
-    log = open(tmp_path_factory.mktemp("streamlit") / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not start within 60 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _idle(page, timeout=120_000):
-    """Wait until the script run triggered by the last action has finished."""
-    page.wait_for_timeout(400)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
-    page.wait_for_timeout(300)
-
-
-def _open(page, name):
-    page.locator("[data-testid='stSidebarNav'] a", has_text=name).first.click()
-    _idle(page)
-    page.wait_for_selector(f"h1:has-text('{name}')", timeout=30_000)
-    _idle(page)
-
-
-def _no_exception(page, where):
-    count = page.locator("[data-testid='stException']").count()
-    assert count == 0, f"{where}: {page.locator('[data-testid=stException]').first.inner_text()[:500]}"
-
-
-def _shot(page, name):
-    """Screenshot of the whole page (the main area scrolls inside the app, so grow the viewport to fit it)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1280, "height": max(800, min(int(height) + 40, 6000))})
-    page.wait_for_timeout(600)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    page.set_viewport_size({"width": 1280, "height": 800})
 
 
 def test_a_page_opened_by_its_url_on_a_fresh_server_goes_through_the_router(server, browser):
@@ -113,10 +26,10 @@ def test_a_page_opened_by_its_url_on_a_fresh_server_goes_through_the_router(serv
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(server + "/local")
-    _idle(page)
+    idle(page)
     page.wait_for_selector("h1:has-text('Local explanations')", timeout=60_000)
-    _idle(page)
-    _no_exception(page, "Local by URL")
+    idle(page)
+    no_exception(page, "Local by URL")
     nav = page.locator("[data-testid='stSidebarNav']").inner_text()
     assert [line for line in nav.splitlines() if line.strip()] == PAGES
     assert "Loaded" in page.locator("[data-testid='stSidebar']").inner_text()
@@ -130,23 +43,23 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(server)
-    _idle(page)
+    idle(page)
     page.wait_for_selector("h1:has-text('Load')")
-    _no_exception(page, "Load")
+    no_exception(page, "Load")
     assert "tabular_gbt.skops" in page.locator("[data-testid='stSidebar']").inner_text()
 
     # every page on the bundled sample
     for i, name in enumerate(PAGES):
-        _open(page, name)
-        _no_exception(page, name)
-        _shot(page, f"{i}-{name.split()[0].lower()}-sample")
+        open_page(page, name)
+        no_exception(page, name)
+        shot(page, f"{i}-{name.split()[0].lower()}-sample")
 
     # upload a model, card and CSV that are not the samples
     files = wine_files()
     (tmp_path / "wine.skops").write_bytes(files["model"])
     (tmp_path / "wine.card.json").write_bytes(files["card"])
     (tmp_path / "wine.csv").write_bytes(files["csv"])
-    _open(page, "Load")
+    open_page(page, "Load")
     inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
     assert inputs.count() == 4  # model, card, dataset, model data file
     inputs.nth(0).set_input_files(str(tmp_path / "wine.skops"))
@@ -156,29 +69,29 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     for name in ("wine.skops", "wine.card.json", "wine.csv"):  # uploads finished
         form.get_by_text(name, exact=True).wait_for(timeout=30_000)
     page.locator("[data-testid='stFormSubmitButton'] button").click()
-    _idle(page)
+    idle(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Model: wine.skops").wait_for(timeout=60_000)
-    _no_exception(page, "Load after upload")
-    _shot(page, "6-load-uploaded")
+    no_exception(page, "Load after upload")
+    shot(page, "6-load-uploaded")
 
-    _open(page, "Data")
-    _no_exception(page, "Data (wine)")
+    open_page(page, "Data")
+    no_exception(page, "Data (wine)")
     # the grid draws on a canvas; its accessibility table holds each visible cell as text: the hostile feature
     # name (feature 1) must be there as text, exactly as in the file, and no element may have been built from it
     cells = page.locator("[data-testid='stDataFrame'] td")
     texts = [cells.nth(i).inner_text() for i in range(cells.count())]
     assert EVIL in texts, texts[:20]
     assert page.locator("img[src='x']").count() == 0
-    _shot(page, "7-data-uploaded")
+    shot(page, "7-data-uploaded")
 
     # three explainers side by side on the Local page
-    _open(page, "Local explanations")
+    open_page(page, "Local explanations")
     assert page.locator(CHART).count() == 0
     chips = page.locator("[data-testid='stMultiSelect'] [data-tag]")
     assert chips.count() == 3, "three local methods chosen by default"
     page.get_by_role("button", name="Run explainers").click()
-    _idle(page, timeout=150_000)
-    _no_exception(page, "Local after run")
+    idle(page, timeout=150_000)
+    no_exception(page, "Local after run")
     page.wait_for_selector(CHART, timeout=30_000)
     assert page.locator(CHART).count() == 3
     # no method failed (a failing check is a verdict box, "...: fails (...)", not a failed run)
@@ -186,33 +99,33 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     assert [e for e in errors if ": fails (" not in e] == [], errors
     main = page.locator("[data-testid='stMain']")
     assert "top 12 of 13 by |value|" in main.inner_text()  # first paint: 12 of the 13 wine features
-    _shot(page, "8-local-three-methods")
+    shot(page, "8-local-three-methods")
     # the agreement table is drawn on request
     frames = page.locator("[data-testid='stDataFrame']").count()
     main.get_by_text("Show rank agreement between methods").click()
-    _idle(page)
-    _no_exception(page, "Local agreement")
+    idle(page)
+    no_exception(page, "Local agreement")
     assert page.locator("[data-testid='stDataFrame']").count() == frames + 1
-    _shot(page, "8b-local-agreement")
+    shot(page, "8b-local-agreement")
 
     # Global: importance and the PDP/ALE chart for one feature
-    _open(page, "Global explanations")
+    open_page(page, "Global explanations")
     page.get_by_role("button", name="Run explainers").click()
-    _idle(page, timeout=150_000)
-    _no_exception(page, "Global after run")
+    idle(page, timeout=150_000)
+    no_exception(page, "Global after run")
     assert page.locator("h3:has-text('Effect of')").count() == 1
     assert page.locator(CHART).count() >= 2
-    _shot(page, "9-global")
+    shot(page, "9-global")
 
     # the report: downloaded, then opened with every request blocked
-    _open(page, "Report")
+    open_page(page, "Report")
     with page.expect_download(timeout=120_000) as info:
         page.get_by_role("button", name="Download report").click()
     path = tmp_path / "report.html"
     info.value.save_as(path)
     html = path.read_text(encoding="utf-8")
     assert EVIL not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
-    _shot(page, "10-report-page")
+    shot(page, "10-report-page")
 
     offline = browser.new_context(viewport={"width": 1280, "height": 800})
     requests = []
@@ -237,25 +150,25 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     offline.close()
 
     # an image model: the Local page explains an uploaded single image (RGB and larger than the model's 32x32 grey)
-    _open(page, "Load")
+    open_page(page, "Load")
     page.locator("[data-testid='stSelectbox']").first.click()
     page.get_by_role("option", name="Digits: small CNN (TorchScript)").click()
-    _idle(page)
+    idle(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
-    _open(page, "Local explanations")
+    open_page(page, "Local explanations")
     digit = tmp_path / "my digit.png"
     _digit_png(digit)
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(digit))
     page.locator("[data-testid='stMain']").get_by_text("uploaded image my digit.png").wait_for(timeout=60_000)
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Run explainers").click()
-    _idle(page, timeout=150_000)
-    _no_exception(page, "Local, uploaded image")
+    idle(page, timeout=150_000)
+    no_exception(page, "Local, uploaded image")
     # no method failed (a failing check is a verdict box, "...: fails (...)", not a failed run)
     errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
     assert [e for e in errors if ": fails (" not in e] == [], errors
     assert page.locator("[data-testid='stMain'] [data-testid='stImage']").count() == 4  # the upload and 3 overlays
-    _shot(page, "12-local-uploaded-image")
+    shot(page, "12-local-uploaded-image")
     assert dialogs == []
     context.close()
 
@@ -268,7 +181,7 @@ def test_two_file_onnx_model_uploaded_and_explained(server, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(server)
-    _idle(page)
+    idle(page)
     page.wait_for_selector("h1:has-text('Load')")
     page.locator("[data-testid='stMain']").get_by_text("Model data file (optional)").wait_for(timeout=60_000)
     inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
@@ -280,24 +193,24 @@ def test_two_file_onnx_model_uploaded_and_explained(server, browser, tmp_path):
     for name in ("cancer_mlp.onnx", "breast_cancer.csv", "cancer_mlp.onnx.data"):
         form.get_by_text(name, exact=True).wait_for(timeout=30_000)
     page.locator("[data-testid='stFormSubmitButton'] button").click()
-    _idle(page)
+    idle(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Model: cancer_mlp.onnx").wait_for(timeout=60_000)
-    _no_exception(page, "Load, two-file ONNX")
+    no_exception(page, "Load, two-file ONNX")
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    _shot(page, "13-load-onnx-two-files")
+    shot(page, "13-load-onnx-two-files")
 
-    _open(page, "Local explanations")
+    open_page(page, "Local explanations")
     page.get_by_role("button", name="Run explainers").click()
-    _idle(page, timeout=150_000)
-    _no_exception(page, "Local, two-file ONNX")
+    idle(page, timeout=150_000)
+    no_exception(page, "Local, two-file ONNX")
     page.wait_for_selector(CHART, timeout=30_000)
     assert page.locator(CHART).count() >= 2
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    _shot(page, "14-local-onnx-two-files")
+    shot(page, "14-local-onnx-two-files")
 
     # the same model as one .zip in the Model file uploader, the data file uploader left empty
     page.goto(server)
-    _idle(page)
+    idle(page)
     page.wait_for_selector("h1:has-text('Load')")
     page.locator("[data-testid='stMain']").get_by_text("Model data file (optional)").wait_for(timeout=60_000)
     inputs = page.locator("[data-testid='stFileUploader'] input[type='file']")
@@ -306,9 +219,9 @@ def test_two_file_onnx_model_uploaded_and_explained(server, browser, tmp_path):
     for name in ("cancer_mlp.zip", "breast_cancer.csv"):
         page.locator("[data-testid='stForm']").get_by_text(name, exact=True).wait_for(timeout=30_000)
     page.locator("[data-testid='stFormSubmitButton'] button").click()
-    _idle(page)
+    idle(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Model: cancer_mlp.onnx").wait_for(timeout=60_000)
-    _no_exception(page, "Load, zipped ONNX")
+    no_exception(page, "Load, zipped ONNX")
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
     # pipeline upload (skops ColumnTransformer + forest): added with the trees helper's skops allow-list
     context.close()

@@ -9,26 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_app_in_browser import ARTIFACTS, CHART, _idle, _no_exception, browser, server  # noqa: F401
 from tests.watch.conftest import read_log, start_trainer
 
+from tests.browser_kit import (  # noqa: F401 (fixtures)
+    CHART, idle, no_exception, select, shot, browser, server,
+)
+
 pytestmark = pytest.mark.browser
-
-
-def _select(page, label, option):
-    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    _idle(page)
-
-
-def _shot(page, name):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1280, "height": max(800, min(int(height) + 40, 6000))})
-    page.wait_for_timeout(1500)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    page.set_viewport_size({"width": 1280, "height": 800})
 
 
 def test_live_page_against_a_training_process(server, browser, tmp_path):  # noqa: F811
@@ -39,44 +26,44 @@ def test_live_page_against_a_training_process(server, browser, tmp_path):  # noq
     try:
         page.goto(server + "/live")
         page.wait_for_selector("h1:has-text('Live')", timeout=60_000)
-        _idle(page)
+        idle(page)
         page.get_by_label("Address").fill(address)
         page.get_by_label("Token").fill(token)
         page.get_by_role("button", name="Attach").click()
-        _idle(page)
+        idle(page)
         page.get_by_text("Attached to digits-cnn").wait_for(timeout=30_000)
 
         page.get_by_label("Chart (streams with the same chart name share it)").fill("loss")
         page.get_by_role("button", name="Open stream").click()  # scalar(loss), mean per epoch: the defaults
-        _idle(page)
-        _select(page, "Map", "grad_norm")
-        _select(page, "Reduce", "max")
+        idle(page)
+        select(page, "Map", "grad_norm")
+        select(page, "Reduce", "max")
         page.get_by_label("Chart (streams with the same chart name share it)").fill("gradient norms")
         page.get_by_role("button", name="Open stream").click()
-        _idle(page)
-        _select(page, "Map", "top_loss")
-        _select(page, "Reduce", "topk")
+        idle(page)
+        select(page, "Map", "top_loss")
+        select(page, "Reduce", "topk")
         page.get_by_label("Chart (streams with the same chart name share it)").fill("current mistakes")
         page.get_by_role("button", name="Open stream").click()
-        _idle(page)
+        idle(page)
         main = page.locator("[data-testid='stMain']")
         main.locator(CHART).nth(1).wait_for(timeout=60_000)
         main.locator("[data-testid='stImage']").first.wait_for(timeout=60_000)
         page.wait_for_timeout(4000)  # a few more epochs on the charts
-        _no_exception(page, "Live with three streams")
+        no_exception(page, "Live with three streams")
         assert main.locator(CHART).count() == 2
-        _shot(page, "live-1-streams")
+        shot(page, "live-1-streams", settle_ms=1500)
 
         page.get_by_label("lr").fill("0.01")
         page.get_by_role("button", name="Set lr").click()
-        _idle(page)
+        idle(page)
         page.get_by_text("lr = 0.01 acknowledged").wait_for(timeout=30_000)
         page.get_by_role("button", name="stop", exact=True).click()
-        _idle(page)
+        idle(page)
         page.get_by_text("stop acknowledged").wait_for(timeout=30_000)
         assert proc.wait(30) == 0
-        _no_exception(page, "Live after stop")
-        _shot(page, "live-2-after-stop")
+        no_exception(page, "Live after stop")
+        shot(page, "live-2-after-stop", settle_ms=1500)
         records = read_log(log)
         assert records[-1]["stopped"] is True and any(r.get("lr_set") == 0.01 for r in records)
     finally:

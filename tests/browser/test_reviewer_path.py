@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_app_in_browser import (  # noqa: F401  (fixtures)
-    ARTIFACTS, CHART, _idle, _no_exception, _open, _shot, browser, server,
+from tests.browser_kit import (  # noqa: F401 (fixtures)
+    ARTIFACTS, CHART, idle, no_exception, open_page, shot, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -31,37 +31,37 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     page = context.new_page()
     page.goto(server)
-    _idle(page)
+    idle(page)
     page.wait_for_selector("h1:has-text('Load')")
 
-    _open(page, "Local explanations")
+    open_page(page, "Local explanations")
     assert "each row's predicted class" in page.locator("[data-testid='stMain']").inner_text()
     page.get_by_role("button", name="Run explainers").click()
-    _idle(page, timeout=150_000)
-    _no_exception(page, "Local")
+    idle(page, timeout=150_000)
+    no_exception(page, "Local")
     page.wait_for_selector(CHART, timeout=30_000)
     _panels_read_as_a_reviewer(page, 3)
-    _shot(page, "reviewer-1-local-tabular")
+    shot(page, "reviewer-1-local-tabular")
     page.get_by_role("button", name="Pin to report").first.click()
-    _idle(page)
+    idle(page)
 
-    _open(page, "Global explanations")
+    open_page(page, "Global explanations")
     main = page.locator("[data-testid='stMain']")
     assert 'explains the probability of "benign"' in main.inner_text()
     page.get_by_role("button", name="Run explainers").click()
-    _idle(page, timeout=150_000)
-    _no_exception(page, "Global")
+    idle(page, timeout=150_000)
+    no_exception(page, "Global")
     assert "Effect of" in main.inner_text() and "drop in score" in main.inner_text()
-    _shot(page, "reviewer-2-global")
+    shot(page, "reviewer-2-global")
 
     # the report: sign-off saved, then ONE press of Download report
-    _open(page, "Report")
+    open_page(page, "Report")
     page.get_by_label("Reviewer name").fill("Ann Reviewer")
     page.get_by_label("Sign-off note").fill("spot-checked row 0")
     page.get_by_role("button", name="Save comments and sign-off").click()
-    _idle(page)
+    idle(page)
     assert "Signed by Ann Reviewer" in main.inner_text()
-    _shot(page, "reviewer-3-report-page")
+    shot(page, "reviewer-3-report-page")
     with page.expect_download(timeout=120_000) as info:
         page.get_by_role("button", name="Download report").click()
     path = tmp_path / "report.html"
@@ -98,16 +98,16 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
     offline.close()
 
     # the image sample: overlays with captions naming the class and the unit
-    _open(page, "Load")
+    open_page(page, "Load")
     page.locator("[data-testid='stSelectbox']", has_text="Sample").locator("input").click()
     page.get_by_role("option", name="Digits: small CNN (TorchScript)").click()
-    _idle(page)
+    idle(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
-    _open(page, "Local explanations")
+    open_page(page, "Local explanations")
     page.get_by_role("button", name="Run explainers").click()
-    _idle(page, timeout=150_000)
-    _no_exception(page, "Local (image)")
+    idle(page, timeout=150_000)
+    no_exception(page, "Local (image)")
     _panels_read_as_a_reviewer(page, 2)
     assert "colour scale" in page.locator("[data-testid='stMain']").inner_text()  # overlays say how to read them
-    _shot(page, "reviewer-5-local-image")
+    shot(page, "reviewer-5-local-image")
     context.close()

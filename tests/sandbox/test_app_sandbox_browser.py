@@ -13,8 +13,9 @@ import pytest
 
 from tests.bad_inputs import make_corpus
 from tests.sandbox import hostile
-from tests.security.test_sessions_browser import (  # noqa: F401 -- fixtures
-    _choose, _open, _session, _sidebar, _submit, browser, page_has_no_exception, server,
+
+from tests.browser_kit import (  # noqa: F401 (fixtures)
+    choose_uploads, exception_count, open_page, session, sidebar, submit, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -28,12 +29,12 @@ def _error_text(page) -> str:
 
 
 def test_hostile_uploads_end_in_one_error_and_the_other_session_goes_on(server, browser, tmp_path):
-    (ctx_a, a), (ctx_b, b) = _session(browser, server), _session(browser, server)
+    (ctx_a, a), (ctx_b, b) = session(browser, server), session(browser, server)
     mlp, cnn = make_corpus.SAMPLES["@mlp"], make_corpus.SAMPLES["@cnn"]
-    _choose(a, mlp, mlp.with_suffix(".card.json"), make_corpus.SAMPLES["@table"])
-    _submit(a)
-    _choose(b, cnn, cnn.with_suffix(".card.json"), make_corpus.SAMPLES["@digits"])
-    _submit(b)
+    choose_uploads(a, mlp, mlp.with_suffix(".card.json"), make_corpus.SAMPLES["@table"])
+    submit(a)
+    choose_uploads(b, cnn, cnn.with_suffix(".card.json"), make_corpus.SAMPLES["@digits"])
+    submit(b)
     a.locator("[data-testid='stSidebar']").get_by_text("Model: tabular_mlp.pt").wait_for(timeout=60_000)
     b.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
     assert "models run in a bubblewrap sandbox" in a.locator("[data-testid='stMain']").inner_text().lower() or \
@@ -43,10 +44,10 @@ def test_hostile_uploads_end_in_one_error_and_the_other_session_goes_on(server, 
     table.write_text("a,b,label\n" + "".join(f"{i * 0.1},{-i * 0.2},{i % 2}\n" for i in range(20)))
     card = tmp_path / "crash.card.json"
     card.write_text('{"feature_names": ["a", "b"]}')
-    _choose(a, hostile.crashing_tree(tmp_path / "crash.skops"), card, table)
-    _submit(a)
+    choose_uploads(a, hostile.crashing_tree(tmp_path / "crash.skops"), card, table)
+    submit(a)
     assert "segmentation fault" in _error_text(a)
-    assert "tabular_mlp.pt" in _sidebar(a)
+    assert "tabular_mlp.pt" in sidebar(a)
 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOPSECRET")
@@ -54,14 +55,14 @@ def test_hostile_uploads_end_in_one_error_and_the_other_session_goes_on(server, 
     card3.write_text('{"feature_names": ["a", "b", "c"]}')
     table3 = tmp_path / "three.csv"
     table3.write_text("a,b,c,label\n" + "".join(f"{i},{i},{i},{i % 2}\n" for i in range(10)))
-    _choose(a, hostile.scripted("read", tmp_path / "reader.pt", str(secret)), card3, table3)
-    _submit(a)
+    choose_uploads(a, hostile.scripted("read", tmp_path / "reader.pt", str(secret)), card3, table3)
+    submit(a)
     text = _error_text(a)
     assert "TOP" not in text and "84" not in text
-    assert "tabular_mlp.pt" in _sidebar(a)
+    assert "tabular_mlp.pt" in sidebar(a)
 
-    _open(b, "Data")
-    assert "image_cnn.pt" in _sidebar(b) and b.locator("[data-testid='stAlertContentError']").count() == 0
-    assert page_has_no_exception(a) and page_has_no_exception(b)
+    open_page(b, "Data")
+    assert "image_cnn.pt" in sidebar(b) and b.locator("[data-testid='stAlertContentError']").count() == 0
+    assert exception_count(a) == 0 and exception_count(b) == 0
     ctx_a.close()
     ctx_b.close()
