@@ -145,11 +145,7 @@ class Cache:
                     os.replace(tmp, path)  # replaces a link itself, never its target
                     tmp = None
         finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            _discard(tmp)
         secret = self._read_secret()
         if secret is None:
             raise OSError(errno.EACCES, "the cache key could not be made private", str(path))
@@ -287,11 +283,7 @@ class Cache:
                 )
             return False
         finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            _discard(tmp)
         self.evict()
         return True
 
@@ -394,6 +386,15 @@ def _read_regular(path: Path, max_size: int, touch: bool = False, private: bool 
         return None
     finally:
         os.close(fd)
+
+
+def _discard(tmp) -> None:
+    """Remove a temporary file left by an interrupted write, if any (``None`` means nothing to remove)."""
+    if tmp is not None:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _unlink_entry(path: Path) -> bool:

@@ -155,3 +155,51 @@ def submit(page):
 
 def sidebar(page) -> str:
     return page.locator("[data-testid='stSidebar']").inner_text()
+
+
+def two_sample_sessions(browser, url):
+    """Sessions A (tabular MLP + breast cancer table) and B (image CNN + digits), both loaded and shown.
+
+    Returns ``((context_a, page_a), (context_b, page_b))``.
+    """
+    from tests.bad_inputs import make_corpus
+
+    (ctx_a, a), (ctx_b, b) = session(browser, url), session(browser, url)
+    mlp, cnn = make_corpus.SAMPLES["@mlp"], make_corpus.SAMPLES["@cnn"]
+    choose_uploads(a, mlp, mlp.with_suffix(".card.json"), make_corpus.SAMPLES["@table"])
+    submit(a)
+    choose_uploads(b, cnn, cnn.with_suffix(".card.json"), make_corpus.SAMPLES["@digits"])
+    submit(b)
+    a.locator("[data-testid='stSidebar']").get_by_text("Model: tabular_mlp.pt").wait_for(timeout=60_000)
+    b.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
+    return (ctx_a, a), (ctx_b, b)
+
+
+def offline_view(browser, path: Path):
+    """A page on a saved HTML file with every network request refused; returns ``(page, refused_urls)``."""
+    context = browser.new_context(viewport=dict(VIEWPORT))
+    refused = []
+
+    def block(route):  # the file itself may load; anything else is a network request and is refused
+        if route.request.url == path.as_uri():
+            return route.continue_()
+        refused.append(route.request.url)
+        return route.abort()
+
+    context.route("**/*", block)
+    return context.new_page(), refused
+
+
+def run_explainers(page, budget_s=300, timeout_s=600):
+    """Press "Run explainers" with a generous per-method time budget and wait for the run to finish.
+
+    The budget is raised first so that a loaded machine (CI shares its cores) never turns a slow method into a
+    budget stop: what these tests check is the result, not the speed (speed is measured in benchmarks/).
+    """
+    budget = page.locator("input[aria-label='Time budget per method (s)']")
+    if budget.count():
+        budget.first.fill(str(budget_s))
+        budget.first.press("Enter")
+        idle(page)
+    page.get_by_role("button", name="Run explainers").click()
+    idle(page, timeout=timeout_s * 1000)

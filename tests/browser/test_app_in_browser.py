@@ -13,7 +13,7 @@ import pytest
 from tests.app.uploads import EVIL, onnx_mlp_files, wine_files
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    ARTIFACTS, CHART, idle, no_exception, open_page, shot, sidebar, browser, server,
+    run_explainers, offline_view, ARTIFACTS, CHART, idle, no_exception, open_page, shot, sidebar, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -89,8 +89,7 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     assert page.locator(CHART).count() == 0
     chips = page.locator("[data-testid='stMultiSelect'] [data-tag]")
     assert chips.count() == 3, "three local methods chosen by default"
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Local after run")
     page.wait_for_selector(CHART, timeout=30_000)
     assert page.locator(CHART).count() == 3
@@ -110,8 +109,7 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
 
     # Global: importance and the PDP/ALE chart for one feature
     open_page(page, "Global explanations")
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Global after run")
     assert page.locator("h3:has-text('Effect of')").count() == 1
     assert page.locator(CHART).count() >= 2
@@ -127,17 +125,7 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     assert EVIL not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     shot(page, "10-report-page")
 
-    offline = browser.new_context(viewport={"width": 1280, "height": 800})
-    requests = []
-
-    def block(route):  # the report file itself may load; anything else is a network request and is refused
-        if route.request.url == path.as_uri():
-            return route.continue_()
-        requests.append(route.request.url)
-        return route.abort()
-
-    offline.route("**/*", block)
-    view = offline.new_page()
+    view, requests = offline_view(browser, path)
     view.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     view.goto(path.as_uri())
     view.wait_for_selector(".live.rendered svg", timeout=30_000)
@@ -147,7 +135,7 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     assert view.locator("img[src='x']").count() == 0
     assert [u for u in requests if not u.startswith("data:")] == []
     view.screenshot(path=str(ARTIFACTS / "11-report-offline.png"), full_page=True)
-    offline.close()
+    view.context.close()
 
     # an image model: the Local page explains an uploaded single image (RGB and larger than the model's 32x32 grey)
     open_page(page, "Load")
@@ -161,14 +149,14 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(digit))
     page.locator("[data-testid='stMain']").get_by_text("uploaded image my digit.png").wait_for(timeout=60_000)
     idle(page)
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Local, uploaded image")
     # no method failed (a failing check is a verdict box, "...: fails (...)", not a failed run)
     errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
     assert [e for e in errors if ": fails (" not in e] == [], errors
-    assert page.locator("[data-testid='stMain'] [data-testid='stImage']").count() == 4  # the upload and 3 overlays
     shot(page, "12-local-uploaded-image")
+    assert page.locator("[data-testid='stMain'] [data-testid='stImage']").count() == 4, (  # the upload + 3 overlays
+        page.locator("[data-testid='stMain']").inner_text()[:3000])
     assert dialogs == []
     context.close()
 
@@ -200,8 +188,7 @@ def test_two_file_onnx_model_uploaded_and_explained(server, browser, tmp_path):
     shot(page, "13-load-onnx-two-files")
 
     open_page(page, "Local explanations")
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Local, two-file ONNX")
     page.wait_for_selector(CHART, timeout=30_000)
     assert page.locator(CHART).count() >= 2

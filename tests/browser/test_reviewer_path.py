@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    ARTIFACTS, CHART, idle, no_exception, open_page, shot, browser, server,
+    run_explainers, offline_view, ARTIFACTS, CHART, idle, no_exception, open_page, shot, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -36,8 +36,7 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
 
     open_page(page, "Local explanations")
     assert "each row's predicted class" in page.locator("[data-testid='stMain']").inner_text()
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Local")
     page.wait_for_selector(CHART, timeout=30_000)
     _panels_read_as_a_reviewer(page, 3)
@@ -48,8 +47,7 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
     open_page(page, "Global explanations")
     main = page.locator("[data-testid='stMain']")
     assert 'explains the probability of "benign"' in main.inner_text()
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Global")
     assert "Effect of" in main.inner_text() and "drop in score" in main.inner_text()
     shot(page, "reviewer-2-global")
@@ -80,22 +78,12 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
     pdf = html_to_pdf(html)
     assert pdf[:5] == b"%PDF-" and len(pdf) > 20_000
 
-    offline = browser.new_context(viewport={"width": 1280, "height": 800})
-    requests = []
-
-    def block(route):
-        if route.request.url == path.as_uri():
-            return route.continue_()
-        requests.append(route.request.url)
-        return route.abort()
-
-    offline.route("**/*", block)
-    view = offline.new_page()
+    view, requests = offline_view(browser, path)
     view.goto(path.as_uri())
     view.wait_for_selector(".summary", timeout=30_000)
     view.screenshot(path=str(ARTIFACTS / "reviewer-4-report-first-screen.png"))
     assert [u for u in requests if not u.startswith("data:")] == []
-    offline.close()
+    view.context.close()
 
     # the image sample: overlays with captions naming the class and the unit
     open_page(page, "Load")
@@ -104,8 +92,7 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
     idle(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
     open_page(page, "Local explanations")
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Local (image)")
     _panels_read_as_a_reviewer(page, 2)
     assert "colour scale" in page.locator("[data-testid='stMain']").inner_text()  # overlays say how to read them

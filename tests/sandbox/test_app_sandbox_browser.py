@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bad_inputs import make_corpus
 from tests.sandbox import hostile
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    choose_uploads, exception_count, open_page, session, sidebar, submit, browser, server,
+    two_sample_sessions, choose_uploads, exception_count, open_page, session, sidebar, submit, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -29,14 +28,7 @@ def _error_text(page) -> str:
 
 
 def test_hostile_uploads_end_in_one_error_and_the_other_session_goes_on(server, browser, tmp_path):
-    (ctx_a, a), (ctx_b, b) = session(browser, server), session(browser, server)
-    mlp, cnn = make_corpus.SAMPLES["@mlp"], make_corpus.SAMPLES["@cnn"]
-    choose_uploads(a, mlp, mlp.with_suffix(".card.json"), make_corpus.SAMPLES["@table"])
-    submit(a)
-    choose_uploads(b, cnn, cnn.with_suffix(".card.json"), make_corpus.SAMPLES["@digits"])
-    submit(b)
-    a.locator("[data-testid='stSidebar']").get_by_text("Model: tabular_mlp.pt").wait_for(timeout=60_000)
-    b.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
+    (ctx_a, a), (ctx_b, b) = two_sample_sessions(browser, server)
     assert "models run in a bubblewrap sandbox" in a.locator("[data-testid='stMain']").inner_text().lower() or \
         "models run in a sandbox" in a.locator("[data-testid='stMain']").inner_text().lower()
 

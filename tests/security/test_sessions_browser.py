@@ -15,7 +15,7 @@ import pytest
 from tests.bad_inputs import make_corpus
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    choose_uploads, exception_count, open_page, session, sidebar, submit, browser, server,
+    two_sample_sessions, choose_uploads, exception_count, open_page, session, sidebar, submit, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -45,14 +45,7 @@ def test_two_sessions_see_only_their_own_uploads(server, browser, tmp_path):
 
 
 def test_a_bad_upload_in_one_session_touches_neither(server, browser, tmp_path):
-    (ctx_a, a), (ctx_b, b) = session(browser, server), session(browser, server)
-    mlp, cnn = make_corpus.SAMPLES["@mlp"], make_corpus.SAMPLES["@cnn"]
-    choose_uploads(a, mlp, mlp.with_suffix(".card.json"), make_corpus.SAMPLES["@table"])
-    submit(a)
-    choose_uploads(b, cnn, cnn.with_suffix(".card.json"), make_corpus.SAMPLES["@digits"])
-    submit(b)
-    a.locator("[data-testid='stSidebar']").get_by_text("Model: tabular_mlp.pt").wait_for(timeout=60_000)
-    b.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
+    (ctx_a, a), (ctx_b, b) = two_sample_sessions(browser, server)
 
     make_corpus.BUILDERS["pickle_pkl"](tmp_path)
     choose_uploads(a, tmp_path / "plant.pkl", None, make_corpus.SAMPLES["@table"])
