@@ -55,15 +55,20 @@ class Job:
         return self.cancel_event.is_set()
 
     def report(self, fraction, message="") -> None:
-        """The verbs' ``progress`` callback; raises :class:`JobCancelled` once cancel was asked for."""
-        if self.cancel_event.is_set():
-            raise JobCancelled("the job was cancelled")
+        """``studio.explain``'s ``progress`` callback (never raises: it is called while a worker's reply is read)."""
         try:
             self.progress = min(1.0, max(self.progress, float(fraction)))
         except (TypeError, ValueError):
             pass
         if message:
             self.message = str(message)[:200]
+
+    def report_or_stop(self, fraction, message="") -> None:
+        """``studio.assess``'s ``progress`` callback, called between its steps: raises :class:`JobCancelled` once
+        cancel was asked for, so the assessment stops at its next step."""
+        if self.cancel_event.is_set():
+            raise JobCancelled("the job was cancelled")
+        self.report(fraction, message)
 
     def cancel(self) -> None:
         self.cancel_event.set()

@@ -15,7 +15,7 @@ from studio.errors import StudioError
 from studio.serve import schemas as s
 from studio.serve.jobs import Job
 from studio.serve.state import Space, Upload, load_model_upload, new_id, token_digest
-from studio.serve.uploads import FIELD_BYTES, Spec, UploadError, read_form
+from studio.serve.uploads import FIELD_CHARS, Spec, UploadError, read_form
 
 
 class ApiError(Exception):
@@ -241,7 +241,7 @@ def _load_dataset(upload: Upload):
                summary="Upload a dataset",
                openapi_extra=_multipart({
                    "file": _binary("CSV, Parquet, .zip of class folders, or .npz with x and optional y."),
-                   "label": {"type": "string", "maxLength": FIELD_BYTES,
+                   "label": {"type": "string", "maxLength": FIELD_CHARS,
                              "description": "The label column of a table (default: target, label, y or class)."},
                }, ["file"], "The dataset is read (bounded, data only) before this answers; a file that cannot be "
                             "read is refused (422) and not kept."))
@@ -257,7 +257,10 @@ async def upload_dataset(request: Request, space: SpaceDep):
         name = _name(parts["file"], "dataset file")
         label = None
         if "label" in parts:
-            label = bytes(parts["label"].value).decode("utf-8", "replace").strip() or None
+            label = bytes(parts["label"].value).decode("utf-8", "replace")
+            if len(label) > FIELD_CHARS:
+                raise ApiError(422, f"the label is over {FIELD_CHARS} characters; it names a column of the table")
+            label = label.strip() or None
         uid = new_id("d")
         upload = Upload(uid, name, _keep(parts["file"], space, uid + ".data"), info={}, label=label)
         data = await run_in_threadpool(_load_dataset, upload)
@@ -376,7 +379,7 @@ def submit_assess(req: s.AssessRequest, space: SpaceDep, request: Request):
         data = state.dataset(dup, model)
         result = studio.assess(model, data, req.methods, req.attacks, rows=req.rows, severities=req.severities,
                                seed=req.seed, top_k=req.top_k, method_params=req.method_params or None,
-                               progress=job.report)
+                               progress=job.report_or_stop)
         return result.to_json()
 
     return _submit(space, state, "assess", (req.model, req.data), work)

@@ -19,7 +19,9 @@ from pathlib import Path
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 FIELD_BYTES = 4096
-"""Largest plain (non-file) form field, e.g. a label column's name."""
+"""Largest plain (non-file) form field in bytes, e.g. a label column's name."""
+FIELD_CHARS = 1024
+"""Largest plain form field in characters (what the OpenAPI document says; at most FIELD_BYTES in UTF-8)."""
 
 
 class UploadError(Exception):
@@ -104,7 +106,7 @@ class _Collector:
         self.used += n
         if part.path is None:
             if part.size > FIELD_BYTES:
-                raise UploadError(413, f"the form field {part.name!r} is over {FIELD_BYTES} bytes; it holds a name")
+                raise UploadError(422, f"the form field {part.name!r} is over {FIELD_BYTES} bytes; it holds a name")
             part.value += data[start:end]
             return
         if part.size > self.spec.files[part.name]:
