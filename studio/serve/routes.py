@@ -1,6 +1,5 @@
 """The API's routers, one per resource: models, datasets, methods, jobs (FastAPI's "bigger applications" layout)."""
 
-from __future__ import annotations
 
 import hmac
 import os
@@ -190,20 +189,27 @@ def _keep(part, space: Space, name: str):
     return path
 
 
-@models.get("", response_model=list[s.ModelInfo], responses=errors(), summary="List this token's models")
-def list_models(space: SpaceDep):
-    return [u.info for u in list(space.models.values())]
+def add_listing(router: APIRouter, what: str, table: str, key_type, info) -> None:
+    """GET list, GET one and DELETE for an upload resource (models, datasets)."""
+
+    @router.get("", response_model=list[info], responses=errors(), summary=f"List this token's {what}s",
+                name=f"list_{what}s")
+    def listing(space: SpaceDep):
+        return [u.info for u in list(getattr(space, table).values())]
+
+    @router.get(f"/{{{what}_id}}", response_model=info, responses=errors(404), summary=f"One {what}",
+                name=f"get_{what}")
+    def one(key: Annotated[key_type, Path(alias=f"{what}_id")], space: SpaceDep):
+        return _find(getattr(space, table), key, what).info
+
+    @router.delete(f"/{{{what}_id}}", status_code=204, responses=errors(404, 409),
+                   summary=f"Delete a {what} and its files", name=f"delete_{what}")
+    def delete(key: Annotated[key_type, Path(alias=f"{what}_id")], space: SpaceDep, request: Request):
+        _delete(space, getattr(space, table), key, what, _state(request))
+        return Response(status_code=204)
 
 
-@models.get("/{model_id}", response_model=s.ModelInfo, responses=errors(404), summary="One model")
-def get_model(model_id: ModelId, space: SpaceDep):
-    return _find(space.models, model_id, "model").info
-
-
-@models.delete("/{model_id}", status_code=204, responses=errors(404, 409), summary="Delete a model and its files")
-def delete_model(model_id: ModelId, space: SpaceDep, request: Request):
-    _delete(space, space.models, model_id, "model", _state(request))
-    return Response(status_code=204)
+add_listing(models, "model", "models", ModelId, s.ModelInfo)
 
 
 def _delete(space: Space, table: dict, key: str, what: str, state) -> None:
@@ -274,20 +280,7 @@ async def upload_dataset(request: Request, space: SpaceDep):
     return upload.info
 
 
-@datasets.get("", response_model=list[s.DatasetInfo], responses=errors(), summary="List this token's datasets")
-def list_datasets(space: SpaceDep):
-    return [u.info for u in list(space.datasets.values())]
-
-
-@datasets.get("/{dataset_id}", response_model=s.DatasetInfo, responses=errors(404), summary="One dataset")
-def get_dataset(dataset_id: DatasetId, space: SpaceDep):
-    return _find(space.datasets, dataset_id, "dataset").info
-
-
-@datasets.delete("/{dataset_id}", status_code=204, responses=errors(404, 409), summary="Delete a dataset")
-def delete_dataset(dataset_id: DatasetId, space: SpaceDep, request: Request):
-    _delete(space, space.datasets, dataset_id, "dataset", _state(request))
-    return Response(status_code=204)
+add_listing(datasets, "dataset", "datasets", DatasetId, s.DatasetInfo)
 
 
 # ---- methods -------------------------------------------------------------------------------------------------------
