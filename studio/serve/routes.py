@@ -1,6 +1,5 @@
 """The API's routers, one per resource: models, datasets, methods, jobs (FastAPI's "bigger applications" layout)."""
 
-
 import hmac
 import os
 import threading

@@ -239,6 +239,30 @@ def test_a_non_loopback_host_needs_the_explicit_flag(capsys):
     assert err.startswith("error:") and "--allow-remote" in err and "loopback" in err and err.count("\n") == 1
 
 
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_each_token_sees_only_its_own_uploads(tmp_path):
+    """In process (no model loaded): two tokens, two private folders; a short token is refused."""
+    from fastapi.testclient import TestClient
+
+    from studio.serve import create_app
+
+    a, b = "a" * 20, "b" * 20
+    with TestClient(create_app(token=[a, b], folder=tmp_path)) as client:
+        up = client.post("/v1/datasets", headers={"Authorization": f"Bearer {a}"},
+                         files={"file": ("t.csv", b"x,y,label\n1,2,0\n3,4,1\n")})
+        assert up.status_code == 201, up.text
+        key = up.json()["id"]
+        assert client.get("/v1/datasets", headers={"Authorization": f"Bearer {b}"}).json() == []
+        assert _error(client.get(f"/v1/datasets/{key}", headers={"Authorization": f"Bearer {b}"}), 404)
+        assert _error(client.delete(f"/v1/datasets/{key}", headers={"Authorization": f"Bearer {b}"}), 404)
+        assert client.get(f"/v1/datasets/{key}", headers={"Authorization": f"Bearer {a}"}).json()["rows"] == 2
+        folders = [p for p in next(tmp_path.glob("studio-serve-*")).iterdir()]
+        assert len(folders) == 2 and all((p.stat().st_mode & 0o777) == 0o700 for p in folders)
+    assert not list(tmp_path.glob("studio-serve-*"))
+    with pytest.raises(studio.StudioError, match="16"):
+        create_app(token="short")
+
+
 def test_stopping_the_server_deletes_every_upload(server, uploaded):
     """Last in the module: SIGTERM ends the server, which removes its private folder with every upload in it."""
     private = [p for p in server.folder.iterdir() if p.name.startswith("studio-serve-")]
