@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from studio.errors import StudioError
+from studio.errors import StudioError, last_line
 from studio.serve import schemas as s
 from studio.serve.jobs import Job
 from studio.serve.state import Space, Upload, load_model_upload, new_id, token_digest
@@ -239,7 +239,13 @@ def _dataset_info(upload: Upload, data) -> dict:
 def _load_dataset(upload: Upload):
     import studio
 
-    return studio.load_dataset(upload.path.read_bytes(), name=upload.name, label=upload.label)
+    try:
+        return studio.load_dataset(upload.path.read_bytes(), name=upload.name, label=upload.label)
+    except StudioError:
+        raise
+    except Exception as exc:  # a reader's own error on a crafted file: the file is the problem
+        raise StudioError(f"dataset {upload.name!r} could not be read: {type(exc).__name__}: {last_line(exc)}") \
+            from None
 
 
 @datasets.post("", status_code=201, response_model=s.DatasetInfo, responses=errors(400, 409, 413, 415),

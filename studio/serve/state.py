@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.errors import StudioError, last_line
 
 
 def _env_limit(name: str, default: int) -> int:
@@ -219,5 +219,9 @@ def load_model_upload(upload: Upload):
     try:
         return studio.load_model(upload.path.read_bytes(), card=card, name=upload.name,
                                  trust_pickle=pickle_allowed(), extra_files=extra)
+    except StudioError:
+        raise
     except MemoryError:
         raise StudioError(f"{upload.name!r} needs more memory than is free to load") from None
+    except Exception as exc:  # the file made the loader (or the model, in its worker) fail: the file is the problem
+        raise StudioError(f"{upload.name!r} could not be loaded: {type(exc).__name__}: {last_line(exc)}") from None

@@ -270,3 +270,40 @@ def test_stopping_the_server_deletes_every_upload(server, uploaded):
     assert (private[0].stat().st_mode & 0o777) == 0o700
     assert server.stop() in (0, -15)  # uvicorn ends by re-raising the SIGTERM it handled
     assert not private[0].exists()
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_the_hostile_corpus_gets_4xx_and_the_loaders_message(tmp_path):
+    """In process: every data and card case of tests/bad_inputs that needs no model run, uploaded through the API."""
+    from fastapi.testclient import TestClient
+
+    from studio.serve import create_app
+    from tests.bad_inputs.make_corpus import BUILDERS, CASES
+    from tests.conftest import MODELS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    cases = [c for c in CASES if not c.env and c.model is None and c.stage in ("data", "card")
+             and (c.data or c.card) and not str(c.data or c.card).startswith("@")]
+    for c in cases:  # only these cases' files
+        BUILDERS[c.name](corpus)
+    assert len(cases) > 30
+    token = "c" * 20
+    auth = {"Authorization": f"Bearer {token}"}
+    wrong = []
+    with TestClient(create_app(token=token, folder=tmp_path)) as client:
+        for c in cases:
+            if c.stage == "data":
+                form = {"label": c.label} if c.label else None
+                r = client.post("/v1/datasets", headers=auth, data=form,
+                                files={"file": (c.data, (corpus / c.data).read_bytes())})
+            else:
+                r = client.post("/v1/models", headers=auth, files={
+                    "file": ("tabular_gbt.skops", (MODELS / "tabular_gbt.skops").read_bytes()),
+                    "card": (c.card, (corpus / c.card).read_bytes())})
+            body = r.json()
+            ok = 400 <= r.status_code < 500 and list(body) == ["error"] and "\n" not in body["error"]
+            if not ok or (r.status_code == 422 and c.expect.lower() not in body["error"].lower()):
+                wrong.append((c.name, r.status_code, body))
+        assert client.get("/v1/datasets", headers=auth).json() == []
+    assert not wrong, wrong
