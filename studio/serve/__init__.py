@@ -15,4 +15,4 @@ from studio.serve.app import create_app
 from studio.serve.run import is_loopback, openapi_document, serve
 from studio.serve.state import Limits
 
-__all__ = ["create_app", "Limits", "serve", "openapi_document", "is_loopback"]
+__all__ = ["Limits", "create_app", "is_loopback", "openapi_document", "serve"]

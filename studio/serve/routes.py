@@ -243,7 +243,7 @@ def _load_dataset(upload: Upload):
         return studio.load_dataset(upload.path.read_bytes(), name=upload.name, label=upload.label)
     except StudioError:
         raise
-    except Exception as exc:  # a reader's own error on a crafted file: the file is the problem
+    except Exception as exc:  # noqa: BLE001 -- a reader's own error on a crafted file: the file is the problem
         raise StudioError(f"dataset {upload.name!r} could not be read: {type(exc).__name__}: {last_line(exc)}") \
             from None
 

@@ -192,7 +192,7 @@ class State:
         for model in models:
             try:
                 model.close()
-            except Exception:  # noqa: BLE001 -- a worker that is already gone
+            except Exception:  # noqa: BLE001, S110 -- a worker that is already gone
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -223,5 +223,5 @@ def load_model_upload(upload: Upload):
         raise
     except MemoryError:
         raise StudioError(f"{upload.name!r} needs more memory than is free to load") from None
-    except Exception as exc:  # the file made the loader (or the model, in its worker) fail: the file is the problem
+    except Exception as exc:  # noqa: BLE001 -- the file made the loader (or the model, in its worker) fail: the file is the problem
         raise StudioError(f"{upload.name!r} could not be loaded: {type(exc).__name__}: {last_line(exc)}") from None

@@ -181,7 +181,7 @@ async def read_form(request, folder: Path, spec: Spec, drain_bytes: int) -> dict
         collector.discard()
         await _drain(stream, drain_bytes)
         raise
-    except Exception as exc:  # the parser's own errors: a malformed body
+    except Exception as exc:  # noqa: BLE001 -- the parser's own errors: a malformed body
         collector.discard()
         await _drain(stream, drain_bytes)
         raise UploadError(400, f"the multipart body is malformed ({type(exc).__name__}); send it as curl -F does") \
@@ -204,5 +204,5 @@ async def _drain(stream, limit: int) -> None:
             seen += len(chunk)
             if seen > limit:
                 return
-    except Exception:  # the client gave up; nothing to answer
+    except Exception:  # noqa: BLE001 -- the client gave up; nothing to answer
         return

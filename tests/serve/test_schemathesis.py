@@ -16,8 +16,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
-from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, negative_data_rejection,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.conftest import MODELS, SAMPLE_DATA
 from tests.serve.server import running
@@ -57,7 +62,6 @@ def error_is_one_sentence(ctx, response, case):
         assert isinstance(body, dict) and list(body) == ["error"], f"error body {body!r} is not {{'error': ...}}"
         text = body["error"]
         assert isinstance(text, str) and text and "\n" not in text and "Traceback" not in text, text
-    return None
 
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
