@@ -1,4 +1,4 @@
-"""``python -m studio``: methods, explain, report, graph, activations, assess, doctor.
+"""``python -m studio``: methods, explain, report, graph, activations, assess, doctor, serve.
 
 Bad input exits with status 2 and one ``error: ...`` line on stderr (no
 traceback unless ``--debug``).
@@ -138,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="what this machine offers: sandbox kind, GPU, versions")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn; docs/api.md)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--token", help="bearer token (default: STUDIO_API_TOKEN, else a random one printed once)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --host: other machines can reach the API (put TLS in front)")
+    p.add_argument("--workers", type=int, default=2, help="jobs running at once (default 2)")
+    p.add_argument("--print-openapi", action="store_true",
+                   help="print the OpenAPI document and exit (python -m studio serve --print-openapi > docs/openapi.json)")
     return parser
 
 
@@ -364,6 +374,19 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    """Run the HTTP API until interrupted, or print its OpenAPI document."""
+    from studio.serve import Limits, openapi_document, serve
+
+    if args.print_openapi:
+        sys.stdout.write(openapi_document())
+        return 0
+    if args.workers < 1:
+        raise StudioError(f"--workers must be at least 1, got {args.workers}")
+    serve(args.host, args.port, args.token, allow_remote=args.allow_remote, limits=Limits(workers=args.workers))
+    return 0
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
@@ -380,7 +403,8 @@ def main(argv=None) -> int:
             build_parser().print_help()
             return 2
         return {"methods": cmd_methods, "explain": cmd_explain, "report": cmd_report, "graph": cmd_graph,
-                "activations": cmd_activations, "assess": cmd_assess, "doctor": cmd_doctor}[args.command](args)
+                "activations": cmd_activations, "assess": cmd_assess, "doctor": cmd_doctor,
+                "serve": cmd_serve}[args.command](args)
     except StudioError as exc:
         if debug:
             raise
