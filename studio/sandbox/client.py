@@ -191,6 +191,7 @@ class WorkerProcess:
 
     def _receive(self, deadline, what, progress, cancel):
         cancel_sent = None
+        raised = None  # what the caller's progress callback raised: re-raised once the worker's reply is read
         while True:
             now = time.monotonic()
             if cancel is not None and cancel_sent is None and cancel():
@@ -198,6 +199,8 @@ class WorkerProcess:
                 cancel_sent = now
             if cancel_sent is not None and now > cancel_sent + GRACE_SECONDS:
                 self.kill()
+                if raised is not None:
+                    raise raised
                 raise WorkerError(f"{what} was cancelled and the worker did not stop; it was ended")
             if deadline is not None and now > deadline:
                 self.kill()
@@ -216,9 +219,17 @@ class WorkerProcess:
                 self.kill()
                 raise WorkerError(f"{what} failed: the worker broke the protocol ({exc}); it was ended") from None
             if header["type"] == "progress":
-                if progress is not None:
-                    progress(float(header.get("fraction", 0.0)), str(header.get("message", "")))
+                if progress is not None and raised is None:
+                    try:
+                        progress(float(header.get("fraction", 0.0)), str(header.get("message", "")))
+                    except BaseException as exc:  # the caller wants out: stop the run so no reply is left unread
+                        raised = exc
+                        if cancel_sent is None:
+                            protocol.write(self.fd_out, {"type": "cancel"})
+                            cancel_sent = now
                 continue
+            if raised is not None:  # the reply to the abandoned request is read; the pipe is clean for the next
+                raise raised
             if header["type"] == "error":
                 error = header.get("error")
                 if error == "memory":

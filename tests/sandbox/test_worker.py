@@ -120,6 +120,23 @@ def test_a_cancelled_run_stops(table):
     model.close()
 
 
+def test_a_progress_callback_that_raises_leaves_the_pipe_clean(remote_gbt, table):
+    """A caller may stop a run by raising from its progress callback: the worker's reply to that run is read
+    (the run is cancelled) before the exception goes on, so the next request gets its own reply, not that one."""
+
+    class Stop(Exception):
+        pass
+
+    def progress(fraction, message):
+        raise Stop(message)
+
+    with pytest.raises(Stop):
+        studio.explain(remote_gbt, table, "lime", rows=list(range(40)), params={"num_samples": 20000}, cache=False,
+                       progress=progress)
+    expected = studio.load_model(MODELS / "tabular_gbt.skops", sandbox="off").predict_proba(table.x[:4])
+    np.testing.assert_array_equal(remote_gbt.predict_proba(table.x[:4]), expected)
+
+
 def test_a_model_that_crashes_on_predict_gives_one_error_per_call(tmp_path, remote_gbt, table):
     path = hostile.crashing_tree(tmp_path / "crash.skops")
     model = studio.load_model(path, card={"feature_names": ["a", "b"]}, sandbox=KIND)
