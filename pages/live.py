@@ -25,11 +25,14 @@ with attach.form("live-attach"):
             st.error(str(exc))
 with stored.form("live-stored"):
     st.markdown("**Add a stored run**")
-    path = st.text_input("Recording folder", key="live-replay-path")
+    path = st.text_input("Stored run folder", key="live-replay-path",
+                         help="A recording (Parquet parts written by 'Record to folder'), a TensorBoard log folder or "
+                              "event file, or an MLflow mlruns folder.")
+    tags = st.text_input("Tags or metrics (comma-separated; empty: all)", key="live-replay-tags")
     chart = st.text_input("Chart (draw it beside the live stream of this chart name)", key="live-replay-chart")
     if st.form_submit_button("Add"):
         try:
-            st.success(f"Added {session.add_replay(path, chart)}.")
+            st.success(f"Added {', '.join(session.add_replay(path, chart, tags))}.")
         except (StudioError, OSError) as exc:
             st.error(str(exc))
 
@@ -89,7 +92,7 @@ if live_runs:
     f1, f2, f3 = st.columns([1, 1, 2])
     op = f1.selectbox("Filter", ["(none)", ">", ">=", "<", "<=", "==", "!="], key="live-filter-op")
     threshold = f2.number_input("than", value=0.0, key="live-filter-value")
-    record = f3.text_input("Record to folder (optional)", key="live-record")
+    record = f3.text_input("Record to folder (optional; Parquet parts, appended)", key="live-record")
     if st.button("Open stream", type="primary", key="live-open"):
         try:
             sid = session.open(run, chart=chart_name, record=record, event=event, map=map_name, params=params,

@@ -62,16 +62,42 @@ class LiveSession:
         self.runs[label] = client
         return label
 
-    def add_replay(self, path: str, chart: str = "", label: str = "") -> str:
-        from studio.watch import replay
+    def add_replay(self, path: str, chart: str = "", tags: str = "") -> list[str]:
+        """Add stored runs: a recording folder, TensorBoard events or an MLflow ``mlruns`` folder.
 
-        rep = replay(Path(path.strip()).expanduser())
-        label = label.strip() or f"{rep.run} (stored)"
-        self.runs[label] = rep
-        for sid, spec in rep.streams.items():
-            self.views[(label, sid)] = StreamView(label, sid, _describe(spec), chart.strip() or _describe(spec),
-                                                  spec.get("kind", ""), spec)
-        return label
+        Parameters
+        ----------
+        path : str
+        chart : str, optional
+            Draw every stream of the stored runs on this chart (e.g. beside the live stream of that chart
+            name); default: a recording's stream name, a TensorBoard tag or an MLflow metric.
+        tags : str, optional
+            Comma-separated TensorBoard tags or MLflow metrics to keep (default: all).
+
+        Returns
+        -------
+        list of str
+            The labels of the runs added.
+
+        Raises
+        ------
+        StudioError
+            From :func:`studio.watch.stored_runs`.
+        """
+        from studio.watch import stored_runs
+
+        keep = [t.strip() for t in tags.split(",") if t.strip()]
+        labels = []
+        for rep in stored_runs(path.strip(), keep or None):
+            label = f"{rep.run} ({'stored' if rep.source == 'recording' else rep.source})"
+            self.detach(label)
+            self.runs[label] = rep
+            for sid, spec in rep.streams.items():
+                name = _describe(spec) if rep.source == "recording" else sid
+                self.views[(label, sid)] = StreamView(label, sid, name, chart.strip() or name, spec.get("kind", ""),
+                                                      spec)
+            labels.append(label)
+        return labels
 
     def detach(self, label: str) -> None:
         run = self.runs.pop(label, None)

@@ -18,8 +18,24 @@ See docs/watch.md for the message format and the security model.
 """
 
 from studio.watch.agent import Watcher
-from studio.watch.client import Client, Recorder, Replay, WindowValue, connect, replay
+from studio.watch.client import Client, WindowValue, connect
+from studio.watch.stored import Recorder, Replay, mlflow_runs, replay, stored_runs, tensorboard_runs
 from studio.watch.streams import EXTRACTORS, REDUCERS, Extractor, Param, Reducer
 
-__all__ = ["Watcher", "Client", "connect", "replay", "Replay", "Recorder", "WindowValue", "EXTRACTORS", "REDUCERS",
-           "Extractor", "Param", "Reducer"]
+__all__ = [
+           "EXTRACTORS",
+           "REDUCERS",
+           "Client",
+           "Extractor",
+           "Param",
+           "Recorder",
+           "Reducer",
+           "Replay",
+           "Watcher",
+           "WindowValue",
+           "connect",
+           "mlflow_runs",
+           "replay",
+           "stored_runs",
+           "tensorboard_runs",
+]

@@ -1,4 +1,4 @@
-"""The client side: :func:`connect` to a running :class:`~studio.watch.Watcher`, and :func:`replay` of a recording.
+"""The client side: :func:`connect` to a running :class:`~studio.watch.Watcher` (stored runs: :mod:`studio.watch.stored`).
 
 A client's own thread owns its ZeroMQ DEALER socket: it sends requests, sends a
 heartbeat every second, collects window values into a buffer that
@@ -10,18 +10,15 @@ client reconnected with :meth:`Client.reconnect`).
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 
 from studio.errors import StudioError
-from studio.watch.wire import SCHEMA, WireError, decode, encode
+from studio.watch.wire import WireError, decode, encode
 
 
 @dataclass
@@ -65,7 +62,7 @@ class WindowValue:
     errors: int = 0
 
     @classmethod
-    def from_message(cls, header: dict, arrays: dict) -> "WindowValue":
+    def from_message(cls, header: dict, arrays: dict) -> WindowValue:
         value = header.get("value") if header.get("kind") in ("scalar", "layers") else dict(arrays)
         return cls(stream=header.get("stream"), run=header.get("run"), kind=header.get("kind"), value=value,
                    step=header.get("step"), first_step=header.get("first_step"), window=header.get("window", 0),
@@ -226,11 +223,26 @@ class Client:
         """
         return self._request({"type": "command", "name": name, "value": value}, timeout)
 
-    def record(self, stream: str, path) -> "Recorder":
-        """Append every later window of ``stream`` to the directory ``path`` (JSON lines + ``.npy``)."""
+    def record(self, stream: str, path, **flush):
+        """Append every later window of ``stream`` to the folder ``path`` as Parquet parts.
+
+        Parameters
+        ----------
+        stream : str
+            An open stream's id.
+        path : str or Path
+            The recording's folder (:class:`studio.watch.stored.Recorder`; ``flush_rows``, ``flush_seconds``
+            pass through). Read it back with :func:`studio.watch.replay`.
+
+        Returns
+        -------
+        Recorder
+        """
+        from studio.watch.stored import Recorder
+
         if stream not in self._specs:
             raise StudioError(f"no open stream {stream!r}; open it first (open: {sorted(self._specs)}).")
-        rec = Recorder(path, run=self.run, stream=stream, spec=self._specs[stream], address=self.address)
+        rec = Recorder(path, run=self.run, stream=stream, spec=self._specs[stream], address=self.address, **flush)
         self._recorders[stream] = rec
         return rec
 
@@ -316,6 +328,8 @@ class Client:
                             break
                         self._receive(frames)
                 now = time.monotonic()
+                for rec in list(self._recorders.values()):
+                    rec.tick(now)  # a recording's buffer reaches disk within its flush_seconds
                 if now - last_ping >= self.heartbeat:
                     last_ping = now
                     self._ping()
@@ -395,100 +409,3 @@ def connect(address: str, token: str, *, timeout: float = 5.0, heartbeat: float 
     if not isinstance(address, str) or not address.startswith("tcp://"):
         raise StudioError(f"a watcher address looks like tcp://127.0.0.1:PORT, got {address!r}.")
     return Client(address, token, timeout=timeout, heartbeat=heartbeat)
-
-
-# ---- recording and replay ------------------------------------------------------------------------------------
-
-
-class Recorder:
-    """Appends one stream's windows to a directory: ``stream.json``, ``values.jsonl``, ``arrays/*.npy``."""
-
-    def __init__(self, path, *, run: str, stream: str, spec: dict, address: str = ""):
-        self.path = Path(path)
-        (self.path / "arrays").mkdir(parents=True, exist_ok=True)
-        meta = {"schema": SCHEMA, "run": run, "stream": stream, "spec": spec, "address": address,
-                "started": time.time()}
-        (self.path / "stream.json").write_text(json.dumps(meta, indent=1))
-        self._lines = open(self.path / "values.jsonl", "a", encoding="utf-8")
-        self._n = sum(1 for _ in open(self.path / "values.jsonl", encoding="utf-8"))
-        self._lock = threading.Lock()
-
-    def write(self, v: WindowValue) -> None:
-        header, arrays = v.to_message()
-        with self._lock:
-            names = {}
-            for name, arr in arrays.items():
-                fname = f"{self._n:06d}-{name}.npy"
-                np.save(self.path / "arrays" / fname, np.asarray(arr), allow_pickle=False)
-                names[name] = fname
-            self._lines.write(json.dumps(dict(header, arrays=names), allow_nan=False) + "\n")
-            self._lines.flush()
-            self._n += 1
-
-    def close(self) -> None:
-        with self._lock:
-            self._lines.close()
-
-
-class Replay:
-    """A recorded stream, read back with the client's API (:meth:`poll`, iteration, ``streams``).
-
-    Attributes
-    ----------
-    run : str
-        The recorded run's name.
-    streams : dict
-        ``{stream id: spec}``, one stream.
-    """
-
-    def __init__(self, path, run: str | None = None):
-        self.path = Path(path)
-        meta_file = self.path / "stream.json"
-        if not meta_file.is_file():
-            raise StudioError(f"{self.path} is not a watch recording (no stream.json); record one with "
-                              "Client.record(stream, path).")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("schema") != SCHEMA:
-            raise StudioError(f"{self.path} has schema {meta.get('schema')!r}; this studio reads {SCHEMA}.")
-        self.run = run or meta["run"]
-        self.streams = {meta["stream"]: meta["spec"]}
-        self._values = deque(self._read())
-
-    def _read(self):
-        with open(self.path / "values.jsonl", encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                header = json.loads(line)
-                arrays = {name: np.load(self.path / "arrays" / Path(fname).name, allow_pickle=False)
-                          for name, fname in header.pop("arrays", {}).items()}
-                v = WindowValue.from_message(header, arrays)
-                v.run = self.run
-                yield v
-
-    def poll(self, timeout: float = 0.0) -> list[WindowValue]:
-        """Every stored window not yet returned (all of them on the first call)."""
-        out = list(self._values)
-        self._values.clear()
-        return out
-
-    def values(self, timeout: float | None = None):
-        yield from self.poll()
-
-    __iter__ = values
-
-    def close(self) -> None:
-        pass
-
-
-def replay(path, run: str | None = None) -> Replay:
-    """A recorded stream (``Client.record``) as a client that yields its stored windows.
-
-    Parameters
-    ----------
-    path : str or Path
-        The recording's directory.
-    run : str, optional
-        A name to show it under (default: the recorded run's name).
-    """
-    return Replay(path, run)
