@@ -42,9 +42,14 @@ def frame(series: dict) -> pd.DataFrame:
     return df.tail(MAX_POINTS).reset_index(drop=True)
 
 
-def line_chart(series: dict, title: str = "", height: int = 260) -> alt.Chart:
-    """Scalars as one line per series over steps; per-layer values as one line per layer, dashed by series."""
+def line_chart(series: dict, title: str = "", height: int = 260, stored=()) -> alt.Chart:
+    """Scalars as one line per series over steps; per-layer values as one line per layer, dashed by series.
+
+    ``stored`` names the series read from stored runs: their scalar lines are dashed, so a recording of the
+    live run drawn over it stays visible.
+    """
     df = frame(series)
+    df["run"] = np.where(df["series"].isin(list(stored)), "stored", "live")
     layers = bool((df["layer"] != "").any())
     enc = {"x": alt.X("step:Q", title="step"), "y": alt.Y("value:Q", title=title or "value",
                                                             scale=alt.Scale(zero=False)),
@@ -53,7 +58,10 @@ def line_chart(series: dict, title: str = "", height: int = 260) -> alt.Chart:
         enc["color"] = alt.Color("layer:N", scale=alt.Scale(scheme=METHOD_SCHEME))
         enc["strokeDash"] = alt.StrokeDash("series:N")
     else:
-        enc["color"] = alt.Color("series:N", scale=alt.Scale(scheme=METHOD_SCHEME))
+        enc["color"] = alt.Color("series:N", scale=alt.Scale(scheme=METHOD_SCHEME), legend=alt.Legend(labelLimit=300))
+        if (df["run"] == "stored").any():
+            enc["strokeDash"] = alt.StrokeDash("run:N", title="run", scale=alt.Scale(domain=["live", "stored"],
+                                                                                     range=[[1, 0], [6, 3]]))
     return (alt.Chart(df).mark_line(point=len(df) < 200).encode(**enc)
             .properties(title=title, height=height, width="container"))
 

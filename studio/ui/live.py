@@ -178,6 +178,7 @@ def session() -> LiveSession:
 def draw_charts(live: LiveSession) -> None:
     """Every chart, drawn by the kind of its latest values."""
     groups = live.charts()
+    stored = {f"{v.run} · {v.label}" for v in live.views.values() if not hasattr(live.runs.get(v.run), "open_stream")}
     if not groups:
         st.info("No stream open yet: open one above.")
         return
@@ -186,7 +187,7 @@ def draw_charts(live: LiveSession) -> None:
             n = sum(len(v) for v in series.values())
             if kind in ("scalar", "layers"):
                 if n:
-                    st.altair_chart(live_charts.line_chart(series, title=chart), width="stretch")
+                    st.altair_chart(live_charts.line_chart(series, title=chart, stored=stored), width="stretch")
                 else:
                     st.caption(f"{chart}: waiting for the first window")
             elif kind == "histogram":

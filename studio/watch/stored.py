@@ -396,7 +396,8 @@ def tensorboard_runs(path, tags=None) -> list[Replay]:
     Returns
     -------
     list of Replay
-        One per run with at least one scalar; named ``<folder name>`` or ``<folder name>/<run>``.
+        One per run with at least one scalar, named as TensorBoard names it (the sub-folder relative to
+        ``path``; ``path``'s own name for event files directly in it).
 
     Raises
     ------
@@ -427,7 +428,7 @@ def tensorboard_runs(path, tags=None) -> list[Replay]:
         for run, acc in list(accs.items())[:MAX_STORED_RUNS]:
             acc.Reload()
             series = {tag: [(e.step, e.value, e.wall_time) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-            name = path.stem if path.is_file() else path.name if run == "." else f"{path.name}/{run}"
+            name = path.stem if path.is_file() else path.name if run == "." else run  # TensorBoard's run name
             if series:
                 out.append(_scalar_replay(name, "tensorboard", series, set(tags or ())))
     except StudioError:

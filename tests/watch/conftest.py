@@ -15,10 +15,12 @@ import pytest
 TRAINER = Path(__file__).with_name("trainer.py")
 
 
-def start_trainer(log: Path, *args: str, timeout: float = 60.0):
-    """Start the trainer; return (process, address, token) once it printed its watcher line."""
+def start_trainer(log: Path | None, *args: str, timeout: float = 60.0, script: Path = TRAINER):
+    """Start a training script (the trainer, or ``models/train_images.py --watch``); return (process, address,
+    token) once it printed its watcher line. ``log`` is the trainer's ``--log`` (None: no ``--log``)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, str(TRAINER), "--log", str(log), *args], stdout=subprocess.PIPE,
+    logs = ["--log", str(log)] if log is not None else []
+    proc = subprocess.Popen([sys.executable, str(script), *logs, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)

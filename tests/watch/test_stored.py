@@ -233,7 +233,7 @@ def test_malformed_or_hostile_mlruns_give_one_message_and_run_nothing(mlruns, tm
 
 
 def test_a_stored_run_is_drawn_on_the_live_runs_chart(tensorboard_log, mlruns):
-    from studio.charts.live import frame
+    from studio.charts.live import frame, line_chart
     from studio.ui.live import LiveSession, StreamView
 
     class Live:  # what LiveSession reads of a live client
@@ -255,3 +255,6 @@ def test_a_stored_run_is_drawn_on_the_live_runs_chart(tensorboard_log, mlruns):
     assert set(df["series"]) == {"digits-cnn · scalar(loss)", "past-run (tensorboard) · loss",
                                  "baseline (mlflow) · loss", "wider (mlflow) · loss"}
     assert (df["series"] == "past-run (tensorboard) · loss").sum() == 20
+    spec = line_chart(charts["loss"]["scalar"], stored=[k for k in charts["loss"]["scalar"] if "(" in k]).to_dict()
+    assert spec["encoding"]["strokeDash"]["field"] == "run"  # stored runs dashed, the live one solid
+    assert "strokeDash" not in line_chart(charts["loss"]["scalar"]).to_dict()["encoding"]
