@@ -60,8 +60,8 @@ def line_chart(series: dict, title: str = "", height: int = 260, stored=()) -> a
     else:
         enc["color"] = alt.Color("series:N", scale=alt.Scale(scheme=METHOD_SCHEME), legend=alt.Legend(labelLimit=300))
         if (df["run"] == "stored").any():
-            enc["strokeDash"] = alt.StrokeDash("run:N", title="run", scale=alt.Scale(domain=["live", "stored"],
-                                                                                     range=[[1, 0], [6, 3]]))
+            enc["strokeDash"] = alt.StrokeDash("run:N", legend=alt.Legend(title="run", symbolType="stroke"),
+                                               scale=alt.Scale(domain=["live", "stored"], range=[[1, 0], [6, 3]]))
     return (alt.Chart(df).mark_line(point=len(df) < 200).encode(**enc)
             .properties(title=title, height=height, width="container"))
 

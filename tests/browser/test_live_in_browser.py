@@ -15,11 +15,16 @@ from pathlib import Path
 import pytest
 
 from studio.watch import replay
-from tests.watch.conftest import start_trainer
-
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    CHART, idle, no_exception, select, shot, browser, server,
+    CHART,
+    browser,
+    idle,
+    no_exception,
+    select,
+    server,
+    shot,
 )
+from tests.watch.conftest import start_trainer
 
 pytestmark = pytest.mark.browser
 TRAIN_IMAGES = Path(__file__).resolve().parents[2] / "models" / "train_images.py"
