@@ -240,7 +240,9 @@ class Watcher:
         self._ready.set()
         try:
             while not self._stop.is_set():
-                if sock.poll(10):
+                # 10 ms ticks while streams are open (timed windows, the queue); 100 ms when idle, so an agent
+                # nobody listens to wakes 10 times a second (a message wakes it at once either way)
+                if sock.poll(10 if self._streams or self._queue else 100):
                     for _ in range(100):
                         try:
                             frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
