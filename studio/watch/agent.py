@@ -240,9 +240,7 @@ class Watcher:
         self._ready.set()
         try:
             while not self._stop.is_set():
-                # 10 ms ticks while streams are open (timed windows, the queue); 100 ms when idle, so an agent
-                # nobody listens to wakes 10 times a second (a message wakes it at once either way)
-                if sock.poll(10 if self._streams or self._queue else 100):
+                if sock.poll(self._wait_ms(time.monotonic())):  # a message wakes it at once
                     for _ in range(100):
                         try:
                             frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
@@ -254,6 +252,22 @@ class Watcher:
         finally:
             sock.close(0)
             ctx.term()
+
+    def _wait_ms(self, now) -> int:
+        """How long the agent may sleep: 100 ms with no stream; 50 ms with streams (a queue of 1024 events drained
+        every 50 ms keeps up with 20,000 events a second); 1 ms while the queue is a quarter full; never past a
+        timed window's deadline.
+
+        Every wake costs the process some CPU, so fewer wakes is what keeps the agent's cost per training step
+        low (benchmark section "watch", CPU rows)."""
+        if not self._streams:
+            return 100
+        if len(self._queue) * 4 >= self._maxsize:
+            return 1
+        deadlines = [s.deadline for s in self._streams.values() if "seconds" in s.spec["window"]]
+        if deadlines:
+            return max(1, min(50, int((min(deadlines) - now) * 1000) + 1))
+        return 50
 
     def _send(self, identity, header, arrays=None):
         import zmq
