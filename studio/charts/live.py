@@ -51,16 +51,17 @@ def line_chart(series: dict, title: str = "", height: int = 260, stored=()) -> a
     df = frame(series)
     df["run"] = np.where(df["series"].isin(list(stored)), "stored", "live")
     layers = bool((df["layer"] != "").any())
-    enc = {"x": alt.X("step:Q", title="step"), "y": alt.Y("value:Q", title=title or "value",
+    enc = {"x": alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)), "y": alt.Y("value:Q", title=title or "value",
                                                             scale=alt.Scale(zero=False)),
            "tooltip": ["series", "layer", "step", alt.Tooltip("value:Q", format=".4g"), "window"]}
     if layers:
         enc["color"] = alt.Color("layer:N", scale=alt.Scale(scheme=METHOD_SCHEME))
-        enc["strokeDash"] = alt.StrokeDash("series:N")
+        enc["strokeDash"] = alt.StrokeDash("series:N", legend=alt.Legend(labelLimit=300))
     else:
         enc["color"] = alt.Color("series:N", scale=alt.Scale(scheme=METHOD_SCHEME), legend=alt.Legend(labelLimit=300))
         if (df["run"] == "stored").any():
-            enc["strokeDash"] = alt.StrokeDash("run:N", legend=alt.Legend(title="run", symbolType="stroke"),
+            enc["strokeDash"] = alt.StrokeDash("run:N", legend=alt.Legend(title="run", symbolType="stroke",
+                                                                          symbolStrokeColor="#555"),
                                                scale=alt.Scale(domain=["live", "stored"], range=[[1, 0], [6, 3]]))
     return (alt.Chart(df).mark_line(point=len(df) < 200).encode(**enc)
             .properties(title=title, height=height, width="container"))

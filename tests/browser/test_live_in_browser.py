@@ -92,7 +92,8 @@ def test_live_page_against_the_sample_cnn_training(server, browser, tmp_path):  
         no_exception(page, "Live with three streams and a stored run")
         assert main.locator(CHART).count() == 2  # loss (live + TensorBoard) and gradient norms
         assert main.get_by_text("last-week (tensorboard) · loss → chart loss").count() == 1
-        shot(page, "live-1-streams-and-stored", settle_ms=1500)
+        idle(page)  # between two refreshes of the charts' fragment, so nothing is drawn stale
+        shot(page, "live-1-streams-and-stored", settle_ms=300)
 
         page.get_by_label("lr").fill("0.001")
         page.get_by_role("button", name="Set lr").click()
@@ -108,7 +109,8 @@ def test_live_page_against_the_sample_cnn_training(server, browser, tmp_path):  
         page.wait_for_timeout(2500)
         no_exception(page, "Live after stop with the recording added")
         assert main.locator(CHART).count() == 2
-        shot(page, "live-2-after-stop-with-recording", settle_ms=1500)
+        idle(page)
+        shot(page, "live-2-after-stop-with-recording", settle_ms=300)
         stored = replay(recording).poll()
         assert stored and all(v.kind == "scalar" and v.events == 10 for v in stored)
     except Exception:
