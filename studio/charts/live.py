@@ -60,8 +60,8 @@ def line_chart(series: dict, title: str = "", height: int = 260, stored=()) -> a
     else:
         enc["color"] = alt.Color("series:N", scale=alt.Scale(scheme=METHOD_SCHEME), legend=alt.Legend(labelLimit=300))
         if (df["run"] == "stored").any():
-            enc["strokeDash"] = alt.StrokeDash("run:N", legend=alt.Legend(title="run", symbolType="stroke",
-                                                                          symbolStrokeColor="#555"),
+            # no legend of its own: the series names say which runs are stored ("(stored)", "(tensorboard)", ...)
+            enc["strokeDash"] = alt.StrokeDash("run:N", legend=None,
                                                scale=alt.Scale(domain=["live", "stored"], range=[[1, 0], [6, 3]]))
     return (alt.Chart(df).mark_line(point=len(df) < 200).encode(**enc)
             .properties(title=title, height=height, width="container"))
