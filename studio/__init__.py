@@ -7,6 +7,7 @@
 >>> studio.graph(torch_model)                                 # nodes and edges of a torch or ONNX model
 >>> studio.activations(torch_model, images, "6", rows=[0, 1])  # one layer's activations
 >>> studio.assess(model, data, ["shap", "lime"], ["noise"], rows=range(10))  # explanation quality
+>>> studio.batch("model.skops", "big.parquet", "shap", out="results/")   # every row, on Ray
 
 ``studio.activations`` is the package ``studio/activations/`` and can be called
 as its verb: ``studio.activations(...)`` is ``studio.activations.activations(...)``.
@@ -22,6 +23,7 @@ from studio.errors import StudioError
 from studio.explanation import Curve, Explanation, Importance, Rule
 from studio.models import Model, ModelCard, load_model, wrap_model
 from studio.quality import Assessment, assess
+from studio import batch  # noqa: E402  (the package, callable as its verb)
 
 __version__ = "0.1.0"
 
@@ -34,6 +36,7 @@ __all__ = [
     "graph",
     "activations",
     "assess",
+    "batch",
     "Assessment",
     "Graph",
     "Activations",
