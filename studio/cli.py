@@ -1,4 +1,4 @@
-"""``python -m studio``: methods, explain, report, graph, activations, assess, doctor, serve.
+"""``python -m studio``: methods, explain, report, graph, activations, assess, doctor, serve, batch.
 
 Bad input exits with status 2 and one ``error: ...`` line on stderr (no
 traceback unless ``--debug``).
@@ -148,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="jobs running at once (default 2)")
     p.add_argument("--print-openapi", action="store_true",
                    help="print the OpenAPI document and exit (python -m studio serve --print-openapi > docs/openapi.json)")
+
+    p = sub.add_parser("batch", help="explain every row of a large dataset on Ray; partitioned Parquet out (docs/scale.md)")
+    _add_model_args(p)
+    p.add_argument("--method", required=True, help="a local method, e.g. shap")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a method parameter (repeatable)")
+    p.add_argument("--target", help="class index or name to explain (default: predicted class)")
+    p.add_argument("--rows", default="all", help="all (default), or row numbers and START:STOP ranges, e.g. 0:100000")
+    p.add_argument("--out", required=True, help="output folder: part-NNNNN.parquet and manifest.json (studio.batch/1)")
+    p.add_argument("--address", help="a running Ray cluster (default: RAY_ADDRESS, else a local Ray for this command)")
+    p.add_argument("--workers", type=int, help="Ray actors, one model worker each (default: every CPU Ray has)")
+    p.add_argument("--partition-rows", type=int, default=10_000, help="rows per partition (default 10000)")
     return parser
 
 
@@ -387,6 +398,28 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    """Explain every selected row on Ray into ``--out``; print one line per 10% and a summary."""
+    from studio.batch import batch
+
+    shown = [-1]
+
+    def progress(done, total):
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"{done}/{total} partitions", file=sys.stderr, flush=True)
+
+    result = batch(args.model, args.data, args.method, params=_parse_params(args.param), rows=args.rows,
+                   out=args.out, address=args.address, workers=args.workers, partition_rows=args.partition_rows,
+                   target=args.target, label=args.label, card=args.card, sandbox=args.sandbox, trust=args.trust,
+                   trust_pickle=args.trust_pickle, progress=progress)
+    m = result.manifest
+    print(f"{result.rows} rows in {len(m['partitions'])} partitions ({result.computed} computed now, "
+          f"{len(m['partitions']) - result.computed} already there) in {result.seconds:.1f} s: {result.out / 'manifest.json'}")
+    return 0
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
@@ -404,7 +437,7 @@ def main(argv=None) -> int:
             return 2
         return {"methods": cmd_methods, "explain": cmd_explain, "report": cmd_report, "graph": cmd_graph,
                 "activations": cmd_activations, "assess": cmd_assess, "doctor": cmd_doctor,
-                "serve": cmd_serve}[args.command](args)
+                "serve": cmd_serve, "batch": cmd_batch}[args.command](args)
     except StudioError as exc:
         if debug:
             raise

@@ -123,7 +123,10 @@ def _file_sha256(path: Path) -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and a rename (never half a file)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)  # as a plain open() would create it (mkstemp makes 0600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -153,48 +156,95 @@ def _read_model(model, card) -> tuple:
     return path.read_bytes(), path.name, load_card(card).to_dict()
 
 
+def ray_environment() -> None:
+    """Environment for a Ray this process starts or joins: no usage report, no files outside temp folders.
+
+    Ray 2.60 turns on token authentication for a new local cluster and saves
+    a generated token in ``~/.ray/auth_token``; a token made here and kept in
+    the environment (``RAY_AUTH_TOKEN``, inherited by Ray's processes and by
+    subprocesses that join with ``--address``) keeps the protection without the
+    file. Values already set are kept.
+    """
+    import secrets
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
+    if "RAY_AUTH_TOKEN_PATH" not in os.environ:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+
+
+@contextlib.contextmanager
+def local_ray(num_cpus: int):
+    """Start a local Ray of ``num_cpus`` CPUs for the block; yields its address (for ``--address``).
+
+    No dashboard, no usage report, bound to 127.0.0.1, its session files in a
+    fresh temp folder removed at the end; workers import this studio and see
+    the ``STUDIO_*`` settings (the sandbox's) of this process.
+    """
+    import logging
+    import shutil
+
+    ray_environment()
+    import ray
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("STUDIO_")}
+    temp = tempfile.mkdtemp(prefix="studio-ray-")
+    try:
+        ray.init(num_cpus=int(num_cpus), include_dashboard=False, _temp_dir=temp, _node_ip_address="127.0.0.1",
+                 logging_level=logging.WARNING, log_to_driver=False,
+                 runtime_env={"env_vars": {**env, "PYTHONPATH": _pythonpath()}})
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def ray_session(address=None, workers=None):
     """Ray, as this call needs it; yields the number of workers (actors) to use.
 
     Already initialised in this process: used as it is. ``address`` (or
-    ``RAY_ADDRESS``): that running cluster is joined, and left at the end.
-    Otherwise a local Ray is started with ``num_cpus`` = the workers (default:
-    this machine's cores), no dashboard, no usage report, bound to
-    127.0.0.1, its files in a fresh temp folder, and stopped at the end.
+    ``RAY_ADDRESS``): that running cluster is joined (the ``studio`` package
+    is shipped to it as a ``py_modules`` runtime environment), and left at
+    the end. Otherwise :func:`local_ray` with ``num_cpus`` = the workers
+    (default: this machine's cores), stopped at the end.
     """
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
     import logging
 
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    ray_environment()
+    _check_no_other_studio()
     import ray
 
-    started, temp = False, None
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    env = {k: v for k, v in os.environ.items() if k.startswith("STUDIO_")}  # the sandbox's settings, as here
-    if not ray.is_initialized():
-        if address:
-            import studio
+    if ray.is_initialized():
+        yield max(1, int(workers or ray.cluster_resources().get("CPU", 1)))
+        return
+    if not address:
+        with local_ray(int(workers or min(os.cpu_count() or 1, MAX_LOCAL_WORKERS))):
+            yield max(1, int(workers or ray.cluster_resources().get("CPU", 1)))
+        return
+    import studio
 
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
-                     runtime_env={"py_modules": [str(Path(studio.__file__).parent)], "env_vars": env})
-        else:
-            n = int(workers or min(os.cpu_count() or 1, MAX_LOCAL_WORKERS))
-            temp = tempfile.mkdtemp(prefix="studio-ray-")
-            ray.init(num_cpus=n, include_dashboard=False, _temp_dir=temp, _node_ip_address="127.0.0.1",
-                     logging_level=logging.WARNING, log_to_driver=False,
-                     runtime_env={"env_vars": {**env, "PYTHONPATH": _pythonpath()}})
-        started = True
+    env = {k: v for k, v in os.environ.items() if k.startswith("STUDIO_")}
+    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
+             runtime_env={"py_modules": [str(Path(studio.__file__).parent)], "env_vars": env})
     try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        yield max(1, int(workers or cpus))
+        yield max(1, int(workers or ray.cluster_resources().get("CPU", 1)))
     finally:
-        if started:
-            ray.shutdown()
-            if temp is not None:
-                import shutil
+        ray.shutdown()
 
-                shutil.rmtree(temp, ignore_errors=True)
+
+def _check_no_other_studio() -> None:
+    """Refuse to start when the working folder holds another ``studio`` package: Ray puts the driver's working
+    folder first on its workers' import path, so they would run that copy instead of this one."""
+    import studio
+
+    here = Path(studio.__file__).resolve().parent
+    other = Path.cwd() / "studio" / "__init__.py"
+    if other.is_file() and other.resolve().parent != here:
+        raise StudioError(f"the working folder {str(Path.cwd())!r} holds another copy of the studio, which Ray's workers "
+                          f"would import instead of {str(here.parent)!r}; run from another folder")
 
 
 def _pythonpath() -> str:
@@ -400,7 +450,8 @@ def _run(job, missing, manifest, out, address, workers, progress, total) -> None
         _quiet_ray_data()
         shipped = ray.put(job)  # once: each actor fetches it once in __init__
         items = [{"part": p["index"], "start": p["start"], "stop": p["stop"], "seed": p["seed"],
-                  "positions": json.dumps(p["positions"].tolist())} for p in missing]
+                  "positions": "" if p["rows"] == p["stop"] - p["start"] else json.dumps(p["positions"].tolist())}
+                 for p in missing]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         results = ds.map_batches(
             PartitionExplainer, batch_size=1, batch_format="numpy", num_cpus=1,

@@ -86,6 +86,7 @@ class PartitionExplainer:
     """
 
     def __init__(self, shipped):
+        begun = time.perf_counter()
         import ray
 
         import studio
@@ -99,6 +100,7 @@ class PartitionExplainer:
                 sandbox=self.job["sandbox"], trust=self.job["trust"], trust_pickle=self.job["trust_pickle"])
         except StudioError as exc:
             self.error = str(exc)
+        self.load_seconds = time.perf_counter() - begun
 
     def __call__(self, batch: dict) -> dict:
         out = {"part": [], "error": [], "payload": [], "meta": []}
@@ -107,8 +109,9 @@ class PartitionExplainer:
             payload, meta, error = b"", "{}", self.error
             if not error:
                 try:
-                    payload, meta = self.explain(int(part), int(batch["start"][i]), int(batch["stop"][i]),
-                                                 json.loads(batch["positions"][i]), int(batch["seed"][i]))
+                    start, stop, listed = int(batch["start"][i]), int(batch["stop"][i]), str(batch["positions"][i])
+                    positions = json.loads(listed) if listed else list(range(stop - start))  # "": every row
+                    payload, meta = self.explain(int(part), start, stop, positions, int(batch["seed"][i]))
                 except StudioError as exc:
                     error = str(exc)
                 except Exception as exc:  # noqa: BLE001 -- the model's own failure, as one line for the driver
@@ -154,7 +157,7 @@ class PartitionExplainer:
         import pyarrow.parquet as pq
 
         pq.write_table(table, buf, compression="zstd", row_group_size=max(len(positions), 1))
-        meta = {"checks": _floats(exp.checks), "seconds": time.perf_counter() - begun,
+        meta = {"checks": _floats(exp.checks), "seconds": time.perf_counter() - begun, "load_seconds": self.load_seconds,
                 "model_fingerprint": model.fingerprint, "model_format": model.format,
                 "algorithm": (exp.provenance or {}).get("algorithm"), "versions": (exp.provenance or {}).get("versions"),
                 "feature_names": exp.feature_names, "output_names": exp.output_names}
