@@ -20,7 +20,8 @@ from pathlib import Path
 from benchmarks import common
 from benchmarks.common import SIZES, Row, not_measured
 
-SUITES = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch", "trees")
+SUITES = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch", "trees",
+          "batch")
 TITLES = {
     "overhead": "1. Overhead over the direct library call (studio / direct, cache off)",
     "ig_floor": "2. Integrated gradients against the raw forward+backward floor and captum's defaults",
@@ -33,6 +34,7 @@ TITLES = {
     "sandbox": "9. Sandbox: sandboxed / in-process explain, and the first call after load",
     "watch": "10. Live training view: the agent's cost to the training loop",
     "trees": "11. SHAP on held-out forests: studio / shap.TreeExplainer (interventional, path-dependent fallback)",
+    "batch": "12. Batch on Ray: rows/s with 1 and 2 workers, overhead per batch, projection to 64 workers",
 }
 PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "torchvision", "captum", "shap", "lime", "interpret",
             "anchor-exp", "streamlit", "playwright", "scikit-image", "skops", "onnxruntime", "xgboost", "lightgbm",
@@ -116,7 +118,8 @@ def _annotate(rows) -> None:
 def _suite(name):
     import importlib
 
-    module = {"cache": "cache_bench", "anchors": "anchors_bench", "app": "app_bench", "sandbox": "sandbox_bench", "watch": "watch_bench"}.get(name, name)
+    module = {"cache": "cache_bench", "anchors": "anchors_bench", "app": "app_bench", "sandbox": "sandbox_bench", "watch": "watch_bench",
+              "batch": "batch_bench"}.get(name, name)
     return importlib.import_module(f"benchmarks.{module}")
 
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from studio.ui import explain as ui
 from studio.ui import global_views, state
+from studio.ui.batch_views import render_batch_section
 
 state.through_router(__file__)
 
@@ -59,3 +60,5 @@ if not results:
     st.caption("Choose methods and press Run explainers. Results are cached: running again is instant.")
 else:
     global_views.render_global(results, feature, pair, data)
+
+render_batch_section()  # summaries of a whole-dataset batch run (issue 18)

@@ -158,3 +158,16 @@ def test_global_methods_and_unknown_files_are_refused(files, tmp_path):
     (tmp_path / "d.npz").write_bytes(b"x")
     with pytest.raises(StudioError, match="convert it to Parquet"):
         studio.batch(model, tmp_path / "d.npz", "shap", out=tmp_path / "b")
+
+
+def test_the_manifest_validates_against_its_json_schema(two_workers):
+    import jsonschema
+
+    schema = json.loads((ROOT / "docs" / "schemas" / "batch-1.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    manifest = json.loads((two_workers.out / "manifest.json").read_text())
+    validator.validate(manifest)
+    for broken in ({**manifest, "schema": "studio.batch/2"},
+                   {**manifest, "partitions": [{**manifest["partitions"][0], "sha256": "x"}]}):
+        assert not validator.is_valid(broken)
