@@ -11,7 +11,7 @@ from __future__ import annotations
 from studio.charts.base import sample_note
 
 
-def dependence_chart(points, feature: str, total: int, method: str = "shap", width: int | None = None, height: int = 300):
+def dependence_chart(points, feature: str, total: int, method: str = "shap", width: int | None = None, height: int = 340):
     """Attribution of ``feature`` against its value, one point per sampled row.
 
     Parameters
@@ -23,12 +23,15 @@ def dependence_chart(points, feature: str, total: int, method: str = "shap", wid
     """
     import altair as alt
 
-    title = f"{method} dependence: {feature}{sample_note(len(points), total)}"
+    note = sample_note(len(points), total).strip(" ()")
+    title = alt.TitleParams(f"{method} dependence: {feature}", subtitle=note or f"all {total:,} rows",
+                            subtitleColor="#555")
     size = {"width": width} if width else {}
     return alt.Chart(points, title=title, height=height, **size).mark_circle(size=12, opacity=0.5).encode(
         x=alt.X("value:Q", title=feature, scale=alt.Scale(zero=False)),
         y=alt.Y("attribution:Q", title=f"{method} value of {feature}"),
-        color=alt.Color("output:Q", title="output", scale=alt.Scale(scheme="viridis")),
+        color=alt.Color("output:Q", title="output", scale=alt.Scale(scheme="viridis"),
+                        legend=alt.Legend(gradientLength=120)),
         tooltip=[alt.Tooltip("row_id:Q"), alt.Tooltip("value:Q", format=".4g"),
                  alt.Tooltip("attribution:Q", format=".4g"), alt.Tooltip("output:Q", format=".3g")],
     )
@@ -47,13 +50,14 @@ def subset_chart(groups, column: str, features: list, top_k: int = 8, width: int
 
     weights = {f: float((groups[f"mean_abs:{f}"] * groups["rows"]).sum()) for f in features}
     top = sorted(features, key=lambda f: -weights[f])[:top_k]
-    long = pd.DataFrame([{"group": f"{g} ({int(n):,} rows)", "feature": f, "mean_abs": float(row[f"mean_abs:{f}"])}
+    long = pd.DataFrame([{"group": str(g), "rows": int(n), "feature": f, "mean_abs": float(row[f"mean_abs:{f}"])}
                          for (_, row), g, n in zip(groups.iterrows(), groups["group"], groups["rows"]) for f in top])
     size = {"width": width} if width else {}
     return alt.Chart(long, title=f"mean |attribution| by {column}", **size).mark_bar().encode(
         y=alt.Y("feature:N", sort=top, title=None),
         x=alt.X("mean_abs:Q", title="mean |attribution|"),
-        color=alt.Color("group:N", title=column, sort=list(dict.fromkeys(long["group"]))),
+        color=alt.Color("group:N", title=column, sort=list(dict.fromkeys(long["group"])),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=240)),
         yOffset=alt.YOffset("group:N", sort=list(dict.fromkeys(long["group"]))),
-        tooltip=["group:N", "feature:N", alt.Tooltip("mean_abs:Q", format=".4g")],
+        tooltip=["group:N", alt.Tooltip("rows:Q", format=","), "feature:N", alt.Tooltip("mean_abs:Q", format=".4g")],
     )

@@ -83,13 +83,13 @@ def render_batch_section() -> None:
         st.info("These results hold no per-feature attributions; summaries need a tabular attribution method such as shap.")
         return
     st.altair_chart(charts.importance_bars(importance, unit=f"mean |{manifest['method']} value| over {rows:,} rows"),
-                    use_container_width=True)
+                    width="stretch")
     features = list(manifest["feature_names"])
     c1, c2 = st.columns(2)
     with c1:
         feature = st.selectbox("Dependence of", features, key="batch-feature")
         points, total = _dependence(str(folder), stamp, feature)
-        st.altair_chart(dependence_chart(points, feature, total, manifest["method"]), use_container_width=True)
+        st.altair_chart(dependence_chart(points, feature, total, manifest["method"]), width="stretch")
         st.caption(f"{len(points):,} of {total:,} rows, a fixed sample (the rows with the smallest hash of their id).")
     with c2:
         column = st.selectbox("Values by subset of", ["prediction", "target"] + features, key="batch-subset")
@@ -99,8 +99,8 @@ def render_batch_section() -> None:
         except StudioError as exc:
             st.error(str(exc))
             return
-        st.altair_chart(subset_chart(groups, column, features), use_container_width=True)
-        table = groups[["group", "rows", "mean_output"]]
-        st.dataframe(table, hide_index=True, use_container_width=True)
+        st.altair_chart(subset_chart(groups, column, features), width="stretch")
+        table = groups[["group", "rows", "mean_output"]].rename(columns={"mean_output": "mean output (explained class)"})
+        st.dataframe(table, hide_index=True, width="stretch")
         if edges is not None:
             st.caption(f"{column} cut at its exact quantiles: {', '.join(f'{e:.4g}' for e in edges)}.")

@@ -24,11 +24,11 @@ def page(gbt, table, two_workers, monkeypatch):
 
 def _titles(at) -> list:
     out = []
-    for chart in at.get("arrow_vega_lite_chart"):
+    for chart in at.get("vega_lite_chart"):
         spec = json.loads(chart.proto.spec)
         for part in [spec] + spec.get("hconcat", []) + spec.get("layer", []):
             title = part.get("title")
-            out.append(title.get("text") if isinstance(title, dict) else title)
+            out.append(f"{title.get('text')} | {title.get('subtitle')}" if isinstance(title, dict) else title)
     return [t for t in out if t]
 
 
@@ -39,7 +39,7 @@ def test_batch_section_shows_importance_dependence_and_subsets(page, two_workers
     assert any(f"on {ROWS:,} rows" in m.value for m in at.markdown)
     titles = _titles(at)
     assert any(t.startswith("mean |shap| (batch)") for t in titles), titles
-    assert f"shap dependence: income (sample of 5,000 of {ROWS:,} rows)" in titles
+    assert f"shap dependence: income | sample of 5,000 of {ROWS:,} rows" in titles, titles
     assert "mean |attribution| by prediction" in titles
     at = at.selectbox(key="batch-subset").select("income").run()
     assert not at.exception
