@@ -82,7 +82,8 @@ def _plain_loop(model_path, data_path, rows: int) -> tuple:
 def projection(workers: int, n_rows: int, compute: float, overhead: float, startup: float, driver: float) -> float:
     """Projected rows per second of ``workers`` workers over ``n_rows`` rows.
 
-    Each partition costs a worker ``compute + overhead`` seconds; the driver
+    Each partition costs a worker ``compute + overhead`` seconds (the plain
+    loop's ``studio.explain`` per partition, plus what Ray adds per batch); the driver
     writes partitions one at a time, ``driver`` seconds each, which caps the
     rate at ``1 / driver`` partitions per second whatever the workers; the
     actors start in parallel (``startup``, once).
@@ -127,7 +128,7 @@ def run(sizes, device="cpu", methods=None) -> list:
         with local_ray(2):
             runs = {w: _timed_batch(model, data, root / f"out{w}", w) for w in (1, 2)}
         result1, wall1, steady1, compute1, first1 = runs[1]
-        result2, wall2, steady2, compute2, first2 = runs[2]
+        _, wall2, steady2, _, first2 = runs[2]
         driver = _driver_seconds(result1)
     parts = rows // PARTITION_ROWS
     out.append(Row(SUITE, f"batch shap, {rows:,} rows, end to end: rows/s 2 workers / 1 worker", rows / wall2, rows / wall1,
@@ -145,15 +146,16 @@ def run(sizes, device="cpu", methods=None) -> list:
                    note=f"plain loop: one sandboxed model, studio.explain on each of {n_plain} partitions read the same "
                         f"way, no Ray; overhead per batch {overhead * 1000:.0f} ms (scheduling, object store, the "
                         f"driver's write {driver * 1000:.1f} ms); compute inside the actor {compute1:.3f} s (median)"))
-    startup = max(first1 - compute1, 0.0)
+    startup = max(first1 - steady1, 0.0)  # until the first partition, less one partition's work
     for n in (64,):
-        projected = projection(n, 5_000_000, compute1, overhead, startup, driver)
+        projected = projection(n, 5_000_000, plain, overhead, startup, driver)
         bound = PARTITION_ROWS / driver
         out.append(Row(SUITE, f"projection: {n} workers, 5,000,000 rows, rows/s / 1 worker rows/s",
                        projected, PARTITION_ROWS / steady1, ours_label=f"{n} workers rows/s (projected)",
                        ref_label="1 worker rows/s (measured)", unit="",
                        note=f"on paper: 5,000,000 / (startup {startup:.1f} s + {5_000_000 // PARTITION_ROWS} partitions x "
-                            f"max(({compute1:.3f} s compute + {overhead:.3f} s overhead) / {n}, driver "
+                            f"max(({plain:.3f} s explain + {overhead:.3f} s Ray overhead per batch) / {n}, driver write "
                             f"{driver * 1000:.1f} ms)); the driver's serial write caps it at {bound:,.0f} rows/s; assumes "
-                            f"{n} CPUs free for actors plus their sandbox workers, and the data readable from every node"))
+                            f"{n} CPUs free for the actors and their sandbox workers, the data readable from every node, "
+                            "and the start-up measured here (actors start in parallel)"))
     return out

@@ -16,7 +16,7 @@ import types
 
 from studio.batch.run import DEFAULT_PARTITION_ROWS, SCHEMA, BatchResult, batch, parse_rows
 
-__all__ = ["batch", "BatchResult", "parse_rows", "SCHEMA", "DEFAULT_PARTITION_ROWS"]
+__all__ = ["DEFAULT_PARTITION_ROWS", "SCHEMA", "BatchResult", "batch", "parse_rows"]
 
 
 class _CallableModule(types.ModuleType):

@@ -14,7 +14,6 @@ Each opens an in-memory DuckDB connection limited to ``STUDIO_BATCH_MEMORY``
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,18 +26,12 @@ MAX_GROUPS = 20
 
 
 def manifest(out) -> dict:
-    """The manifest of a batch output folder (schema ``studio.batch/1``), or StudioError."""
-    from studio.batch.run import MANIFEST, SCHEMA
+    """The manifest of a batch output folder (schema ``studio.batch/1``) with finished partitions, or StudioError."""
+    from studio.batch.run import MANIFEST, load_manifest
 
-    path = Path(out) / MANIFEST
-    if not path.is_file():
+    m = load_manifest(Path(out))
+    if m is None:
         raise StudioError(f"{str(out)!r} has no {MANIFEST}; give the --out folder of a `python -m studio batch` run")
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise StudioError(f"{str(path)!r} is not readable JSON; the folder is damaged") from None
-    if m.get("schema") != SCHEMA:
-        raise StudioError(f"{str(path)!r} is not a batch manifest ({SCHEMA})")
     if not m.get("partitions"):
         raise StudioError(f"{str(out)!r} holds no finished partitions yet")
     return m
@@ -62,7 +55,7 @@ def _scan(out) -> _Scan:
 
     m = manifest(out)
     con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit='{int(os.environ.get('STUDIO_BATCH_MEMORY', 2**30))}B'")
+    con.execute(f"SET memory_limit='{int(os.environ.get('STUDIO_BATCH_MEMORY') or 2**30)}B'")
     con.execute("SET threads=2")
     files = [str(Path(out) / p["file"]) for p in m["partitions"]]
     return _Scan(con, files, list(m.get("feature_names") or []), m.get("kind", "attribution"))

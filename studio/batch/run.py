@@ -265,9 +265,11 @@ def _quiet_ray_data():
     ctx.print_on_execution_start = False
     for name in ("ray.data", "ray"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "Progress bars disabled": we did
 
 
-def _load_manifest(out: Path) -> dict | None:
+def load_manifest(out: Path) -> dict | None:
+    """The manifest in ``out`` (None when there is none), or StudioError when it is unreadable or of another schema."""
     path = out / MANIFEST
     if not path.is_file():
         return None
@@ -372,7 +374,7 @@ def batch(model, data, method: str, params: dict | None = None, rows="all", out=
         "rows_sha256": _sha256(selected.tobytes()), "sandbox": sandbox, "versions": _versions(("scikit-learn",) + tuple(explainer.libraries)),
     }
     run_key = _sha256(_canonical(identity).encode())
-    manifest = _load_manifest(out)
+    manifest = load_manifest(out)
     if manifest is not None and manifest.get("run_key") != run_key:
         raise StudioError(f"{str(out)!r} holds the results of a different run (another model, data, method, parameters, "
                           "rows or library versions); write to another --out folder or delete that one")

@@ -85,7 +85,7 @@ class Source:
         table = pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
         return table.to_pandas()
 
-    def rows(self, row_ids) -> "object":
+    def rows(self, row_ids):
         """Rows ``row_ids`` (sorted) of a table as a DataFrame, reading one range per touched row group."""
         import pandas as pd
 

@@ -95,7 +95,7 @@ def killed_and_resumed(ray_address, files, tmp_path_factory):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     before = {p.name: p.stat().st_ino for p in out.glob("part-*.parquet")}
     listed = {p["file"] for p in json.loads((out / "manifest.json").read_text())["partitions"]}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     return out, before, listed, done
 
 
@@ -171,3 +171,9 @@ def test_the_manifest_validates_against_its_json_schema(two_workers):
     for broken in ({**manifest, "schema": "studio.batch/2"},
                    {**manifest, "partitions": [{**manifest["partitions"][0], "sha256": "x"}]}):
         assert not validator.is_valid(broken)
+
+
+def test_import_studio_loads_neither_ray_nor_duckdb():
+    code = "import sys, studio; studio.batch; print(','.join(m for m in ('ray', 'duckdb', 'pyarrow') if m in sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert run.stdout.strip() == "", run.stdout

@@ -48,7 +48,7 @@ def test_values_by_subset_match_numpy(two_workers, everything):
     for g in groups.itertuples():
         mine = everything[everything["value:region"].astype(str) == g.group]
         assert g.rows == len(mine)
-        assert getattr(g, "mean_output") == pytest.approx(mine["output"].mean(), rel=1e-12)
+        assert g.mean_output == pytest.approx(mine["output"].mean(), rel=1e-12)
     got = groups.set_index("group")[[f"mean_abs:{f}" for f in FEATURES]]
     want = everything.assign(group=everything["value:region"].astype(str)).groupby("group")[
         [f"attr:{f}" for f in FEATURES]].apply(lambda d: d.abs().mean())
