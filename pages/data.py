@@ -3,7 +3,7 @@
 import streamlit as st
 
 from studio import charts
-from studio.ui import state, views
+from studio.ui import large_views, state, views
 
 state.through_router(__file__)
 
@@ -14,7 +14,9 @@ model = st.session_state.get("model")  # class names when a model is loaded; the
 regression = views.is_regression_target(data, model)
 flags = [f for f in prof.flags if not (regression and f.kind == "imbalance")]  # a quantity has no classes
 
-st.caption(views.md_escape(f"{data.name}: {len(data):,} rows, {data.kind}" + (f", label {data.label}" if data.label else "")))
+large = getattr(data, "large", None)  # millions of rows: DuckDB over the file, charts from a stated sample
+st.caption(views.md_escape(large_views.rows_caption(data) if large is not None else
+                           f"{data.name}: {len(data):,} rows, {data.kind}" + (f", label {data.label}" if data.label else "")))
 for note in getattr(data, "notes", None) or []:  # what loading changed (e.g. grey images read as RGB)
     st.info(views.md_escape(note), icon="ℹ️")
 if flags:
@@ -27,16 +29,21 @@ else:
 left, right = st.columns([3, 1])
 with right:
     if regression and data.y is not None:  # a quantity: its distribution, not one bar per value
-        st.altair_chart(charts.distribution_chart(data.y, name=f"Target: {data.label or 'label'}", width=220,
-                                                  height=160, small=False))
+        st.altair_chart(charts.distribution_chart(data.y, name=f"Target: {data.label or 'label'}"
+                                                  + large_views.sample_title(data), width=220, height=160, small=False))
         st.caption("The label is a quantity (regression): counts per range of values.")
     elif len(prof.classes):
         names = model.class_names if model is not None and model.is_classifier else None
         st.altair_chart(charts.class_balance_chart(views.class_labels(prof.classes, names), width=220))
+        if large is not None:
+            st.caption(f"Labels counted over every one of the {large.n_rows:,} rows.")
 with left:
     if data.kind == "tabular":
         views.feature_table(prof, data)
         views.csv_download(prof.features, "Download the profile as CSV", "studio-profile.csv", key="profile-csv")
+        if large is not None:
+            large_views.column_view(data)
+            large_views.filter_view(data)
     else:
         st.dataframe(prof.features, hide_index=True)
         views.image_grid(data)

@@ -6,7 +6,7 @@ import streamlit as st
 from studio import charts
 from studio.errors import StudioError
 from studio.evaluation import OPS, Condition, apply_conditions, confusion, metrics
-from studio.ui import state, views
+from studio.ui import large_views, state, views
 
 state.through_router(__file__)
 
@@ -20,6 +20,7 @@ st.caption(views.md_escape(f"{model.name}: {model.format}, {model.task}" + (
 if data.y is None:
     st.info("The dataset has no labels, so only predictions are shown (no metrics).")
 
+large = getattr(data, "large", None)  # millions of rows: the model runs on the stated sample, subsets in DuckDB
 subsets = st.session_state.setdefault("subsets", {})
 base_key = model.cache_id + data.fingerprint
 overall = state._memo("metrics:All rows", base_key, lambda: metrics(frame, output, model))
@@ -28,8 +29,13 @@ description = getattr(model.card, "description", "") if getattr(model, "card", N
 if description:
     st.caption(views.md_escape(f"From the model card (figures there are on the trainer's own held-out data): "
                                f"{description}"))
-st.markdown("**Metrics on the loaded data**: " + views.md_escape(
-    f"{data.name}, {len(data):,} rows (which may include rows the model was trained on)"))
+if large is not None:
+    st.markdown("**Metrics on a sample of the loaded data**: " + views.md_escape(
+        f"{data.name}, a uniform sample of {len(data):,} of {large.n_rows:,} rows (seed {large.seed}); predictions "
+        "are not computed for every row. Charts below use the same sample."))
+else:
+    st.markdown("**Metrics on the loaded data**: " + views.md_escape(
+        f"{data.name}, {len(data):,} rows (which may include rows the model was trained on)"))
 views.metric_row(overall)
 
 if model.is_classifier and "label" in frame:
@@ -39,9 +45,12 @@ if model.is_classifier and "label" in frame:
             confusion(frame, model.class_names), model.class_names)))
     with right:
         st.altair_chart(state._memo("confidence", base_key, lambda: charts.distribution_chart(
-            frame["confidence"], "Confidence of each prediction", width=320, height=200, small=False)))
+            frame["confidence"], "Confidence of each prediction" + large_views.sample_title(data), width=320,
+            height=200, small=False)))
 elif "label" in frame:
     st.altair_chart(views.residual_chart(frame))
+if large is not None:
+    st.caption(views.md_escape(f"Charts above: sample of {len(data):,} of {large.n_rows:,} rows."))
 
 st.subheader("Subsets")
 with st.expander("Define a subset by conditions", expanded=not subsets):
@@ -54,7 +63,7 @@ with st.expander("Define a subset by conditions", expanded=not subsets):
     if c4.button("Add condition"):
         cond = Condition(column, op, value)
         try:
-            apply_conditions(frame, [cond])
+            select_rows(frame, [cond])
             draft.append(cond)
         except StudioError as exc:
             st.error(str(exc))
@@ -73,10 +82,33 @@ with st.expander("Define a subset by conditions", expanded=not subsets):
         draft.clear()
         st.rerun()
 
+
+
+def select_rows(frame, conds):
+    """The subset's mask: pandas on a table in memory, DuckDB on the sample of a large table."""
+    if large is None:
+        return apply_conditions(frame, conds)
+    from studio.data.large import condition_mask
+
+    return condition_mask(frame, conds)
+
+
+def file_rows(name) -> dict:
+    """Large tables: how many rows of the whole file meet the subset (DuckDB), when no condition needs the model."""
+    if large is None:
+        return {}
+    from studio.data.large import file_conditions
+
+    conds = file_conditions(subsets.get(name, []), data, frame)
+    if conds is None:
+        return {"rows in file": None}
+    return {"rows in file": state._memo(f"file-rows:{name}", base_key + repr(conds), lambda: large.count(conds))}
+
+
 masks = {"All rows": None}
 for name, conds in subsets.items():
     try:
-        masks[name] = state._memo(f"mask:{name}", base_key + repr(conds), lambda conds=conds: apply_conditions(frame, conds))
+        masks[name] = state._memo(f"mask:{name}", base_key + repr(conds), lambda conds=conds: select_rows(frame, conds))
     except StudioError as exc:
         st.error(f"subset {name}: {exc}")
 
@@ -88,7 +120,7 @@ def subset_metrics(name, mask):
 
 if len(masks) > 1:
     table = pd.DataFrame([{"subset": n, "conditions": " AND ".join(c.text() for c in subsets.get(n, [])) or "-",
-                           **subset_metrics(n, m)} for n, m in masks.items()])
+                           **subset_metrics(n, m), **file_rows(n)} for n, m in masks.items()])
     st.dataframe(table, hide_index=True, width="stretch", column_config=views.number_formats(table))
     remove = st.selectbox("Delete a subset", [None] + list(subsets), format_func=lambda s: s or "(none)")
     if remove:
@@ -99,6 +131,8 @@ st.subheader("Instances")
 which = st.selectbox("Show", list(masks), key="table-subset")
 shown = frame if masks[which] is None else frame[masks[which]]
 note = f"first {TABLE_ROWS:,} of {len(shown):,} rows; pick any row by number below" if len(shown) > TABLE_ROWS else f"{len(shown):,} rows"
+if large is not None:
+    note += f"; row numbers are positions in the sample of {len(data):,} of {large.n_rows:,} rows"
 st.caption(f"Select a row to explain it on the Local explanations page ({note}).")
 view = shown.head(TABLE_ROWS)
 event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="single-row", key="instances",

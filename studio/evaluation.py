@@ -138,38 +138,60 @@ def _canonical(value) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
+def coerce_condition(kind: str, cond) -> tuple:
+    """How ``cond`` tests a column of ``kind`` ("number", "bool" or "text") and the value it compares with.
+
+    Returns ``("in", [items])`` or ``(kind, value)`` with the value as the
+    column holds it; raises StudioError for an unknown operator or a value
+    that does not suit the column. Shared by the pandas path
+    (:func:`apply_conditions`) and the DuckDB path
+    (:func:`studio.data.large.where_clause`), so both mean the same.
+    """
+    if cond.op not in OPS:
+        raise StudioError(f"operator {cond.op!r} is not one of {', '.join(OPS)}")
+    value = cond.value
+    if cond.op == "in":
+        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        return "in", [v for v in items if str(v).strip()]
+    if kind == "bool":
+        return kind, str(value).strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
+    if kind == "number":
+        try:
+            return kind, float(value)
+        except (TypeError, ValueError):
+            raise StudioError(f"{cond.column} is numeric; {value!r} is not a number") from None
+    if cond.op not in ("==", "!="):
+        raise StudioError(f"{cond.column} holds text; use == or != with it")
+    return kind, str(value)
+
+
+def column_kind(col) -> str:
+    """"bool", "number" or "text" for a pandas column."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(col):
+        return "bool"
+    return "number" if pd.api.types.is_numeric_dtype(col) else "text"
+
+
 def apply_conditions(frame, conditions) -> np.ndarray:
     """Boolean mask of the rows meeting every condition.
 
     Raises StudioError for an unknown column, operator or a value that does
     not suit the column.
     """
-    import pandas as pd
-
     mask = np.ones(len(frame), dtype=bool)
     for cond in conditions:
         if cond.column not in frame.columns:
             raise StudioError(f"no column {cond.column!r} to filter on; choose one of {', '.join(map(str, frame.columns[:10]))}")
-        if cond.op not in OPS:
-            raise StudioError(f"operator {cond.op!r} is not one of {', '.join(OPS)}")
         col = frame[cond.column]
-        value = cond.value
-        if cond.op == "in":
-            items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-            wanted = {_canonical(v) for v in items if str(v).strip()}
+        kind, value = coerce_condition(column_kind(col), cond)
+        if kind == "in":
+            wanted = {_canonical(v) for v in value}
             mask &= np.asarray([_canonical(v) in wanted for v in col], dtype=bool)
             continue
-        if pd.api.types.is_bool_dtype(col):
-            value = str(value).strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
-        elif pd.api.types.is_numeric_dtype(col):
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise StudioError(f"{cond.column} is numeric; {value!r} is not a number") from None
-        else:
-            col, value = col.astype(str), str(value)
-            if cond.op not in ("==", "!="):
-                raise StudioError(f"{cond.column} holds text; use == or != with it")
+        if kind == "text":
+            col = col.astype(str)
         ops = {"==": col.__eq__, "!=": col.__ne__, "<": col.__lt__, "<=": col.__le__, ">": col.__gt__, ">=": col.__ge__}
         mask &= ops[cond.op](value).to_numpy(dtype=bool)
     return mask

@@ -31,7 +31,7 @@ from studio.charts.attribution import (
 )
 from studio.charts.base import MAX_POINTS, chart_points
 from studio.charts.curves import curve_chart, curves_for, heatmap_chart
-from studio.charts.data import class_balance_chart, confusion_chart, distribution_chart
+from studio.charts.data import class_balance_chart, confusion_chart, distribution_chart, histogram_chart
 from studio.charts.rules import rule_card, rule_chart
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "rule_card",
     "rule_chart",
     "distribution_chart",
+    "histogram_chart",
     "class_balance_chart",
     "confusion_chart",
 ]

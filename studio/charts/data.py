@@ -46,9 +46,15 @@ def histogram_frame(values, bins: int = 20):
 
 def distribution_chart(values, name: str = "", bins: int = 20, width: int = 160, height: int = 60, small: bool = True):
     """A small histogram (numbers) or bar chart (categories) of one column (counts over every value)."""
+    frame, numeric = histogram_frame(values, bins)
+    return histogram_chart(frame, numeric, name, width, height, small)
+
+
+def histogram_chart(frame, numeric: bool, name: str = "", width: int = 160, height: int = 60, small: bool = True):
+    """The chart :func:`distribution_chart` draws, from counts already made (:func:`histogram_frame`'s frame,
+    or :meth:`studio.data.large.LargeTable.histogram`'s, counted by DuckDB over every row)."""
     import altair as alt
 
-    frame, numeric = histogram_frame(values, bins)
     font = 8 if small else 11
     if numeric:
         return (

@@ -62,6 +62,9 @@ class Dataset:
     notes : list of str
         What loading or aligning changed, in words for the Data page (e.g.
         grey images converted to RGB); empty when nothing was changed.
+    large : studio.data.large.LargeTable or None
+        A table of millions of rows served by DuckDB: the arrays above are
+        then its stated uniform sample, and ``large`` answers over every row.
     """
 
     kind: str
@@ -75,6 +78,7 @@ class Dataset:
     names: list | None = None
     name: str = "data"
     notes: list = field(default_factory=list)
+    large: object = field(default=None, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, repr=False)
     _checked_for: str | None = field(default=None, repr=False, compare=False)
 
@@ -109,7 +113,9 @@ class Dataset:
         if self._fingerprint is None:
             h = hashlib.sha256()
             h.update(repr((self.kind, self.feature_names, self.label)).encode())
-            if self.kind == "tabular" and self.frame is not None:
+            if self.large is not None:  # the file's sha256 and the stated sample, not the sample's cells
+                h.update(repr((self.large.fingerprint, self.large.sample_rows, self.large.seed)).encode())
+            elif self.kind == "tabular" and self.frame is not None:
                 import pandas as pd
 
                 h.update(pd.util.hash_pandas_object(self.frame, index=False).to_numpy().tobytes())
@@ -178,6 +184,8 @@ class Dataset:
             self._check_images_for(model)
             return self
         aligned = self._with_label_for(model)._aligned_columns(model)
+        if self.large is not None and aligned is not self:  # the same file, now in the model's order
+            aligned.large, aligned.notes = self.large, list(self.notes)
         aligned._check_values_for(model)
         return aligned
 

@@ -89,16 +89,39 @@ def profile_table(data) -> Profile:
             if len(arr):
                 rec.update(min=float(arr.min()), mean=float(arr.mean()), max=float(arr.max()), skew=_skew(arr))
         records.append(rec)
-        if missing:
-            flags.append(Flag("missing", str(name), f"{name}: {missing} missing value(s) ({missing / max(n, 1):.1%})"))
-        if distinct <= 1:
-            flags.append(Flag("constant", str(name), f"{name}: constant (one distinct value)"))
-        elif np.isfinite(rec["skew"]) and abs(rec["skew"]) > SKEW_LIMIT:
-            flags.append(Flag("skew", str(name), f"{name}: heavily skewed (skewness {rec['skew']:.2f})"))
+        flags += _column_flags(rec, n)
     classes = class_counts(data.y)
     flags += _imbalance_flag(classes)
     features = pd.DataFrame.from_records(records, columns=list(records[0]) if records else None)
     return Profile(features=features, classes=classes, flags=flags, n_rows=n)
+
+
+def _column_flags(rec: dict, n: int) -> list:
+    """Missing, constant and skew flags of one column's statistics (``rec``: feature, missing, distinct, skew)."""
+    name, missing, out = rec["feature"], rec["missing"], []
+    if missing:
+        out.append(Flag("missing", name, f"{name}: {missing} missing value(s) ({missing / max(n, 1):.1%})"))
+    if rec["distinct"] <= 1:
+        out.append(Flag("constant", name, f"{name}: constant (one distinct value)"))
+    elif np.isfinite(rec["skew"]) and abs(rec["skew"]) > SKEW_LIMIT:
+        out.append(Flag("skew", name, f"{name}: heavily skewed (skewness {rec['skew']:.2f})"))
+    return out
+
+
+def profile_large(data) -> Profile:
+    """:func:`profile_table` of a DuckDB-backed table (:mod:`studio.data.large`), over every row of the file.
+
+    The statistics come from :meth:`studio.data.large.LargeTable.summary`
+    (SQL; ``distinct`` estimated) and the label counts from SQL as well;
+    only the features and the label of ``data`` are listed.
+    """
+    table = data.large
+    summary = table.summary()
+    features = summary[summary["feature"].isin(list(data.feature_names))].reset_index(drop=True)
+    flags = [f for rec in features.to_dict("records") for f in _column_flags(rec, table.n_rows)]
+    classes = table.class_counts(data.label) if data.label and data.class_names is not None else class_counts(None)
+    flags += _imbalance_flag(classes)
+    return Profile(features=features, classes=classes, flags=flags, n_rows=table.n_rows)
 
 
 def _skew(arr: np.ndarray) -> float:
@@ -140,7 +163,9 @@ def _image_labels(data):
 
 def profile(data) -> Profile:
     """:func:`profile_table` or :func:`profile_images` by the data kind."""
-    return profile_images(data) if data.kind == "image" else profile_table(data)
+    if data.kind == "image":
+        return profile_images(data)
+    return profile_large(data) if getattr(data, "large", None) is not None else profile_table(data)
 
 
 def samples_per_class(data, k: int = 6, seed: int = 0) -> dict:

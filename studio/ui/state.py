@@ -56,10 +56,21 @@ def sandbox_sentence(model) -> str:
 
 
 @st.cache_resource(show_spinner="Loading dataset...")
-def _load_data_cached(key: str, data: bytes, name: str, label: str | None, feature_names: tuple | None):
+def _load_data_cached(key: str, _data: bytes, name: str, label: str | None, feature_names: tuple | None):
+    """A dataset shared by the sessions that load the same bytes (``key`` digests them).
+
+    A table of millions of rows opens as a DuckDB-backed table
+    (:mod:`studio.data.large`): its connection, summaries and sample live
+    in this cached object, so every session and rerun on that file reuses them.
+    """
     import studio
 
-    return studio.load_dataset(data, name=name, label=label, feature_names=list(feature_names) if feature_names else None)
+    data = studio.load_dataset(_data, name=name, label=label, feature_names=list(feature_names) if feature_names else None,
+                               large_tables=True)
+    if getattr(data, "large", None) is not None:  # the Data page's statistics, counted once while loading
+        data.large.summary()
+        data.large.distributions()
+    return data
 
 
 def _digest(data: bytes) -> str:
@@ -200,7 +211,9 @@ def sidebar() -> None:
         else:
             st.text(f"Model: {Path(SAMPLES[DEFAULT_SAMPLE][0]).name}\n  loads when a page needs it")
         if data is not None:
-            st.text(f"Data: {data.name}\n  {len(data)} rows, {data.kind}")
+            large = getattr(data, "large", None)
+            rows = f"{len(data)} rows" if large is None else f"{large.n_rows} rows (sample {len(data)})"
+            st.text(f"Data: {data.name}\n  {rows}, {data.kind}")
 
 
 def _memo(slot: str, key: str, compute):

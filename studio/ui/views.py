@@ -60,12 +60,20 @@ def number_formats(frame, digits: int = 3) -> dict:
 
 
 def feature_table(prof, data, bins: int = 20) -> None:
-    """Per-feature statistics with a small distribution (counts over every row) in each line."""
+    """Per-feature statistics with a small distribution (counts over every row) in each line.
+
+    A DuckDB-backed table (``data.large``) gets its counts from SQL over every row of the file.
+    """
     frame = prof.features.copy()
-    frame["distribution"] = [
-        [int(c) for c in histogram_frame(data.frame[name] if data.frame is not None else data.x[:, i], bins)[0]["count"]]
-        for i, name in enumerate(frame["feature"])
-    ]
+    large = getattr(data, "large", None)
+    if large is not None:
+        counts = large.distributions(bins)
+        frame["distribution"] = [counts[name] for name in frame["feature"]]
+    else:
+        frame["distribution"] = [
+            [int(c) for c in histogram_frame(data.frame[name] if data.frame is not None else data.x[:, i], bins)[0]["count"]]
+            for i, name in enumerate(frame["feature"])
+        ]
     flagged = {f.subject for f in prof.flags}
     frame.insert(0, "flag", ["⚠️" if f in flagged else "" for f in frame["feature"]])
     frame.insert(2, "distribution", frame.pop("distribution"))
@@ -79,6 +87,9 @@ def feature_table(prof, data, bins: int = 20) -> None:
             "min": st.column_config.NumberColumn(format="%.3g"),
             "max": st.column_config.NumberColumn(format="%.3g"),
             "skew": st.column_config.NumberColumn(format="%.2f"),
+            **({"distinct": st.column_config.NumberColumn(help="estimated (HyperLogLog) over every row"),
+                **{q: st.column_config.NumberColumn(format="%.3g") for q in ("p25", "median", "p75")}}
+               if large is not None else {}),
         },
     )
 
