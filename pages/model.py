@@ -52,6 +52,28 @@ elif "label" in frame:
 if large is not None:
     st.caption(views.md_escape(f"Charts above: sample of {len(data):,} of {large.n_rows:,} rows."))
 
+
+def select_rows(frame, conds):
+    """The subset's mask: pandas on a table in memory, DuckDB on the sample of a large table."""
+    if large is None:
+        return apply_conditions(frame, conds)
+    from studio.data.large import condition_mask
+
+    return condition_mask(frame, conds)
+
+
+def file_rows(name) -> dict:
+    """Large tables: how many rows of the whole file meet the subset (DuckDB), when no condition needs the model."""
+    if large is None:
+        return {}
+    from studio.data.large import file_conditions
+
+    conds = file_conditions(subsets.get(name, []), data, frame)
+    if conds is None:
+        return {"rows in file": None}
+    return {"rows in file": state._memo(f"file-rows:{name}", base_key + repr(conds), lambda: large.count(conds))}
+
+
 st.subheader("Subsets")
 with st.expander("Define a subset by conditions", expanded=not subsets):
     columns = [c for c in frame.columns if c != "row"]
@@ -82,27 +104,6 @@ with st.expander("Define a subset by conditions", expanded=not subsets):
         draft.clear()
         st.rerun()
 
-
-
-def select_rows(frame, conds):
-    """The subset's mask: pandas on a table in memory, DuckDB on the sample of a large table."""
-    if large is None:
-        return apply_conditions(frame, conds)
-    from studio.data.large import condition_mask
-
-    return condition_mask(frame, conds)
-
-
-def file_rows(name) -> dict:
-    """Large tables: how many rows of the whole file meet the subset (DuckDB), when no condition needs the model."""
-    if large is None:
-        return {}
-    from studio.data.large import file_conditions
-
-    conds = file_conditions(subsets.get(name, []), data, frame)
-    if conds is None:
-        return {"rows in file": None}
-    return {"rows in file": state._memo(f"file-rows:{name}", base_key + repr(conds), lambda: large.count(conds))}
 
 
 masks = {"All rows": None}

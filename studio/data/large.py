@@ -42,6 +42,8 @@ SAMPLE_ROWS = 50_000
 SEED = 0
 KEEP_TABLES = 4
 """Converted or uploaded tables kept in the cache folder (least recently used removed first)."""
+HIST_BINS = 20
+"""Bins of the histograms counted with the summary (the Data page's feature table)."""
 MEMBERS = 1_000
 """Sampled members returned for a filter."""
 POSITION = "__studio_position__"
@@ -225,22 +227,34 @@ class LargeTable:
             parts += [f"count({q})", f"approx_count_distinct({q})"]
             if c in numeric:
                 v = f"CAST({q} AS DOUBLE)"
-                parts += [f"min({v})", f"avg({v})", f"max({v})", f"stddev_pop({v})"]
+                parts += [f"min({v})", f"avg({v})", f"max({v})", f"stddev_pop({v})", f"quantile_cont({v}, [0.25, 0.5, 0.75])"]
         first = self._rows(f"SELECT {', '.join(parts)} FROM t")[0]
         stats, pos = {}, 0
         for c in self.columns:
-            width = 6 if c in numeric else 2
+            width = 7 if c in numeric else 2
             stats[c] = first[pos:pos + width]
             pos += width
-        spread = [c for c in numeric if stats[c][5]]  # a column with spread: its skewness, from a second pass
-        cubes = [f"avg((CAST({quote(c)} AS DOUBLE) - ?) * (CAST({quote(c)} AS DOUBLE) - ?) * (CAST({quote(c)} AS DOUBLE) - ?))"
-                 for c in spread]
-        params = [float(stats[c][3]) for c in spread for _ in range(3)]
-        third = dict(zip(spread, self._rows(f"SELECT {', '.join(cubes)} FROM t", params)[0])) if spread else {}
+        spread = [c for c in numeric if stats[c][5]]
         counted = [c for c in numeric if stats[c][0]]
-        quartiles = dict(zip(counted, self._rows(
-            "SELECT " + ", ".join(f"quantile_cont(CAST({quote(c)} AS DOUBLE), [0.25, 0.5, 0.75])" for c in counted)
-            + " FROM t")[0])) if counted else {}
+        # second pass, one scan for every column: the central third moment (skewness) and the 20-bin histograms
+        parts, params, ranges = [], [], {}
+        for c in spread:
+            v = f"CAST({quote(c)} AS DOUBLE)"
+            parts.append(f"avg(({v} - ?) * ({v} - ?) * ({v} - ?))")
+            params += [float(stats[c][3])] * 3
+        for c in counted:
+            lo, hi = float(stats[c][2]), float(stats[c][4])
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                continue
+            lo, hi = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+            v = f"CAST({quote(c)} AS DOUBLE)"
+            parts.append(f"histogram(least(CAST(floor(({v} - ?) * ?) AS BIGINT), ?)) FILTER (WHERE isfinite({v}))")
+            params += [lo, HIST_BINS / (hi - lo), HIST_BINS - 1]
+            ranges[c] = (lo, hi)
+        second = iter(self._rows(f"SELECT {', '.join(parts)} FROM t", params)[0] if parts else [])
+        third = {c: next(second) for c in spread}
+        for c, (lo, hi) in ranges.items():
+            self._memo[("hist", c, HIST_BINS)] = _bins(next(second) or {}, lo, hi, HIST_BINS)
         records = []
         for c in self.columns:
             count, distinct = int(stats[c][0]), int(stats[c][1])
@@ -248,8 +262,7 @@ class LargeTable:
                    "missing": self.n_rows - count, "distinct": distinct, "min": np.nan, "mean": np.nan, "max": np.nan,
                    "skew": np.nan, "p25": np.nan, "median": np.nan, "p75": np.nan}
             if c in numeric and count:
-                _, _, lo, mean, hi, sd = stats[c]
-                p25, median, p75 = quartiles[c]
+                _, _, lo, mean, hi, sd, (p25, median, p75) = stats[c]
                 rec.update(min=float(lo), mean=float(mean), max=float(hi),
                            skew=float(third[c]) / float(sd) ** 3 if sd else 0.0, p25=p25, median=median, p75=p75)
                 if lo == hi:
@@ -295,14 +308,10 @@ class LargeTable:
         lo, hi = float(lo), float(hi)
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
         norm = bins / (hi - lo)  # numpy.histogram's own arithmetic: (x - lo) * norm, the last bin closed
         rows = self._rows(f"SELECT b, count(*) FROM (SELECT least(CAST(floor(({v} - ?) * ?) AS BIGINT), ?) b FROM t "
                           f"WHERE isfinite({v})) GROUP BY b", [lo, norm, bins - 1])
-        counts = np.zeros(bins, dtype=np.int64)
-        for b, n in rows:
-            counts[int(b)] = n
-        return pd.DataFrame({"start": edges[:-1], "end": edges[1:], "count": counts}), True
+        return _bins(dict(rows), lo, hi, bins)
 
     def distributions(self, bins: int = 20) -> dict:
         """Column name to its histogram counts (list of int), every column in one scan per kind of column."""
@@ -344,6 +353,17 @@ class LargeTable:
                 f"SELECT {ROW}, {cols} FROM t WHERE {clause} ORDER BY hash({ROW} + ?) LIMIT ?",
                 params + [self.seed, int(k)]).df()
         return frame.sort_values(ROW).set_index(ROW).rename_axis(None)
+
+
+def _bins(counts: dict, lo: float, hi: float, bins: int):
+    """(histogram frame with start, end, count; True) from DuckDB's {bin index: count}."""
+    import pandas as pd
+
+    edges = np.linspace(lo, hi, bins + 1)
+    out = np.zeros(bins, dtype=np.int64)
+    for b, n in counts.items():
+        out[int(b)] = n
+    return pd.DataFrame({"start": edges[:-1], "end": edges[1:], "count": out}), True
 
 
 def where_clause(conditions, types: dict) -> tuple[str, list]:

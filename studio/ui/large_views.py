@@ -51,8 +51,8 @@ def filter_view(data) -> None:
     st.subheader("Filter rows")
     conditions = st.session_state.setdefault("large_filter", [])
     c1, c2, c3, c4 = st.columns([3, 1, 2, 1.4], vertical_alignment="bottom")
-    column = c1.selectbox("Filter column", large.columns, key="large-filter-col")
-    op = c2.selectbox("Filter op", OPS, key="large-filter-op")
+    column = c1.selectbox("Filter by", large.columns, key="large-filter-col")
+    op = c2.selectbox("Operator", OPS, key="large-filter-op")
     value = c3.text_input("Filter value", key="large-filter-value", placeholder="e.g. 0.5")
     if c4.button("Add filter"):
         cond = Condition(column, op, value)
