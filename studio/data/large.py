@@ -208,13 +208,12 @@ class LargeTable:
         -------
         pandas.DataFrame
             One row per column: feature, type, count, missing, distinct,
-            min, mean, max, skew, p25, median, p75. ``distinct`` is DuckDB's
-            HyperLogLog estimate (``approx_count_distinct``, a few percent
-            off; an exact count hashes every value of every column); the
-            quartiles are exact (``quantile_cont``, linear interpolation as
-            ``numpy.percentile``). skew is the biased Fisher-Pearson sample
-            skewness from a second pass (central third moment over the
-            population standard deviation cubed).
+            min, mean, max, skew. ``distinct`` is DuckDB's HyperLogLog
+            estimate (``approx_count_distinct``, a few percent off; an exact
+            count hashes every value of every column). skew is the biased
+            Fisher-Pearson skewness from central moments of a second pass
+            (which also counts every column's 20-bin histogram). Quartiles
+            are :meth:`quartiles`, per column, as they sort the column.
         """
         return self._kept("summary", self._summary)
 
@@ -227,32 +226,32 @@ class LargeTable:
             parts += [f"count({q})", f"approx_count_distinct({q})"]
             if c in numeric:
                 v = f"CAST({q} AS DOUBLE)"
-                parts += [f"min({v})", f"avg({v})", f"max({v})", f"stddev_pop({v})", f"quantile_cont({v}, [0.25, 0.5, 0.75])"]
+                parts += [f"min({v})", f"avg({v})", f"max({v})"]
         first = self._rows(f"SELECT {', '.join(parts)} FROM t")[0]
         stats, pos = {}, 0
         for c in self.columns:
-            width = 7 if c in numeric else 2
+            width = 5 if c in numeric else 2
             stats[c] = first[pos:pos + width]
             pos += width
-        spread = [c for c in numeric if stats[c][5]]
-        counted = [c for c in numeric if stats[c][0]]
-        # second pass, one scan for every column: the central third moment (skewness) and the 20-bin histograms
+        spread = [c for c in numeric if stats[c][0] and stats[c][2] != stats[c][4]]
+        # second pass, one scan for every column: central second and third moments (two-pass, as numpy) and the
+        # 20-bin histograms over [min, max]
         parts, params, ranges = [], [], {}
         for c in spread:
             v = f"CAST({quote(c)} AS DOUBLE)"
-            parts.append(f"avg(({v} - ?) * ({v} - ?) * ({v} - ?))")
-            params += [float(stats[c][3])] * 3
-        for c in counted:
-            lo, hi = float(stats[c][2]), float(stats[c][4])
-            if not (np.isfinite(lo) and np.isfinite(hi)):
+            parts += [f"avg(({v} - ?) * ({v} - ?))", f"avg(({v} - ?) * ({v} - ?) * ({v} - ?))"]
+            params += [float(stats[c][3])] * 5
+        for c in numeric:
+            lo, hi = stats[c][2], stats[c][4]
+            if lo is None or not (np.isfinite(lo) and np.isfinite(hi)):
                 continue
-            lo, hi = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+            lo, hi = (float(lo) - 0.5, float(hi) + 0.5) if lo == hi else (float(lo), float(hi))
             v = f"CAST({quote(c)} AS DOUBLE)"
             parts.append(f"histogram(least(CAST(floor(({v} - ?) * ?) AS BIGINT), ?)) FILTER (WHERE isfinite({v}))")
             params += [lo, HIST_BINS / (hi - lo), HIST_BINS - 1]
             ranges[c] = (lo, hi)
         second = iter(self._rows(f"SELECT {', '.join(parts)} FROM t", params)[0] if parts else [])
-        third = {c: next(second) for c in spread}
+        moments = {c: (next(second), next(second)) for c in spread}
         for c, (lo, hi) in ranges.items():
             self._memo[("hist", c, HIST_BINS)] = _bins(next(second) or {}, lo, hi, HIST_BINS)
         records = []
@@ -260,15 +259,23 @@ class LargeTable:
             count, distinct = int(stats[c][0]), int(stats[c][1])
             rec = {"feature": str(c), "type": "numeric" if c in numeric else "categorical", "count": count,
                    "missing": self.n_rows - count, "distinct": distinct, "min": np.nan, "mean": np.nan, "max": np.nan,
-                   "skew": np.nan, "p25": np.nan, "median": np.nan, "p75": np.nan}
+                   "skew": np.nan}
             if c in numeric and count:
-                _, _, lo, mean, hi, sd, (p25, median, p75) = stats[c]
+                _, _, lo, mean, hi = stats[c]
+                m2, m3 = moments.get(c, (0.0, 0.0))
                 rec.update(min=float(lo), mean=float(mean), max=float(hi),
-                           skew=float(third[c]) / float(sd) ** 3 if sd else 0.0, p25=p25, median=median, p75=p75)
+                           skew=float(m3) / float(m2) ** 1.5 if m2 else 0.0)
                 if lo == hi:
                     rec["distinct"] = 1  # exact for a constant column (the estimate can say 2)
             records.append(rec)
         return pd.DataFrame.from_records(records)
+
+    def quartiles(self, column: str) -> tuple:
+        """(p25, median, p75) of a numeric column over every row, exact (``quantile_cont``, as ``numpy.percentile``)."""
+        v = f"CAST({quote(column)} AS DOUBLE)"
+        got = self._kept(("quartiles", column), lambda: self._rows(
+            f"SELECT quantile_cont({v}, [0.25, 0.5, 0.75]) FROM t WHERE NOT isnan({v})")[0][0])
+        return tuple(float(q) for q in got) if got else (np.nan, np.nan, np.nan)
 
     def histogram(self, column: str, bins: int = 20):
         """Counts per bin (numbers, over [min, max] as ``numpy.histogram``) or per category (top 20), every row.

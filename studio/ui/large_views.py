@@ -37,8 +37,9 @@ def column_view(data) -> None:
     st.altair_chart(charts.histogram_chart(hist, numeric, title, width=560, height=200, small=False))
     rec = large.summary().set_index("feature").loc[str(column)]
     if numeric:
+        p25, median, p75 = large.quartiles(column)
         st.caption(views.md_escape(
-            f"min {rec['min']:.4g} · p25 {rec['p25']:.4g} · median {rec['median']:.4g} · p75 {rec['p75']:.4g} · "
+            f"min {rec['min']:.4g} · p25 {p25:.4g} · median {median:.4g} · p75 {p75:.4g} · "
             f"max {rec['max']:.4g} · mean {rec['mean']:.4g} · missing {int(rec['missing']):,}"))
     else:
         st.caption(views.md_escape(f"{int(rec['count']):,} values, about {int(rec['distinct']):,} distinct, "

@@ -87,8 +87,7 @@ def feature_table(prof, data, bins: int = 20) -> None:
             "min": st.column_config.NumberColumn(format="%.3g"),
             "max": st.column_config.NumberColumn(format="%.3g"),
             "skew": st.column_config.NumberColumn(format="%.2f"),
-            **({"distinct": st.column_config.NumberColumn(help="estimated (HyperLogLog) over every row"),
-                **{q: st.column_config.NumberColumn(format="%.3g") for q in ("p25", "median", "p75")}}
+            **({"distinct": st.column_config.NumberColumn(help="estimated (HyperLogLog) over every row")}
                if large is not None else {}),
         },
     )
