@@ -92,6 +92,11 @@ FIXES = (
      "row (100 background rows) costs as much as 10-30 path-dependent rows", "explain path-dependent first on "
      "scikit-learn forests (a different estimand: absent features follow the trees' cover, not the background), or "
      "remember per model and background that interventional missed so later calls skip the probe; or a fixed shap"),
+    (r"^summaries: DuckDB / 3 s budget", "every statistic of every column over every row is two full scans of the "
+     "file (count, distinct estimate, min, mean, max; then central moments and 20-bin histograms), on the shared "
+     "2-core machine", "none needed for the pages: the app counts them once while the file loads (studio/ui/state.py "
+     "`_load_data_cached`), so opening the Data page reads them from memory; a quieter or larger machine, or "
+     "STUDIO_DUCKDB_THREADS, shortens the load"),
     (r"warm/cold$", _SMALL_COLD, "none needed for real workloads; for tiny ones the hit could skip the copy by "
      "returning read-only arrays"),
     (r"after restart/cold$", _SMALL_COLD, "none needed for real workloads"),

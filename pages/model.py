@@ -45,7 +45,8 @@ if model.is_classifier and "label" in frame:
             confusion(frame, model.class_names), model.class_names)))
     with right:
         st.altair_chart(state._memo("confidence", base_key, lambda: charts.distribution_chart(
-            frame["confidence"], "Confidence of each prediction" + large_views.sample_title(data), width=320,
+            frame["confidence"], ("Confidence" + large_views.sample_title(data)) if large is not None
+            else "Confidence of each prediction", width=320,
             height=200, small=False)))
 elif "label" in frame:
     st.altair_chart(views.residual_chart(frame))

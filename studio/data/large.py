@@ -519,10 +519,10 @@ def open_table(data: bytes | None, path: Path | None, name: str) -> LargeTable:
     """A :class:`LargeTable` on Parquet or CSV bytes or a path (stored first with :func:`store`)."""
     file, digest = store(data, path, name)
     table = LargeTable(file, name, digest)
-    max_rows = limit("STUDIO_MAX_LARGE_ROWS", MAX_LARGE_ROWS)
+    max_rows = limit("STUDIO_LARGE_MAX_ROWS", MAX_LARGE_ROWS)
     if table.n_rows > max_rows:
         raise StudioError(f"dataset {name!r} has {table.n_rows} rows, over the limit of {max_rows} for large tables; "
-                          "sample it, or raise STUDIO_MAX_LARGE_ROWS")
+                          "sample it, or raise STUDIO_LARGE_MAX_ROWS")
     return table
 
 

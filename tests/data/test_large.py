@@ -143,3 +143,10 @@ def test_subset_conditions_on_the_file(table):
     assert conds == [Condition("target", "in", ["1"]), Condition("a", ">", "0")]
     assert t.count(conds) == int(((frame["target"] == 1) & (frame["a"] > 0)).sum())
     assert file_conditions([Condition("correct", "==", "True")], data, pred) is None
+
+
+def test_row_limit_of_large_tables(table, monkeypatch, tmp_path):
+    frame, t = table
+    monkeypatch.setenv("STUDIO_LARGE_MAX_ROWS", "1000")
+    with pytest.raises(StudioError, match="has 30000 rows, over the limit of 1000 for large tables.*STUDIO_LARGE_MAX_ROWS"):
+        lt.open_table(None, t.path, t.name)
