@@ -97,11 +97,12 @@ def declared_rows(data: bytes | None = None, path: Path | None = None) -> int | 
     """Rows a Parquet file declares in its footer (None when it is not Parquet or cannot be read)."""
     import io
 
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         return int(pq.ParquetFile(io.BytesIO(data) if data is not None else str(path)).metadata.num_rows)
-    except Exception:  # not Parquet, or damaged: the ordinary reader says what is wrong
+    except (pa.ArrowException, OSError, ValueError):  # not Parquet, or damaged: the ordinary reader says what is wrong
         return None
 
 
@@ -497,11 +498,13 @@ def store(data: bytes | None, path: Path | None, name: str) -> tuple[Path, str]:
             if data is not None:
                 source = folder / f".tmp-{digest}.csv"
                 source.write_bytes(data)
+            import duckdb
+
             con = _connect()
             try:
                 con.execute(f"COPY (SELECT * FROM read_csv({_literal(source)}, header = true)) "
                             f"TO {_literal(tmp)} (FORMAT parquet)")
-            except Exception as exc:
+            except duckdb.Error as exc:
                 raise StudioError(f"dataset {name!r} could not be read as a CSV table "
                                   f"({str(exc).splitlines()[0][:200]}); check it has one header line") from None
             finally:
@@ -558,7 +561,7 @@ def file_conditions(conditions, data, frame):
     out = []
     features = set(data.feature_names or [])
     for cond in conditions:
-        column = cond.column[: -len(" (feature)")] if cond.column.endswith(" (feature)") else cond.column
+        column = cond.column.removesuffix(" (feature)")
         if column in features and (column == cond.column or cond.column not in features):
             out.append(Condition(column, cond.op, cond.value))
         elif cond.column == "label" and data.label and "label" in frame:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from studio import charts
 from studio.charts.base import sample_note
+from studio.errors import StudioError
 from studio.evaluation import OPS, Condition
 from studio.ui import state, views
 
@@ -59,7 +60,7 @@ def filter_view(data) -> None:
         cond = Condition(column, op, value)
         try:
             large.where([cond])
-        except Exception as exc:  # StudioError: a value that does not suit the column
+        except StudioError as exc:  # a value that does not suit the column
             st.error(str(exc))
         else:
             conditions.append(cond)

@@ -1,7 +1,7 @@
 """A 5-million-row Parquet file through the app: each Data and Model page interaction answers within 3 s.
 
 The table (7 numeric features rounded to 0.01 and a 0/1 label, about 44 MB) is generated once per module with
-pyarrow in chunks of one million rows; the model is a LogisticRegression fitted here on 20,000 other rows and
+pyarrow in chunks of one million rows (``benchmarks.large_tables.make_table``, as the benchmark's); the model is a LogisticRegression fitted here on 20,000 other rows and
 saved by skops. The Load page accepts files by upload only (it has no "path on the server" field), so the file
 goes through the dataset uploader, the smallest real route. Loading (upload, one DuckDB pass for the summaries)
 is timed and printed but not bounded: the bound is on what a reviewer does next.
@@ -9,16 +9,25 @@ is timed and printed but not bounded: the bound is on what a reviewer does next.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
 
-import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    browser, choose_uploads, idle, no_exception, open_page, server, session, shot, submit,
+    browser,
+    choose_uploads,
+    idle,
+    no_exception,
+    open_page,
+    server,
+    session,
+    shot,
+    submit,
 )
 
 pytestmark = pytest.mark.browser
@@ -28,32 +37,22 @@ FEATURES = [f"f{i}" for i in range(7)]
 LIMIT_S = 3.0
 
 
-def _rows(rng, n):
-    """(features (n, 7) rounded to 0.01, labels (n,) int8): label 1 when f0 + f1 / 2 + noise > 0."""
-    x = np.round(rng.normal(size=(n, len(FEATURES))), 2)
-    y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=n) > 0).astype(np.int8)
-    return x, y
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pandas as pd
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
+    from benchmarks.large_tables import make_table
+
     folder = tmp_path_factory.mktemp("large-table")
-    rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    schema = pa.schema([(n, pa.float64()) for n in FEATURES] + [("target", pa.int8())])
-    with pq.ParquetWriter(folder / "five_million.parquet", schema, compression="zstd") as writer:
-        for _ in range(ROWS // 1_000_000):
-            x, y = _rows(rng, 1_000_000)
-            writer.write_table(pa.table([*(pa.array(x[:, j]) for j in range(x.shape[1])), pa.array(y)], schema=schema))
-    print(f"generated {ROWS:,} rows x {len(FEATURES) + 1} columns in {time.perf_counter() - start:.1f} s, "
+    took = make_table(folder / "five_million.parquet", ROWS, columns=len(FEATURES))
+    print(f"generated {ROWS:,} rows x {len(FEATURES) + 1} columns in {took:.1f} s, "
           f"{(folder / 'five_million.parquet').stat().st_size / 1e6:.0f} MB")
-    x, y = _rows(np.random.default_rng(1), 20_000)
-    (folder / "model.skops").write_bytes(sio.dumps(LogisticRegression().fit(x, y)))
+    make_table(folder / "train.parquet", 20_000, columns=len(FEATURES), seed=1)  # other rows, same rule
+    train = pd.read_parquet(folder / "train.parquet")
+    model = LogisticRegression().fit(train[FEATURES].to_numpy(), train["target"].to_numpy())
+    (folder / "model.skops").write_bytes(sio.dumps(model))
     (folder / "model.card.json").write_text(json.dumps({
         "task": "classification", "class_names": ["no", "yes"], "feature_names": FEATURES}))
     return folder
@@ -67,10 +66,8 @@ def _timed(page, label, trigger, times):
     """Seconds from ``trigger()`` (one click or key press) until the script run it started has finished."""
     start = time.monotonic()
     trigger()
-    try:
+    with contextlib.suppress(PlaywrightTimeout):  # the run may end before the first look
         page.wait_for_selector(RUNNING, timeout=2_000)
-    except Exception:  # the run ended before the first look
-        pass
     page.wait_for_selector(NOT_RUNNING, timeout=120_000)
     times[label] = time.monotonic() - start
     idle(page)
@@ -91,9 +88,10 @@ def _choose(page, label, option, times=None):
     try:
         item.wait_for(timeout=5_000)
         trigger = item.click
-    except Exception:  # the list did not open on the click: type the option into the box instead
+    except PlaywrightTimeout:  # the list did not open on the click: type the option into the box instead
         box.locator("input").fill(option)
-        trigger = lambda: page.keyboard.press("Enter")  # noqa: E731
+        def trigger():
+            page.keyboard.press("Enter")
     if times is None:
         trigger()
         idle(page)

@@ -100,7 +100,7 @@ def test_members_meet_the_conditions_and_are_repeatable(table):
 
 
 def test_injection_looking_text_is_data(table):
-    frame, t = table
+    _, t = table
     assert lt.quote(ODD) == '"x""; DROP TABLE t; --"'
     assert t.count([Condition("e", "==", "x' OR '1'='1")]) == 0
     with pytest.raises(StudioError, match="is numeric"):
@@ -145,8 +145,8 @@ def test_subset_conditions_on_the_file(table):
     assert file_conditions([Condition("correct", "==", "True")], data, pred) is None
 
 
-def test_row_limit_of_large_tables(table, monkeypatch, tmp_path):
-    frame, t = table
+def test_row_limit_of_large_tables(table, monkeypatch):
+    _, t = table
     monkeypatch.setenv("STUDIO_LARGE_MAX_ROWS", "1000")
     with pytest.raises(StudioError, match="has 30000 rows, over the limit of 1000 for large tables.*STUDIO_LARGE_MAX_ROWS"):
         lt.open_table(None, t.path, t.name)
