@@ -13,8 +13,8 @@ gets):
   matching rows; each against pandas on the frame already in memory.
 
 Rows ``... / pandas`` are informative ratios (pandas holds the whole table in memory, DuckDB reads the file each
-time); rows ``... / 3 s budget`` are each DuckDB time against the app's 3 s per interaction (goal <= 1). Peak
-memory: the process's RSS growth is in each note.
+time); rows ``... / 3 s budget`` are each DuckDB time against the app's 3 s per interaction (goal <= 1). The
+open row's note gives the memory each side holds afterwards.
 
 Run alone: ``python -m benchmarks --only large-tables``.
 """
@@ -50,18 +50,6 @@ def make_table(path, rows: int, columns: int = COLUMNS, chunk: int = 1_000_000, 
             y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=n) > 0).astype(np.int8)
             writer.write_table(pa.table([*(pa.array(x[:, j]) for j in range(columns)), pa.array(y)], schema=schema))
     return time.perf_counter() - start
-
-
-def _rss_mb() -> float:
-    """Resident memory of this process now (MB), from /proc (NaN elsewhere)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def _median(fn, repeats: int) -> float:
@@ -108,10 +96,6 @@ def run(sizes, device="cpu", methods=None) -> list:
             return fn()
         return call
 
-    import gc
-
-    gc.collect()
-    rss0 = _rss_mb()
     held = []
     ops = {}
 
@@ -120,7 +104,8 @@ def run(sizes, device="cpu", methods=None) -> list:
         held[:] = [opened, opened.sample_frame()]
 
     ops["open"] = (_median(open_table, repeats), None)
-    rss_duck = _rss_mb() - rss0
+    duck_bytes = held[1].memory_usage(deep=True).sum() + held[0]._rows(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()")[0][0]
     ops["summaries"] = (_median(fresh(table.summary), repeats), None)
     ops["one column, 40 bins"] = (_median(fresh(lambda: table.histogram("f3", 40)), repeats), None)
     ops["filter count"] = (_median(lambda: table.count(conds), repeats), None)
@@ -132,10 +117,8 @@ def run(sizes, device="cpu", methods=None) -> list:
         nonlocal frame
         frame = pd.read_parquet(path)
 
-    gc.collect()
-    rss1 = _rss_mb()
     pandas = {"open": _median(read, repeats)}
-    rss_pandas = _rss_mb() - rss1
+    pandas_bytes = frame.memory_usage(deep=True).sum()
     data = table_dataset(frame, label="target")
 
     def pandas_summaries():
@@ -155,8 +138,8 @@ def run(sizes, device="cpu", methods=None) -> list:
         note = (f"{label}, {size_mb:.0f} MB Parquet written in {made:.1f} s; median of {repeats}; "
                 f"counts agree with pandas: {check}")
         if op == "open":
-            note += (f"; resident memory held after opening: {rss_duck:.0f} MB for DuckDB (the sample) against "
-                     f"{rss_pandas:.0f} MB for pandas (the whole table)")
+            note += (f"; memory held after opening: {duck_bytes / 1e6:.0f} MB with DuckDB (the sample's frame and "
+                     f"DuckDB's buffers, duckdb_memory()) against {pandas_bytes / 1e6:.0f} MB for pandas' frame")
         rows.append(Row(SUITE, f"{op}: DuckDB / pandas ({label})", ours=ours, ref=pandas[op], ours_label="DuckDB",
                         ref_label="pandas", note=note))
         rows.append(Row(SUITE, f"{op}: DuckDB / {BUDGET_S:.0f} s budget ({label})", ours=ours, ref=BUDGET_S,

@@ -70,6 +70,10 @@ def _load_data_cached(key: str, _data: bytes, name: str, label: str | None, feat
     if getattr(data, "large", None) is not None:  # the Data page's statistics, counted once while loading
         data.large.summary()
         data.large.distributions()
+        first = data.feature_names[0]  # the column the Data page shows first
+        data.large.histogram(first, 40)
+        if data.large.numeric(first):
+            data.large.quartiles(first)
     return data
 
 
