@@ -175,6 +175,8 @@ def set_pair(model, data, source: str) -> None:
     st.session_state["model"] = model
     st.session_state["data"] = data
     st.session_state["source"] = source
+    if getattr(data, "large", None) is not None:  # a table of millions of rows: the sample's predictions made
+        predictions(model, data)                   # while loading, so the Model page opens at once
     st.session_state.setdefault("row", 0)
     if st.session_state["row"] >= len(data):
         st.session_state["row"] = 0
