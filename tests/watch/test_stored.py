@@ -132,6 +132,19 @@ def test_damaged_and_hostile_recordings_give_one_message(tmp_path):
         replay(tmp_path)
 
 
+def test_a_stored_run_over_its_byte_limit_is_refused_naming_the_limit(tmp_path, monkeypatch):
+    rec = Recorder(tmp_path / "run", run="r", stream="s", spec={})
+    for window in _windows():
+        rec.write(window)
+    rec.close()
+    size = sum(p.stat().st_size for p in (tmp_path / "run").glob("*.parquet"))
+    monkeypatch.setenv("STUDIO_MAX_STORED_BYTES", str(size - 1))
+    with pytest.raises(StudioError, match="STUDIO_MAX_STORED_BYTES"):
+        replay(tmp_path / "run")
+    monkeypatch.setenv("STUDIO_MAX_STORED_BYTES", str(size))
+    assert len(replay(tmp_path / "run").poll()) == len(_windows())
+
+
 @pytest.fixture(scope="module")
 def tensorboard_log(tmp_path_factory):
     from torch.utils.tensorboard import SummaryWriter
