@@ -155,6 +155,19 @@ class Assessment:
                 m[methods.index(r["method"]), methods.index(r["other"])] = r["value"]
         return methods, m
 
+    def checks(self, method: str) -> dict:
+        """Check values for one method (keys in :mod:`studio.checks`): faithfulness against random, resilience."""
+        out = {}
+        got = {(r["metric"], r["other"]): r["value"] for r in self.numbers("faithfulness") if r["method"] == method}
+        for kind in ("deletion", "insertion"):
+            if (f"{kind}_auc", "") in got and (f"{kind}_auc", "random") in got:
+                out[f"{kind}_vs_random"] = got[(f"{kind}_auc", "")] - got[(f"{kind}_auc", "random")]
+        res = [r["value"] for r in self.numbers("resilience") if r["method"] == method and r["n_rows"]
+               and r["metric"] == "rank_correlation" and np.isfinite(r["value"])]
+        if res:
+            out["resilience_min"] = float(min(res))
+        return out
+
     def to_dict(self) -> dict:
         out = {"schema": SCHEMA, "provenance": self.provenance, "skipped": self.skipped,
                "records": [{**r, "value": _finite(r["value"])} for r in self.records],
