@@ -24,7 +24,7 @@ def method_scenario_heatmap(frame: pd.DataFrame, metric: str, title: str, width:
     sub = frame[(frame["attribute"] == "resilience") & (frame["metric"] == metric)].copy()
     order = list(dict.fromkeys(sub["scenario"]))
     sub["value"] = sub["value"].astype(float)
-    base = alt.Chart(sub).encode(
+    base = alt.Chart().encode(
         x=alt.X("scenario:N", sort=order, title="perturbation (attack, severity)"),
         y=alt.Y("method:N", title="method", axis=label_axis()),
     )
@@ -35,7 +35,8 @@ def method_scenario_heatmap(frame: pd.DataFrame, metric: str, title: str, width:
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("value:Q", format=".2f"),
         color=alt.condition("datum.value > 0.5", alt.value("black"), alt.value("white")))
-    return (rect + text).properties(title=title, width=width, height=max(60, 34 * sub["method"].nunique()))
+    return alt.layer(rect, text, data=sub).properties(title=title, width=alt.Step(max(40, min(70, width // max(len(order), 1)))),
+                                                      height=alt.Step(30))
 
 
 def deviation_heatmap(names: list, matrix: np.ndarray, metric: str, title: str):
@@ -44,7 +45,7 @@ def deviation_heatmap(names: list, matrix: np.ndarray, metric: str, title: str):
 
     rows = [{"method": a, "other": b, "value": None if not np.isfinite(matrix[i, j]) else float(matrix[i, j])}
             for i, a in enumerate(names) for j, b in enumerate(names)]
-    base = alt.Chart(pd.DataFrame(rows)).encode(x=alt.X("other:N", sort=names, title="method", axis=label_axis()),
+    base = alt.Chart().encode(x=alt.X("other:N", sort=names, title="method", axis=label_axis()),
                                                 y=alt.Y("method:N", sort=names, title="method", axis=label_axis()))
     rect = base.mark_rect().encode(
         color=alt.Color("value:Q", scale=alt.Scale(domain=[-1 if metric == "rank_correlation" else 0, 1],
@@ -53,8 +54,8 @@ def deviation_heatmap(names: list, matrix: np.ndarray, metric: str, title: str):
     text = base.mark_text(fontSize=11).encode(text=alt.Text("value:Q", format=".2f"),
                                               color=alt.condition("datum.value > 0.5", alt.value("black"),
                                                                   alt.value("white")))
-    side = max(120, 60 * len(names))
-    return (rect + text).properties(title=title, width=side, height=side)
+    return alt.layer(rect, text, data=pd.DataFrame(rows)).properties(title=title, width=alt.Step(60),
+                                                                    height=alt.Step(30))
 
 
 def robustness_chart(frame: pd.DataFrame, metric: str, title: str, y_title: str):
@@ -86,7 +87,7 @@ def resilience_chart(frame: pd.DataFrame, attack: str, title: str):
                 & (frame["attack"] == attack)].copy()
     return alt.Chart(sub).mark_line(point=True).encode(
         x=alt.X("severity:Q", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("value:Q", title="rank correlation with the clean attribution", scale=alt.Scale(domain=[-1, 1])),
+        y=alt.Y("value:Q", title="rank correlation with clean", scale=alt.Scale(domain=[-1, 1])),
         color=alt.Color("method:N", scale=alt.Scale(scheme=METHOD_SCHEME)),
         tooltip=["method", "severity", alt.Tooltip("value:Q", format=".3f"), alt.Tooltip("n_rows:Q", title="rows kept")],
     ).properties(title=title, width=420, height=240)

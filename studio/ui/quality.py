@@ -100,8 +100,7 @@ def render(model, data, result) -> None:
         metric = state.kept(st.radio, "Agreement measure", "quality-metric", horizontal=True,
                             options=["rank_correlation", "top_k_overlap"], format_func=lambda m: m.replace("_", " "))
         st.altair_chart(charts.method_scenario_heatmap(
-            frame, metric, f"Resilience ({metric.replace('_', ' ')} of |attribution|, clean vs perturbed)"),
-            width="content")
+            frame, metric, f"Resilience ({metric.replace('_', ' ')} of |attribution|, clean vs perturbed)"))
     else:
         st.info("No perturbation ran; choose one above.")
 
@@ -126,7 +125,7 @@ def render(model, data, result) -> None:
         names, m = result.matrix(metric)
         col.altair_chart(charts.deviation_heatmap(names, m, metric, f"Agreement: {metric.replace('_', ' ')} "
                                                   f"(top {prov['top_k']})" if metric == "top_k_overlap" else
-                                                  "Agreement: Spearman rank correlation"), width="content")
+                                                  "Agreement: Spearman rank correlation"))
 
     if result.curves:
         st.subheader("Faithfulness")
@@ -148,6 +147,7 @@ def render(model, data, result) -> None:
         st.dataframe(table.rename(columns={"other": "beside"}), hide_index=True, width="stretch",
                      column_config=views.number_formats(table))
     for m in methods:
+        st.markdown(f"**{views.md_escape(m)}**")
         explain_ui.checks_table(SimpleNamespace(checks=result.checks(m)), compact=True)
 
     st.subheader("Export")

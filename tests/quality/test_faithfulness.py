@@ -73,6 +73,12 @@ def test_assess_reports_deletion_beside_random_for_a_table(tmp_path):
     assert curves["fractions"][0] == 0 and curves["fractions"][-1] == 1 and len(curves["fractions"]) == 5
     assert len(curves["deletion_auc_rows"]) == len(rows)
     assert np.mean(curves["deletion_auc_rows"]) == pytest.approx(rec[("deletion_auc", "")])
+    assert res.checks("shap")["deletion_vs_random"] < 0
+    from studio.report import build_report
+
+    html = build_report(model, data, [], interactive=False, assessment=res)
+    assert "<h2>Quality of explanations</h2>" in html and "Deletion area minus random order" in html
+    assert f"<td>{rec[('deletion_auc', 'random')]:.4g}</td>" in html
 
 
 def test_infidelity_equals_captums_on_a_fixed_case(mlp, table):
