@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.common import Row, fixture
+from benchmarks.common import PEER_VENV, ROOT, Row, fixture, not_measured
 
 SUITE = "assess"
 METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "grad_cam")
 ATTACKS = ("noise", "blur", "brightness", "fgsm", "pgd")
-GRID = {"tiny": (METHODS[:1], ATTACKS[:1], (1,), 2), "quick": (METHODS, ATTACKS, (1, 5), 5),
+GRID = {"tiny": (METHODS[:1], ATTACKS[:1], (1,), 2), "quick": (METHODS, ATTACKS, (1, 5), 3),
         "full": (METHODS, ATTACKS, (1, 2, 3, 4, 5), 10)}
 
 
@@ -101,9 +101,34 @@ def run(sizes, device="cpu", methods=None) -> list:
            Row(suite=SUITE, name="share of the grid's CPU time inside the model (forward + backward)",
                ours=clock.cpu, ref=cpu, ours_label="in model", ref_label="process CPU", unit="s", ratio=clock.cpu / cpu,
                status="info", note="the same clocks in process CPU seconds (all threads): robust to a busy machine")]
+    if sizes.name != "tiny":
+        out.append(_quantus())
     if sizes.name == "quick":
         out.append(Row(suite=SUITE, name="100-scenario grid, extrapolated linearly in scenarios", ours=wall * 100 / n,
                        ours_label="wall (extrapolated)", unit="s", status="info",
                        note=f"measured {n} scenarios on {rows} rows; x {100 / n:g}; higher severities of pgd cost "
                             "the same (10 steps), fewer rows keep their prediction so resilience re-explains fewer"))
     return out
+
+
+def _quantus() -> Row:
+    """The studio's deletion curve against Quantus's PixelFlipping, in the peer venv (benchmarks/quantus_peer.py)."""
+    import json
+    import subprocess
+
+    name = "deletion curve vs Quantus PixelFlipping, 4 digits, 32 steps: max |score difference|"
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        return not_measured(SUITE, name, f"no peer venv at {PEER_VENV}; create it and pip install quantus==0.6.0 "
+                                         "(requirements-bench.txt)")
+    done = subprocess.run([str(python), "-m", "benchmarks.quantus_peer"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return not_measured(SUITE, name, f"quantus did not run in the peer venv: {tail[:200]}")
+    got = json.loads(lines[-1])
+    return Row(suite=SUITE, name=name, ours=got["max_abs_difference"], unit="", status="info",
+               note=f"quantus {got['quantus']}: {got['steps']} steps on {got['rows']} rows; studio area "
+                    f"{got['studio_auc']:.4f} (over the share removed), Quantus's area {got['quantus_auc_steps']:.3f} "
+                    "(over step indices, so not comparable as a number; the curves are)")
