@@ -116,7 +116,7 @@ def _quantus() -> Row:
     import json
     import subprocess
 
-    name = "deletion curve vs Quantus PixelFlipping, 4 digits, 32 steps: max |score difference|"
+    name = "deletion curve vs Quantus PixelFlipping, 4 digits, 32 steps: largest score difference"
     python = PEER_VENV / "bin" / "python"
     if not python.exists():
         return not_measured(SUITE, name, f"no peer venv at {PEER_VENV}; create it and pip install quantus==0.6.0 "

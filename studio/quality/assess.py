@@ -262,7 +262,7 @@ def _with_rows(data, rows, x_rows):
 def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVERITIES, seed: int = 0,
            top_k: int | None = None, tolerance: float = 0.05, method_params: dict | None = None,
            progress=None, faithfulness=FAITHFULNESS, faithfulness_params: dict | None = None,
-           reference=None) -> Assessment:
+           reference=None, memory: bool = True) -> Assessment:
     """Assess explanation methods on rows of a dataset: cost, performance, deviation and resilience.
 
     Parameters
@@ -297,6 +297,9 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
         Overrides of :data:`studio.quality.faithfulness.DEFAULTS` (steps, patch, substrates, samples, radii).
     reference : array-like of shape (n_features,), optional
         Tables: what a deleted feature becomes (default: each column's mean over the whole dataset).
+    memory : bool
+        Measure peak memory of each clean explanation (tracemalloc slows Python-heavy methods such as LIME
+        while it traces, and ``seconds_per_row`` includes that; False: time only).
 
     Returns
     -------
@@ -372,7 +375,11 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     clean, signed, versions = {}, {}, {}
     for i, name in enumerate(methods):
         say(i / (len(methods) * (1 + len(attacks))), f"explaining with {name}")
-        with measure(device, here=not getattr(model, "remote", False)) as peaks:
+        if memory:
+            with measure(device, here=not getattr(model, "remote", False)) as peaks:
+                exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
+        else:
+            peaks = {}
             exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
         clean[name] = magnitudes(exp.values, data.kind)
         signed[name] = np.asarray(exp.values)
@@ -442,7 +449,7 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
                   "sandbox": getattr(model, "sandbox", "off")},
         "data": {"name": data.name, "kind": data.kind, "fingerprint": data.fingerprint},
         "rows": rows, "seed": int(seed), "severities": [int(s) for s in severities], "top_k": int(k),
-        "tolerance": float(tolerance),
+        "tolerance": float(tolerance), "memory": bool(memory),
         "faithfulness": {"metrics": faithfulness, "settings": fsettings},
         "methods": {name: {"version": versions[name], "params": params[name]} for name in methods},
         "attacks": {a: {"definition": ATTACKS[a], "severities": attack_log.get(a, {})} for a in attacks},
