@@ -418,9 +418,12 @@ def assessment_html(assessment) -> str:
     def value(attribute, metric, method, other=""):
         got = [r["value"] for r in assessment.records if r["attribute"] == attribute and r["metric"] == metric
                and r["method"] == method and r["other"] == other and not r["attack"]]
-        return _fmt(got[0]) if got else "-"
+        if not got:
+            return "-"
+        return f"{got[0] / 2**20:.3g}" if metric.endswith("_bytes") else _fmt(got[0])
 
-    cols = [("s / row", "cost", "seconds_per_row", ""), ("Python peak bytes", "cost", "python_peak_bytes", ""),
+    cols = [("s / row", "cost", "seconds_per_row", ""), ("Python peak MiB", "cost", "python_peak_bytes", ""),
+            ("RSS peak rise MiB", "cost", "rss_hwm_delta_bytes", ""),
             ("deletion area", "faithfulness", "deletion_auc", ""), ("random order", "faithfulness", "deletion_auc", "random"),
             ("insertion area", "faithfulness", "insertion_auc", ""),
             ("random order", "faithfulness", "insertion_auc", "random"),
