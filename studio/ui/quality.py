@@ -144,6 +144,10 @@ def render(model, data, result) -> None:
     table = frame[frame["attribute"].isin(["faithfulness", "cost"])][["attribute", "metric", "method", "other",
                                                                        "value", "n_rows"]]
     if not table.empty:
+        table = table.copy()
+        in_bytes = table["metric"].str.endswith("_bytes")
+        table.loc[in_bytes, "value"] = table.loc[in_bytes, "value"] / 2**20
+        table.loc[in_bytes, "metric"] = table.loc[in_bytes, "metric"].str.replace("_bytes", " (MiB)")
         st.dataframe(table.rename(columns={"other": "beside"}), hide_index=True, width="stretch",
                      column_config=views.number_formats(table))
     for m in methods:
