@@ -2,17 +2,14 @@
 
 import pytest
 
-from tests.browser_kit import CHART, browser, idle, no_exception, open_page, server, shot  # noqa: F401
+from tests.browser_kit import CHART, browser, idle, no_exception, open_page, server, session, shot  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 
 def test_quality_page_runs_an_assessment(server, browser):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    context, page = session(browser, server)
     page.set_default_timeout(180_000)  # the first load starts a sandbox worker; CI's 2 cores are busy
-    page.goto(server)
-    page.wait_for_selector("h1:has-text('Load')", timeout=120_000)
-    idle(page)
     page.locator("[data-testid='stSelectbox']", has_text="Sample").locator("input").click()
     page.get_by_role("option", name="Digits: small CNN (TorchScript)").click()
     idle(page)
@@ -37,4 +34,4 @@ def test_quality_page_runs_an_assessment(server, browser):  # noqa: F811
     with page.expect_download() as got:
         page.get_by_role("button", name="Download JSON (studio.assessment/1)").click()
     assert got.value.suggested_filename == "assessment.json"
-    page.close()
+    context.close()
