@@ -15,6 +15,7 @@ pages = [
     st.Page("pages/activations.py", title="Activations"),
     st.Page("pages/report.py", title="Report"),
     st.Page("pages/live.py", title="Live"),
+    st.Page("pages/quality.py", title="Quality"),
 ]
 navigation = st.navigation(pages)
 open_requested_page(pages)

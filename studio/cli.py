@@ -126,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("assess", help="explanation quality: cost, performance, deviation, resilience under attacks")
     _add_model_args(p)
     p.add_argument("--methods", required=True, help="comma-separated local attribution methods, e.g. shap,lime")
-    p.add_argument("--attacks", default="noise", help="comma-separated: noise, blur (images), fgsm (default: noise)")
+    p.add_argument("--attacks", default="noise",
+                   help="comma-separated: noise, blur, brightness (images), fgsm, pgd (default: noise)")
+    p.add_argument("--faithfulness", default="deletion,insertion,infidelity,sensitivity",
+                   help="comma-separated: deletion, insertion, infidelity, sensitivity, or none (default: all)")
     p.add_argument("--rows", help="rows assessed, e.g. 0,1,2 (default: the first 10)")
     p.add_argument("--severities", default="1,2,3,4,5", help="severity grid (default 1,2,3,4,5; 0 is no change)")
     p.add_argument("--seed", type=int, default=0, help="seed of every perturbation and seeded method")
@@ -343,7 +346,9 @@ def cmd_assess(args) -> int:
     except ValueError:
         raise StudioError(f"--severities takes whole numbers such as 1,3,5, got {args.severities!r}") from None
     result = studio.assess(model, data, methods, _names(args.attacks, "attacks"), rows=_parse_rows(args.rows),
-                           severities=severities, seed=args.seed, top_k=args.top_k, method_params=per_method)
+                           severities=severities, seed=args.seed, top_k=args.top_k, method_params=per_method,
+                           faithfulness=() if args.faithfulness.strip() == "none"
+                           else _names(args.faithfulness, "faithfulness"))
     out = Path(args.out)
     _write(out, result.to_json())
     csv_path = out.with_suffix(".csv")
@@ -356,8 +361,15 @@ def cmd_assess(args) -> int:
         if r["metric"] == "rank_correlation":
             kept = f"{r['value']:.2f} over {r['n_rows']} unchanged rows" if r["n_rows"] else "- (no row kept its prediction)"
             print(f"resilience {r['method']} {r['attack']} {r['severity']}: {kept}")
+    for r in result.numbers("faithfulness"):
+        if r["other"] != "random":
+            base = [q["value"] for q in result.numbers("faithfulness") if q["other"] == "random"
+                    and q["method"] == r["method"] and q["metric"] == r["metric"]]
+            print(f"faithfulness {r['method']} {r['metric']}: {r['value']:.4g}"
+                  + (f" (random order {base[0]:.4g})" if base else ""))
     for s in result.skipped:
-        print(f"skipped {s.get('attack') or s.get('method')}: {s['reason']}")
+        print(f"skipped {s.get('attack') or s.get('method')}{' ' + s['metric'] if s.get('metric') else ''}: "
+              f"{s['reason']}")
     return 0
 
 

@@ -408,8 +408,67 @@ def _section(title, exp, spec, png, text, comment, extra, counter, data=None) ->
     return "".join(body)
 
 
+def assessment_html(assessment) -> str:
+    """The report's "Quality of explanations" section for one :func:`studio.assess` result (tables, verdicts)."""
+    from studio.checks import verdicts
+
+    prov = assessment.provenance
+    methods = list(prov.get("methods", {}))
+
+    def value(attribute, metric, method, other=""):
+        got = [r["value"] for r in assessment.records if r["attribute"] == attribute and r["metric"] == metric
+               and r["method"] == method and r["other"] == other and not r["attack"]]
+        if not got:
+            return "-"
+        return f"{got[0] / 2**20:.3g}" if metric.endswith("_bytes") else _fmt(got[0])
+
+    cols = [("s / row", "cost", "seconds_per_row", ""), ("Python peak MiB", "cost", "python_peak_bytes", ""),
+            ("RSS peak rise MiB", "cost", "rss_hwm_delta_bytes", ""),
+            ("deletion area", "faithfulness", "deletion_auc", ""), ("random order", "faithfulness", "deletion_auc", "random"),
+            ("insertion area", "faithfulness", "insertion_auc", ""),
+            ("random order", "faithfulness", "insertion_auc", "random"),
+            ("infidelity", "faithfulness", "infidelity", ""), ("max-sensitivity", "faithfulness", "sensitivity_max", "")]
+    head = "".join(f"<th>{_esc(c[0])}</th>" for c in cols)
+    body = "".join(f"<tr><td>{_name(m)}</td>" + "".join(f"<td>{value(a, k, m, o)}</td>" for _, a, k, o in cols)
+                   + "</tr>" for m in methods)
+    checks = "".join(f"<p class='verdict {v.status}'>{_name(m)}: {_esc(v.sentence)}</p>"
+                     for m in methods for v in verdicts(assessment.checks(m)) if v.status != "info")
+    perf = [r for r in assessment.records if r["attribute"] == "performance" and r["metric"] != "prediction_kept"]
+    kept = {(r["attack"], r["severity"]): r["value"] for r in assessment.records if r["metric"] == "prediction_kept"}
+    robust = "".join(f"<tr><td>{_esc(r['attack'] or 'clean')}</td><td>{_esc(r['severity'] or 0)}</td>"
+                     f"<td>{_esc(r['metric'])} {_fmt(r['value'])}</td>"
+                     f"<td>{_fmt(kept.get((r['attack'], r['severity']), 1.0))}</td></tr>" for r in perf)
+    res = {}
+    for r in assessment.records:
+        if r["attribute"] == "resilience" and r["metric"] == "rank_correlation":
+            res.setdefault(r["method"], {})[f"{r['attack']} s{r['severity']}"] = (r["value"], r["n_rows"])
+    scen = list(dict.fromkeys(k for v in res.values() for k in v))
+    res_rows = "".join(f"<tr><td>{_name(m)}</td>" + "".join(
+        f"<td>{_fmt(res[m][k][0]) if res[m].get(k, (0, 0))[1] else '-'}</td>" for k in scen) + "</tr>" for m in res)
+    names, dev = assessment.matrix("rank_correlation")
+    dev_rows = "".join(f"<tr><td>{_name(a)}</td>" + "".join(f"<td>{_fmt(dev[i, j])}</td>" for j in range(len(names)))
+                       + "</tr>" for i, a in enumerate(names))
+    skipped = "".join(f"<li>{_esc(s.get('attack') or s.get('method'))} {_esc(s.get('metric', ''))}: "
+                      f"{_esc(s['reason'])}</li>" for s in assessment.skipped)
+    return (f"<section class='quality'><h2>Quality of explanations</h2>"
+            f"<p class='meta'>studio.assess (schema studio.assessment/1): rows {_esc(_rows_text(prov.get('rows', [])))}"
+            f", seed {_esc(prov.get('seed'))}, severities {_esc(prov.get('severities'))}, device "
+            f"{_esc(prov.get('device'))}, {_esc(prov.get('created'))}. Explained output: each row's predicted class "
+            f"(probability) or the regression output.</p>{checks}"
+            f"<h3>Cost and faithfulness</h3><table><tr><th>method</th>{head}</tr>{body}</table>"
+            f"<p class='caption'>Deletion: lower than the random order is better; insertion: higher is better; "
+            f"infidelity and max-sensitivity: lower is better (Captum).</p>"
+            f"<h3>Robustness</h3><table><tr><th>attack</th><th>severity</th><th>model</th><th>predictions kept</th>"
+            f"</tr>{robust}</table>"
+            f"<h3>Resilience (rank correlation, clean vs perturbed, rows whose prediction held)</h3><table><tr>"
+            f"<th>method</th>{''.join(f'<th>{_esc(k)}</th>' for k in scen)}</tr>{res_rows}</table>"
+            f"<h3>Deviation (Spearman rank correlation between methods)</h3><table><tr><th></th>"
+            f"{''.join(f'<th>{_name(n)}</th>' for n in names)}</tr>{dev_rows}</table>"
+            + (f"<p>Not run:</p><ul>{skipped}</ul>" if skipped else "") + "</section>")
+
+
 def build_report(model, data, explanations, panels=None, comments=None, signoff=None, pins=None,
-                 interactive: bool = True) -> str:
+                 interactive: bool = True, assessment=None) -> str:
     """One self-contained HTML page.
 
     Parameters
@@ -430,6 +489,8 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
     interactive : bool
         Inline the Vega libraries (about 0.9 MB) so charts are live (tooltips) offline;
         the static SVG is there either way.
+    assessment : Assessment, optional
+        A :func:`studio.assess` result: a "Quality of explanations" section (:func:`assessment_html`).
 
     Returns
     -------
@@ -505,7 +566,7 @@ fingerprint <code>{_esc(model.fingerprint)}</code></p>
 fingerprint <code>{_esc(data.fingerprint)}</code></p>
 <h2>Methods</h2><table><tr><th>method</th><th>params</th><th>rows</th><th>target</th><th>checks</th><th>time</th></tr>{summary}</table>
 <details><summary>Package versions</summary><table>{versions}</table></details>
-{''.join(sections)}{sign}
+{''.join(sections)}{assessment_html(assessment) if assessment is not None else ''}{sign}
 {script}
 </body></html>
 """

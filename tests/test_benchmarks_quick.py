@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import run as bench
 
-SUITES_RUN = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch")
+SUITES_RUN = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch", "assess")
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from studio.errors import StudioError
+from studio.quality import faithfulness as faith
+from studio.quality.attacks import GRADIENT_ATTACKS, adversarial, epsilon
+from studio.quality.memory import measure
 from studio.quality.metrics import magnitudes, rank_correlation, top_k_overlap
 
 SCHEMA = "studio.assessment/1"
@@ -30,10 +33,16 @@ ATTACKS = {
              "clipped)",
     "blur": "Gaussian blur of each image channel, sigma 0.5 x severity pixels (scipy.ndimage.gaussian_filter); "
             "images only",
+    "brightness": "Brightness shift: every pixel + 0.1 x severity, clipped to [0, 1] (as ImageNet-C's brightness); "
+                  "images only",
     "fgsm": "Fast gradient sign method (Goodfellow et al. 2015, captum.robust.FGSM) against the predicted class: "
             "epsilon 0.05 x severity (images, clipped to [0, 1]) or 0.1 x severity column stds (tables); "
-            "differentiable classifiers in this process only",
+            "differentiable classifiers, run where the model runs (its sandbox worker for untrusted files)",
+    "pgd": "Projected gradient descent (Madry et al. 2018, captum.robust.PGD), L-inf, 10 steps of epsilon / 4, no "
+           "random start, against the predicted class: the same epsilon grid as fgsm; differentiable classifiers, "
+           "run where the model runs",
 }
+FAITHFULNESS = ("deletion", "insertion", "infidelity", "sensitivity")
 
 CSV_COLUMNS = ("attribute", "metric", "method", "other", "attack", "severity", "attack_params", "value", "n_rows")
 
@@ -44,8 +53,10 @@ def attack_params(attack: str, severity: int, kind: str) -> dict:
         return ({"sigma_stds": 0.1 * severity} if kind == "tabular" else {"sigma": 0.04 * severity, "clip": [0, 1]})
     if attack == "blur":
         return {"sigma_pixels": 0.5 * severity}
-    if attack == "fgsm":
-        return ({"epsilon_stds": 0.1 * severity} if kind == "tabular" else {"epsilon": 0.05 * severity, "clip": [0, 1]})
+    if attack == "brightness":
+        return {"delta": 0.1 * severity, "clip": [0, 1]}
+    if attack in GRADIENT_ATTACKS:
+        return epsilon(attack, severity, kind)
     raise StudioError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
 
 
@@ -61,7 +72,7 @@ def perturb(x: np.ndarray, kind: str, attack: str, severity: int, seed: int = 0,
     ----------
     x : ndarray of shape (n, n_features) or (n, C, H, W)
     kind : {"tabular", "image"}
-    attack : {"noise", "blur"}
+    attack : {"noise", "blur", "brightness"}
     severity : int
         0 returns an unchanged copy; 1..5 are the standard grid.
     seed : int
@@ -89,34 +100,18 @@ def perturb(x: np.ndarray, kind: str, attack: str, severity: int, seed: int = 0,
 
         s = params["sigma_pixels"]
         return gaussian_filter(x, sigma=(0, 0, s, s), mode="nearest").astype(x.dtype)
+    if attack == "brightness":
+        if kind != "image":
+            raise StudioError("brightness applies to images; use noise for tables")
+        return np.clip(x + params["delta"], 0.0, 1.0).astype(x.dtype)
     raise StudioError(f"{attack} is not a model-free perturbation; assess() runs it")
 
 
-def _fgsm(model, x: np.ndarray, kind: str, severity: int, target: np.ndarray, scale) -> np.ndarray:
-    """FGSM (captum.robust.FGSM) in raw units; tables step in column-std units."""
-    import torch
-    from captum.robust import FGSM
-
-    net = model.torch_module("probabilities")
-    params = attack_params("fgsm", severity, kind)
-
-    def loss(out, t):
-        return torch.nn.functional.nll_loss(torch.log(out.clamp_min(1e-12)), t, reduction="none")
-
-    t = torch.as_tensor(np.asarray(target), dtype=torch.long)
-    if kind == "image":
-        attack = FGSM(net, loss_func=loss, lower_bound=0.0, upper_bound=1.0)
-        adv = attack.perturb(torch.as_tensor(x, dtype=torch.float32), params["epsilon"], t)
-        return adv.detach().cpu().numpy().astype(x.dtype)
-    std = torch.as_tensor(np.where(np.asarray(scale) > 0, scale, 1.0), dtype=torch.float32)
-
-    def forward(z):  # z: inputs in column-std units
-        return net(z * std)
-
-    attack = FGSM(forward, loss_func=loss)
-    z = torch.as_tensor(x, dtype=torch.float32) / std
-    adv = attack.perturb(z, params["epsilon_stds"], t) * std
-    return adv.detach().cpu().numpy().astype(x.dtype)
+def _attacked(model, x: np.ndarray, kind: str, attack: str, severity: int, target: np.ndarray, scale) -> np.ndarray:
+    """FGSM or PGD where the model runs: its sandbox worker (``RemoteModel.attack``) or this process."""
+    if getattr(model, "remote", False):
+        return model.attack(x, kind, attack, severity, target, scale)
+    return adversarial(model, x, kind, attack, severity, target, scale)
 
 
 @dataclass
@@ -127,17 +122,23 @@ class Assessment:
     ----------
     records : list of dict
         The long table: one number per record, keys ``CSV_COLUMNS``.
-        ``attribute`` is one of cost, performance, deviation, resilience.
+        ``attribute`` is one of cost, performance, deviation, resilience, faithfulness.
     provenance : dict
         Model and data fingerprints, rows, seed, each method's version and
         parameters, each attack's parameters, library versions, device, time.
     skipped : list of dict
-        Attacks or methods not run, each with ``{"attack"|"method", "reason"}``.
+        Attacks or methods not run, each with ``{"attack"|"method", "reason"}`` (a faithfulness metric
+        not run for a method also names ``"metric"``).
+    curves : dict
+        Faithfulness curves per method (and ``"random"``, the random-order baseline): ``fractions`` (share of
+        units moved), ``deletion`` and ``insertion`` (mean score per step) and per row (``*_rows``, and the
+        per-row areas ``*_auc_rows``), in the order of ``provenance["rows"]``.
     """
 
     records: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    curves: dict = field(default_factory=dict)
 
     def numbers(self, attribute: str | None = None) -> list:
         """Records without the timing ones (cost), or only ``attribute``'s: what a re-run reproduces."""
@@ -154,9 +155,23 @@ class Assessment:
                 m[methods.index(r["method"]), methods.index(r["other"])] = r["value"]
         return methods, m
 
+    def checks(self, method: str) -> dict:
+        """Check values for one method (keys in :mod:`studio.checks`): faithfulness against random, resilience."""
+        out = {}
+        got = {(r["metric"], r["other"]): r["value"] for r in self.numbers("faithfulness") if r["method"] == method}
+        for kind in ("deletion", "insertion"):
+            if (f"{kind}_auc", "") in got and (f"{kind}_auc", "random") in got:
+                out[f"{kind}_vs_random"] = got[(f"{kind}_auc", "")] - got[(f"{kind}_auc", "random")]
+        res = [r["value"] for r in self.numbers("resilience") if r["method"] == method and r["n_rows"]
+               and r["metric"] == "rank_correlation" and np.isfinite(r["value"])]
+        if res:
+            out["resilience_min"] = float(min(res))
+        return out
+
     def to_dict(self) -> dict:
         out = {"schema": SCHEMA, "provenance": self.provenance, "skipped": self.skipped,
-               "records": [{**r, "value": _finite(r["value"])} for r in self.records]}
+               "records": [{**r, "value": _finite(r["value"])} for r in self.records],
+               "curves": {m: {k: _finite_list(v) for k, v in c.items()} for m, c in self.curves.items()}}
         for metric in ("rank_correlation", "top_k_overlap"):
             names, m = self.matrix(metric)
             out.setdefault("deviation", {})[metric] = {
@@ -180,6 +195,10 @@ class Assessment:
 
 def _finite(v):
     return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
+
+
+def _finite_list(v):
+    return [_finite_list(u) for u in v] if isinstance(v, (list, tuple)) else _finite(float(v))
 
 
 def _record(attribute, metric, value, method="", other="", attack="", severity=None, params=None, n_rows=0):
@@ -242,7 +261,8 @@ def _with_rows(data, rows, x_rows):
 
 def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVERITIES, seed: int = 0,
            top_k: int | None = None, tolerance: float = 0.05, method_params: dict | None = None,
-           progress=None) -> Assessment:
+           progress=None, faithfulness=FAITHFULNESS, faithfulness_params: dict | None = None,
+           reference=None, memory: bool = True) -> Assessment:
     """Assess explanation methods on rows of a dataset: cost, performance, deviation and resilience.
 
     Parameters
@@ -255,7 +275,8 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     methods : list of str
         Local attribution methods (``studio.methods()``), compared pairwise.
     attacks : list of str
-        From ``ATTACKS``: noise, blur (images), fgsm.
+        From ``ATTACKS``: noise, blur and brightness (images), fgsm and pgd (differentiable classifiers; run in
+        the model's sandbox worker when it has one).
     rows : list of int, optional
         Rows assessed (performance, explanations); default the first 10.
     severities : sequence of int
@@ -269,11 +290,25 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     method_params : dict of str to dict, optional
         Parameters per method (``seed`` is set from ``seed`` unless given).
     progress : callable(fraction, message), optional
+    faithfulness : sequence of str
+        From ``FAITHFULNESS``: deletion, insertion (any model), infidelity (any model; attributions with one
+        value per input value), sensitivity (differentiable models: it re-explains perturbed copies). Empty: none.
+    faithfulness_params : dict, optional
+        Overrides of :data:`studio.quality.faithfulness.DEFAULTS` (steps, patch, substrates, samples, radii).
+    reference : array-like of shape (n_features,), optional
+        Tables: what a deleted feature becomes (default: each column's mean over the whole dataset).
+    memory : bool
+        Measure peak memory of each clean explanation (tracemalloc slows Python-heavy methods such as LIME
+        while it traces, and ``seconds_per_row`` includes that; False: time only).
 
     Returns
     -------
     Assessment
-        Records: cost (seconds per explained row, from ``Explanation.compute_seconds``); performance
+        Records: cost (seconds per explained row, from ``Explanation.compute_seconds``, and peak memory of
+        the clean explanation, measured where it ran: ``python_peak_bytes``, ``rss_hwm_delta_bytes``,
+        ``cuda_peak_bytes`` on a GPU; see :mod:`studio.quality.memory`); faithfulness (mean over rows of
+        ``deletion_auc``, ``insertion_auc``, ``infidelity``, ``sensitivity_max``; deletion and insertion also
+        with ``other="random"``, the random-order baseline on the same rows); performance
         (accuracy or r2, and the share of predictions kept) clean and per attack and severity; deviation
         (mean over rows of Spearman rank correlation and top-k overlap of ``|attribution|`` for every
         ordered pair of methods); resilience (the same, clean vs perturbed, over only the rows whose
@@ -295,6 +330,10 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     for a in attacks:
         if a not in ATTACKS:
             raise StudioError(f"unknown attack {a!r}; choose from {', '.join(ATTACKS)}")
+    faithfulness = list(dict.fromkeys(faithfulness or ()))
+    for f in faithfulness:
+        if f not in FAITHFULNESS:
+            raise StudioError(f"unknown faithfulness metric {f!r}; choose from {', '.join(FAITHFULNESS)}")
     data = data.aligned_to(model)
     if data.kind == "tabular":
         data.numeric_x()
@@ -323,15 +362,36 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     for metric, v in _performance(model, sub, out0).items():
         res.records.append(_record("performance", metric, v, n_rows=len(rows)))
 
-    # clean explanations: cost and deviation
-    clean, versions = {}, {}
+    fsettings = faith.settings(faithfulness_params, data.kind, reference) if faithfulness else {}
+    ref = None
+    if data.kind == "tabular":
+        ref = np.nanmean(data.x.astype(float), axis=0) if reference is None else np.asarray(reference, dtype=float)
+        if ref.shape != (data.n_features,):
+            raise StudioError(f"reference must have one value per feature ({data.n_features}), got {ref.shape}")
+    target = out0.argmax(axis=1) if model.is_classifier else np.zeros(len(rows), dtype=int)
+    device = getattr(model, "device", "cpu") or "cpu"
+
+    # clean explanations: cost (time, peak memory), deviation and faithfulness
+    clean, signed, versions = {}, {}, {}
     for i, name in enumerate(methods):
         say(i / (len(methods) * (1 + len(attacks))), f"explaining with {name}")
-        exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
+        if memory:
+            with measure(device, here=not getattr(model, "remote", False)) as peaks:
+                exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
+        else:
+            peaks = {}
+            exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
         clean[name] = magnitudes(exp.values, data.kind)
+        signed[name] = np.asarray(exp.values)
         versions[name] = exp.provenance.get("method_version")
         res.records.append(_record("cost", "seconds_per_row", exp.compute_seconds / len(rows), method=name,
                                    n_rows=len(rows)))
+        for metric, v in peaks.items():
+            res.records.append(_record("cost", metric, v, method=name, n_rows=len(rows)))
+    if faithfulness:
+        say(len(methods) / (len(methods) * (1 + len(attacks))), "faithfulness")
+        _faithfulness(res, model, data, rows, x0, target, signed, faithfulness, fsettings, ref, scale, seed,
+                      params)
     for a in methods:
         for b in methods:
             for metric, fn in (("rank_correlation", rank_correlation),
@@ -353,8 +413,8 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
             ap = attack_params(attack, sev, data.kind) if sev else {}
             attack_log[attack][str(sev)] = ap
             say((len(methods) * (1 + ai)) / (len(methods) * (1 + len(attacks))), f"{attack} severity {sev}")
-            if attack == "fgsm" and sev:
-                xp = _fgsm(model, x0, data.kind, sev, out0.argmax(axis=1), scale)
+            if attack in GRADIENT_ATTACKS and sev:
+                xp = _attacked(model, x0, data.kind, attack, sev, out0.argmax(axis=1), scale)
             else:
                 xp = perturb(x0, data.kind, attack, sev, seed=seed, scale=scale)
             out = model.output(xp)
@@ -389,11 +449,12 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
                   "sandbox": getattr(model, "sandbox", "off")},
         "data": {"name": data.name, "kind": data.kind, "fingerprint": data.fingerprint},
         "rows": rows, "seed": int(seed), "severities": [int(s) for s in severities], "top_k": int(k),
-        "tolerance": float(tolerance),
+        "tolerance": float(tolerance), "memory": bool(memory),
+        "faithfulness": {"metrics": faithfulness, "settings": fsettings},
         "methods": {name: {"version": versions[name], "params": params[name]} for name in methods},
         "attacks": {a: {"definition": ATTACKS[a], "severities": attack_log.get(a, {})} for a in attacks},
         "versions": _versions(("scikit-learn", "scipy", "torch", "captum", "shap", "lime")),
-        "device": "cpu", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "device": device, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 3),
     }
     return res
@@ -407,11 +468,58 @@ def _nanmean(vals) -> float:
 def _skip_reason(model, data, attack) -> str:
     if attack == "blur" and data.kind != "image":
         return "blur applies to images only"
-    if attack == "fgsm":
-        if getattr(model, "remote", False):
-            return "needs gradients in this process; runs in the worker in a later change"
+    if attack == "brightness" and data.kind != "image":
+        return "brightness applies to images only"
+    if attack in GRADIENT_ATTACKS:
         if not getattr(model, "differentiable", False):
             return "needs a differentiable (torch) model"
         if not model.is_classifier:
             return "attacks the predicted class; classifiers only"
     return ""
+
+
+def _faithfulness(res, model, data, rows, x0, target, signed, metrics, fs, ref, scale, seed, params) -> None:
+    """Deletion / insertion (and their random-order baseline), infidelity and max-sensitivity per method."""
+    n = len(rows)
+    if "deletion" in metrics or "insertion" in metrics:
+        patch = int(fs.get("patch", 1))
+        n_units = faith.unit_scores(x0[:1], data.kind, patch).shape[1]
+        runs = [(name, faith.deletion_insertion(model, x0, signed[name], data.kind, target, fs, ref))
+                for name in signed]
+        rand = [faith.deletion_insertion(model, x0, None, data.kind, target, fs, ref, orders=o)
+                for o in faith.random_orders(n, n_units, seed, int(fs["random_orders"]))]
+        runs.append(("random", {k: (np.mean([r[k] for r in rand], axis=0) if k != "fractions" else rand[0][k])
+                                for k in rand[0]}))
+        for name, c in runs:
+            res.curves[name] = {"fractions": c["fractions"].tolist()}
+            for kind in ("deletion", "insertion"):
+                if kind not in metrics:
+                    continue
+                res.curves[name].update({kind: c[kind].mean(axis=0).tolist(), f"{kind}_rows": c[kind].tolist(),
+                                         f"{kind}_auc_rows": c[f"{kind}_auc"].tolist()})
+        random_auc = runs[-1][1]
+        for name, c in runs[:-1]:
+            for kind in ("deletion", "insertion"):
+                if kind in metrics:
+                    res.records.append(_record("faithfulness", f"{kind}_auc", float(np.mean(c[f"{kind}_auc"])),
+                                               method=name, n_rows=n))
+                    res.records.append(_record("faithfulness", f"{kind}_auc",
+                                               float(np.mean(random_auc[f"{kind}_auc"])), method=name,
+                                               other="random", n_rows=n))
+    sigma = fs.get("infidelity_sigma", 0.0)
+    for name, values in signed.items():
+        if "infidelity" in metrics:
+            try:
+                v = faith.infidelity(model, x0, values, data.kind, target, sigma, fs["n_perturb_samples"], seed,
+                                     scale=None if data.kind == "image" else scale)
+                res.records.append(_record("faithfulness", "infidelity", float(np.mean(v)), method=name, n_rows=n))
+            except StudioError as exc:
+                res.skipped.append({"method": name, "metric": "infidelity", "reason": str(exc)})
+        if "sensitivity" in metrics:
+            if not getattr(model, "differentiable", False):
+                res.skipped.append({"method": name, "metric": "sensitivity",
+                                    "reason": "re-explains perturbed copies; run for differentiable models only"})
+                continue
+            v = faith.sensitivity(model, data, x0, values, name, params[name], fs["sensitivity_radius"],
+                                  fs["n_perturb_samples"], seed, scale=None if data.kind == "image" else scale)
+            res.records.append(_record("faithfulness", "sensitivity_max", float(np.mean(v)), method=name, n_rows=n))

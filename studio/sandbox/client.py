@@ -556,14 +556,18 @@ class RemoteModel(Model):
         """
         from studio.explanation import Explanation
 
+        from studio.quality import memory
+
         seconds = None if ctx.deadline is None else max(ctx.deadline - time.monotonic(), 0.0)
         header = {"type": "explain", "method": explainer.name, "data_kind": data.kind, "params": params,
-                  "rows": list(ctx.rows), "targets": ctx.targets, "device": ctx.device, "seconds": seconds}
-        _, parts = self._with_data(
+                  "rows": list(ctx.rows), "targets": ctx.targets, "device": ctx.device, "seconds": seconds,
+                  "memory": memory.active()}
+        reply, parts = self._with_data(
             json.loads(json.dumps(header, default=_scalar)), data,
             timeout=None if seconds is None else seconds + GRACE_SECONDS,
             what=f"{explainer.name} on {self.name!r}", progress=ctx.on_progress, cancel=ctx.cancel,
         )
+        memory.report(reply.get("memory") or {})
         try:
             return Explanation.from_bytes(parts["explanation"])
         except (KeyError, ValueError) as exc:
@@ -603,6 +607,18 @@ class RemoteModel(Model):
                   "rows": None if rows is None else [int(r) for r in np.asarray(list(rows)).reshape(-1)]}
         reply, _ = self._with_data(header, data, timeout=_call_timeout(), what=f"counting dead neurons of {self.name!r}")
         return {str(k): (int(v[0]), int(v[1])) for k, v in reply["layers"]}
+
+    def attack(self, x, kind: str, attack: str, severity: int, target, scale=None) -> np.ndarray:
+        """FGSM or PGD against ``target``, computed in the worker (see :func:`studio.quality.attacks.adversarial`)."""
+        parts = {"x": np.ascontiguousarray(x), "target": np.asarray(target, dtype=np.int64)}
+        if scale is not None:
+            parts["scale"] = np.asarray(scale, dtype=np.float64)
+        header = {"type": "attack", "attack": str(attack), "severity": int(severity), "kind": str(kind)}
+        reply, out = self._call(header, parts, timeout=_call_timeout(), what=f"{attack} on {self.name!r}")
+        result = np.asarray(out["x"])
+        if result.shape != np.shape(x):
+            raise WorkerError(f"the model's worker sent back an attacked input of shape {result.shape}, not {np.shape(x)}")
+        return result
 
     def close(self) -> None:
         """End the worker now (it also ends when this model is garbage-collected)."""

@@ -18,7 +18,8 @@ output       batch_size; part ``x`` (or header ``x_json``)         ``output``, p
 data         id, meta; parts x / y / columns                       ``ok``
 compatible   methods, data_kind, data_id                           ``compatible`` with ``results``
 explain      method, data_kind, data_id, params, rows, targets,    ``result``, part ``explanation``
-             device, seconds
+             device, seconds, memory (bool)                        (with ``memory``: the peaks measured
+                                                                   in the worker, studio.quality.memory)
 timing       data_id, batch                                        ``timing``
 graph        data_id (optional: example input shape)               ``graph`` with ``graph`` (schema
                                                                    ``studio.activations/1``)
@@ -26,6 +27,8 @@ activations  data_id, layer, rows, reduce, batch_size              ``activations
                                                                    ``values``, ``peak``
 dead         data_id, rows, batch_size                             ``dead`` with ``layers``: name ->
                                                                    [n_dead, n_neurons]
+attack       attack, severity, kind; parts ``x``, ``target``,      ``attacked``, part ``x``
+             ``scale`` (tables)                                    (:func:`studio.quality.attacks.adversarial`)
 cancel       (handled at once by the reader thread)                none
 shutdown                                                           none: the worker exits
 ===========  ====================================================  ===================================
@@ -208,6 +211,12 @@ class Worker:
 
             found = dead_neurons(self.model, data, rows=header.get("rows"), batch_size=int(header.get("batch_size") or 256))
             return {"type": "dead", "layers": [[k, list(v)] for k, v in found.items()]}, None
+        if kind == "attack":
+            from studio.quality.attacks import adversarial
+
+            x = adversarial(self.model, parts["x"], header["kind"], header["attack"], int(header["severity"]),
+                            parts["target"], parts.get("scale"))
+            return {"type": "attacked"}, {"x": x}
         return {"type": "error", "error": "internal", "message": f"unknown request {kind!r}"}, None
 
     def load(self, header: dict, parts: dict):
@@ -248,8 +257,14 @@ class Worker:
                       cancel=self.cancel.is_set)
         if getattr(self.model, "differentiable", False):
             self.model.to(ctx.device)
-        result = explainer.explain(self.model, data, header["params"], ctx)
-        return {"type": "result"}, {"explanation": result.to_bytes()}
+        if not header.get("memory"):
+            result = explainer.explain(self.model, data, header["params"], ctx)
+            return {"type": "result"}, {"explanation": result.to_bytes()}
+        from studio.quality.memory import measure
+
+        with measure(ctx.device) as peaks:
+            result = explainer.explain(self.model, data, header["params"], ctx)
+        return {"type": "result", "memory": peaks}, {"explanation": result.to_bytes()}
 
 
 def describe(model) -> dict:

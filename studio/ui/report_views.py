@@ -45,8 +45,15 @@ def report_html(model, data, pins: list, signoff: dict | None) -> tuple[str, int
             f"{e.method} ({'rows ' + ', '.join(map(str, e.rows)) if e.rows else 'global'})" for e in explanations)))
     key = json.dumps([model.cache_id, data.fingerprint, [(p["key"], p.get("comment", "")) for p in pins],
                       [e.provenance.get("cache_key", e.method) for e in explanations], signoff], default=str)
-    html = state._memo("report", key, lambda: build_report(model, data, explanations, pins=pins, signoff=signoff))
-    return html, len(pins) + len(explanations)
+    from studio.ui.quality import current as current_assessment
+
+    assessment = current_assessment(model, data)
+    if assessment is not None:
+        st.caption("In the report: the Quality page's assessment.")
+        key += str(id(assessment))
+    html = state._memo("report", key, lambda: build_report(model, data, explanations, pins=pins, signoff=signoff,
+                                                           assessment=assessment))
+    return html, len(pins) + len(explanations) + (assessment is not None)
 
 
 def committed_signoff() -> dict | None:

@@ -26,7 +26,8 @@ def test_severity_zero_keeps_accuracy_and_every_prediction(gbt, table):
     assert _values(res, attribute="resilience", metric="rank_correlation", severity=0) == [pytest.approx(1.0)]
     assert _values(res, attribute="deviation", metric="rank_correlation", method="shap", other="shap") == \
         [pytest.approx(1.0)]
-    assert res.skipped == [] and res.provenance["methods"]["shap"]["params"]["seed"] == 0
+    assert [(s.get("method"), s.get("metric")) for s in res.skipped] == [("shap", "sensitivity")]  # not differentiable
+    assert res.provenance["methods"]["shap"]["params"]["seed"] == 0
     assert _values(res, attribute="cost", method="shap")[0] > 0
 
 
@@ -69,7 +70,7 @@ def boundary(tmp_path_factory):
 def test_resilience_counts_only_unchanged_predictions(boundary):
     model, data, rows = boundary
     res = studio.assess(model, data, ["shap"], ["noise"], rows=rows, severities=(3,), seed=1,
-                        method_params={"shap": {"background": 30, "algorithm": "tree"}})
+                        method_params={"shap": {"background": 30, "algorithm": "tree"}}, faithfulness=())
     x0 = data.x[rows]
     xp = perturb(x0, "tabular", "noise", 3, seed=1, scale=data.x.std(axis=0))
     kept = model.predict(x0) == model.predict(xp)
@@ -104,31 +105,50 @@ def test_sandboxed_model_gives_the_in_process_numbers(gbt, table):
     finally:
         remote.close()
     assert json.dumps(here.numbers()) == json.dumps(there.numbers())
+    assert {r["metric"] for r in there.numbers("faithfulness")} == {"deletion_auc", "insertion_auc", "infidelity"}
     assert there.provenance["model"]["fingerprint"] == gbt.fingerprint
-    assert [s["attack"] for s in there.skipped] == ["fgsm"]
+    assert sorted(str(s.get("attack") or s.get("metric")) for s in there.skipped) == ["fgsm", "sensitivity"]
+    # peak memory measured in the worker, where shap ran
+    assert _values(there, attribute="cost", metric="python_peak_bytes", method="shap")[0] > 0
 
 
-def test_fgsm_on_the_cnn_in_process_and_skipped_in_the_sandbox(cnn, digits):
+def test_fgsm_and_pgd_lower_the_cnn_accuracy_monotonically_in_epsilon(cnn, digits):
+    """Rows 0..9 of the digits sample, epsilon 0.05 ... 0.25 (FGSM and PGD are deterministic: no seed)."""
+    res = studio.assess(cnn, digits, ["saliency"], ["fgsm", "pgd"], rows=list(range(10)),
+                        severities=(1, 2, 3, 4, 5), faithfulness=())
+    assert res.skipped == []
+    fgsm = _values(res, attribute="performance", metric="accuracy", attack="fgsm")
+    pgd = _values(res, attribute="performance", metric="accuracy", attack="pgd")
+    clean = _values(res, attribute="performance", metric="accuracy", attack="")[0]
+    assert len(fgsm) == 5 and all(a >= b for a, b in zip([clean, *fgsm], fgsm)) and fgsm[-1] < clean
+    assert all(p <= f for p, f in zip(pgd, fgsm))  # PGD (10 steps) is at least as strong as one FGSM step
+    assert res.provenance["attacks"]["pgd"]["severities"]["2"]["steps"] == 10
+
+
+def test_gradient_attacks_run_in_the_worker_and_equal_the_in_process_ones(cnn, digits):
+    from studio.quality.attacks import adversarial
     from tests.conftest import MODELS
 
-    res = studio.assess(cnn, digits, ["saliency", "grad_cam"], ["fgsm"], rows=list(range(10)),
-                        severities=(1, 2, 4))
-    assert res.skipped == []
-    acc = _values(res, attribute="performance", metric="accuracy", attack="fgsm")
-    assert len(acc) == 3 and acc[0] >= acc[1] >= acc[2] and acc[2] < acc[0]  # FGSM lowers accuracy with epsilon
-    names, m = res.matrix("top_k_overlap")
-    assert names == ["saliency", "grad_cam"] and np.allclose(np.diag(m), 1) and np.allclose(m, m.T)
+    x = digits.x[:4]
+    target = cnn.output(x).argmax(axis=1)
     remote = studio.load_model(MODELS / "image_cnn.pt")
     try:
-        there = studio.assess(remote, digits, ["saliency"], ["fgsm", "noise"], rows=[0, 1], severities=(1,))
+        assert getattr(remote, "remote", False)
+        for attack in ("fgsm", "pgd"):
+            here = adversarial(cnn, x, "image", attack, 2, target)
+            there = remote.attack(x, "image", attack, 2, target)
+            assert there.dtype == here.dtype and np.abs(there - here).max() <= 1e-6, attack
+            assert np.abs(here - x).max() == pytest.approx(0.1, abs=1e-6)  # epsilon 0.05 x 2, L-inf
+        kw = dict(rows=[0, 1], severities=(1,), faithfulness=("deletion",))
+        one = studio.assess(remote, digits, ["saliency"], ["pgd"], **kw)
     finally:
         remote.close()
-    assert there.skipped == [{"attack": "fgsm",
-                              "reason": "needs gradients in this process; runs in the worker in a later change"}]
+    two = studio.assess(cnn, digits, ["saliency"], ["pgd"], **kw)
+    assert one.skipped == [] and json.dumps(one.numbers()) == json.dumps(two.numbers())
 
 
 def test_fgsm_on_the_table_mlp_steps_in_column_stds(mlp, table):
-    res = studio.assess(mlp, table, ["saliency"], ["fgsm"], rows=ROWS, severities=(1, 5))
+    res = studio.assess(mlp, table, ["saliency"], ["fgsm"], rows=ROWS, severities=(1, 5), faithfulness=())
     assert res.skipped == []
     kept = _values(res, attribute="performance", metric="prediction_kept")
     assert len(kept) == 2 and kept[1] <= kept[0]
@@ -138,9 +158,11 @@ def test_fgsm_on_the_table_mlp_steps_in_column_stds(mlp, table):
     (["pdp"], ["noise"], None, "local attributions"),
     (["nope"], ["noise"], None, "unknown method"),
     (["shap"], ["rain"], None, "unknown attack"),
+    (["shap"], ["noise"], None, "unknown faithfulness metric"),
     (["shap"], ["noise"], [10 ** 6], "rows must be between"),
     ([], ["noise"], None, "at least one method"),
 ])
 def test_bad_requests_are_one_sentence(gbt, table, methods, attacks, rows, match):
     with pytest.raises(studio.StudioError, match=match):
-        studio.assess(gbt, table, methods, attacks, rows=rows)
+        studio.assess(gbt, table, methods, attacks, rows=rows,
+                      faithfulness=("leakage",) if match.startswith("unknown faith") else ())

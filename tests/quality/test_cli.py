@@ -24,7 +24,8 @@ def test_assess_writes_json_and_csv(tmp_path):
     assert doc["schema"] == "studio.assessment/1" and doc["provenance"]["seed"] == 2
     assert doc["provenance"]["methods"]["lime"]["params"] == {"num_samples": 100, "seed": 2}
     assert doc["provenance"]["rows"] == [0, 1, 2]
-    assert {r["attribute"] for r in doc["records"]} == {"cost", "performance", "deviation", "resilience"}
+    assert {r["attribute"] for r in doc["records"]} == {"cost", "performance", "deviation", "resilience",
+                                                           "faithfulness"}
     assert len(doc["deviation"]["top_k_overlap"]["matrix"]) == 2
     assert (tmp_path / "a.csv").read_text().count("\n") == len(doc["records"]) + 1
     assert "shap~lime" in done.stdout

@@ -48,3 +48,25 @@ def test_severity_zero_is_identity_and_noise_is_seeded():
     t = np.random.default_rng(0).normal(size=(200, 3)) * [1.0, 10.0, 100.0]
     noise = perturb(t, "tabular", "noise", 5, scale=t.std(axis=0)) - t  # sigma 0.5 column stds
     assert noise.std(axis=0) / t.std(axis=0) == pytest.approx([0.5] * 3, rel=0.15)
+
+
+def test_brightness_shifts_and_clips_images_and_refuses_tables():
+    x = np.linspace(0, 1, 2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+    got = perturb(x, "image", "brightness", 2)
+    assert got.dtype == x.dtype and np.allclose(got, np.clip(x + 0.2, 0, 1))
+    with pytest.raises(Exception, match="brightness applies to images"):
+        perturb(np.zeros((2, 3)), "tabular", "brightness", 1)
+
+
+def test_peak_memory_sees_an_allocation_inside_the_block():
+    from studio.quality.memory import active, measure
+
+    with measure() as peaks:
+        assert active()
+        block = np.ones(2_000_000)  # 16 MB through numpy's traced allocator
+        del block
+    assert not active()
+    assert peaks["python_peak_bytes"] >= 16_000_000 and peaks["rss_hwm_delta_bytes"] >= 0
+    with measure() as small:
+        sum(range(10))
+    assert small["python_peak_bytes"] < 1_000_000

@@ -1,0 +1,134 @@
+"""Section "assess": the 100-scenario grid of :func:`studio.assess` on the sample CNN, its time and the model's share.
+
+The grid: 4 methods (saliency, input_x_gradient, integrated_gradients, grad_cam) x 5 perturbations (noise, blur,
+brightness, fgsm, pgd) x 5 severities = 100 scenarios, with deletion / insertion / infidelity on the clean
+explanations, on the first ``ROWS`` digits, the model in process (``sandbox="off"``), torch on 2 threads.
+
+The model's share: wall time inside the network (every outermost ``nn.Module`` call, through a global forward
+pre/post hook, plus every autograd backward pass, through a wrapper of ``torch.autograd._engine_run_backward``)
+over the assessment's wall time. Perturbing, explaining (captum's bookkeeping), metrics and provenance make the rest.
+
+``full`` runs the whole grid; ``quick`` a stated subset (severities 1 and 5: 40 scenarios) and extrapolates the
+grid's time linearly in scenarios; ``tiny`` one scenario, only to check the harness.
+Run alone: ``python -m benchmarks --only assess``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks.common import PEER_VENV, ROOT, Row, fixture, not_measured
+
+SUITE = "assess"
+METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "grad_cam")
+ATTACKS = ("noise", "blur", "brightness", "fgsm", "pgd")
+GRID = {"tiny": (METHODS[:1], ATTACKS[:1], (1,), 2), "quick": (METHODS, ATTACKS, (1, 5), 3),
+        "full": (METHODS, ATTACKS, (1, 2, 3, 4, 5), 10)}
+
+
+class ModelClock:
+    """Seconds spent inside torch modules (outermost calls) and autograd backward passes while installed."""
+
+    def __init__(self):
+        self.seconds, self.cpu, self._depth, self._t0, self._c0, self._handles, self._orig = 0.0, 0.0, 0, 0.0, 0.0, [], None
+
+    def __enter__(self):
+        import torch
+        from torch.nn.modules import module as mod
+
+        def pre(m, args):
+            if self._depth == 0:
+                self._t0, self._c0 = time.perf_counter(), time.process_time()
+            self._depth += 1
+
+        def post(m, args, out):
+            self._depth -= 1
+            if self._depth == 0:
+                self.seconds += time.perf_counter() - self._t0
+                self.cpu += time.process_time() - self._c0
+
+        self._handles = [mod.register_module_forward_pre_hook(pre), mod.register_module_forward_hook(post)]
+        self._orig = torch.autograd._engine_run_backward
+
+        def backward(*a, **k):
+            t, c = time.perf_counter(), time.process_time()
+            try:
+                return self._orig(*a, **k)
+            finally:
+                self.seconds += time.perf_counter() - t
+                self.cpu += time.process_time() - c
+
+        torch.autograd._engine_run_backward = backward
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        for h in self._handles:
+            h.remove()
+        torch.autograd._engine_run_backward = self._orig
+
+
+def run(sizes, device="cpu", methods=None) -> list:
+    import torch
+
+    import studio
+
+    methods_, attacks, severities, rows = GRID[sizes.name]
+    cnn, digits = fixture("cnn"), fixture("digits")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        faithfulness = () if sizes.name == "tiny" else ("deletion", "insertion", "infidelity")
+        studio.assess(cnn, digits, list(methods_[:1]), ["noise"], rows=[0], severities=(1,), faithfulness=())  # warm
+        with ModelClock() as clock:
+            t, c = time.perf_counter(), time.process_time()
+            res = studio.assess(cnn, digits, list(methods_), list(attacks), rows=list(range(rows)),
+                                severities=severities, faithfulness=faithfulness)
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+    finally:
+        torch.set_num_threads(threads)
+    n = len(methods_) * len(attacks) * len(severities)
+    share = clock.seconds / wall
+    grid_note = (f"{len(methods_)} methods x {len(attacks)} perturbations x severities {list(severities)} = {n} "
+                 f"scenarios on {rows} rows, faithfulness {list(faithfulness) or 'off'}, torch on 2 threads; "
+                 f"{len(res.records)} numbers, {len(res.skipped)} skipped")
+    out = [Row(suite=SUITE, name=f"assess grid, sample CNN: {n} scenarios", ours=wall, ours_label="wall",
+               unit="s", status="info", note=grid_note),
+           Row(suite=SUITE, name="share of the grid's time inside the model (forward + backward)",
+               ours=clock.seconds, ref=wall, ours_label="in model", ref_label="wall", ratio=share, status="info",
+               note="global nn.Module forward hooks (outermost calls) + autograd backward passes, over wall time"),
+           Row(suite=SUITE, name="share of the grid's CPU time inside the model (forward + backward)",
+               ours=clock.cpu, ref=cpu, ours_label="in model", ref_label="process CPU", unit="s", ratio=clock.cpu / cpu,
+               status="info", note="the same clocks in process CPU seconds (all threads): robust to a busy machine")]
+    if sizes.name != "tiny":
+        out.append(_quantus())
+    if sizes.name == "quick":
+        out.append(Row(suite=SUITE, name="100-scenario grid, extrapolated linearly in scenarios", ours=wall * 100 / n,
+                       ours_label="wall (extrapolated)", unit="s", status="info",
+                       note=f"measured {n} scenarios on {rows} rows; x {100 / n:g}; higher severities of pgd cost "
+                            "the same (10 steps), fewer rows keep their prediction so resilience re-explains fewer"))
+    return out
+
+
+def _quantus() -> Row:
+    """The studio's deletion curve against Quantus's PixelFlipping, in the peer venv (benchmarks/quantus_peer.py)."""
+    import json
+    import subprocess
+
+    name = "deletion curve vs Quantus PixelFlipping, 4 digits, 32 steps: largest score difference"
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        return not_measured(SUITE, name, f"no peer venv at {PEER_VENV}; create it and pip install quantus==0.6.0 "
+                                         "(requirements-bench.txt)")
+    done = subprocess.run([str(python), "-m", "benchmarks.quantus_peer"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return not_measured(SUITE, name, f"quantus did not run in the peer venv: {tail[:200]}")
+    got = json.loads(lines[-1])
+    return Row(suite=SUITE, name=name, ours=got["max_abs_difference"], unit="", status="info",
+               note=f"quantus {got['quantus']}: {got['steps']} steps on {got['rows']} rows; studio area "
+                    f"{got['studio_auc']:.4f} (over the share removed), Quantus's area {got['quantus_auc_steps']:.3f} "
+                    "(over step indices, so not comparable as a number; the curves are)")

@@ -1,0 +1,168 @@
+"""The Quality page's views: choose methods, attacks and rows; run :func:`studio.assess`; show and export it.
+
+Uses only the Model's public surface and :func:`studio.assess` (which a sandboxed model answers in its worker).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import streamlit as st
+
+from studio.charts import quality as charts
+from studio.errors import StudioError
+from studio.ui import explain as explain_ui
+from studio.ui import state, views
+
+SLOT = "assessment"
+DEFINITIONS = {
+    "cost": "Seconds per explained row and peak memory of the clean explanation, measured where it ran "
+            "(Python allocations by tracemalloc, the rise of the process's peak resident memory).",
+    "performance": "The model's accuracy (or r2) on the chosen rows, clean and under each perturbation; "
+                   "'prediction kept' is the share of rows whose predicted class did not change.",
+    "deviation": "How far methods agree on the same inputs: Spearman rank correlation and top-k overlap of "
+                 "|attribution|, averaged over rows (a method against itself is 1).",
+    "resilience": "How far a method's attribution moves under a perturbation, only over rows whose prediction "
+                  "the perturbation did not change (blank cells: no row kept its prediction).",
+    "faithfulness": "Deletion (lower is better) and insertion (higher is better) areas as units are removed or "
+                    "inserted in the attribution's order, beside a random order; Captum's infidelity (lower is "
+                    "better) and max-sensitivity (lower is better).",
+}
+
+
+def attack_picker(data) -> list:
+    """A multiselect of the attacks that apply to ``data`` (images: all five; tables: noise, fgsm, pgd)."""
+    from studio.quality import ATTACKS
+
+    names = [a for a in ATTACKS if data.kind == "image" or a not in ("blur", "brightness")]
+    chosen = state.kept(st.multiselect, "Perturbations", "quality-attacks", options=names,
+                        default=[a for a in ("noise", "blur", "fgsm") if a in names],
+                        help="Each runs at every severity below; fgsm and pgd need a differentiable classifier.")
+    with st.expander("What each perturbation does"):
+        for a in names:
+            st.markdown(f"**{a}**: {views.md_escape(ATTACKS[a])}")
+    return chosen
+
+
+def run(model, data, methods, attacks, rows, severities, faithfulness, seed) -> object | None:
+    """Run the assessment with a progress bar; keep it in the session; None (after showing why) on an error."""
+    import studio
+
+    bar = st.progress(0.0, text="starting")
+
+    def progress(fraction, message):
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    try:
+        result = studio.assess(model, data, methods, attacks, rows=rows, severities=severities, seed=seed,
+                               faithfulness=faithfulness, progress=progress)
+    except StudioError as exc:
+        bar.empty()
+        st.error(str(exc))
+        return None
+    bar.empty()
+    st.session_state[SLOT] = {"key": model.cache_id + data.fingerprint, "result": result}
+    return result
+
+
+def current(model, data):
+    """The session's assessment of this model and data, or None."""
+    kept = st.session_state.get(SLOT)
+    if kept and kept["key"] == model.cache_id + data.fingerprint:
+        return kept["result"]
+    return None
+
+
+def _class_text(model) -> str:
+    if model.is_classifier:
+        return "each row's predicted class (clean input), as a probability"
+    return "the model's output, in its own units"
+
+
+def render(model, data, result) -> None:
+    """The matrices, curves, checks and exports of one assessment."""
+    frame = charts.records_frame(result)
+    prov = result.provenance
+    rows = prov["rows"]
+    st.caption(f"{len(rows)} rows ({', '.join(map(str, rows[:12]))}{' ...' if len(rows) > 12 else ''}), seed "
+               f"{prov['seed']}, severities {prov['severities']}; {len(result.records)} numbers in "
+               f"{prov['seconds']:.1f} s on {prov['device']}. Explained output: {_class_text(model)}.")
+    for s in result.skipped:
+        st.info(f"Not run: {s.get('attack') or s.get('method')}{' ' + s['metric'] if s.get('metric') else ''}: "
+                f"{s['reason']}")
+    methods = list(prov["methods"])
+    for m in methods:  # verdicts before the charts they qualify
+        explain_ui.check_banner(SimpleNamespace(checks=result.checks(m)))
+
+    st.subheader("Resilience: methods x perturbations")
+    st.caption(DEFINITIONS["resilience"])
+    if (frame["attribute"] == "resilience").any():
+        metric = state.kept(st.radio, "Agreement measure", "quality-metric", horizontal=True,
+                            options=["rank_correlation", "top_k_overlap"], format_func=lambda m: m.replace("_", " "))
+        st.altair_chart(charts.method_scenario_heatmap(
+            frame, metric, f"Resilience ({metric.replace('_', ' ')} of |attribution|, clean vs perturbed)"))
+    else:
+        st.info("No perturbation ran; choose one above.")
+
+    st.subheader("Robustness: the model under each perturbation")
+    st.caption(DEFINITIONS["performance"])
+    perf = "accuracy" if model.is_classifier else "r2"
+    c1, c2 = st.columns(2)
+    if ((frame["attribute"] == "performance") & (frame["metric"] == perf)).any():
+        c1.altair_chart(charts.robustness_chart(frame, perf, f"Model {perf} vs severity", perf), width="content")
+    c2.altair_chart(charts.robustness_chart(frame, "prediction_kept", "Predictions kept vs severity",
+                                            "share of rows whose prediction held"), width="content")
+    attacks = [a for a in prov["attacks"] if a not in {s.get("attack") for s in result.skipped}]
+    if attacks:
+        attack = state.kept(st.selectbox, "Resilience curve of", "quality-curve-attack", options=attacks)
+        st.altair_chart(charts.resilience_chart(frame, attack, f"Resilience under {attack} vs severity"),
+                        width="content")
+
+    st.subheader("Deviation: do methods agree?")
+    st.caption(DEFINITIONS["deviation"])
+    c1, c2 = st.columns(2)
+    for col, metric in zip((c1, c2), ("rank_correlation", "top_k_overlap")):
+        names, m = result.matrix(metric)
+        col.altair_chart(charts.deviation_heatmap(names, m, metric, f"Agreement: {metric.replace('_', ' ')} "
+                                                  f"(top {prov['top_k']})" if metric == "top_k_overlap" else
+                                                  "Agreement: Spearman rank correlation"))
+
+    if result.curves:
+        st.subheader("Faithfulness")
+        fs = prov["faithfulness"]["settings"]
+        unit = (f"{fs['patch']} x {fs['patch']} pixel squares, {fs['steps']} steps; deletion to "
+                f"{fs['deletion_substrate']}, insertion from {fs['insertion_substrate']}" if data.kind == "image"
+                else f"one feature per step; deleted features become the {fs['reference'] if isinstance(fs['reference'], str) else 'given reference'}")
+        st.caption(DEFINITIONS["faithfulness"] + f" Units: {unit}. Random order: mean of {fs['random_orders']} "
+                   "permutations per row.")
+        c1, c2 = st.columns(2)
+        y = "probability of the explained class" if model.is_classifier else "model output"
+        for col, kind in zip((c1, c2), ("deletion", "insertion")):
+            if any(kind in c for c in result.curves.values()):
+                col.altair_chart(charts.faithfulness_chart(result.curves, kind, f"{kind.capitalize()} curve (mean over rows)",
+                                                           y), width="content")
+    table = frame[frame["attribute"].isin(["faithfulness", "cost"])][["attribute", "metric", "method", "other",
+                                                                       "value", "n_rows"]]
+    if not table.empty:
+        table = table.copy()
+        in_bytes = table["metric"].str.endswith("_bytes")
+        table.loc[in_bytes, "value"] = table.loc[in_bytes, "value"] / 2**20
+        table.loc[in_bytes, "metric"] = table.loc[in_bytes, "metric"].str.replace("_bytes", " (MiB)")
+        st.dataframe(table.rename(columns={"other": "beside"}), hide_index=True, width="stretch",
+                     column_config=views.number_formats(table))
+    for m in methods:
+        st.markdown(f"**{views.md_escape(m)}**")
+        explain_ui.checks_table(SimpleNamespace(checks=result.checks(m)), compact=True)
+
+    st.subheader("Export")
+    import io
+
+    import pandas as pd
+
+    c1, c2 = st.columns(2)
+    with c1:
+        st.download_button("Download JSON (studio.assessment/1)", data=result.to_json().encode("utf-8"),
+                           file_name="assessment.json", mime="application/json", key="quality-json")
+    with c2:
+        views.csv_download(pd.read_csv(io.StringIO(result.to_csv()), keep_default_na=False),
+                           "Download CSV (one number per line)", "assessment.csv", key="quality-csv")

@@ -1,0 +1,40 @@
+"""AppTest of the Quality page: run an assessment on the sample CNN, see its matrices, curves, checks and exports."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def test_quality_page_runs_and_shows_every_attribute(cnn, digits):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["model"] = cnn
+    at.session_state["data"] = digits.aligned_to(cnn)
+    at.session_state["source"] = "test"
+    at.session_state["quality-methods"] = ["saliency", "grad_cam"]
+    at.session_state["quality-attacks"] = ["noise", "fgsm"]
+    at.session_state["quality-rows"] = 3
+    at.session_state["quality-severity"] = 2
+    at.session_state["quality-faith"] = ["deletion", "insertion"]
+    at.run()
+    at = at.switch_page("pages/quality.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Quality of explanations"
+    assert any("2 method(s) x 4 perturbation(s) = 8 scenarios" in c.value for c in at.caption)
+    assert any("Run assessment" in i.value for i in at.info)
+    at.button(key="quality-run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [h.value for h in at.subheader]
+    assert heads[:4] == ["Resilience: methods x perturbations", "Robustness: the model under each perturbation",
+                         "Deviation: do methods agree?", "Faithfulness"]
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    # resilience heatmap, accuracy and kept curves, resilience curve, two deviation heatmaps, two faithfulness curves
+    assert len(specs) == 8
+    assert "Resilience (rank correlation" in specs[0] and "Deletion curve" in specs[-2] and "Insertion" in specs[-1]
+    assert any("probability" in c.value for c in at.caption)  # the explained class and unit are named
+    assert at.session_state["assessment"]["result"].provenance["rows"] == [0, 1, 2]
+    at.radio(key="quality-metric").set_value("top_k_overlap").run()
+    assert not at.exception
