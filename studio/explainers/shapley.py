@@ -66,6 +66,8 @@ from studio.explanation import Explanation
 ALGORITHMS = ("auto", "tree", "linear", "gradient", "permutation", "kernel")
 _TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tree._classes",
                  "sklearn.ensemble._hist_gradient_boosting.gradient_boosting")
+# scikit-learn estimators built on ``sklearn.tree._tree.Tree``, which compares float32 inputs.
+_FLOAT32_TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tree._classes")
 # An exact path whose measured gap exceeds this share of the output scale is not trusted.
 EXACT_TOLERANCE = 1e-6
 # ``auto`` keeps expected gradients only when their measured gap is below this share of the scale.
@@ -85,6 +87,37 @@ def _numpy_seed(seed: int):
 
 def _is_sklearn_tree(model) -> bool:
     return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _TREE_MODULES
+
+
+def _float32_tree(model) -> bool:
+    """Whether the model is built on scikit-learn's ``Tree``, which compares float32 inputs."""
+    return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _FLOAT32_TREE_MODULES
+
+
+def _as_tree_input(model, x) -> np.ndarray:
+    """``x`` (n, F) as float64 holding the values the model's trees compare (float32 for scikit-learn's ``Tree``)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x.astype(np.float32).astype(np.float64) if _float32_tree(model) else x
+
+
+def _float32_thresholds(thresholds: np.ndarray) -> np.ndarray:
+    """Each threshold replaced by the largest float32 at or below it, as float64 (same shape).
+
+    scikit-learn's ``Tree`` sends a float32 input ``v`` left when
+    ``v <= t`` with ``t`` a float64 (often the midpoint of two float32
+    values). shap 0.51's interventional TreeSHAP (``tree_shap_indep``)
+    rounds ``t`` to the *nearest* float32 before comparing, so a value equal
+    to that rounding goes left in shap and right in the model, and every row
+    explained against that background row misses additivity (forests on
+    data with few digits, like the wine table: 3e-4 to 7e-2 of probability;
+    the values themselves are off by up to 2e-2). For float32 inputs,
+    ``v <= t`` exactly when ``v <= floor32(t)``, and ``floor32(t)`` survives
+    shap's rounding, so the model's splits are kept bit for bit.
+    """
+    t32 = np.asarray(thresholds, dtype=np.float64).astype(np.float32)
+    above = t32.astype(np.float64) > thresholds
+    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+    return t32.astype(np.float64)
 
 
 def _is_booster(model) -> bool:
@@ -281,10 +314,12 @@ class TabularShap(Explainer):
         import shap
 
         kw = {"model_output": "probability"} if model.is_classifier else {}
-        x = np.asarray(x, dtype=np.float64)
+        x, bg = _as_tree_input(model, x), _as_tree_input(model, bg)
         try:
-            explainer = shap.TreeExplainer(model.native, data=np.asarray(bg, dtype=np.float64),
+            explainer = shap.TreeExplainer(model.native, data=bg,
                                            feature_perturbation="interventional", **kw)
+            if _float32_tree(model):  # shap rounds thresholds to the nearest float32: see _float32_thresholds
+                explainer.model.thresholds = _float32_thresholds(explainer.model.thresholds)
             if fx is None or len(x) < 2:
                 sv = explainer(x, check_additivity=False)
                 return self._pick(sv.values, sv.base_values, cols, self._n_out)
@@ -307,7 +342,7 @@ class TabularShap(Explainer):
 
         try:
             explainer = shap.TreeExplainer(model.native, feature_perturbation="tree_path_dependent")
-            sv = explainer(np.asarray(x, dtype=np.float64), check_additivity=False)
+            sv = explainer(_as_tree_input(model, x), check_additivity=False)
         except Exception as exc:
             raise _Fallback(str(exc)) from None
         return self._pick(sv.values, sv.base_values, cols, self._n_out)
