@@ -21,7 +21,7 @@ from benchmarks import common
 from benchmarks.common import SIZES, Row, not_measured
 
 SUITES = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch", "trees",
-          "batch", "large-tables", "assess")
+          "batch", "large-tables", "assess", "peer_forest")
 TITLES = {
     "overhead": "1. Overhead over the direct library call (studio / direct, cache off)",
     "ig_floor": "2. Integrated gradients against the raw forward+backward floor and captum's defaults",
@@ -37,6 +37,7 @@ TITLES = {
     "batch": "12. Batch on Ray: rows/s with 1 and 2 workers, overhead per batch, projection to 64 workers",
     "large-tables": "13. Large tables: Data page operations by DuckDB over Parquet / pandas on the same file",
     "assess": "14. Explanation quality: the 100-scenario assess grid on the sample CNN, its time and the model's share",
+    "peer_forest": "15. Peer dashboard on a held-out random forest: studio / explainerdashboard at 1k, 10k, 100k rows",
 }
 PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "torchvision", "captum", "shap", "lime", "interpret",
             "anchor-exp", "streamlit", "playwright", "scikit-image", "skops", "onnxruntime", "xgboost", "lightgbm",

@@ -223,6 +223,84 @@ TASKS = {"first_call": first_call, "cache_restart": cache_restart, "scaling": sc
          "apptest_local": apptest_local}
 
 
+# ---- section 12: the peer benchmark on a held-out random forest (benchmarks/peer_forest.py) -------------------------
+def _timed(steps) -> tuple[dict, float]:
+    """Run ``steps`` (name, fn) in order; the seconds of each and in all."""
+    seconds = {}
+    start = time.perf_counter()
+    for name, fn in steps:
+        t = time.perf_counter()
+        fn()
+        seconds[name] = time.perf_counter() - t
+    return seconds, time.perf_counter() - start
+
+
+def peer_forest_studio(args: dict) -> dict:
+    """The studio's share of section 12: SHAP of every row, permutation importance, PDPs of the top 5."""
+    import studio
+
+    import shap  # noqa: F401  (imported before the clock, as explainerdashboard's import does)
+    import sklearn.inspection  # noqa: F401
+
+    model = studio.load_model(args["model"], sandbox="off")
+    data = studio.load_dataset(args["data"], label="target")
+    data.aligned_to(model)
+    got: dict = {}
+    rows = list(range(len(data)))
+
+    def shap_step():
+        got["shap"] = studio.explain(model, data, "shap", rows=rows, params=args.get("shap_params"), cache=False)
+
+    def perm_step():
+        got["perm"] = studio.explain(model, data, "permutation_importance", params=args.get("perm_params"),
+                                     cache=False)
+        got["top"] = [imp.feature for imp in sorted(got["perm"].importances, key=lambda imp: -imp.mean)[:5]]
+
+    def pdp_step():
+        got["pdp"] = studio.explain(model, data, "pdp", params={**(args.get("pdp_params") or {}),
+                                                                 "features": got["top"]}, cache=False)
+
+    common.reset_peak_rss()
+    seconds, total = _timed([("shap", shap_step), ("permutation", perm_step), ("pdp", pdp_step)])
+    return {"seconds": total, "parts": seconds, "features": got["top"], "shap_shape": list(got["shap"].values.shape),
+            "algorithm": got["shap"].provenance.get("algorithm"), "peak_rss": common.peak_rss_bytes()}
+
+
+def peer_forest_dashboard(args: dict) -> dict:
+    """explainerdashboard's ClassifierExplainer on the same forest and table, at its defaults."""
+    import logging
+
+    import pandas as pd
+
+    logging.disable(logging.WARNING)
+    from explainerdashboard import ClassifierExplainer
+
+    from studio.models.loaders import load_model
+
+    model = load_model(args["model"], sandbox="off").native
+    frame = pd.read_csv(args["data"])
+    y = frame.pop("target")
+    got: dict = {}
+
+    def shap_step():
+        got["explainer"] = ClassifierExplainer(model, frame, y)
+        got["shap"] = got["explainer"].get_shap_values_df()
+
+    def perm_step():
+        got["top"] = list(got["explainer"].get_permutation_importances_df()["Feature"][:5])
+
+    def pdp_step():
+        got["pdps"] = [got["explainer"].pdp_df(col) for col in got["top"]]
+
+    common.reset_peak_rss()
+    seconds, total = _timed([("shap", shap_step), ("permutation", perm_step), ("pdp", pdp_step)])
+    return {"seconds": total, "parts": seconds, "features": got["top"], "shap_shape": list(got["shap"].shape),
+            "peak_rss": common.peak_rss_bytes()}
+
+
+TASKS.update({"peer_forest_studio": peer_forest_studio, "peer_forest_dashboard": peer_forest_dashboard})
+
+
 def main() -> int:
     task = sys.argv[1]
     args = json.loads(sys.stdin.read() or "{}")
@@ -233,3 +311,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

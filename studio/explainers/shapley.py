@@ -49,6 +49,12 @@ Likewise ``auto`` keeps expected gradients only when their gap is under 1%
 of the output scale (``checks["gradient_additivity_gap"]`` otherwise). An
 explicit ``algorithm`` is never replaced by another path: ``tree`` may go
 from interventional to path-dependent, and its gap is reported as measured.
+``algorithm="tree_path_dependent"`` asks for path-dependent TreeSHAP of a
+scikit-learn tree ensemble directly (what ``shap.TreeExplainer(model)`` and
+explainerdashboard compute for forests: no background, absent features
+follow the training cover, about 10-30x cheaper per row than interventional
+with 100 background rows); it is refused where it would not be additive on
+the explained output (boosted classifiers, whose trees hold log-odds).
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ from studio.explainers.params import Param, ParamSpec
 from studio.explainers.tabular_utils import Codec, sample_rows, target_index
 from studio.explanation import Explanation
 
-ALGORITHMS = ("auto", "tree", "linear", "gradient", "permutation", "kernel")
+ALGORITHMS = ("auto", "tree", "linear", "gradient", "permutation", "kernel", "tree_path_dependent")
 _TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tree._classes",
                  "sklearn.ensemble._hist_gradient_boosting.gradient_boosting")
 # scikit-learn estimators built on ``sklearn.tree._tree.Tree``, which compares float32 inputs.
@@ -171,6 +177,11 @@ class TabularShap(Explainer):
             return "permutation"
         if algo in ("tree", "linear", "gradient") and not numeric:
             raise StudioError(f"algorithm {algo!r} needs numeric features; use 'permutation' for categorical data")
+        if algo == "tree_path_dependent":
+            if not numeric or not _is_sklearn_tree(model):
+                raise StudioError("algorithm 'tree_path_dependent' is for scikit-learn tree ensembles on numeric "
+                                  "features; use 'auto' or 'permutation'")
+            return "tree"
         if algo == "tree" and not _is_tree(model):
             raise StudioError("algorithm 'tree' is for scikit-learn tree ensembles and XGBoost, LightGBM or CatBoost "
                               "models; use 'auto' or 'permutation'")
@@ -215,6 +226,18 @@ class TabularShap(Explainer):
             if model.explains_margin:
                 checks["explains_margin"] = 1.0
                 reason += "; it explains the raw margin (log-odds or scores before the link), not the probability"
+        elif path == "tree" and params["algorithm"] == "tree_path_dependent":
+            try:
+                values, base = self._tree_path_dependent(model, x, cols)
+            except _Fallback as exc:
+                raise StudioError(f"shap's path-dependent TreeSHAP cannot explain this model: {str(exc)[:150]}; "
+                                  "use 'auto' or 'permutation'") from None
+            gap = gap_of(values, base, fx)
+            if gap > EXACT_TOLERANCE * scale:
+                raise StudioError(f"path-dependent TreeSHAP misses additivity on this model by {gap:.3g} (its trees "
+                                  "hold log-odds, not the explained probability); use 'auto' or 'permutation'")
+            algorithm, reason = "tree_path_dependent", "path-dependent TreeSHAP asked for (exact, no background)"
+            checks["tree_path_dependent"] = 1.0
         elif path == "tree":
             try:
                 values, base = self._tree(model, x, bg, cols, fx, EXACT_TOLERANCE * scale)
