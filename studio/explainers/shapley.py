@@ -22,7 +22,10 @@ Paths (``algorithm="auto"`` picks the first that fits):
     margin, so **these values explain the margin**: log-odds for binary
     classifiers (the other class: the negated log-odds), the per-class
     softmax scores for multiclass ones, and the value before the inverse
-    link for Poisson/Gamma/Tweedie regression. ``checks["explains_margin"]``
+    link for Poisson/Gamma/Tweedie regression. CatBoost models with
+    ``cat_features`` take this path on tables with text columns too (a
+    ``Pool`` carrying ``cat_features``; each categorical column is one
+    feature). ``checks["explains_margin"]``
     is 1.0 then, and the additivity gap is measured on that margin. Use
     ``algorithm="permutation"`` to explain the probability instead.
 
@@ -132,6 +135,11 @@ def _is_booster(model) -> bool:
     return isinstance(model, BoosterModel)
 
 
+def _native_categorical(model) -> bool:
+    """Whether the model's own TreeSHAP reads categorical columns (CatBoost with ``cat_features``)."""
+    return _is_booster(model) and bool(getattr(model, "categorical_indices", None))
+
+
 def _is_tree(model) -> bool:
     return _is_sklearn_tree(model) or _is_booster(model)
 
@@ -168,13 +176,15 @@ class TabularShap(Explainer):
         algo = params.get("algorithm", "auto")
         numeric = not data.categorical
         if algo == "auto":
-            if _is_tree(model) and numeric:
+            if _is_tree(model) and (numeric or _native_categorical(model)):
                 return "tree"
             if _is_linear_regressor(model) and numeric:
                 return "linear"
             if getattr(model, "differentiable", False) and numeric:
                 return "gradient"
             return "permutation"
+        if algo == "tree" and not numeric and _native_categorical(model):
+            return algo
         if algo in ("tree", "linear", "gradient") and not numeric:
             raise StudioError(f"algorithm {algo!r} needs numeric features; use 'permutation' for categorical data")
         if algo == "tree_path_dependent":

@@ -850,6 +850,18 @@ class LightGBMModel(BoosterModel):
         return raw.reshape(len(x), k, -1)  # LightGBM lays classes side by side: (n, K * (F + 1))
 
 
+def _category_text(value) -> str:
+    """A categorical value as the string CatBoost hashes: whole floats without ``.0``, missing as ``"nan"``."""
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return "nan"
+        if float(value).is_integer():
+            return str(int(value))
+    if value is None:
+        return "nan"
+    return str(value)
+
+
 def _lgb_objective(booster) -> str:
     for line in booster.model_to_string(num_iteration=0).splitlines()[:20]:
         if line.startswith("objective="):
@@ -858,7 +870,18 @@ def _lgb_objective(booster) -> str:
 
 
 class CatBoostModel(BoosterModel):
-    """A CatBoost model loaded from its ``.cbm`` file (numeric features)."""
+    """A CatBoost model loaded from its ``.cbm`` file, with numeric and categorical features.
+
+    Categorical features (CatBoost's ``cat_features``, read from the file)
+    take the data's text as it is: each value is handed to CatBoost as a
+    string in a ``Pool`` carrying ``cat_features``, as CatBoost does at
+    training time. Whole numbers read as floats (a CSV column of codes) are
+    written without the ``.0`` and missing values as ``"nan"`` (CatBoost
+    itself asks for missing categories to be converted to strings; pandas'
+    ``astype(str)`` writes ``"nan"``). TreeSHAP (``get_feature_importance(
+    type="ShapValues")``) then explains each categorical column as one
+    feature.
+    """
 
     library = "CatBoost"
 
@@ -880,14 +903,43 @@ class CatBoostModel(BoosterModel):
         names = list(native.feature_names_ or [])
         self._features = None if names == [str(i) for i in range(len(names))] else names
         self._n_features = len(names) or None
-        if native.get_cat_feature_indices():
-            raise StudioError("the CatBoost model has categorical features; the studio explains CatBoost models on "
-                              "numeric features (encode the categories as numbers before training)")
+        self.categorical_indices = [int(i) for i in native.get_cat_feature_indices()]
+
+    def _check_input(self, x) -> np.ndarray:
+        if not self.categorical_indices:
+            return super()._check_input(x)
+        x = Model._check_input(self, x)
+        if x.ndim != 2:
+            raise StudioError(f"{self.library} models take a table (rows x features), got shape {x.shape}")
+        if self._n_features is not None and x.shape[1] != self._n_features:
+            raise StudioError(f"the model takes {self._n_features} features, the data has {x.shape[1]}")
+        numeric = [j for j in range(x.shape[1]) if j not in self.categorical_indices]
+        try:
+            np.asarray(x[:, numeric], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise StudioError("the CatBoost model's numeric features hold text; give it the columns it was trained "
+                              "on, in order") from None
+        return x
 
     def _pool(self, x):
         from catboost import Pool
 
-        return Pool(np.asarray(x, dtype=np.float64))
+        if not self.categorical_indices:
+            return Pool(np.asarray(x, dtype=np.float64))
+        import pandas as pd
+
+        x = np.asarray(x, dtype=object)
+        columns = {}
+        for j in range(x.shape[1]):
+            if j in self.categorical_indices:
+                columns[j] = [_category_text(v) for v in x[:, j]]
+            else:
+                columns[j] = np.asarray(x[:, j], dtype=np.float64)
+        frame = pd.DataFrame(columns)
+        names = list(self.native.feature_names_ or [])
+        if len(names) == frame.shape[1]:  # CatBoost checks a frame's column names against the file's
+            frame.columns = names
+        return Pool(frame, cat_features=self.categorical_indices)
 
     def _raw_output(self, x):
         if self.n_classes:

@@ -209,3 +209,53 @@ def test_booster_through_the_sandbox(tmp_path):
     np.testing.assert_allclose(model.output(data.x), native(frame.to_numpy()), rtol=0, atol=1e-9)
     exp = studio.explain(model, data, "shap", rows=ROWS, cache=False)
     assert exp.provenance["algorithm"].startswith("LightGBM native TreeSHAP") and exp.checks["explains_margin"] == 1.0
+
+
+def _catboost_categorical(kind, tmp_path):
+    """CatBoost on two string columns (one with a missing value, as CatBoost asks: the string "nan") and two
+    numbers, ``cat_features`` given by name, saved with CatBoost's own ``save_model``."""
+    import catboost as cb
+
+    rng = np.random.default_rng(3)
+    n = 200
+    frame = pd.DataFrame({"colour": rng.choice(["red", "green", "blue"], n), "alpha": rng.normal(size=n),
+                          "shape": rng.choice(["round", "square", "flat", "nan"], n), "beta": rng.normal(size=n)})
+    score = (frame["colour"] == "red") * 1.5 - (frame["shape"] == "flat") + frame["alpha"] + 0.3 * rng.normal(size=n)
+    y = {"binary": (score > 0.4).astype(int), "regression": 10 * score + 3}[kind]
+    cls = cb.CatBoostRegressor if kind == "regression" else cb.CatBoostClassifier
+    est = cls(iterations=20, depth=3, random_seed=0, verbose=0, thread_count=1, allow_writing_files=False)
+    est.fit(frame, y, cat_features=["colour", "shape"])
+    path = tmp_path / "model.cbm"
+    est.save_model(str(path))
+    return est, path, frame, y
+
+
+@pytest.mark.parametrize("kind", ["binary", "regression"])
+def test_catboost_with_categorical_features(tmp_path, kind):
+    """Strings go to CatBoost as categories: the studio's outputs and SHAP values equal CatBoost's own on a Pool
+    with cat_features; permutation importance and PDP (a categorical curve) run on the same columns."""
+    import catboost as cb
+
+    est, path, frame, y = _catboost_categorical(kind, tmp_path)
+    model = _load(path)
+    data = _save_data(tmp_path, frame.replace({"shape": {"nan": np.nan}}), y)  # the CSV's empty cell: missing
+    assert data.categorical == ["colour", "shape"] and model.feature_names == list(frame.columns)
+    want = est.predict(frame) if kind == "regression" else est.predict_proba(frame)
+    want = want[:, None] if want.ndim == 1 else want
+    np.testing.assert_allclose(model.output(data.x), want, rtol=0, atol=1e-9)
+    exp = studio.explain(model, data, "shap", rows=ROWS, cache=False)
+    assert exp.checks["path_tree"] == 1.0 and exp.provenance["algorithm"].startswith("CatBoost native TreeSHAP")
+    raw = est.get_feature_importance(data=cb.Pool(frame.iloc[ROWS], cat_features=[0, 2]), type="ShapValues")
+    sign = np.where(np.asarray(exp.target) == 1, 1.0, -1.0) if kind == "binary" else np.ones(len(ROWS))
+    np.testing.assert_allclose(exp.values, raw[:, :-1] * sign[:, None], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(exp.base_values, raw[:, -1] * sign, rtol=0, atol=1e-12)
+    assert exp.checks["additivity_gap"] < 1e-9
+    pi = studio.explain(model, data, "permutation_importance", params={"n_repeats": 2, "max_rows": 120}, cache=False)
+    assert {i.feature for i in pi.importances} == set(frame.columns)
+    assert max(pi.importances, key=lambda i: i.mean).feature in ("colour", "alpha")
+    pdp = studio.explain(model, data, "pdp", params={"features": ["colour"], "max_rows": len(frame)}, cache=False)
+    curve = pdp.curves[0]
+    assert curve.categorical and list(curve.grid[0]) == ["blue", "green", "red"]
+    direct = [np.mean(est.predict(frame.assign(colour=c)) if kind == "regression"
+                      else est.predict_proba(frame.assign(colour=c))[:, 1]) for c in ("blue", "green", "red")]
+    np.testing.assert_allclose(np.asarray(curve.average, dtype=float).reshape(-1)[-3:], direct, rtol=0, atol=1e-9)
