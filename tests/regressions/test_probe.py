@@ -9,6 +9,8 @@ with the same weights.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +154,28 @@ def test_one_row_model_gets_one_row_per_call(tmp_path, x):
     calls.clear()
     model.output(x)
     assert calls == [1] * len(x)
+
+
+def test_onnx_exported_with_a_fixed_batch_of_one_runs_one_row_per_call(tmp_path, x, table):
+    """``torch.onnx.export`` without dynamic shapes fixes the batch at the example's 1 row (the TorchScript-based
+    exporter, ``dynamo=False``: the same fixed shape as the default exporter, 50x quicker here): onnxruntime refuses a
+    batch of 3 at the probe, so the model runs one row per call (the cost stated in its notes) and answers like
+    the torch network it came from, through the methods that batch internally."""
+    net = _weights(Mlp())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (torch.zeros(1, F),), str(tmp_path / "batch1.onnx"), dynamo=False)
+    model = _load(tmp_path / "batch1.onnx", card=CARD | {"task": "classification"})
+    assert model.format == "onnx" and model.max_batch == 1
+    assert any("one row per call" in n and "one model call per evaluated row" in n for n in model.notes)
+    with torch.no_grad():
+        want = torch.softmax(net(torch.as_tensor(x, dtype=torch.float32)), 1).numpy()
+    np.testing.assert_allclose(model.predict_proba(x), want, atol=1e-5)
+    batching = studio.wrap_model(net, card=CARD)
+    params = {"features": [NAMES[1]], "grid_resolution": 5}
+    got = studio.explain(model, table, "pdp", target=2, params=params, cache=False)
+    ref = studio.explain(batching, table, "pdp", target=2, params=params, cache=False)
+    np.testing.assert_allclose(got.curves[0].average, ref.curves[0].average, atol=1e-5)
+    got = studio.explain(model, table, "ice", target=0, params=params | {"max_rows": 4}, cache=False)
+    ref = studio.explain(batching, table, "ice", target=0, params=params | {"max_rows": 4}, cache=False)
+    np.testing.assert_allclose(got.curves[0].individual, ref.curves[0].individual, atol=1e-5)
