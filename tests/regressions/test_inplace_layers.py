@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import studio
+from studio.errors import StudioError
 
 SIDE = 64
 
@@ -201,3 +202,94 @@ def test_activations_of_a_scripted_layer_before_an_in_place_relu():
         want = _skip(False).conv(torch.as_tensor(data.x)).mean(dim=(2, 3)).numpy()
     assert want.min() < 0  # the in-place ReLU would have clipped these
     np.testing.assert_allclose(got.matrix, want, rtol=1e-5, atol=1e-6)
+
+
+# ---- conformance: every way of writing an in-place activation x every method that reads a layer --------------------
+def _styled(style, inplace):
+    """Conv -> act -> conv -> act -> pool -> linear, the activation written as ``nn.ReLU(inplace=...)``,
+    ``F.relu(..., inplace=...)`` or ``x.relu_()`` (``torch.relu(x)`` when not in place); same weights for each."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Styled(nn.Module):
+        def __init__(self, style: str, inplace: bool):
+            super().__init__()
+            torch.manual_seed(6)
+            self.conv1 = nn.Conv2d(1, 6, 3, padding=1)
+            self.act1 = nn.ReLU(inplace=inplace)
+            self.conv2 = nn.Conv2d(6, 8, 3, padding=1)
+            self.act2 = nn.ReLU(inplace=inplace)
+            self.fc = nn.Linear(8, 10)
+            self.style, self.inplace = style, inplace
+
+        def act(self, h: torch.Tensor) -> torch.Tensor:
+            if self.style == "functional":
+                return F.relu(h, inplace=self.inplace)
+            return h.relu_() if self.inplace else torch.relu(h)
+
+        def forward(self, x):
+            h = self.conv1(x)
+            h = self.act1(h) if self.style == "module" else self.act(h)
+            h = self.conv2(h)
+            h = self.act2(h) if self.style == "module" else self.act(h)
+            return self.fc(h.mean(dim=(2, 3)))
+
+    return Styled(style, inplace).eval()
+
+
+STYLES = ["module", "functional", "method"]
+STYLED_CARD = {"task": "classification", "class_names": [str(i) for i in range(10)], "input_size": [1, 16, 16]}
+
+
+@pytest.mark.parametrize("scripted", [False, True], ids=["eager", "torchscript"])
+@pytest.mark.parametrize("style", STYLES)
+def test_in_place_conformance_every_layer_reader(style, scripted, tmp_path):
+    """Grad-CAM (two layers, two targets), guided Grad-CAM, the model-randomisation check's first map and the
+    activations capture, on a network whose activations overwrite the layer's output, equal the same readers
+    (Captum, or the layer called directly) on its not-in-place twin."""
+    import torch
+
+    from studio.activations import activations
+
+    net = _styled(style, True)
+    if scripted:
+        torch.jit.script(net).save(str(tmp_path / "net.pt"))
+        model = studio.load_model(tmp_path / "net.pt", card=STYLED_CARD, sandbox="off")
+    else:
+        model = studio.wrap_model(net, card=STYLED_CARD)
+    twin = _styled(style, False)
+    data = _images(3, channels=1, side=16, seed=8)
+    x = torch.as_tensor(data.x)
+    maps = {}
+    for layer in ("conv1", "conv2"):
+        # two targets whose reference map is not all zero (Grad-CAM's ReLU can zero a class on a random net)
+        targets = [t for t in range(10) if _captum_grad_cam(twin, layer, x, [t] * 3).max() > 0][:2]
+        assert len(targets) == 2
+        for target in targets:
+            exp = studio.explain(model, data, "grad_cam", rows=[0, 1, 2], target=target, params={"layer": layer},
+                                 cache=False)
+            want = _captum_grad_cam(twin, layer, x, [target] * 3)
+            np.testing.assert_allclose(exp.values, want, rtol=1e-4, atol=1e-6 * want.max())
+            maps[layer] = maps.get(layer, []) + [exp.values]
+        assert not np.allclose(*maps[layer])  # the target matters
+    if scripted:  # guided backpropagation needs ReLU modules in a plain chain: this scripted graph is refused
+        with pytest.raises(StudioError, match="guided backpropagation needs the model's ReLU layers as modules"):
+            studio.explain(model, data, "guided_grad_cam", rows=[0], target=targets[0], params={"layer": "conv2"},
+                           cache=False)
+    else:
+        guided = studio.explain(model, data, "guided_grad_cam", rows=[0, 1, 2], target=targets[0],
+                                params={"layer": "conv2"}, cache=False)
+        want = _captum_guided_grad_cam(twin, "conv2", x, [targets[0]] * 3)
+        assert np.abs(want).max() > 0
+        np.testing.assert_allclose(guided.values, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+    sanity = studio.explain(model, data, "model_randomisation", rows=[0], target=targets[0],
+                            params={"method": "grad_cam", "max_layers": 1}, cache=False)  # the last Conv2d: conv2
+    want = _captum_grad_cam(twin, "conv2", x[:1], [targets[0]])
+    np.testing.assert_allclose(sanity.values, want, rtol=1e-4, atol=1e-6 * max(want.max(), 1e-6))
+    got = activations(model, data, "conv1", reduce="mean")
+    with torch.no_grad():
+        want = twin.conv1(x).mean(dim=(2, 3)).numpy()
+    assert want.min() < 0  # the in-place ReLU would have clipped these
+    np.testing.assert_allclose(got.matrix, want, rtol=1e-5, atol=1e-6)
+    assert net.act1.inplace if style == "module" else net.inplace  # the user's network is left as it was
