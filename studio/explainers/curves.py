@@ -36,8 +36,9 @@ with the feature set to NaN, in ``Curve.extra``:
   (``ALE(x_j)`` interpolated between the bin edges). ``extra["n_missing"]``
   counts the rows with the feature missing.
 
-Two-feature curves use rows and grids of observed values only (no missing
-point). ``studio.charts.curves`` draws the missing point as a separate
+Categorical features get the same "missing" point (their grid holds the
+observed categories only). Two-feature curves use rows and grids of observed
+values only (no missing point). ``studio.charts.curves`` draws the missing point as a separate
 point labelled "missing".
 """
 
@@ -191,7 +192,7 @@ class PartialDependence(_CurveExplainer):
             average, ice = partial_dependence(f, x, cols, grids, individual=self.name == "ice")
             names = tuple(data.feature_names[j] for j in cols)
             extra = {"scale": output_scale(model), "categorical_features": [is_cat[j] for j in cols]}
-            if len(cols) == 1 and not is_cat[cols[0]] and missing_share(data.x[:, cols[0]]) > 0:
+            if len(cols) == 1 and missing_share(data.x[:, cols[0]]) > 0:  # numeric or categorical
                 at_missing = stacked_outputs(f, x, cols, np.asarray([[np.nan]]))[0]  # (n,)
                 if np.all(np.isfinite(at_missing)):
                     extra["missing"] = float(at_missing.mean())

@@ -199,7 +199,11 @@ def feature_grid(column, resolution: int, method: str = "quantile", categorical:
     """
     column = np.asarray(column)
     if categorical:
-        values = {str(v): v for v in column}
+        import pandas as pd
+
+        values = {str(v): v for v in column[~pd.isna(column)]}
+        if not values:
+            raise StudioError("a feature has only missing values in the rows used; pick another feature or more rows")
         return np.asarray([values[k] for k in sorted(values)], dtype=object)
     column = column.astype(np.float64)
     column = column[~np.isnan(column)]

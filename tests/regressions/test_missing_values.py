@@ -353,3 +353,46 @@ def test_a_nan_answer_is_refused_and_the_cli_does_not_exit_0(tmp_path, hgb, fram
     monkeypatch.setattr(PartialDependence, "explain", real)
     assert cli.main(argv) == 0  # the real PDP (in the sandboxed worker) answers: 20 finite grid points
     assert '"grid"' in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def categorical_missing(tmp_path_factory):
+    """A string column with empty cells and a skops pipeline that reads them (imputed as their own category)."""
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(7)
+    n = 240
+    colour = rng.choice(["red", "green", "blue"], size=n).astype(object)
+    colour[rng.random(n) < 0.15] = np.nan
+    x1 = rng.normal(size=n)
+    y = ((colour == "red") | (pd.isna(colour) & (x1 > -1)) | (x1 > 1)).astype(int)
+    frame = pd.DataFrame({"colour": colour, "x1": x1})
+    prep = ColumnTransformer([("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="unknown"),
+                                                    OneHotEncoder(handle_unknown="ignore")), ["colour"]),
+                              ("num", "passthrough", ["x1"])])
+    pipe = Pipeline([("prep", prep), ("forest", RandomForestClassifier(30, max_depth=4, random_state=0))]).fit(frame, y)
+    path = tmp_path_factory.mktemp("catmiss") / "pipe.skops"
+    sio.dump(pipe, path)
+    return pipe, _load(path), table_dataset(frame.assign(y=y), name="catmiss.csv", label="y"), frame
+
+
+@pytest.mark.parametrize("method", ["pdp", "ice"])
+def test_categorical_curve_has_a_missing_point(categorical_missing, method):
+    """The grid holds the observed categories only; "missing" is the model's output with the category missing,
+    averaged over the rows (ICE: each row's), computed here from the pipeline itself."""
+    pipe, model, data, frame = categorical_missing
+    exp = studio.explain(model, data, method, target=1, params={"features": ["colour"], "max_rows": 0}, cache=False)
+    curve = exp.curves[0]
+    assert curve.categorical and list(curve.grid[0]) == ["blue", "green", "red"]
+    at_missing = pipe.predict_proba(frame.assign(colour=np.nan))[:, 1]  # (n,)
+    np.testing.assert_allclose(curve.extra["missing"], at_missing.mean(), rtol=0, atol=1e-12)
+    want = [pipe.predict_proba(frame.assign(colour=c))[:, 1].mean() for c in ("blue", "green", "red")]
+    np.testing.assert_allclose(np.asarray(curve.average, dtype=float), want, rtol=0, atol=1e-12)
+    assert abs(curve.extra["missing"] - want[0]) > 0.05  # the model gives "missing" its own effect
+    if method == "ice":
+        np.testing.assert_allclose(curve.extra["missing_individual"], at_missing, rtol=0, atol=1e-12)
