@@ -16,6 +16,9 @@ peer_studio
 peer_dashboard
     explainerdashboard's ClassifierExplainer computing the same set (run with
     the peer venv's python).
+peer_forest_studio, peer_forest_dashboard
+    The same set on a held-out random forest and table given as files
+    (section 12, ``benchmarks/peer_forest.py``), each part timed.
 
 Each prints one JSON object as its last line.
 """

@@ -9,8 +9,10 @@ Paths (``algorithm="auto"`` picks the first that fits):
     ``model_output="probability"`` for classifiers (the same estimand as
     the permutation path: Shapley values of the probability with absent
     features drawn from the background); if shap refuses the model or its
-    values miss additivity (shap 0.51 on scikit-learn 1.9 random forests
-    can be a whole tree's value off, see DESIGN.md), *path-dependent*
+    values miss additivity (shap 0.51 rounds scikit-learn's thresholds to
+    the nearest float32, which sent tied values the other way on forests
+    over rounded data; the studio now hands it float32-floored thresholds,
+    see :func:`_float32_thresholds`, so this is a safety net), *path-dependent*
     TreeSHAP (``feature_perturbation="tree_path_dependent"``: absent
     features follow the training cover of each branch; no background), kept
     only if it is additive on the explained output (forests, whose leaves
