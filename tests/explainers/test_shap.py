@@ -219,3 +219,23 @@ def test_bad_params(gbt, mlp, table):
         model, data = categorical_table()
         studio.explain(model, data, "shap", params={"algorithm": "linear"}, cache=False)
     assert dataset  # shared helper import used by other tests
+
+
+def test_path_dependent_on_request_equals_shap_and_refuses_log_odds_trees(wine_forest_60):
+    """algorithm='tree_path_dependent' (explainerdashboard's estimand for forests) is shap's own path-dependent
+    TreeSHAP, additive on the probability; a boosted classifier (trees of log-odds) is refused in one sentence."""
+    import shap
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    est, data = wine_forest_60
+    rows = [0, 70, 150]
+    exp = studio.explain(studio.wrap_model(est), data, "shap", rows=rows, target=2,
+                         params={"algorithm": "tree_path_dependent"}, cache=False)
+    assert exp.provenance["algorithm"] == "tree_path_dependent" and exp.checks["additivity_gap"] < 1e-9
+    ref = shap.TreeExplainer(est)(data.x[rows])
+    np.testing.assert_allclose(exp.values, ref.values[:, :, 2], atol=1e-12)
+    binary = data.frame.assign(target=(np.asarray(data.y) == 0).astype(int))
+    gbc = studio.wrap_model(GradientBoostingClassifier(n_estimators=5, random_state=0).fit(data.frame, binary.target))
+    with pytest.raises(StudioError, match="path-dependent TreeSHAP misses additivity"):
+        studio.explain(gbc, dataset(binary), "shap", rows=[0], params={"algorithm": "tree_path_dependent"},
+                       cache=False)
