@@ -107,6 +107,15 @@ FIXES = (
      "shared the 2 cores, and the two tabular rows of the same run came out at 0.4 (in-process runs share the "
      "benchmark process with torch's thread pool)", "re-measure on a quiet machine; if it holds, profile the "
      "worker's integrated_gradients against the in-process one (threads per process, first-call warm-up)"),
+    (r"^held-out random forest, SHAP \+ permutation", "both sides compute the SHAP values with the same call, "
+     "shap's path-dependent TreeSHAP (C, one thread, the GIL held), and it is 80-95% of each side's time from "
+     "1,000 rows on; the studio's own parts are quicker (permutation importance 2-2.5x, PDPs 5x), which cannot "
+     "bring the whole under 0.5 while SHAP is the same work; single runs at 10k on a machine at load 10-14, so "
+     "the SHAP parts (the same code) differ by the load alone", "a faster exact TreeSHAP for scikit-learn "
+     "forests than shap's: XGBoost's multithreaded pred_contribs (the same path-dependent algorithm) on the "
+     "forest rewritten as an XGBoost JSON model (thresholds floored to float32 then nudged for XGBoost's strict "
+     "'<', leaf values over the tree count, cover = weighted_n_node_samples), or FastTreeSHAP v2 (O(TLD) per "
+     "row instead of O(TLD^2)); on a GPU machine XGBoost's GPUTreeShap"),
 )
 
 
