@@ -48,7 +48,8 @@ PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "torchvision", "captum",
 # Applied to a row only when it misses; the row's own note keeps what this run measured. Fixed causes are removed
 # from this table (see git history): a cache hit runs no model and reads package versions once per process, the
 # adapter hands arrays to position-only scikit-learn models, occlusion is one captum call, IG and Grad-CAM reuse
-# their own forward pass for base values and checks, anchors stop at max_anchor_size 8.
+# their own forward pass for base values and checks, anchors stop at max_anchor_size 8, shap's
+# interventional TreeSHAP gets float32-floored scikit-learn thresholds (no probe-then-fallback on rounded data).
 _PREDICTED_CLASS = (
     "studio/api.py `resolve_target`: a local method explaining each row's predicted class runs the model once on the "
     "rows to find it before the method's own forward pass; let gradient methods take targets=None and use the argmax "
@@ -88,12 +89,6 @@ FIXES = (
      "elements and headless chromium (software rendering, --disable-gpu) drawing several Vega charts; a one-chart "
      "Streamlit page measured the same way takes 0.4-1.5 s on this machine",
      "draw fewer Vega views on first paint (one combined chart for all methods instead of one per method)"),
-    (r"^shap on a held-out .*decimals\)", "shap 0.51's interventional TreeSHAP misses additivity on these forests "
-     "(every row off by the same amount, from the background), so the studio pays one interventional row (the probe "
-     "that finds the miss) before the path-dependent pass the direct call makes; on deep forests one interventional "
-     "row (100 background rows) costs as much as 10-30 path-dependent rows", "explain path-dependent first on "
-     "scikit-learn forests (a different estimand: absent features follow the trees' cover, not the background), or "
-     "remember per model and background that interventional missed so later calls skip the probe; or a fixed shap"),
     (r"^summaries: DuckDB / 3 s budget", "every statistic of every column over every row is two full scans of the "
      "file (count, distinct estimate, min, mean, max; then central moments and 20-bin histograms), on the shared "
      "2-core machine", "none needed for the pages: the app counts them once while the file loads (studio/ui/state.py "
