@@ -1,4 +1,4 @@
-"""Section 13 (issue 12): the peer benchmark on a held-out random forest at 1,000, 10,000 and 100,000 rows.
+"""Section 15 (issue 12): the peer benchmark on a held-out random forest at 1,000, 10,000 and 100,000 rows.
 
 The forest is trained here, not the sample: scikit-learn
 ``RandomForestClassifier(n_estimators=50, max_depth=8)`` on 5,000 rows of

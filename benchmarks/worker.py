@@ -18,7 +18,7 @@ peer_dashboard
     the peer venv's python).
 peer_forest_studio, peer_forest_dashboard
     The same set on a held-out random forest and table given as files
-    (section 13, ``benchmarks/peer_forest.py``), each part timed.
+    (section 15, ``benchmarks/peer_forest.py``), each part timed.
 
 Each prints one JSON object as its last line.
 """
@@ -226,7 +226,7 @@ TASKS = {"first_call": first_call, "cache_restart": cache_restart, "scaling": sc
          "apptest_local": apptest_local}
 
 
-# ---- section 13: the peer benchmark on a held-out random forest (benchmarks/peer_forest.py) -------------------------
+# ---- section 15: the peer benchmark on a held-out random forest (benchmarks/peer_forest.py) -------------------------
 def _timed(steps) -> tuple[dict, float]:
     """Run ``steps`` (name, fn) in order; the seconds of each and in all."""
     seconds = {}
@@ -239,7 +239,7 @@ def _timed(steps) -> tuple[dict, float]:
 
 
 def peer_forest_studio(args: dict) -> dict:
-    """The studio's share of section 13: SHAP of every row, permutation importance, PDPs of the top 5."""
+    """The studio's share of section 15: SHAP of every row, permutation importance, PDPs of the top 5."""
     import studio
 
     import shap  # noqa: F401  (imported before the clock, as explainerdashboard's import does)
