@@ -63,7 +63,9 @@ def get_activations(cache, key: str):
         matrix = store.get_array(key, info["sha256"], dtype=np.float32)
         if matrix is None or list(matrix.shape) != info["shape"]:
             raise ValueError("the matrix file is missing or changed")
-        return Activations.from_wire(meta, {"values": matrix, "peak": np.asarray(meta["peak"], dtype=np.float32)})
+        act = Activations.from_wire(meta, {"values": matrix, "peak": np.asarray(meta["peak"], dtype=np.float32)})
+        act.matrix = matrix  # the mapping itself (from_wire's asarray would hide that it is one)
+        return act
 
     try:
         act = store.get_decoded(key, decode)
