@@ -15,7 +15,9 @@ output (as Grad-CAM does); ``torch.export`` programs through
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -417,7 +419,7 @@ def _capture(model, data, layer: str, rows: np.ndarray, reduce: str, batch_size:
     outs = []
     contiguous = bool(np.all(np.diff(rows) == 1))
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), capture_threads():
             for start in range(0, len(rows), bs):
                 if contiguous:  # a slice: no gather copy
                     xb = data.x[rows[start] : rows[start] + min(bs, len(rows) - start)]
@@ -439,6 +441,31 @@ def _capture(model, data, layer: str, rows: np.ndarray, reduce: str, batch_size:
         tap.close()
     return finish(model, data, rows, matrix, peaks.cpu().numpy(), np.concatenate(outs), tap.name, tap.shape, reduce,
                   tap.notes)
+
+
+@contextlib.contextmanager
+def capture_threads():
+    """torch's intra-op threads for a capture: ``$STUDIO_CAPTURE_THREADS`` (default 1; 0 keeps torch's own).
+
+    Measured on 2 shared cores (benchmarks section "activations"): with the
+    machine loaded, two threads were over 10 times slower than one (each
+    batch waits for the busier core); idle, two threads gain little on a
+    model this small. Restored afterwards.
+    """
+    import torch
+
+    try:
+        wanted = int(os.environ.get("STUDIO_CAPTURE_THREADS", "1"))
+    except ValueError:
+        wanted = 1
+    before = torch.get_num_threads()
+    if wanted > 0 and wanted != before:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def default_batch(data) -> int:
@@ -536,7 +563,7 @@ def dead_neurons(model, data, rows=None, batch_size: int | None = None) -> dict:
     x_all = data.x if rows is None else data.x[np.asarray(list(rows), dtype=np.int64)]
     bs = int(batch_size or default_batch(data))
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), capture_threads():
             for start in range(0, len(x_all), bs):
                 xb = np.asarray(x_all[start : start + bs], dtype=np.float32)
                 module(torch.as_tensor(xb if xb.flags.writeable else xb.copy(), device=model.device))
