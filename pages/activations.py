@@ -13,7 +13,7 @@ st.title("Activations")
 model, data = state.current()
 graph = ui.graph_of(model, data)
 if graph is not None and not graph.layers:
-    st.info("This model's graph is shown below; capturing activations needs a torch model (its layers can be hooked).")
+    st.info("This model's graph is shown below; capturing activations needs a torch or ONNX model with layers.")
 if graph is not None:
     layers = graph.layers
     layer = None
@@ -47,6 +47,7 @@ if graph is not None:
             groups.update(ui.class_rows(act, by))
             ui.render_matrix(act, groups)
             st.subheader("Projection")
-            ui.render_projection(act, key=f"{model.cache_id}{data.fingerprint}{act.layer}{n_rows}{reduce}")
+            picked = ui.render_projection(act, key=f"{model.cache_id}{data.fingerprint}{act.layer}{n_rows}{reduce}")
             st.subheader("Instance")
-            ui.drill_down(model, data, frame)
+            ui.instance_table(act)
+            ui.drill_down(model, data, frame, picked)

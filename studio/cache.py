@@ -38,6 +38,7 @@ from pathlib import Path
 
 DEFAULT_MAX_BYTES = 2 * 2**30
 SUFFIX = ".explanation"
+ARRAY_SUFFIX = ".npy"  # memory-mapped array entries (put_array / get_array), listed and evicted with the others
 MAGIC = b"STUDIOC1"  # entry format: MAGIC, 32-byte HMAC-SHA256 tag, blob
 TAG_BYTES = 32
 HEADER_BYTES = len(MAGIC) + TAG_BYTES
@@ -249,9 +250,10 @@ class Cache:
         return stored
 
     def discard(self, key: str) -> None:
-        """Remove an entry (e.g. one found corrupt)."""
+        """Remove an entry (e.g. one found corrupt), and its array file if it has one."""
         _RECENT.pop(str(self._path(key)), None)
         _unlink_entry(self._path(key))
+        _unlink_entry(self._array_path(key))
 
     def put(self, key: str, blob: bytes) -> bool:
         """Store ``blob`` atomically with its tag; False (with one warning) if the disk refuses."""
@@ -273,19 +275,104 @@ class Cache:
             os.replace(tmp, path)
             tmp = None
         except OSError as exc:
-            self.disabled_reason = f"{exc.strerror or exc} ({self.directory})"
-            if str(self.directory) not in _WARNED:
-                _WARNED.add(str(self.directory))
-                warnings.warn(
-                    f"studio cache disabled: cannot write to {self.directory}: {exc.strerror or exc}; "
-                    "results are computed but not kept (set STUDIO_CACHE_DIR to a writable folder)",
-                    RuntimeWarning, stacklevel=2,
-                )
+            self._disable(exc)
             return False
         finally:
             _discard(tmp)
         self.evict()
         return True
+
+    # ---- memory-mapped arrays -------------------------------------------------------------------
+    def _array_path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}{ARRAY_SUFFIX}"
+
+    def put_array(self, key: str, array) -> str | None:
+        """Store ``array`` as a plain ``.npy`` file (numpy's format, no pickle) for :meth:`get_array`.
+
+        The file carries no tag of its own: the caller keeps the returned
+        sha256 inside a tagged entry (:meth:`put`), and :meth:`get_array`
+        maps the file only when its bytes hash to it.
+
+        Returns
+        -------
+        str or None
+            The file's sha256 (hex), or None when the disk refuses (one warning, as :meth:`put`).
+        """
+        import numpy as np
+
+        if self.disabled_reason:
+            return None
+        path = self._array_path(key)
+        tmp = None
+        try:
+            self._prepare_directory()
+            self._prepare_subdir(key)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=ARRAY_SUFFIX)  # mode 0600
+            with os.fdopen(fd, "wb") as fh:
+                np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            digest = _file_sha256(tmp)
+            os.replace(tmp, path)
+            tmp = None
+        except OSError as exc:
+            self._disable(exc)
+            return None
+        finally:
+            _discard(tmp)
+        self.evict()
+        return digest
+
+    def get_array(self, key: str, sha256: str, dtype=None):
+        """The ``.npy`` entry of ``key`` memory-mapped read-only, or None (absent, too large, another hash).
+
+        Equivalent to ``np.load(path, mmap_mode="r")``, but the mapping is made
+        from the same descriptor whose bytes were hashed (opened with
+        ``O_NOFOLLOW``, a regular file checked by ``fstat``), so a file swapped
+        between the check and the mapping is never served. Object dtypes are
+        refused; ``dtype`` (optional) must match exactly.
+        """
+        import numpy as np
+
+        path = self._array_path(key)
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_entry_bytes:
+                    return None
+                h = hashlib.sha256()
+                for chunk in iter(lambda: fh.read(1 << 24), b""):
+                    h.update(chunk)
+                if not hmac.compare_digest(h.hexdigest(), str(sha256)):
+                    return None
+                fh.seek(0)
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, got = read_header(fh)
+                if got.hasobject or (dtype is not None and got != np.dtype(dtype)):
+                    return None
+                array = np.memmap(fh, dtype=got, mode="r", shape=shape, order="F" if fortran else "C",
+                                  offset=fh.tell())
+        except (OSError, ValueError):
+            return None
+        _touch(path)
+        return array
+
+    def _disable(self, exc: OSError) -> None:
+        """Stop writing after the disk refused (one warning per directory per process)."""
+        self.disabled_reason = f"{exc.strerror or exc} ({self.directory})"
+        if str(self.directory) not in _WARNED:
+            _WARNED.add(str(self.directory))
+            warnings.warn(
+                f"studio cache disabled: cannot write to {self.directory}: {exc.strerror or exc}; "
+                "results are computed but not kept (set STUDIO_CACHE_DIR to a writable folder)",
+                RuntimeWarning, stacklevel=3,
+            )
 
     def entries(self) -> list:
         """(path, size, last-used time) of every entry, oldest first.
@@ -307,7 +394,7 @@ class Cache:
                 continue
             with listing:
                 for entry in listing:
-                    if not entry.name.endswith(SUFFIX) or entry.name.startswith(".tmp-"):
+                    if not entry.name.endswith((SUFFIX, ARRAY_SUFFIX)) or entry.name.startswith(".tmp-"):
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
@@ -395,6 +482,14 @@ def _discard(tmp) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+def _file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _unlink_entry(path: Path) -> bool:

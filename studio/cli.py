@@ -299,7 +299,8 @@ def cmd_activations(args) -> int:
     import studio
 
     model, data = _load(args)
-    act = studio.activations(model, data, args.layer, rows=_parse_rows(args.rows), reduce=args.reduce)
+    act = studio.activations(model, data, args.layer, rows=_parse_rows(args.rows), reduce=args.reduce,
+                             groups=args.group_by)
     if args.out:
         _write(Path(args.out), act.to_json(model, data))
         print(f"wrote {args.out} ({act.matrix.shape[0]} rows x {act.matrix.shape[1]} neurons, {act.reduction}, "
@@ -309,7 +310,7 @@ def cmd_activations(args) -> int:
               f"{act.matrix.shape[1]} neurons ({act.reduction}); {act.n_dead} dead (never > 0): "
               + (", ".join(act.neuron_names[i] for i in act.dead.nonzero()[0][:20]) or "none"))
     if args.group_by:
-        names, means, counts = act.group_means(act.groups_by(args.group_by))
+        names, means, counts = act.groups["names"], act.groups["means"], act.groups["counts"]
         width = min(len(act.neuron_names), 12)
         print(f"mean activation per {args.group_by} (first {width} neurons):")
         print(f"{'group':16s} {'rows':>6s} " + " ".join(f"{n:>8s}" for n in act.neuron_names[:width]))

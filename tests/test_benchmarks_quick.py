@@ -8,7 +8,8 @@ import pytest
 
 from benchmarks import run as bench
 
-SUITES_RUN = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch", "assess")
+SUITES_RUN = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch", "assess",
+              "activations")
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,9 @@ __all__ = ["graph", "activations", "dead_neurons", "Graph", "GraphNode", "Activa
 class _CallableModule(types.ModuleType):
     """This package, callable as its verb: ``studio.activations(model, data, layer)`` (issue 15's public surface)."""
 
-    def __call__(self, model, data, layer, rows=None, reduce="mean", batch_size=256):
-        return activations(model, data, layer, rows=rows, reduce=reduce, batch_size=batch_size)
+    def __call__(self, model, data, layer, rows=None, groups=None, reduce="mean", batch_size=None, cache=True):
+        return activations(model, data, layer, rows=rows, groups=groups, reduce=reduce, batch_size=batch_size,
+                           cache=cache)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -15,7 +15,9 @@ output (as Grad-CAM does); ``torch.export`` programs through
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +74,12 @@ class Activations:
         position (before the reduction).
     labels, predictions : list or None
         Class names (classifiers) or values (regression), one per row.
+    notes : list of str
+    groups : dict or None
+        The groups asked for at capture (:func:`activations` ``groups=``):
+        ``{"names": [...], "means": ndarray (n_groups, n_neurons), "counts": ndarray (n_groups,)}``.
+    cache : str
+        ``"hit"`` when read from the studio cache, ``"miss"`` when computed.
     """
 
     matrix: np.ndarray
@@ -84,6 +92,8 @@ class Activations:
     labels: list | None = None
     predictions: list | None = None
     notes: list = field(default_factory=list)
+    groups: dict | None = None
+    cache: str = ""
 
     @property
     def dead(self) -> np.ndarray:
@@ -147,6 +157,11 @@ class Activations:
             means.append(self.matrix[m].mean(axis=0) if m.any() else np.full(self.matrix.shape[1], np.nan))
         return names, np.asarray(means, dtype=np.float64).reshape(len(names), -1), np.asarray(counts)
 
+    def group_summary(self, groups: dict) -> dict:
+        """:meth:`group_means` as the dict kept in :attr:`groups`."""
+        names, means, counts = self.group_means(groups)
+        return {"names": names, "means": means, "counts": counts}
+
     def order_by_difference(self, a, b) -> tuple:
         """Neurons ordered by how differently they respond to two groups.
 
@@ -209,6 +224,8 @@ class Activations:
         out["peak"] = self.peak.tolist()
         out["dead"] = np.flatnonzero(self.dead).tolist()
         out["n_dead"] = self.n_dead
+        if self.groups is not None:
+            out["groups"] = _groups_json(self.groups)
         return out
 
     def to_json(self, model=None, data=None, indent: int | None = None) -> str:
@@ -231,7 +248,8 @@ class Activations:
         if matrix.ndim != 2 or matrix.shape != (len(rows), len(meta["neuron_names"])) or peak.shape != (matrix.shape[1],):
             raise StudioError("the model's worker sent back activations of inconsistent shapes")
         return cls(matrix, rows, str(meta["layer"]), list(meta["neuron_names"]), str(meta["reduction"]),
-                   list(meta["layer_shape"]), peak, meta.get("labels"), meta.get("predictions"), list(meta.get("notes") or []))
+                   list(meta["layer_shape"]), peak, meta.get("labels"), meta.get("predictions"), list(meta.get("notes") or []),
+                   _groups_read(meta.get("groups")))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Activations":
@@ -240,6 +258,21 @@ class Activations:
         n = len(d["neuron_names"])
         matrix = np.asarray(d["values"], dtype=np.float32).reshape(-1, n)
         return cls.from_wire(d, {"values": matrix, "peak": np.asarray(d["peak"], dtype=np.float32)})
+
+
+def _groups_json(groups: dict) -> dict:
+    """Group means as JSON (an empty group's NaN means become null)."""
+    means = np.asarray(groups["means"], dtype=np.float64)
+    return {"names": list(groups["names"]), "counts": [int(c) for c in groups["counts"]],
+            "means": [[None if not np.isfinite(v) else float(v) for v in row] for row in means]}
+
+
+def _groups_read(d):
+    if d is None:
+        return None
+    means = np.asarray([[np.nan if v is None else v for v in row] for row in d["means"]], dtype=np.float64)
+    return {"names": list(d["names"]), "means": means.reshape(len(d["names"]), -1),
+            "counts": np.asarray(d["counts"], dtype=np.int64)}
 
 
 def _plain(values):
@@ -275,30 +308,49 @@ def project_matrix(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndar
     return xy
 
 
-# ---- capture -------------------------------------------------------------------------------------------
-def activations(model, data, layer: str, rows=None, reduce: str = "mean", batch_size: int = 256) -> Activations:
-    """One layer's activations for rows of ``data``.
+# ---- capture ----------------------------------------------------------------------------------------------
+CAPTURE_VERSION = 2
+"""Part of the cache key: bumped when what a capture returns changes."""
+
+
+def activations(model, data, layer: str, rows=None, groups=None, reduce: str = "mean", batch_size: int | None = None,
+                cache=True) -> Activations:
+    """One layer's activations for rows of ``data``, from the studio cache when computed before.
 
     Parameters
     ----------
     model : Model
-        A torch model. A sandboxed model (``model.remote``) captures in its worker.
+        A torch model, or an ONNX model (captured by onnxruntime, see
+        :func:`onnx_capture`). A sandboxed model (``model.remote``) captures
+        in its worker; the cache stays in this process.
     data : Dataset
         Aligned to the model.
     layer : str
         A name from :attr:`studio.activations.Graph.layers` (module path such
-        as ``layer1.0.conv1``; fx node names for ``torch.export`` programs).
+        as ``layer1.0.conv1``; fx node names for ``torch.export`` programs;
+        ONNX value names).
     rows : list of int, optional
         Dataset rows; default every row.
+    groups : {"label", "prediction", "correct"} or dict, optional
+        Groups whose mean activation is kept in the result
+        (:attr:`Activations.groups`): a grouping of :meth:`Activations.groups_by`,
+        or names mapped to dataset rows.
     reduce : {"mean", "max"}
         How a convolution channel's (C, H, W) map becomes one number: its
         spatial mean (default) or max. 2-D outputs are taken as they are.
-    batch_size : int
-        Rows per forward pass.
+    batch_size : int, optional
+        Rows per forward pass; default 64 for images, 4096 for tables.
+    cache : bool or Cache
+        True uses the default disk cache (:class:`studio.cache.Cache`),
+        keyed by the model's cache id, the data's fingerprint, the layer,
+        rows, groups and reduction; the per-row matrix is kept as a
+        memory-mapped ``.npy`` file. A hit runs no model call. False
+        computes afresh.
 
     Returns
     -------
     Activations
+        ``cache`` says ``"hit"`` or ``"miss"``.
 
     Raises
     ------
@@ -308,37 +360,122 @@ def activations(model, data, layer: str, rows=None, reduce: str = "mean", batch_
     """
     if reduce not in REDUCTIONS:
         raise StudioError(f"reduce must be one of {', '.join(REDUCTIONS)}, not {reduce!r}")
-    if getattr(model, "remote", False):
-        return model.activations(data, layer, rows=rows, reduce=reduce, batch_size=batch_size)
-    if not getattr(model, "differentiable", False) or not hasattr(model, "torch_module"):
-        raise StudioError(f"{model.name!r} is a {model.format} model; activations are captured for torch models only")
     n = len(data)
     rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(list(rows), dtype=np.int64).reshape(-1)
     if len(rows) == 0:
         raise StudioError("pick at least one row")
     if rows.min() < 0 or rows.max() >= n:
         raise StudioError(f"rows must be between 0 and {n - 1}")
+    spec = _groups_spec(groups)
+    from studio.activations import store
+
+    key = store.activations_key(model, data, layer, rows, spec, reduce) if cache else None
+    if key is not None:
+        hit = store.get_activations(cache, key)
+        if hit is not None:
+            return hit
+    act = _capture(model, data, str(layer), rows, reduce, batch_size)
+    if spec is not None:
+        act.groups = act.group_summary(act.groups_by(spec) if isinstance(spec, str) else spec)
+    act.cache = "miss"
+    if key is not None:
+        store.put_activations(cache, key, act, model, data)
+    return act
+
+
+def _groups_spec(groups):
+    """Groups as a grouping name or ``{name: sorted dataset rows}`` (the cache key's form)."""
+    if groups is None or isinstance(groups, str):
+        if groups is not None and groups not in ("label", "prediction", "correct"):
+            raise StudioError(f"group by 'label', 'prediction' or 'correct', not {groups!r}")
+        return groups
+    if not isinstance(groups, dict):
+        raise StudioError("groups must be 'label', 'prediction', 'correct' or a dict of names to dataset rows")
+    out = {}
+    for name, members in groups.items():
+        m = np.asarray(members)
+        if m.dtype == bool:
+            raise StudioError(f"group {name!r}: give dataset rows, not a mask (a mask depends on the rows captured)")
+        out[str(name)] = sorted(int(r) for r in m.reshape(-1))
+    return out
+
+
+def _capture(model, data, layer: str, rows: np.ndarray, reduce: str, batch_size: int | None) -> Activations:
+    """The capture itself (no cache): in the sandbox worker, by onnxruntime, or by forward hooks here."""
+    if getattr(model, "remote", False):
+        return model.activations(data, layer, rows=rows, reduce=reduce, batch_size=batch_size)
+    if model.format == "onnx":
+        from studio.activations.onnx_capture import onnx_activations
+
+        return onnx_activations(model, data, layer, rows, reduce, batch_size)
+    if not getattr(model, "differentiable", False) or not hasattr(model, "torch_module"):
+        raise StudioError(f"{model.name!r} is a {model.format} model; activations are captured for torch and ONNX "
+                          "models only")
     import torch
 
+    bs = int(batch_size or default_batch(data))
     tap = _Tap(model, layer, reduce)
-    values, peaks, outs = [], None, []
+    matrix = peaks = None
+    outs = []
+    contiguous = bool(np.all(np.diff(rows) == 1))
     try:
-        with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                chunk = rows[start : start + batch_size]
-                x = torch.as_tensor(np.asarray(data.x[chunk], dtype=np.float32), device=model.device)
+        with torch.inference_mode(), capture_threads():
+            for start in range(0, len(rows), bs):
+                if contiguous:  # a slice: no gather copy
+                    xb = data.x[rows[start] : rows[start] + min(bs, len(rows) - start)]
+                else:
+                    xb = data.x[rows[start : start + bs]]
+                xb = np.asarray(xb, dtype=np.float32)
+                x = torch.as_tensor(xb if xb.flags.writeable else xb.copy(), device=model.device)
                 out = tap.module(x)
                 if tap.value is None:
                     raise StudioError(f"layer {layer!r} was not called in the forward pass; pick another layer")
                 reduced, peak = tap.value
-                values.append(reduced.cpu().numpy())
+                if matrix is None:
+                    matrix = np.empty((len(rows), reduced.shape[1]), dtype=np.float32)
+                matrix[start : start + len(reduced)] = reduced.cpu().numpy()
                 peaks = peak if peaks is None else torch.maximum(peaks, peak)
-                outs.append(out.detach().cpu().numpy())
+                outs.append(out.cpu().numpy())
                 tap.value = None
     finally:
         tap.close()
-    matrix = np.concatenate(values).astype(np.float32)
-    output = model._to_output(np.concatenate(outs))
+    return finish(model, data, rows, matrix, peaks.cpu().numpy(), np.concatenate(outs), tap.name, tap.shape, reduce,
+                  tap.notes)
+
+
+@contextlib.contextmanager
+def capture_threads():
+    """torch's intra-op threads for a capture: ``$STUDIO_CAPTURE_THREADS`` (default 1; 0 keeps torch's own).
+
+    Measured on 2 shared cores (benchmarks section "activations"): with the
+    machine loaded, two threads were over 10 times slower than one (each
+    batch waits for the busier core); idle, two threads gain little on a
+    model this small. Restored afterwards.
+    """
+    import torch
+
+    try:
+        wanted = int(os.environ.get("STUDIO_CAPTURE_THREADS", "1"))
+    except ValueError:
+        wanted = 1
+    before = torch.get_num_threads()
+    if wanted > 0 and wanted != before:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def default_batch(data) -> int:
+    """Rows per forward pass: 64 images (fits the cache of one core best here), 4096 table rows."""
+    return 64 if np.ndim(data.x) == 4 else 4096
+
+
+def finish(model, data, rows, matrix, peak, raw_out, layer, shape, reduce, notes) -> Activations:
+    """An :class:`Activations` from a capture: predictions from the model's raw outputs, labels, names, reduction."""
+    output = model._to_output(raw_out)
     model._n_outputs = output.shape[1]  # as Model.output does: class names may come from the output's width
     if model.is_classifier:
         names = model.class_names or [str(i) for i in range(output.shape[1])]
@@ -354,10 +491,10 @@ def activations(model, data, layer: str, rows=None, reduce: str = "mean", batch_
                 labels = [str(v) for v in label_names(model, data)[rows]]
             except StudioError as exc:
                 labels = [str(v) for v in np.asarray(data.y)[rows]]
-                tap.notes.append(f"labels kept as in the data: {exc}")
+                notes.append(f"labels kept as in the data: {exc}")
         else:
             labels = [float(v) for v in np.asarray(data.y, dtype=float)[rows]]
-    shape = tap.shape
+    shape = list(shape)
     prefix = "ch" if len(shape) == 3 else "n"
     if len(shape) == 1:
         reduction = "none"
@@ -365,11 +502,11 @@ def activations(model, data, layer: str, rows=None, reduce: str = "mean", batch_
         reduction = f"spatial {reduce} over {shape[1]}x{shape[2]}"
     else:
         reduction = f"{reduce} over the last {len(shape) - 1} axes ({'x'.join(map(str, shape[1:]))})"
-    return Activations(matrix, rows, tap.name, [f"{prefix}{k}" for k in range(matrix.shape[1])], reduction,
-                       list(shape), peaks.cpu().numpy().astype(np.float32), labels, predictions, tap.notes)
+    return Activations(matrix, np.asarray(rows, dtype=np.int64), layer, [f"{prefix}{k}" for k in range(matrix.shape[1])],
+                       reduction, shape, np.asarray(peak, dtype=np.float32), labels, predictions, list(notes))
 
 
-def dead_neurons(model, data, rows=None, batch_size: int = 256) -> dict:
+def dead_neurons(model, data, rows=None, batch_size: int | None = None) -> dict:
     """Dead neurons of every hookable layer in one pass: ``{layer: (n_dead, n_neurons)}``.
 
     A neuron (a channel of a convolution's output, a unit of a linear one) is
@@ -385,7 +522,8 @@ def dead_neurons(model, data, rows=None, batch_size: int = 256) -> dict:
     data : Dataset
     rows : list of int, optional
         Default every row.
-    batch_size : int
+    batch_size : int, optional
+        Default 64 images, 4096 table rows.
 
     Returns
     -------
@@ -423,10 +561,12 @@ def dead_neurons(model, data, rows=None, batch_size: int = 256) -> dict:
     handles = [m.register_forward_hook(hook(n)) for n, m in leaves.items()]
     module = model.torch_module_over(view, "raw") if view is not net else model.torch_module("raw")
     x_all = data.x if rows is None else data.x[np.asarray(list(rows), dtype=np.int64)]
+    bs = int(batch_size or default_batch(data))
     try:
-        with torch.no_grad():
-            for start in range(0, len(x_all), batch_size):
-                module(torch.as_tensor(np.asarray(x_all[start : start + batch_size], dtype=np.float32), device=model.device))
+        with torch.inference_mode(), capture_threads():
+            for start in range(0, len(x_all), bs):
+                xb = np.asarray(x_all[start : start + bs], dtype=np.float32)
+                module(torch.as_tensor(xb if xb.flags.writeable else xb.copy(), device=model.device))
     finally:
         for h in handles:
             h.remove()
@@ -484,14 +624,14 @@ class _Tap:
         if t.ndim < 2:
             t = t.reshape(len(t), 1)
         self.shape = list(t.shape[1:])
-        flat = t.reshape(t.shape[0], t.shape[1], -1).float()  # (n, k, positions)
-        peak = flat.amax(dim=(0, 2)).clone()
         if t.ndim == 2:
-            reduced = t.float().clone()
-        elif self.reduce == "max":
-            reduced = flat.amax(dim=2)
+            reduced = t.float().clone()  # a later in-place op must not change it
+            peak = reduced.amax(dim=0)
         else:
-            reduced = flat.mean(dim=2)
+            flat = t.reshape(t.shape[0], t.shape[1], -1).float()  # (n, k, positions)
+            row_max = flat.amax(dim=2)
+            reduced = row_max if self.reduce == "max" else flat.mean(dim=2)
+            peak = row_max.amax(dim=0)
         self.value = (reduced, peak)
 
     def close(self) -> None:

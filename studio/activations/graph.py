@@ -183,7 +183,7 @@ class Graph:
 
 
 # ---- entry point ------------------------------------------------------------------------------------
-def graph(model, data=None) -> Graph:
+def graph(model, data=None, cache=True) -> Graph:
     """The model's computation graph, with shapes, parameters and MACs for one input row.
 
     Parameters
@@ -195,6 +195,10 @@ def graph(model, data=None) -> Graph:
     data : Dataset, optional
         Its first row is the example input when the card gives no input size
         or feature names.
+    cache : bool or Cache
+        True uses the default disk cache (keyed by the model's cache id and
+        the data's fingerprint; a hit makes no call to the model or its
+        worker); False builds it afresh.
 
     Returns
     -------
@@ -205,6 +209,16 @@ def graph(model, data=None) -> Graph:
     StudioError
         For scikit-learn models (no layers), or when no example input shape is known.
     """
+    if cache:
+        from studio.activations import store
+
+        key = store.graph_key(model, data)
+        hit = store.get_graph(cache, key)
+        if hit is not None:
+            return hit
+        built = graph(model, data, cache=False)
+        store.put_graph(cache, key, built, model)
+        return built
     if getattr(model, "remote", False):
         return model.graph(data)
     if model.format == "onnx":
@@ -552,7 +566,7 @@ def onnx_graph(model) -> Graph:
         if n.op_type == "Gemm" and weight is not None:
             trans_b = next((a.i for a in n.attribute if a.name == "transB"), 0)
             weight = weight[::-1] if trans_b else weight
-        nodes.append(GraphNode(name, n.op_type, None, out, params, _macs(n.op_type, weight, out)))
+        nodes.append(GraphNode(name, n.op_type, name if n.output else None, out, params, _macs(n.op_type, weight, out)))
         for o in n.output:
             producer[o] = name
     for o in g.output:
@@ -560,4 +574,5 @@ def onnx_graph(model) -> Graph:
         if o.name in producer:
             edges.append((producer[o.name], f"output:{o.name}"))
     return Graph(nodes, edges, "onnx", shapes.get(inputs[0].name) if inputs else None,
-                 ["ONNX graph (onnx shape inference, batch size 1); activations are captured for torch models only"])
+                 ["ONNX graph (onnx shape inference, batch size 1); a node's activations are its first output, "
+                  "added as an extra graph output and run by onnxruntime"])

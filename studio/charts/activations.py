@@ -143,7 +143,10 @@ def matrix_chart(names: list, means: np.ndarray, neuron_names: list, order=None,
 
 
 def projection_chart(xy: np.ndarray, frame, colour: str, method: str, max_points: int = MAX_POINTS):
-    """Scatter of a 2-D projection, coloured by ``colour`` (a column of ``frame``), with a brush selection.
+    """Scatter of a 2-D projection, coloured by ``colour`` (a column of ``frame``), with a brush and a point selection.
+
+    Dragging draws the brush (selection ``brush``: x and y ranges); clicking a
+    point picks it (selection ``pick``: its ``row``).
 
     Parameters
     ----------
@@ -162,6 +165,7 @@ def projection_chart(xy: np.ndarray, frame, colour: str, method: str, max_points
     if len(data) > max_points:
         data = data.sample(max_points, random_state=0)
     brush = alt.selection_interval(name="brush")
+    pick = alt.selection_point(name="pick", fields=["row"], on="click", clear="dblclick")
     kind = "Q" if data[colour].dtype.kind in "fc" else "N"
     names = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
     return (
@@ -171,7 +175,7 @@ def projection_chart(xy: np.ndarray, frame, colour: str, method: str, max_points
         .encode(x=alt.X("x:Q", title=None), y=alt.Y("y:Q", title=None),
                 color=alt.Color(f"{colour}:{kind}", title=colour, scale=_colour_scale(data[colour], kind)),
                 tooltip=[c for c in ("row", "label", "prediction", "correct") if c in data.columns])
-        .add_params(brush)
+        .add_params(brush, pick)
     )
 
 

@@ -627,14 +627,22 @@ class OnnxModel(Model):
         shape = self._input.shape
         return "image" if len(shape) == 4 else "tabular"
 
-    def _raw_output(self, x):
+    def feeds(self, x) -> dict:
+        """onnxruntime's input feed for raw rows ``x``: the input's dtype, the card's normalisation applied once."""
         dtype = np.float64 if "double" in self._input.type else np.float32
         x = np.asarray(x, dtype=dtype)
         if self.card.mean is not None:  # the card's normalisation, once, as for torch models
             shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
             x = (x - np.asarray(self.card.mean, dtype=dtype).reshape(shape)) / np.asarray(self.card.std, dtype=dtype).reshape(shape)
-        feeds = {self._input.name: x}
-        return self.native.run([self._output_name], feeds)[0]
+        return {self._input.name: x}
+
+    @property
+    def output_name(self) -> str:
+        """The ONNX output explained (``Model.output``'s source)."""
+        return self._output_name
+
+    def _raw_output(self, x):
+        return self.native.run([self._output_name], self.feeds(x))[0]
 
 
 def sha256_bytes(data: bytes) -> str:

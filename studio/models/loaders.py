@@ -930,11 +930,8 @@ def _load_onnx(data, name, card, fingerprint, extra_files=None):
         for location in sorted(files):
             h.update(location.encode() + b"\x00" + hashlib.sha256(files[location]).digest())
         fingerprint = h.hexdigest()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
     try:
-        session = ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
+        session = ort_session(model_bytes)
     except Exception as exc:
         advice = _ort_version_advice(name, exc, ir_version, opsets)
         if advice:
@@ -943,7 +940,18 @@ def _load_onnx(data, name, card, fingerprint, extra_files=None):
     del model_bytes
     model = OnnxModel(session, "onnx", fingerprint, card, name)
     model.onnx_bytes = data  # the session has no graph; studio.activations.graph reads onnx's own from these
+    model.onnx_extra = extra_files  # its external data, for a session with extra outputs (studio.activations)
     return model
+
+
+def ort_session(model_bytes: bytes):
+    """An onnxruntime session as the loader makes it (quiet log; CUDA first when onnxruntime has it)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    return ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
 
 
 def _unpack_onnx_zip(data, name):

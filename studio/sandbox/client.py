@@ -588,11 +588,12 @@ class RemoteModel(Model):
         header, _ = self._with_data({"type": "graph"}, data, timeout=_call_timeout(), what=f"reading the graph of {self.name!r}")
         return Graph.from_dict(header["graph"])
 
-    def activations(self, data, layer: str, rows=None, reduce: str = "mean", batch_size: int = 256):
+    def activations(self, data, layer: str, rows=None, reduce: str = "mean", batch_size: int | None = None):
         """One layer's activations, captured in the worker (see :func:`studio.activations.activations`)."""
         from studio.activations import Activations
 
-        header = {"type": "activations", "layer": str(layer), "reduce": reduce, "batch_size": int(batch_size),
+        header = {"type": "activations", "layer": str(layer), "reduce": reduce,
+                  "batch_size": None if batch_size is None else int(batch_size),
                   "rows": None if rows is None else [int(r) for r in np.asarray(list(rows)).reshape(-1)]}
         reply, parts = self._with_data(header, data, timeout=_call_timeout(),
                                        what=f"capturing layer {layer!r} of {self.name!r}")
@@ -601,9 +602,9 @@ class RemoteModel(Model):
         except (KeyError, TypeError) as exc:
             raise WorkerError(f"the model's worker sent back activations that cannot be read ({exc})") from None
 
-    def dead_neurons(self, data, rows=None, batch_size: int = 256) -> dict:
+    def dead_neurons(self, data, rows=None, batch_size: int | None = None) -> dict:
         """Dead neurons per layer, counted in the worker (see :func:`studio.activations.dead_neurons`)."""
-        header = {"type": "dead", "batch_size": int(batch_size),
+        header = {"type": "dead", "batch_size": None if batch_size is None else int(batch_size),
                   "rows": None if rows is None else [int(r) for r in np.asarray(list(rows)).reshape(-1)]}
         reply, _ = self._with_data(header, data, timeout=_call_timeout(), what=f"counting dead neurons of {self.name!r}")
         return {str(k): (int(v[0]), int(v[1])) for k, v in reply["layers"]}

@@ -198,18 +198,18 @@ class Worker:
         if kind == "graph":
             from studio.activations import graph
 
-            return {"type": "graph", "graph": graph(self.model, data).to_dict()}, None
+            return {"type": "graph", "graph": graph(self.model, data, cache=False).to_dict()}, None
         if kind == "activations":
             from studio.activations import activations
 
             act = activations(self.model, data, header["layer"], rows=header.get("rows"),
-                              reduce=header.get("reduce", "mean"), batch_size=int(header.get("batch_size") or 256))
+                              reduce=header.get("reduce", "mean"), batch_size=header.get("batch_size"), cache=False)
             meta, parts = act.to_wire()
             return {"type": "activations", "meta": meta}, parts
         if kind == "dead":
             from studio.activations import dead_neurons
 
-            found = dead_neurons(self.model, data, rows=header.get("rows"), batch_size=int(header.get("batch_size") or 256))
+            found = dead_neurons(self.model, data, rows=header.get("rows"), batch_size=header.get("batch_size"))
             return {"type": "dead", "layers": [[k, list(v)] for k, v in found.items()]}, None
         if kind == "attack":
             from studio.quality.attacks import adversarial

@@ -204,10 +204,15 @@ def render_matrix(act, groups: OrderedDict) -> None:
         st.caption(f"No dead neurons in layer {act.layer} on the {len(act.rows)} captured rows.")
 
 
-def render_projection(act, key: str) -> None:
+def render_projection(act, key: str) -> int | None:
     """The 2-D projection scatter; a brushed region can be saved as a subset (``row in ...``).
 
     ``key`` names the captured activations (model, data, layer, rows, reduction) for the session memo.
+
+    Returns
+    -------
+    int or None
+        The dataset row of a clicked point, if one was clicked.
     """
     from studio.activations import MAX_PROJECTED
 
@@ -221,18 +226,27 @@ def render_projection(act, key: str) -> None:
         colour = state.kept(st.selectbox, "Colour by", "act-colour", options=colours)
     if len(act.rows) < 3:
         st.info("Capture at least 3 rows for a projection.")
-        return
+        return None
     key = f"{key}{method}"
     try:
         with st.spinner(f"Projecting {min(len(act.rows), MAX_PROJECTED)} rows with {PROJECTION_NAMES[method]}..."):
             proj = state._memo("act-projection", key, lambda: act.project(method))
     except StudioError as exc:
         st.error(str(exc))
-        return
+        return None
+    if len(act.rows) > len(proj.rows):
+        st.caption(f"{len(proj.rows):,} of the {len(act.rows):,} captured rows are projected (a seeded sample; "
+                   f"at most {MAX_PROJECTED:,}).")
     shown = table.iloc[proj.index].reset_index(drop=True)
     chart = act_charts.projection_chart(proj.xy, shown, colour, method)
     event = st.altair_chart(chart, on_select="rerun", key="act-projection-chart")
-    brush = (event or {}).get("selection", {}).get("brush") if isinstance(event, dict) or hasattr(event, "get") else None
+    st.caption("Drag to select a region (it can be saved as a subset); click a point to look at that instance below.")
+    selection = (event or {}).get("selection", {}) if isinstance(event, dict) or hasattr(event, "get") else {}
+    brush = selection.get("brush")
+    picked_row = None
+    for point in selection.get("pick") or []:
+        if isinstance(point, dict) and "row" in point:
+            picked_row = int(point["row"])
     if brush and "x" in brush and "y" in brush:
         (x0, x1), (y0, y1) = sorted(brush["x"]), sorted(brush["y"])
         inside = (proj.xy[:, 0] >= x0) & (proj.xy[:, 0] <= x1) & (proj.xy[:, 1] >= y0) & (proj.xy[:, 1] <= y1)
@@ -248,13 +262,63 @@ def render_projection(act, key: str) -> None:
                 st.session_state.setdefault("subsets", {})[name.strip()] = [
                     Condition("row", "in", ",".join(map(str, picked)))]
                 st.rerun()
+    return picked_row
 
 
-def drill_down(model, data, frame_all) -> None:
-    """One instance: the image or feature values, its label and prediction; the Local page explains it."""
+FAST_METHODS = {"image": ("saliency", "grad_cam", "integrated_gradients", "occlusion", "lime"),
+                "tabular": ("shap", "integrated_gradients", "lime", "anchors")}
+"""The local method the drill-down offers first, per data kind: the first of these the model supports."""
+
+
+def instance_table(act) -> None:
+    """The captured rows (label, prediction, correct; misclassified first), one selectable: it becomes the instance."""
+    table = row_frame(act)
+    if "correct" in table.columns:
+        table = table.sort_values("correct", kind="stable").reset_index(drop=True)
+    st.caption(f"The {len(table):,} captured rows, misclassified first; select one to look at it below.")
+    st.dataframe(table, hide_index=True, width="stretch", height=220, key="act-instance-table",
+                 on_select=partial(_select_row, table["row"].tolist()), selection_mode="single-row")
+
+
+def _select_row(rows: list) -> None:
+    """Instance table callback: the selected row becomes the shared instance (``st.session_state['row']``)."""
+    selection = st.session_state["act-instance-table"].selection
+    if selection.rows:
+        st.session_state["row"] = int(rows[selection.rows[0]])
+
+
+def drill_down(model, data, frame_all, picked: int | None = None) -> None:
+    """One instance: the image or feature values, label and prediction, and its local explanations.
+
+    The instance is ``st.session_state['row']`` (shared with the Model and
+    Local pages), set by a clicked projection point (``picked``), a row of the
+    instance table or the number input. Explanations run through
+    :func:`studio.explain` with the Local page's session store and disk cache
+    (:func:`studio.ui.explain.run_batches`), so a method run on either page
+    is not run again on the other.
+    """
+    from studio.ui import explain as explain_ui
     from studio.ui import panels
 
-    row = views.row_picker(data, "Instance (row) to look at; the Local explanations page explains it")
+    if picked is not None and st.session_state.get("act-picked") != picked:  # a new click, not a rerun of an old one
+        st.session_state["act-picked"] = picked
+        st.session_state["row"] = picked
+    row = views.row_picker(data, "Instance (row); also the Local explanations page's instance")
     panels.instance_summary(model, data, row, frame_all)
     if data.kind == "tabular" and data.frame is not None:
         st.dataframe(data.frame.iloc[[row]], hide_index=True, width="stretch")
+    import studio
+
+    infos = [m for m in studio.methods(model, data) if m.scope == "local" and m.available]
+    fast = next((n for n in FAST_METHODS.get(data.kind, ()) if n in {m.name for m in infos}), None)
+    chosen = explain_ui.method_picker(model, data, "local", key="act-methods", default=[fast] if fast else None)
+    plans = explain_ui.plan_runs(model, data, chosen, {}, n_rows=1, budget=explain_ui.DEFAULT_BUDGET_S)
+    explain_ui.show_plans(plans)
+    if st.button(f"Explain row {row}", key="act-explain", disabled=not chosen):
+        explain_ui.run_batches(model, data, [(plans, [row], None)])
+    results = explain_ui.stored(model, data, plans, [row], None)
+    if results:
+        panels.render_local(results, model, data, row, page="Activations")
+    elif chosen:
+        st.caption("Press Explain to compute; results are shared with the Local explanations page and cached.")
+

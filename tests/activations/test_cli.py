@@ -29,6 +29,7 @@ def test_graph_json_and_activations_file(tmp_path, cnn, digits):
     d = json.loads(out.read_text())
     assert d["kind"] == "activations" and d["layer"] == "7" and d["rows"] == [0, 1, 2]
     assert np.asarray(d["values"]).shape == (3, 32) and d["n_dead"] == len(d["dead"])
+    assert sum(d["groups"]["counts"]) == 3 and d["groups"]["names"] == list(dict.fromkeys(d["labels"]))
 
 
 def test_unknown_layer_is_one_error_line():

@@ -46,6 +46,15 @@ def test_image_model_graph_matrix_and_projection(cnn, digits):
     at.selectbox(key="act-sort-a").select("label = 3").run()
     _ok(at)
     assert any(c.value.startswith("Largest |label = 3 − all correct|") for c in at.caption)
+    # drill-down: a fast local method by default, explained through the Local page's store and the disk cache
+    assert at.multiselect(key="act-methods").value == ["saliency"]
+    next(n for n in at.number_input if n.label.startswith("Instance")).set_value(5).run()
+    at.button(key="act-explain").click().run()
+    _ok(at)
+    assert any("row **5**" in m.value for m in at.markdown)
+    (result,) = [r for r in at.session_state["results"].values() if r.method == "saliency"]
+    assert result.error == "" and result.explanation.rows == [5] and result.explanation.cache == "miss"
+    assert any(m.value == "**saliency**" for m in at.markdown)  # its panel
 
 
 def test_table_models_and_a_model_without_layers(mlp, mlp_onnx, gbt, table):
@@ -54,7 +63,8 @@ def test_table_models_and_a_model_without_layers(mlp, mlp_onnx, gbt, table):
     assert at.selectbox(key="act-layer").value == "4"  # the second hidden ReLU of the MLP
     at = _page(mlp_onnx, table)
     _ok(at)
-    assert len(at.get("graphviz_chart")) == 1 and any("needs a torch model" in i.value for i in at.info)
+    assert len(at.get("graphviz_chart")) == 1 and at.selectbox(key="act-layer").value == "/4/Relu"
+    assert at.get("subheader")[0].value.startswith("Layer /4/Relu: ")  # captured by onnxruntime
     at = _page(gbt, table)
     _ok(at)
     assert any("without layers" in i.value for i in at.info)
