@@ -121,6 +121,10 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     _c("tree_path_dependent", "Path-dependent TreeSHAP",
        "SHAP values were computed with path-dependent TreeSHAP: absent features follow the training cover of each "
        "branch instead of the background sample (exact and additive on the trees' own output).", kind="flag"),
+    _c("tree_path_dependent_xgboost", "Path-dependent TreeSHAP by XGBoost",
+       "The path-dependent TreeSHAP values were computed by XGBoost's multithreaded TreeSHAP (the same algorithm) on "
+       "the scikit-learn trees rewritten exactly as an XGBoost model; they agree with shap's to float32 precision "
+       "(XGBoost sums in float32) and passed the same additivity check.", kind="flag"),
     _c("tree_path_dependent_additivity_gap", "Path-dependent TreeSHAP gap (replaced)",
        "The gap path-dependent TreeSHAP left on the explained output (it explains the trees' raw output, e.g. "
        "log-odds for gradient boosting) before the permutation algorithm replaced it."),

@@ -18,6 +18,14 @@ Paths (``algorithm="auto"`` picks the first that fits):
     only if it is additive on the explained output (forests, whose leaves
     hold class fractions, explain the probability this way; gradient
     boosting explains log-odds and so misses); then the permutation path.
+    Path-dependent TreeSHAP of scikit-learn forests and trees (RandomForest,
+    ExtraTrees, DecisionTree, ExtraTree; one output) runs on XGBoost's
+    multithreaded ``pred_contribs`` over the trees rewritten as an XGBoost
+    model (:mod:`studio.explainers.forest_xgboost`) when the machine has at
+    least 2 threads per output group (``checks["tree_path_dependent_xgboost"]``
+    says so); shap's own path is the fallback. A ``Pipeline`` ending in a
+    forest is not on the tree path (its transformed features are not the
+    explained ones) and takes the permutation path.
   * XGBoost, LightGBM and CatBoost models: the library's own exact
     path-dependent TreeSHAP (``pred_contribs`` / ``pred_contrib`` /
     ``get_feature_importance(type="ShapValues")``). It works on the raw
@@ -240,7 +248,7 @@ class TabularShap(Explainer):
                 reason += "; it explains the raw margin (log-odds or scores before the link), not the probability"
         elif path == "tree" and params["algorithm"] == "tree_path_dependent":
             try:
-                values, base = self._tree_path_dependent(model, x, cols)
+                values, base = self._tree_path_dependent(model, x, cols, fx, EXACT_TOLERANCE * scale)
             except _Fallback as exc:
                 raise StudioError(f"shap's path-dependent TreeSHAP cannot explain this model: {str(exc)[:150]}; "
                                   "use 'auto' or 'permutation'") from None
@@ -250,6 +258,7 @@ class TabularShap(Explainer):
                                   "hold log-odds, not the explained probability); use 'auto' or 'permutation'")
             algorithm, reason = "tree_path_dependent", "path-dependent TreeSHAP asked for (exact, no background)"
             checks["tree_path_dependent"] = 1.0
+            reason += self._xgboost_note(checks)
         elif path == "tree":
             try:
                 values, base = self._tree(model, x, bg, cols, fx, EXACT_TOLERANCE * scale)
@@ -267,12 +276,13 @@ class TabularShap(Explainer):
                 reason = f"shap's interventional TreeSHAP does not support this model ({str(exc)[:120]})"
             if values is None:
                 try:
-                    values, base = self._tree_path_dependent(model, x, cols)
+                    values, base = self._tree_path_dependent(model, x, cols, fx, EXACT_TOLERANCE * scale)
                     gap = gap_of(values, base, fx)
                     if gap <= EXACT_TOLERANCE * scale or params["algorithm"] == "tree":
                         algorithm = "tree_path_dependent"
                         checks["tree_path_dependent"] = 1.0
                         reason += "; path-dependent TreeSHAP (exact, no background) used instead"
+                        reason += self._xgboost_note(checks)
                     else:
                         checks["tree_path_dependent_additivity_gap"] = gap
                         reason += f"; path-dependent TreeSHAP missed it by {gap:.3g} (it explains the trees' raw output)"
@@ -371,16 +381,42 @@ class TabularShap(Explainer):
         v1, b1 = self._pick(rest.values, rest.base_values, cols[1:], self._n_out)
         return np.concatenate([v0, v1]), np.concatenate([b0, b1])
 
-    def _tree_path_dependent(self, model, x, cols):
-        """shap's path-dependent TreeSHAP of the trees' raw output (the probability, for forests)."""
+    def _tree_path_dependent(self, model, x, cols, fx=None, tolerance=None):
+        """Path-dependent TreeSHAP of the trees' raw output (the probability, for forests).
+
+        scikit-learn forests and trees go through XGBoost's multithreaded
+        TreeSHAP (:mod:`studio.explainers.forest_xgboost`, the same algorithm)
+        where the machine has the threads for it; that sets
+        ``self._pd_xgboost``. If the rewrite fails, or (with ``fx`` and
+        ``tolerance``) its values miss additivity, shap's own path runs.
+        """
         import shap
 
+        from studio.explainers import forest_xgboost
+
+        self._pd_xgboost = False
+        if _float32_tree(model) and forest_xgboost.worthwhile(model.native):
+            try:
+                values, base = self._pick(*forest_xgboost.tree_shap(model.native, x), cols, self._n_out)
+            except Exception:  # noqa: BLE001  (an unforeseen tree layout: shap's own path below is exact too)
+                values = None
+            if values is not None and (fx is None or float(np.max(np.abs(base + values.sum(axis=1) - fx)))
+                                       <= tolerance):
+                self._pd_xgboost = True
+                return values, base
         try:
             explainer = shap.TreeExplainer(model.native, feature_perturbation="tree_path_dependent")
             sv = explainer(_as_tree_input(model, x), check_additivity=False)
         except Exception as exc:
             raise _Fallback(str(exc)) from None
         return self._pick(sv.values, sv.base_values, cols, self._n_out)
+
+    def _xgboost_note(self, checks) -> str:
+        """Record in ``checks`` whether the last path-dependent run went through XGBoost; the words for the reason."""
+        if not getattr(self, "_pd_xgboost", False):
+            return ""
+        checks["tree_path_dependent_xgboost"] = 1.0
+        return " (computed by XGBoost's multithreaded TreeSHAP on the trees rewritten as an XGBoost model)"
 
     @staticmethod
     def _native_tree(model, x, cols):
