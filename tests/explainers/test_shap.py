@@ -112,9 +112,10 @@ def test_forest_missing_interventional_additivity_takes_path_dependent(wine_fore
     exact and additive, is used instead and the reason is recorded."""
     import shap
 
-    from studio.explainers import shapley
+    from studio.explainers import forest_xgboost, shapley
 
     monkeypatch.setattr(shapley, "_float32_thresholds", lambda t: t)
+    monkeypatch.setattr(forest_xgboost, "THREADS_PER_GROUP", 10**6)  # shap's own path (XGBoost's: float32)
     est, data = wine_forest_60
     model = studio.wrap_model(est)
     rows = list(range(0, 178, 10))
@@ -221,11 +222,15 @@ def test_bad_params(gbt, mlp, table):
     assert dataset  # shared helper import used by other tests
 
 
-def test_path_dependent_on_request_equals_shap_and_refuses_log_odds_trees(wine_forest_60):
+def test_path_dependent_on_request_equals_shap_and_refuses_log_odds_trees(wine_forest_60, monkeypatch):
     """algorithm='tree_path_dependent' (explainerdashboard's estimand for forests) is shap's own path-dependent
     TreeSHAP, additive on the probability; a boosted classifier (trees of log-odds) is refused in one sentence."""
     import shap
     from sklearn.ensemble import GradientBoostingClassifier
+
+    from studio.explainers import forest_xgboost
+
+    monkeypatch.setattr(forest_xgboost, "THREADS_PER_GROUP", 10**6)  # shap's own path (XGBoost's: float32)
 
     est, data = wine_forest_60
     rows = [0, 70, 150]
