@@ -55,10 +55,12 @@ def supported(est) -> bool:
     return hasattr(est, "tree_") or hasattr(est, "estimators_")
 
 
-# XGBoost's TreeSHAP computes one output group per pass, at about 0.7x the speed per thread of shap's pass, which
-# computes every output at once (50 trees of depth 8, 3,000 rows, 20 features: 6.9 s for one group on one thread
-# against 4.9 s for shap's two outputs, on this project's 2-core machine); so it pays from this many threads per group.
-THREADS_PER_GROUP = 2
+# XGBoost's TreeSHAP computes one output group per pass, at about 0.7x the speed per thread of shap's one-threaded
+# pass, which computes every output at once (50 trees of depth 8, 3,000 rows, 20 features, binary: 6.9-7.2 s for one
+# group on one XGBoost thread against 4.9-5.3 s for shap; with 2 threads on the project's 2 shared cores at load 5-7,
+# 7.4-8.8 s: no gain; section 15 of benchmarks/RESULTS.md). So it pays only from about 2 threads per group on an idle
+# machine; 4 leaves room for cores shared with other work.
+THREADS_PER_GROUP = 4
 
 
 def worthwhile(est) -> bool:

@@ -21,9 +21,11 @@ Paths (``algorithm="auto"`` picks the first that fits):
     Path-dependent TreeSHAP of scikit-learn forests and trees (RandomForest,
     ExtraTrees, DecisionTree, ExtraTree; one output) runs on XGBoost's
     multithreaded ``pred_contribs`` over the trees rewritten as an XGBoost
-    model (:mod:`studio.explainers.forest_xgboost`) when the machine has at
-    least 2 threads per output group (``checks["tree_path_dependent_xgboost"]``
-    says so); shap's own path is the fallback. A ``Pipeline`` ending in a
+    model (:mod:`studio.explainers.forest_xgboost`) when the process has at
+    least ``forest_xgboost.THREADS_PER_GROUP`` (4) threads per output group
+    (one XGBoost thread is slower than shap's one thread);
+    ``checks["tree_path_dependent_xgboost"]`` says so. shap's own path is the
+    fallback. A ``Pipeline`` ending in a
     forest is not on the tree path (its transformed features are not the
     explained ones) and takes the permutation path.
   * XGBoost, LightGBM and CatBoost models: the library's own exact
