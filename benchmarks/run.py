@@ -107,11 +107,13 @@ FIXES = (
      "shap's path-dependent TreeSHAP (C, one thread, the GIL held), and it is 80-95% of each side's time from "
      "1,000 rows on; the studio's own parts are quicker (permutation importance 2-2.5x, PDPs 5x), which cannot "
      "bring the whole under 0.5 while SHAP is the same work; single runs at 10k on a machine at load 10-14, so "
-     "the SHAP parts (the same code) differ by the load alone", "a faster exact TreeSHAP for scikit-learn "
-     "forests than shap's: XGBoost's multithreaded pred_contribs (the same path-dependent algorithm) on the "
-     "forest rewritten as an XGBoost JSON model (thresholds floored to float32 then nudged for XGBoost's strict "
-     "'<', leaf values over the tree count, cover = weighted_n_node_samples), or FastTreeSHAP v2 (O(TLD) per "
-     "row instead of O(TLD^2)); on a GPU machine XGBoost's GPUTreeShap"),
+     "the SHAP parts (the same code) differ by the load alone", "built: studio/explainers/forest_xgboost.py "
+     "rewrites the forest exactly as an XGBoost model and runs XGBoost's multithreaded pred_contribs (the same "
+     "path-dependent algorithm; values equal shap's to 1e-7), taken from 4 threads per output group: one "
+     "XGBoost thread is about 0.7x shap's one thread, so on this 2-core machine it is off (forced on, it is "
+     "1.3-1.8x shap's time here: `python -m benchmarks.forest_xgboost_shap`); a machine with 8+ free cores "
+     "should meet the goal. Beyond that: FastTreeSHAP v2 (O(TLD) per row instead of O(TLD^2)) or XGBoost's "
+     "GPUTreeShap on a GPU"),
 )
 
 

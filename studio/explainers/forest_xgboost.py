@@ -89,11 +89,9 @@ def xgboost_thresholds(thresholds: np.ndarray) -> np.ndarray:
     ``s = nextafter32(floor32(t), +inf)`` with ``floor32(t)`` the largest
     float32 at or below ``t``.
     """
-    t = np.asarray(thresholds, dtype=np.float64)
-    t32 = t.astype(np.float32)
-    above = t32.astype(np.float64) > t
-    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
-    return np.nextafter(t32, np.float32(np.inf))
+    from studio.explainers.shapley import _float32_thresholds
+
+    return np.nextafter(_float32_thresholds(thresholds).astype(np.float32), np.float32(np.inf))
 
 
 def _breadth_first(left: np.ndarray, right: np.ndarray) -> np.ndarray:
