@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  f"result is printed and one over {PRINT_LIMIT // 1000} KB is written to "
                                  "<method>-result.json")
     p.add_argument("--estimate", action="store_true", help="print the estimated cost and stop (nothing runs)")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="time budget: the run is stopped past it (default: none)")
     p.add_argument("--json", action="store_true", help="with --estimate: print the estimate as JSON")
 
     p = sub.add_parser("report", help="write a self-contained HTML report")
@@ -210,7 +212,7 @@ def cmd_explain(args) -> int:
         return _estimate(args, model, data)
     exp = studio.explain(
         model, data, args.method, rows=_parse_rows(args.rows), target=args.target,
-        params=_method_params(args), device=args.device, cache=not args.no_cache,
+        params=_method_params(args), device=args.device, cache=not args.no_cache, timeout=args.budget,
     )
     text = exp.to_json(indent=2)
     out = args.out

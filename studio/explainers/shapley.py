@@ -207,7 +207,7 @@ class TabularShap(Explainer):
         """f(x) on the rows (one call), then the path: tree (no model calls; own work rows x background rows,
         trees and leaves being constant per model), a booster's native TreeSHAP (rows), linear (rows x
         background), gradient (shap's batches of 50 samples of each row, forward+backward, and one pass over the
-        background), permutation/kernel (about ``max_evals`` masked copies of the background per row; shap
+        background, for each output; ``auto`` falls back to permutation when it misses additivity), permutation/kernel (about ``max_evals`` masked copies of the background per row; shap
         batches them, so the call count is an upper bound)."""
         path = self.path(model, data, params)
         bg = min(params.get("background", 100), len(data))
@@ -217,10 +217,10 @@ class TabularShap(Explainer):
             return fx + Cost(own=unit, own_unit="rows x background rows")
         if path == "linear":
             return fx + Cost(own=n_rows * bg, own_unit="rows x background rows")
-        if path == "gradient":
-            ns = params.get("nsamples", 200)
-            return fx + Cost(calls=1, rows=bg, grad_calls=n_rows * batched(ns, 50), grad_rows=n_rows * ns,
-                             own=n_rows * ns, own_unit="samples")
+        if path == "gradient":  # shap runs each output's gradients apart; its set-up passes the background
+            ns, k = params.get("nsamples", 200), max(1, model.n_outputs_or(2))
+            return fx + Cost(calls=1, rows=bg, grad_calls=1 + n_rows * k * batched(ns, 50),
+                             grad_rows=bg + n_rows * k * ns, own=n_rows * k * ns, own_unit="samples x outputs")
         evals = params.get("max_evals", 500)
         return fx + Cost(calls=output_calls(model, data, evals * bg, n_rows), rows=n_rows * evals * bg,
                          own=n_rows * evals, own_unit="masked samples", bound=True)
