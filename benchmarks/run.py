@@ -21,7 +21,7 @@ from benchmarks import common
 from benchmarks.common import SIZES, Row, not_measured
 
 SUITES = ("overhead", "ig_floor", "cache", "peer", "anchors", "scaling", "app", "gpu", "sandbox", "watch", "trees",
-          "batch", "large-tables", "assess", "peer_forest", "activations")
+          "batch", "large-tables", "assess", "peer_forest", "activations", "cost")
 TITLES = {
     "overhead": "1. Overhead over the direct library call (studio / direct, cache off)",
     "ig_floor": "2. Integrated gradients against the raw forward+backward floor and captum's defaults",
@@ -39,6 +39,7 @@ TITLES = {
     "assess": "14. Explanation quality: the 100-scenario assess grid on the sample CNN, its time and the model's share",
     "peer_forest": "15. Peer dashboard on a held-out random forest: studio / explainerdashboard at 1k, 10k, 100k rows",
     "activations": "16. Activations at scale: 50,000 images of the sample CNN within 60 s and 2 GiB",
+    "cost": "17. Cost estimates: fold error max(estimate / measured, measured / estimate) per method (goal <= 3)",
 }
 PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "torchvision", "captum", "shap", "lime", "interpret",
             "anchor-exp", "streamlit", "playwright", "scikit-image", "skops", "onnxruntime", "xgboost", "lightgbm",
@@ -133,7 +134,7 @@ def _suite(name):
 
     module = {"cache": "cache_bench", "anchors": "anchors_bench", "app": "app_bench", "sandbox": "sandbox_bench", "watch": "watch_bench",
               "batch": "batch_bench", "large-tables": "large_tables", "assess": "assess_bench",
-              "activations": "activations_scale"}.get(name, name)
+              "activations": "activations_scale", "cost": "cost_bench"}.get(name, name)
     return importlib.import_module(f"benchmarks.{module}")
 
 

@@ -40,8 +40,8 @@ TIMING_CAP = {"tabular": 4096, "image": 8}
 
 
 def _best(call, repeats: int, enough: float = 0.0, most: int = 7) -> float:
-    """The shortest of ``repeats`` timed calls, or of more (up to ``most``) while they took under ``enough``
-    seconds in all: on a shared machine a single short call is mostly the other processes' noise."""
+    """The shortest of ``repeats`` timed calls, or of more (up to ``most``) while ``n`` calls at the shortest time
+    take under ``enough`` seconds: on a shared machine a single short call is mostly the other processes' noise."""
     best, spent, n = float("inf"), 0.0, 0
     while n < repeats or (n < most and best * n < enough):
         start = time.perf_counter()
@@ -92,10 +92,10 @@ def local_call_timing(model, data, batch: int, backward: bool = False, repeats: 
         def call(rows):
             model.output(rows, batch_size=len(rows))
     call(x[:1])  # warm up (lazy init, JIT)
-    one = _best(lambda: call(x[:1]), repeats, enough=0.2)
+    one = _best(lambda: call(x[:1]), repeats, enough=0.5)
     if n == 1:
         return Timing(per_call=one, per_row=0.0)
-    full = _best(lambda: call(x), repeats, enough=0.3)
+    full = _best(lambda: call(x), repeats, enough=0.5)
     per_call = min(one, full)
     extra = max(full - per_call, 0.1 * full)
     return Timing(per_call=per_call, per_row=extra / max(n - 1, 1))
