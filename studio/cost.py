@@ -72,7 +72,9 @@ def model_timing(model, data, batch: int = 256, repeats: int = 2) -> Timing:
 
     The marginal cost per row is the batched call's time beyond the 1-row
     call, spread over its other rows (at least a tenth of the batched call's
-    mean time per row, so timing noise cannot make rows free).
+    mean time per row, so timing noise cannot make rows free); the fixed cost
+    is the 1-row call less one row, so a call of m rows is
+    ``per_call + m * per_row``.
     """
     if getattr(model, "remote", False):  # measured in the sandbox's worker, where explainers call the model
         return model.timing(data, batch)
@@ -96,9 +98,8 @@ def local_call_timing(model, data, batch: int, backward: bool = False, repeats: 
     if n == 1:
         return Timing(per_call=one, per_row=0.0)
     full = _best(lambda: call(x), repeats, enough=0.5)
-    per_call = min(one, full)
-    extra = max(full - per_call, 0.1 * full)
-    return Timing(per_call=per_call, per_row=extra / max(n - 1, 1))
+    per_row = max(full - one, 0.1 * full) / max(n - 1, 1)
+    return Timing(per_call=max(min(one, full) - per_row, 0.0), per_row=per_row)  # t(m) = per_call + m x per_row
 
 
 def call_timing(model, data, batch: int, backward: bool = False) -> Timing:
@@ -246,7 +247,7 @@ def calibrate(explainer, model, data, params: dict, device: str = "cpu") -> Cali
         if k is None:
             run()
             continue
-        seconds = _best(run, 1, enough=0.5, most=3)
+        seconds = _best(run, 2 if explainer.scope == "local" else 1, enough=1.0, most=3)
         counts = run_cost(explainer, model, data, p, len(rows or []))
         runs.append({"params": p, "rows": len(rows or []), "cost": counts.to_dict(), "seconds": seconds})
     cal.probes = runs
