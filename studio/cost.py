@@ -165,7 +165,7 @@ class Calibration:
                 "probes": self.probes, "version": CALIBRATION_VERSION}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
+    def from_dict(cls, d: dict) -> Calibration:
         return cls(tuple(d["forward"]), tuple(d["backward"]), tuple(d["own"]), list(d.get("probes", [])))
 
 
@@ -241,7 +241,7 @@ def calibrate(explainer, model, data, params: dict, device: str = "cpu") -> Cali
         p = explainer.params.validate(p, explainer.name)
         rows = list(range(min(rows, len(data)))) if explainer.scope == "local" else None
 
-        def run():
+        def run(rows=rows, p=p):
             studio.explain(model, data, explainer.name, rows=rows, params=p, device=device, cache=False)
 
         if k is None:

@@ -149,7 +149,7 @@ def test_durations_print_two_significant_figures():
 def test_calibration_is_stored_and_reused(gbt, table, monkeypatch, isolated_cache):
     """The first estimate of a model and method calibrates (timed calls and probe runs) and stores it under the
     cache folder; later estimates, in this process or a new one, make no calibration call."""
-    import studio.cost as cost
+    from studio import cost
 
     real, calls = cost.calibrate, []
 
@@ -179,7 +179,6 @@ def test_calibration_is_stored_and_reused(gbt, table, monkeypatch, isolated_cach
 
 def test_estimate_cli_prints_two_significant_figures(capsys):
     from studio.cli import main
-
     from tests.conftest import MODELS, SAMPLE_DATA
 
     args = ["explain", "--model", str(MODELS / "tabular_gbt.skops"), "--data", str(SAMPLE_DATA / "breast_cancer.csv"),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from studio.errors import StudioError
 from studio.explainers.params import ParamSpec
@@ -81,12 +81,12 @@ class Cost:
     own_unit: str = ""
     bound: bool = False
 
-    def __add__(self, other: "Cost") -> "Cost":
+    def __add__(self, other: Cost) -> Cost:
         return Cost(self.calls + other.calls, self.rows + other.rows, self.grad_calls + other.grad_calls,
                     self.grad_rows + other.grad_rows, self.own + other.own, self.own_unit or other.own_unit,
                     self.bound or other.bound)
 
-    def times(self, k: int) -> "Cost":
+    def times(self, k: int) -> Cost:
         """The cost of ``k`` such runs."""
         return Cost(k * self.calls, k * self.rows, k * self.grad_calls, k * self.grad_rows, k * self.own,
                     self.own_unit, self.bound)
@@ -106,7 +106,7 @@ class Cost:
                 "bound": bool(self.bound)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Cost":
+    def from_dict(cls, d: dict) -> Cost:
         return cls(**{k: d[k] for k in ("calls", "rows", "grad_calls", "grad_rows", "own", "own_unit", "bound")})
 
 

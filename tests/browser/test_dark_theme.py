@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    CHART, idle, no_exception, open_page, shot, browser, server,
+    CHART,
+    browser,
+    idle,
+    no_exception,
+    open_page,
+    server,
+    shot,
 )
 
 pytestmark = pytest.mark.browser
