@@ -261,7 +261,7 @@ def over_budget(method: str, budget: float) -> str:
     """The one sentence a run stopped at its time budget ends with."""
     from studio.cost import human
 
-    return (f"{method} was stopped when it ran past its time budget of {human(budget)}; raise the budget (the "
+    return (f"{method} ran past its time limit (a budget of {human(budget)}) and was stopped; raise the budget (the "
             "pages' 'Time budget per method (s)', the CLI's --budget, or explain(timeout=...)) or lower its sample "
             "sizes, and run it again")
 
@@ -386,7 +386,9 @@ def explain(
             result = explainer.explain(model, data, valid, ctx)
     except StudioError as exc:  # Cancelled, or the sandbox's WorkerError after ending a worker past its deadline
         if timeout is not None and time.perf_counter() - start >= timeout and cancel_asked(cancel) is False:
-            raise StudioError(over_budget(method, timeout)) from None
+            from studio.explainers.base import Cancelled
+
+            raise Cancelled(over_budget(method, timeout)) from None
         raise
     except MemoryError:
         raise StudioError(_OOM_ADVICE.format(method=method)) from None

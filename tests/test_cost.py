@@ -206,7 +206,7 @@ def test_a_run_past_its_budget_is_stopped_and_says_so(digits, isolated_cache):
         studio.explain(model, digits, "integrated_gradients", rows=list(range(40)),
                        params={"n_steps": 1024, "max_gap": 0.0}, timeout=1.0)
     message = str(err.value)
-    assert "stopped when it ran past its time budget of 1 s" in message and "raise the budget" in message
+    assert "ran past its time limit (a budget of 1 s) and was stopped" in message and "raise the budget" in message
     assert message.count(". ") == 0 and "\n" not in message  # one sentence
     assert Cache().entries() == []
     exp = studio.explain(model, digits, "integrated_gradients", rows=[0], params={"n_steps": 8}, timeout=120)
