@@ -243,8 +243,10 @@ def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: 
             if not est.fits:
                 cut = estimate(explainer, model, data, valid, n_rows, budget, fit=True, target=target, device=device)
                 reduced = cut if cut.fits else None
-        except StudioError as exc:
-            plans.append(Plan(info, valid, fits=False, error=f"the cost of {info.name} could not be estimated: {exc}"))
+        except Exception as exc:  # noqa: BLE001 -- a method whose small calibration run fails: run it, unestimated
+            why = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            plans.append(Plan(info, valid, note=f"cost not estimated: its calibration run failed ({why})",
+                              limit=budget, budget=budget))
             continue
         plans.append(Plan(info, est.params, est.seconds, est.evaluations, est.fits, est.note, limit=budget,
                           budget=budget, reduced=reduced))
@@ -263,6 +265,9 @@ def show_plans(plans, key: str = "plan") -> None:
             continue
         took = human(p.seconds)
         about = took if took.startswith("under") else "about " + took
+        if p.fits and p.note.startswith("cost not estimated"):
+            st.caption(f"{p.info.name}: {p.note}")
+            continue
         if p.fits:
             st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, {about}"
                        + (f" ({p.note})" if p.note else ""))
