@@ -48,9 +48,9 @@ if chosen:
                 params[info.name] = ui.param_widgets(info, data, key="global",
                                                      overrides=global_views.feature_overrides(info, feature, pair))
 budget = ui.budget_input("global-budget")
-plans = ui.plan_runs(model, data, chosen_global, params, n_rows=0, budget=budget)
-row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), budget=budget)
-ui.show_plans(plans + row_plans)
+plans = ui.plan_runs(model, data, chosen_global, params, n_rows=0, budget=budget, target=target)
+row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), budget=budget, target=target)
+ui.show_plans(plans + row_plans, key="global")
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
     ui.run_batches(model, data, [(plans, [], target), (row_plans, shap_rows, target)])  # one status box

@@ -67,8 +67,8 @@ elif compare == "a subset's mean":
 
 # the class explained for the comparison is the instance's, so the bars are comparable
 explained_class = target if target is not None else (int(output[row].argmax()) if model.is_classifier else None)
-plans = ui.plan_runs(model, data, chosen, params, n_rows=1 + len(other_rows), budget=budget)
-ui.show_plans(plans)
+plans = ui.plan_runs(model, data, chosen, params, n_rows=1 + len(other_rows), budget=budget, target=target)
+ui.show_plans(plans, key="local")
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
     batches = [(plans, [row], target)]

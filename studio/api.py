@@ -257,6 +257,23 @@ def _compatible(explainer, model, data) -> tuple:
     return _COMPATIBLE[key]
 
 
+def over_budget(method: str, budget: float) -> str:
+    """The one sentence a run stopped at its time budget ends with."""
+    from studio.cost import human
+
+    return (f"{method} ran past its time limit (a budget of {human(budget)}) and was stopped; raise the budget (the "
+            "pages' 'Time budget per method (s)', the CLI's --budget, or explain(timeout=...)) or lower its sample "
+            "sizes, and run it again")
+
+
+def cancel_asked(cancel) -> bool:
+    """Whether the user's cancel flag is set (a cancel is not a time-out)."""
+    try:
+        return bool(cancel()) if cancel is not None else False
+    except Exception:  # noqa: BLE001 -- a broken flag is not a cancel
+        return False
+
+
 def resolve_rows(rows, data, scope) -> list:
     if scope == "global":
         return []
@@ -308,7 +325,8 @@ def explain(
         True uses the default disk cache; False computes afresh.
     progress : callable(fraction, message), optional
     timeout : float, optional
-        Seconds after which the run stops with an error.
+        The run's time budget: past it the run is stopped (a sandboxed worker is ended
+        if it does not stop by itself) and a StudioError says so, naming the budget; nothing is cached.
     cancel : callable() -> bool, optional
         Polled during the run; True stops it.
 
@@ -366,6 +384,12 @@ def explain(
             result = model.run_explainer(explainer, data, valid, ctx)
         else:
             result = explainer.explain(model, data, valid, ctx)
+    except StudioError as exc:  # Cancelled, or the sandbox's WorkerError after ending a worker past its deadline
+        if timeout is not None and time.perf_counter() - start >= timeout and cancel_asked(cancel) is False:
+            from studio.explainers.base import Cancelled
+
+            raise Cancelled(over_budget(method, timeout)) from None
+        raise
     except MemoryError:
         raise StudioError(_OOM_ADVICE.format(method=method)) from None
     except RuntimeError as exc:

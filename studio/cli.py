@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  f"result is printed and one over {PRINT_LIMIT // 1000} KB is written to "
                                  "<method>-result.json")
     p.add_argument("--estimate", action="store_true", help="print the estimated cost and stop (nothing runs)")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="time budget: the run is stopped past it (default: none)")
     p.add_argument("--json", action="store_true", help="with --estimate: print the estimate as JSON")
 
     p = sub.add_parser("report", help="write a self-contained HTML report")
@@ -210,7 +212,7 @@ def cmd_explain(args) -> int:
         return _estimate(args, model, data)
     exp = studio.explain(
         model, data, args.method, rows=_parse_rows(args.rows), target=args.target,
-        params=_method_params(args), device=args.device, cache=not args.no_cache,
+        params=_method_params(args), device=args.device, cache=not args.no_cache, timeout=args.budget,
     )
     text = exp.to_json(indent=2)
     out = args.out
@@ -231,20 +233,28 @@ def cmd_explain(args) -> int:
 
 def _estimate(args, model, data) -> int:
     """``explain --estimate``: the cost estimate of the run, nothing run (two significant figures)."""
-    from studio.api import resolve_rows
-    from studio.cost import estimate, human, model_timing
+    from studio.api import requested_target, resolve_rows
+    from studio.cost import estimate, human
     from studio.explainers import registry
 
     explainer = registry.get(args.method, data.kind)
+    data = data.aligned_to(model)
     params = explainer.params.validate(_method_params(args), args.method)
     rows = resolve_rows(_parse_rows(args.rows), data, getattr(explainer, "scope", "local"))
-    timing = model_timing(model, data)
-    est = estimate(explainer, model, data, params, len(rows or []), timing.per_row, per_call=timing.per_call)
+    device = "cpu"
+    if getattr(model, "differentiable", False):
+        from studio.device import resolve_device
+
+        device = resolve_device(args.device)
+    target = requested_target(model, data, args.target, explainer.scope)
+    est = estimate(explainer, model, data, params, len(rows or []), target=target, device=device)
     if args.json:
         print(json.dumps({"method": args.method, "seconds": float(f"{est.seconds:.2g}"), "evaluations": est.evaluations,
-                          "calls": est.calls, "rows": len(rows or []), "params": est.params}, default=str))
+                          "calls": est.calls, "rows": len(rows or []), "params": est.params,
+                          "counts": est.cost.to_dict()}, default=str))
     else:
-        print(f"{args.method}: about {human(est.seconds)} ({est.evaluations:,} rows through the model in about "
+        took = human(est.seconds)
+        print(f"{args.method}: {took if took.startswith('under') else 'about ' + took} ({est.evaluations:,} rows through the model in "
               f"{est.calls:,} calls); nothing was run")
     return 0
 

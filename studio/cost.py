@@ -1,41 +1,53 @@
-"""Cost estimates before a run, and sample sizes that fit a time budget.
+"""Cost estimates before a run: each method's own cost model, calibrated on this machine and remembered.
 
-Estimated seconds = model calls x the measured fixed cost of one call
-+ the explainer's ``estimate_evaluations`` (rows passed to the model) x the
-measured marginal seconds per row (x :data:`GRADIENT_FACTOR` for methods
-that also run the model backwards). The fixed per-call cost (input
-conversion, feature-name checks, framework dispatch) is what dominates
-small models and methods that call the model once per sample, row or
-feature; leaving it out made estimates 10 to 1000 times too low. Nobody
-should start a 30-hour job by accident.
+Every explainer declares its cost model (:meth:`studio.explainers.base.Explainer.cost`): the model calls and
+rows it runs forward, the forward+backward passes, and units of its own work (e.g. rows x background rows for
+tree SHAP, rows x terms x bags for an EBM fit). :func:`estimate` turns those counts into seconds::
+
+    seconds = a_f x calls + b_f x rows + a_g x gradient calls + b_g x gradient rows + c + d x own units
+
+with coefficients measured here at first use (:func:`calibrate`):
+
+- ``a_f, b_f`` (``a_g, b_g``): one 1-row and one batched model call of the shape the method uses (forward, or
+  forward+backward), timed where the model runs: in its sandboxed worker for a loaded file;
+- ``c, d``: two small runs of the method itself (after a warm-up run that imports its libraries), whose time
+  beyond their model calls is the method's own work: the fixed part ``c`` (including the studio's overhead per
+  run) and the part per unit ``d``.
+
+Per-model constants (trees and leaves, layers, pixels) are in the coefficients, as the calibration is kept per
+model fingerprint, method and device (``calibration/`` in the studio's cache folder). Nobody should start a
+30-hour job by accident, nor wait for an estimate: a calibration takes a few small runs, once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from studio.explainers.base import Cost, batched
+
 SAMPLE_PARAMS = ("max_rows", "n_samples", "num_samples", "nsamples", "max_evals", "n_repeats", "n_steps")
 """Parameters that set how much a method samples, tried in this order when fitting a budget."""
+CALIBRATION_VERSION = 1
+"""Bump when the cost models or the calibration change: older calibrations are measured again."""
+TIMING_CAP = {"tabular": 4096, "image": 8}
+"""Most rows of the batched timing call (larger calls are extrapolated linearly)."""
 
 
-API_CALLS = 3
-"""Model calls allowed around every method: the predicted class of the explained rows (local methods) and the
-outputs methods read for their checks (e.g. f(x) for SHAP's additivity); a cache hit makes none."""
-CALL_ROWS = 4096
-"""Rows per model call assumed for methods that do not say how they batch (the curve methods' block size)."""
-GRADIENT_FACTOR = 3.0
-"""A forward and a backward pass cost about three forward passes."""
-
-
-def _best(call, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
+def _best(call, repeats: int, enough: float = 0.0, most: int = 7) -> float:
+    """The shortest of ``repeats`` timed calls, or of more (up to ``most``) while ``n`` calls at the shortest time
+    take under ``enough`` seconds: on a shared machine a single short call is mostly the other processes' noise."""
+    best, spent, n = float("inf"), 0.0, 0
+    while n < repeats or (n < most and best * n < enough):
         start = time.perf_counter()
         call()
-        best = min(best, time.perf_counter() - start)
+        took = time.perf_counter() - start
+        best, spent, n = min(best, took), spent + took, n + 1
     return best
 
 
@@ -60,18 +72,41 @@ def model_timing(model, data, batch: int = 256, repeats: int = 2) -> Timing:
 
     The marginal cost per row is the batched call's time beyond the 1-row
     call, spread over its other rows (at least a tenth of the batched call's
-    mean time per row, so timing noise cannot make rows free).
+    mean time per row, so timing noise cannot make rows free); the fixed cost
+    is the 1-row call less one row, so a call of m rows is
+    ``per_call + m * per_row``.
     """
     if getattr(model, "remote", False):  # measured in the sandbox's worker, where explainers call the model
         return model.timing(data, batch)
-    n = min(batch, len(data))
+    return local_call_timing(model, data, batch, False, repeats)
+
+
+def local_call_timing(model, data, batch: int, backward: bool = False, repeats: int = 2) -> Timing:
+    """:func:`model_timing` in this process, forward (``model.output`` in one call) or forward+backward."""
+    n = max(1, min(batch, len(data)))
     x = data.x[:n]
-    model.output(x[:1])  # warm up (lazy init, JIT)
-    one = _best(lambda: model.output(x[:1]), repeats)
-    full = _best(lambda: model.output(x), repeats)
-    per_call = min(one, full)
-    extra = max(full - per_call, 0.1 * full)
-    return Timing(per_call=per_call, per_row=extra / max(n - 1, 1))
+    if backward:
+        from studio.explainers.gradients import gradient_pass
+
+        def call(rows):
+            gradient_pass(model, rows)
+    else:
+        def call(rows):
+            model.output(rows, batch_size=len(rows))
+    call(x[:1])  # warm up (lazy init, JIT)
+    one = _best(lambda: call(x[:1]), repeats, enough=0.5)
+    if n == 1:
+        return Timing(per_call=one, per_row=0.0)
+    full = _best(lambda: call(x), repeats, enough=0.5)
+    per_row = max(full - one, 0.1 * full) / max(n - 1, 1)
+    return Timing(per_call=max(min(one, full) - per_row, 0.0), per_row=per_row)  # t(m) = per_call + m x per_row
+
+
+def call_timing(model, data, batch: int, backward: bool = False) -> Timing:
+    """Seconds per call and per row of a model call of ``batch`` rows, where the model runs (its worker)."""
+    if getattr(model, "remote", False):
+        return model.call_timing(data, batch, backward)
+    return local_call_timing(model, data, batch, backward)
 
 
 def seconds_per_row(model, data, batch: int = 256, repeats: int = 2) -> float:
@@ -82,26 +117,152 @@ def seconds_per_row(model, data, batch: int = 256, repeats: int = 2) -> float:
     return _best(lambda: model.output(x), repeats) / max(n, 1)
 
 
-def estimate_calls(explainer, model, data, params: dict, n_rows: int, evaluations: int) -> int:
-    """Model calls a run makes: the explainer's own ``estimate_calls`` when it has one, else a rough count.
+# ---- counts ------------------------------------------------------------------------------------
+def run_cost(explainer, model, data, params: dict, n_rows: int, target=None) -> Cost:
+    """The counts of one :func:`studio.explain` run: the explainer's cost model (computed in the model's worker
+    for a loaded file, which holds the model's internals) plus the call :func:`studio.explain` makes for the
+    predicted class of the explained rows (local methods on a classifier, no target given)."""
+    if getattr(model, "remote", False):
+        cost = model.explainer_cost(explainer, data, params, n_rows)
+    else:
+        cost = explainer.cost(model, data, params, n_rows)
+    if explainer.scope == "local" and model.is_classifier and target is None and n_rows:
+        block = 4096 if data.kind == "tabular" else 64
+        cost = cost + Cost(calls=batched(n_rows, block), rows=n_rows)
+    return cost
 
-    The rough count: :data:`API_CALLS`, plus, for local methods, one call per
-    explained row (they work row by row) or per :data:`CALL_ROWS` evaluated
-    rows, whichever is more; for global methods, one call per pass over the
-    data or its ``max_rows`` sample (permutation importance: one per feature
-    and repeat), at most :data:`CALL_ROWS` rows each.
+
+# ---- calibration -------------------------------------------------------------------------------
+@dataclass
+class Calibration:
+    """Seconds per count, measured on this machine for one model, method and device.
+
+    Attributes
+    ----------
+    forward, backward : tuple of float
+        Seconds per call and per row, forward-only and forward+backward.
+    own : tuple of float
+        The method's own seconds per run and per unit of its own work.
+    probes : list of dict
+        The calibration runs: parameters, rows, counts and seconds (for the record).
     """
-    own = getattr(explainer, "estimate_calls", None)
-    if own is not None:
-        return int(own(model, data, params, n_rows))
-    if getattr(explainer, "scope", "local") == "local":
-        return API_CALLS + max(n_rows, -(-int(evaluations) // CALL_ROWS), 1)
-    rows = len(data)
-    if isinstance(params.get("max_rows"), (int, np.integer)) and params["max_rows"] > 0:  # a sample of the rows
-        rows = min(rows, int(params["max_rows"]))
-    return API_CALLS + max(-(-int(evaluations) // max(1, min(rows, CALL_ROWS))), 1)
+
+    forward: tuple = (0.0, 0.0)
+    backward: tuple = (0.0, 0.0)
+    own: tuple = (0.0, 0.0)
+    probes: list = field(default_factory=list)
+
+    def seconds(self, cost: Cost) -> float:
+        """Estimated seconds of a run with these counts."""
+        return float(self.model_seconds(cost) + self.own[0] + self.own[1] * cost.own)
+
+    def model_seconds(self, cost: Cost) -> float:
+        return float(self.forward[0] * cost.calls + self.forward[1] * cost.rows
+                     + self.backward[0] * cost.grad_calls + self.backward[1] * cost.grad_rows)
+
+    def to_dict(self) -> dict:
+        return {"forward": list(self.forward), "backward": list(self.backward), "own": list(self.own),
+                "probes": self.probes, "version": CALIBRATION_VERSION}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        return cls(tuple(d["forward"]), tuple(d["backward"]), tuple(d["own"]), list(d.get("probes", [])))
 
 
+_MEMO: dict = {}
+
+
+def calibration_key(explainer, model, data, params: dict, device: str) -> dict:
+    """What a calibration is kept under: model fingerprint, method, data kind, device, where the model runs, and
+    the method's choices (e.g. shap's algorithm), which change its cost model."""
+    choices = {p.name: params.get(p.name, p.default) for p in explainer.params.params if p.choices}
+    return {"model": model.fingerprint, "method": explainer.name, "data_kind": data.kind, "device": device,
+            "remote": bool(getattr(model, "remote", False)), "choices": choices, "version": CALIBRATION_VERSION}
+
+
+def _path(key: dict):
+    from studio.cache import default_dir
+
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return default_dir() / "calibration" / f"{digest}.json"
+
+
+def calibrated(explainer, model, data, params: dict, device: str = "cpu") -> Calibration:
+    """The calibration of this model, method and device: remembered (in memory, then in the cache folder), or
+    measured now by :func:`calibrate` and stored."""
+    key = calibration_key(explainer, model, data, params, device)
+    path = _path(key)
+    if str(path) in _MEMO:
+        return _MEMO[str(path)]
+    cal = None
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("key") == json.loads(json.dumps(key, default=str)):
+            cal = Calibration.from_dict(stored["calibration"])
+    except (OSError, ValueError, KeyError, TypeError):
+        cal = None
+    if cal is None:
+        cal = calibrate(explainer, model, data, params, device)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "calibration": cal.to_dict()}, default=str))
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache folder: calibrate again next time
+            pass
+    _MEMO[str(path)] = cal
+    return cal
+
+
+def calibrate(explainer, model, data, params: dict, device: str = "cpu") -> Calibration:
+    """Measure the coefficients of :class:`Calibration` for ``explainer`` on ``model``.
+
+    1. The model calls: a 1-row and a batched call of the size the method's calls have at ``params`` (at most
+       :data:`TIMING_CAP` rows), forward and, for gradient methods, forward+backward, where the model runs.
+    2. The method's own work: its two probe runs (:meth:`Explainer.probe_params`, after one untimed warm-up
+       run) through :func:`studio.explain` with the cache off; each run's time beyond its model calls, fitted as
+       a fixed part plus a part per unit of own work (a fixed part only when the probes' units are equal).
+    """
+    import studio
+
+    n_rows = 1 if explainer.scope == "local" else 0
+    shape = run_cost(explainer, model, data, params, n_rows)
+    cap = TIMING_CAP.get(data.kind, 64)
+    cal = Calibration()
+    if shape.calls:
+        t = call_timing(model, data, min(cap, max(2, shape.rows // max(1, shape.calls))))
+        cal.forward = (t.per_call, t.per_row)
+    if shape.grad_calls:
+        t = call_timing(model, data, min(cap, max(2, shape.grad_rows // max(1, shape.grad_calls))), backward=True)
+        cal.backward = (t.per_call, t.per_row)
+    runs = []
+    for k in (None, 0, 1):  # None: a warm-up (library imports, JIT compilation, lazy model state), not timed
+        p, rows = explainer.probe_params(dict(params), data, k or 0)
+        p = explainer.params.validate(p, explainer.name)
+        rows = list(range(min(rows, len(data)))) if explainer.scope == "local" else None
+
+        def run(rows=rows, p=p):
+            studio.explain(model, data, explainer.name, rows=rows, params=p, device=device, cache=False)
+
+        if k is None:
+            run()
+            continue
+        seconds = _best(run, 2 if explainer.scope == "local" else 1, enough=1.0, most=3)
+        counts = run_cost(explainer, model, data, p, len(rows or []))
+        runs.append({"params": p, "rows": len(rows or []), "cost": counts.to_dict(), "seconds": seconds})
+    cal.probes = runs
+    (u0, o0), (u1, o1) = [(r["cost"]["own"], r["seconds"] - cal.model_seconds(Cost.from_dict(r["cost"])))
+                          for r in runs]
+    o0, o1 = max(o0, 0.0), max(o1, 0.0)
+    if u1 > 1.2 * u0 and o1 > o0:
+        slope = (o1 - o0) / (u1 - u0)
+        cal.own = (max(o0 - slope * u0, 0.0), slope)
+    else:  # equal units, or timing noise over a difference too small to see: a fixed cost per run
+        cal.own = ((o0 + o1) / 2, 0.0)
+    return cal
+
+
+# ---- estimates ---------------------------------------------------------------------------------
 @dataclass
 class Estimate:
     """The estimated cost of one run.
@@ -109,16 +270,18 @@ class Estimate:
     Attributes
     ----------
     evaluations : int
-        Rows the method passes to the model.
+        Rows the method passes to the model (forward or backward).
     seconds : float
-    calls : int
-        Model calls counted at the fixed per-call cost.
     params : dict
         The parameters the estimate is for (possibly reduced to fit the budget).
     fits : bool
         Whether ``seconds`` <= the budget.
     note : str
         What was reduced, or why it cannot fit.
+    calls : int
+        Model calls.
+    cost : Cost
+        The counts behind it.
     """
 
     evaluations: int
@@ -127,10 +290,11 @@ class Estimate:
     fits: bool
     note: str = ""
     calls: int = 0
+    cost: Cost | None = None
 
 
-def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, budget: float | None = None,
-             fit: bool = False, per_call: float = 0.0) -> Estimate:
+def estimate(explainer, model, data, params: dict, n_rows: int, budget: float | None = None, fit: bool = False,
+             calibration: Calibration | None = None, target=None, device: str = "cpu") -> Estimate:
     """Estimated cost of ``explainer`` with ``params``; optionally shrink sample sizes to fit ``budget``.
 
     Parameters
@@ -140,33 +304,36 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
         Validated parameters.
     n_rows : int
         Rows explained (local methods).
-    per_row : float
-        Marginal seconds per evaluated row (:func:`model_timing`).
     budget : float, optional
         Seconds allowed.
     fit : bool
         Halve the sampling parameters (:data:`SAMPLE_PARAMS`, never below
         their declared low bound) until the estimate fits the budget.
-    per_call : float
-        Fixed seconds of one model call (:func:`model_timing`), counted
-        :func:`estimate_calls` times.
+    calibration : Calibration, optional
+        Default: :func:`calibrated` (measured at first use, then remembered).
+    target : int, optional
+        The explained class; None (local methods) adds the predicted-class call.
+    device : str
+        Resolved device of the run (part of the calibration's key).
     """
     params = dict(params)
-    factor = GRADIENT_FACTOR if getattr(explainer, "needs_gradients", False) else 1.0
-    calls = 0
+    cal = calibration if calibration is not None else calibrated(explainer, model, data, params, device)
+    last = {}
 
     def cost(p):
-        nonlocal calls
-        evals = int(explainer.estimate_evaluations(model, data, p, n_rows))
-        calls = estimate_calls(explainer, model, data, p, n_rows, evals) if per_call else 0
-        return evals, factor * (evals * per_row + calls * per_call)
+        c = run_cost(explainer, model, data, p, n_rows, target)
+        last["cost"] = c
+        return c.evaluations, cal.seconds(c)
+
+    def made(evals, secs, p, fits, note=""):
+        c = last["cost"]
+        return Estimate(evals, secs, p, fits, note, calls=c.model_calls, cost=c)
 
     evals, secs = cost(params)
     if budget is None or secs <= budget:
-        return Estimate(evals, secs, params, True, calls=calls)
+        return made(evals, secs, params, True)
     if not fit:
-        return Estimate(evals, secs, params, False, f"about {human(secs)}, over the budget of {human(budget)}",
-                        calls=calls)
+        return made(evals, secs, params, False, f"about {human(secs)}, over the budget of {human(budget)}")
     declared = {p.name: p for p in explainer.params.params}
     changed = []
     for name in SAMPLE_PARAMS:
@@ -174,8 +341,7 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
             params[name] = len(data)
         if name not in declared or not isinstance(params.get(name), (int, np.integer)) or params[name] <= 0:
             continue
-        low = int(declared[name].low or 1)
-        low = max(low, 1)
+        low = max(int(declared[name].low or 1), 1)
         while secs > budget and params[name] > low:
             params[name] = max(low, params[name] // 2)
             evals, secs = cost(params)
@@ -183,18 +349,18 @@ def estimate(explainer, model, data, params: dict, n_rows: int, per_row: float, 
         if secs <= budget:
             break
     if secs <= budget:
-        return Estimate(evals, secs, params, True, "reduced to fit the budget: " + ", ".join(changed), calls=calls)
-    return Estimate(evals, secs, params, False,
-                    f"about {human(secs)} even at the smallest sample sizes, over the budget of {human(budget)}; "
-                    "raise the budget or explain fewer rows", calls=calls)
+        return made(evals, secs, params, True, "reduced to fit the budget: " + ", ".join(changed))
+    return made(evals, secs, params, False,
+                f"about {human(secs)} even at the smallest sample sizes, over the budget of {human(budget)}; "
+                "raise the budget or explain fewer rows")
 
 
 def human(seconds: float) -> str:
-    """A duration in words, two significant figures at most: 'under 0.01 s', '0.4 s', '42 s', '3 min', '2.5 h'."""
+    """A duration in words, two significant figures: 'under 0.01 s', '0.42 s', '42 s', '3.5 min', '2.5 h'."""
     if seconds < 0.01:
         return "under 0.01 s"
     if seconds < 90:
-        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+        return f"{float(f'{seconds:.2g}'):g} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"{float(f'{seconds / 60:.2g}'):g} min"
+    return f"{float(f'{seconds / 3600:.2g}'):g} h"

@@ -1,113 +1,214 @@
-"""Cost estimates: evaluations x seconds per row, and sample sizes cut to fit a budget."""
+"""Cost estimates: each method's declared counts equal what a run does; calibration is kept and reused; budgets.
+
+Nothing here times anything: seconds per count are measured by :func:`studio.cost.calibrate` and compared with
+timed runs, as ratios, in benchmarks/ (section "cost").
+"""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from studio.cost import estimate, human, model_timing, seconds_per_row
+from studio.cost import Calibration, estimate, human, run_cost
 from studio.explainers import registry
+from studio.explainers.base import Cost
+
+# every method, on a small model of its kind, with parameters that keep the run short (the counts depend on them)
+CASES = {
+    ("tabular", "shap"): {},
+    ("tabular", "lime"): {"num_samples": 300},
+    ("tabular", "anchors"): {"batch_size": 50, "fresh_samples": 500},
+    ("tabular", "pdp"): {"max_rows": 300, "grid_resolution": 7, "features": ["mean radius", "mean texture:mean area"]},
+    ("tabular", "ice"): {"max_rows": 40},
+    ("tabular", "ale"): {"max_rows": 300, "features": ["mean radius", "mean texture:mean area"]},
+    ("tabular", "permutation_importance"): {"n_repeats": 2, "max_rows": 100},
+    ("tabular", "ebm_surrogate"): {"max_rows": 100, "outer_bags": 1, "max_rounds": 20, "interactions": 0},
+    ("tabular", "ebm"): {"max_rows": 100, "outer_bags": 1, "max_rounds": 20, "interactions": 0},
+    ("mlp", "shap"): {"nsamples": 60, "algorithm": "gradient", "background": 20},
+    ("mlp", "saliency"): {},
+    ("mlp", "integrated_gradients"): {"n_steps": 8, "max_gap": 0.0},
+    ("image", "shap"): {"max_evals": 20},
+    ("image", "lime"): {"n_samples": 300},
+    ("image", "anchors"): {"n_validate": 100, "batch_size": 20, "threshold": 0.8},
+    ("image", "saliency"): {},
+    ("image", "integrated_gradients"): {"n_steps": 8, "max_gap": 0.0},
+    ("image", "input_x_gradient"): {},
+    ("image", "smoothgrad"): {"n_samples": 6},
+    ("image", "grad_cam"): {},
+    ("image", "guided_grad_cam"): {},
+    ("image", "occlusion"): {"window": 8, "stride": 8},
+    ("image", "feature_ablation"): {},
+    ("image", "model_randomisation"): {"max_layers": 2},
+}
 
 
-def test_estimate_is_evaluations_times_per_row(gbt, table):
+def counting(model, monkeypatch) -> dict:
+    """Count model calls and rows as the model sees them: ``_raw_output`` calls (numpy models); for torch models
+    every call of the differentiable module (``torch_module`` and ``torch_module_over``), split by whether
+    gradients are being recorded (a forward+backward pass) or not."""
+    import torch
+
+    seen = {"calls": 0, "rows": 0, "grad_calls": 0, "grad_rows": 0}
+
+    def count(x):
+        grad = torch.is_grad_enabled() and isinstance(x, torch.Tensor) and getattr(model, "differentiable", False)
+        seen["grad_calls" if grad else "calls"] += 1
+        seen["grad_rows" if grad else "rows"] += len(x)
+
+    class Counted(torch.nn.Module):  # a module still (shap and captum look for one)
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, *args, **kwargs):
+            count(x)
+            return self.inner(x, *args, **kwargs)
+
+    def counted(f):
+        if isinstance(f, torch.nn.Module):
+            return Counted(f)
+
+        def call(x, *args, **kwargs):
+            count(x)
+            return f(x, *args, **kwargs)
+        return call
+
+    if getattr(model, "differentiable", False):
+        module, over = model.torch_module, model.torch_module_over
+        monkeypatch.setattr(model, "torch_module", lambda *a, **k: counted(module(*a, **k)))
+        monkeypatch.setattr(model, "torch_module_over", lambda *a, **k: counted(over(*a, **k)))
+    else:
+        monkeypatch.setattr(model, "_raw_output", counted(model._raw_output))
+    return seen
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=[f"{k}-{m}" for k, m in CASES])
+def test_declared_counts_equal_a_counted_run(case, gbt, mlp, table, cnn, digits, monkeypatch):
+    """The cost model counts what the run does: model calls and rows, forward and forward+backward, equal to the
+    counts of a real run (adaptive searches, marked ``bound``, within a factor of 3; SLIC may give fewer
+    superpixels than asked)."""
+    import studio
+
+    kind, method = case
+    model, data = {"tabular": (gbt, table), "mlp": (mlp, table), "image": (cnn, digits)}[kind]
+    data = data.aligned_to(model)
+    explainer = registry.get(method, data.kind)
+    params = explainer.params.validate(CASES[case], method)
+    rows = [3, 7] if explainer.scope == "local" else None
+    studio.explain(model, data, method, rows=rows, params=params, cache=False)  # warm: one-off probes of the data
+    declared = run_cost(explainer, model, data, params, len(rows or []))
+    seen = counting(model, monkeypatch)
+    studio.explain(model, data, method, rows=rows, params=params, cache=False)
+    got = {k: declared.to_dict()[k] for k in seen}
+    assert sum(seen.values()) > 0 or declared.own > 0
+    if declared.bound:
+        for k in ("calls", "rows"):
+            both = (seen[k] + seen["grad_" + k], got[k] + got["grad_" + k])
+            assert both[0] / 3 <= both[1] <= both[0] * 3, (method, got, seen)
+    else:
+        assert got == seen, (method, declared, seen)
+
+
+def test_estimate_is_counts_times_calibrated_seconds(gbt, table):
     pi = registry.get("permutation_importance", "tabular")
     params = pi.params.validate({"n_repeats": 4, "max_rows": 100})
-    est = estimate(pi, gbt, table, params, 0, per_row=1e-3)
-    assert est.evaluations == 100 * 30 * 4
-    assert est.seconds == pytest.approx(12.0)
-    assert est.fits and est.params == params
+    cal = Calibration(forward=(1e-3, 1e-5), own=(0.5, 2e-3))
+    est = estimate(pi, gbt, table, params, 0, calibration=cal)
+    counts = 2 + 30 * 4  # the baseline and check scores, one call per feature and repeat
+    assert est.calls == counts and est.evaluations == counts * 100
+    assert est.seconds == pytest.approx(counts * 1e-3 + counts * 100 * 1e-5 + 0.5 + 2e-3 * est.cost.own)
+    ig = registry.get("integrated_gradients", "tabular")
+    grad = Calibration(forward=(1.0, 0.0), backward=(10.0, 0.1))
+    c = Cost(calls=2, rows=5, grad_calls=3, grad_rows=7)
+    assert grad.seconds(c) == pytest.approx(2 * 1.0 + 3 * 10.0 + 7 * 0.1)
+    assert ig.needs_gradients
 
 
 def test_sample_sizes_are_halved_until_the_budget_fits(gbt, table):
     pi = registry.get("permutation_importance", "tabular")
     params = pi.params.validate({"n_repeats": 5, "max_rows": 400})
-    # 400 * 30 * 5 = 60,000 evaluations at 1 ms = 60 s; budget 10 s -> max_rows 400 -> 200 -> 100 -> 50 (7.5 s)
-    est = estimate(pi, gbt, table, params, 0, per_row=1e-3, budget=10.0, fit=True)
-    assert est.fits and est.params["max_rows"] == 50 and est.params["n_repeats"] == 5
-    assert est.seconds == pytest.approx(50 * 30 * 5 * 1e-3) and "max_rows=50" in est.note
-    # without fitting, the same run is refused with the estimate in words
-    refused = estimate(pi, gbt, table, params, 0, per_row=1e-3, budget=10.0, fit=False)
+    cal = Calibration(forward=(0.0, 1e-3))  # 1 ms per row: 400 rows x 152 calls = 61 s
+    est = estimate(pi, gbt, table, params, 0, budget=10.0, fit=True, calibration=cal)
+    # 400 -> 200 -> 100 -> 50 rows (7.6 s)
+    assert est.fits and est.params["max_rows"] == 50 and est.params["n_repeats"] == 5 and "max_rows=50" in est.note
+    assert est.seconds == pytest.approx(50 * 152 * 1e-3)
+    refused = estimate(pi, gbt, table, params, 0, budget=10.0, calibration=cal)
     assert not refused.fits and "over the budget" in refused.note
+    slow = estimate(pi, gbt, table, pi.params.validate({"n_repeats": 1, "max_rows": 1}), 0, budget=1.0, fit=True,
+                    calibration=Calibration(forward=(10.0, 0.0)))
+    assert not slow.fits and "even at the smallest sample sizes" in slow.note
 
 
-def test_a_run_that_cannot_fit_is_refused(gbt, table):
-    pi = registry.get("permutation_importance", "tabular")
-    params = pi.params.validate({"n_repeats": 1, "max_rows": 1})
-    est = estimate(pi, gbt, table, params, 0, per_row=10.0, budget=1.0, fit=True)
-    assert not est.fits and "even at the smallest sample sizes" in est.note
-    assert est.params["max_rows"] == 1 and est.params["n_repeats"] == 1  # never below the declared low bounds
-    # max_rows=0 means every row: it is cut from the data size
-    every = estimate(pi, gbt, table, pi.params.validate({"n_repeats": 1, "max_rows": 0}), 0, per_row=1e-3,
-                     budget=2.0, fit=True)
-    assert every.fits and every.params["max_rows"] == len(table) // 16  # 569 -> 284 -> 142 -> 71 -> 35 (1.05 s)
+def test_durations_print_two_significant_figures():
+    assert human(0.5) == "0.5 s" and human(42) == "42 s" and human(0.0123456) == "0.012 s"
+    assert human(9.7e-05) == "under 0.01 s" and human(77.4) == "77 s" and human(600) == "10 min"
+    assert human(30 * 3600) == "30 h" and human(1234) == "21 min" and human(8.76) == "8.8 s"
 
 
-def test_seconds_per_row_is_positive_and_human_durations(gbt, table):
-    assert 0 < seconds_per_row(gbt, table, batch=32, repeats=1) < 1
-    assert human(0.5) == "0.5 s" and human(42) == "42 s" and human(600) == "10 min" and human(30 * 3600) == "30.0 h"
-    assert human(9.7e-05) == "under 0.01 s" and human(0.0123456) == "0.012 s"  # no false precision
+def test_calibration_is_stored_and_reused(gbt, table, monkeypatch, isolated_cache):
+    """The first estimate of a model and method calibrates (timed calls and probe runs) and stores it under the
+    cache folder; later estimates, in this process or a new one, make no calibration call."""
+    from studio import cost
+
+    real, calls = cost.calibrate, []
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cost, "calibrate", spy)
+    monkeypatch.setattr(cost, "_MEMO", {})
+    ale = registry.get("ale", "tabular")
+    params = ale.params.validate({"max_rows": 200})
+    first = cost.estimate(ale, gbt, table, params, 0)
+    assert calls == ["ale"] and first.seconds > 0
+    stored = list((isolated_cache / "calibration").glob("*.json"))
+    assert len(stored) == 1
+    kept = json.loads(stored[0].read_text())
+    assert kept["key"]["model"] == gbt.fingerprint and kept["key"]["method"] == "ale" and kept["key"]["device"] == "cpu"
+    assert len(kept["calibration"]["probes"]) == 2
+    cost._MEMO.clear()  # as a new process: read from the folder
+    second = cost.estimate(ale, gbt, table, params, 0)
+    assert calls == ["ale"] and second.seconds == pytest.approx(first.seconds)
+    cost.estimate(ale, gbt, table, ale.params.validate({"max_rows": 50}), 0)  # other sample sizes: same calibration
+    assert calls == ["ale"]
+    cost.estimate(registry.get("pdp", "tabular"), gbt, table, registry.get("pdp", "tabular").params.validate({}), 0)
+    assert calls == ["ale", "pdp"]  # another method calibrates once
 
 
-def test_each_model_call_adds_the_fixed_per_call_cost(gbt, table, cnn, digits):
-    from studio.cost import API_CALLS, CALL_ROWS, GRADIENT_FACTOR, estimate_calls
+def test_estimate_cli_prints_two_significant_figures(capsys):
+    from studio.cli import main
+    from tests.conftest import MODELS, SAMPLE_DATA
 
-    pi = registry.get("permutation_importance", "tabular")
-    params = pi.params.validate({"n_repeats": 2, "max_rows": 100})
-    est = estimate(pi, gbt, table, params, 0, per_row=1e-6, per_call=1e-3)
-    # one pass over the 100 rows per feature and repeat, plus the calls around every run
-    assert est.evaluations == 100 * 30 * 2 and est.calls == API_CALLS + 30 * 2
-    assert est.seconds == pytest.approx(6000 * 1e-6 + est.calls * 1e-3)
-    assert estimate(pi, gbt, table, params, 0, per_row=1e-6).seconds == pytest.approx(6000 * 1e-6)  # no per-call
-    ig = registry.get("integrated_gradients", "image")
-    ig_params = ig.params.validate({})
-    local = estimate(ig, cnn, digits, ig_params, 3, per_row=1e-4, per_call=1e-2)
-    n_calls = estimate_calls(ig, cnn, digits, ig_params, 3, local.evaluations)
-    assert n_calls == API_CALLS + max(3, -(-local.evaluations // CALL_ROWS)) == local.calls
-    assert local.seconds == pytest.approx(GRADIENT_FACTOR * (local.evaluations * 1e-4 + n_calls * 1e-2))
+    args = ["explain", "--model", str(MODELS / "tabular_gbt.skops"), "--data", str(SAMPLE_DATA / "breast_cancer.csv"),
+            "--method", "ale", "--estimate", "--sandbox", "off"]
+    assert main(args + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "ale" and out["counts"]["calls"] == out["calls"] and out["seconds"] > 0
+    assert len(str(out["seconds"]).replace("0.", "").lstrip("0").replace(".", "").rstrip("0")) <= 2
+    assert main(args) == 0
+    line = capsys.readouterr().out
+    assert "nothing was run" in line and "calls" in line
 
 
-def test_model_timing_splits_a_fixed_and_a_per_row_cost(gbt, table):
-    t = model_timing(gbt, table, batch=64, repeats=1)
-    assert 0 < t.per_call < 1 and 0 < t.per_row < 1  # the split is checked against measured runs below
-
-
-def counting(model, monkeypatch) -> dict:
-    """Count the model calls and rows a run makes: every ``_raw_output`` call (numpy path) and, for torch
-    models, every call of the differentiable module explainers use directly."""
-    seen = {"calls": 0, "rows": 0}
-
-    def counted(f):
-        def call(x, *args, **kwargs):
-            seen["calls"] += 1
-            seen["rows"] += len(x)
-            return f(x, *args, **kwargs)
-        return call
-
-    monkeypatch.setattr(model, "_raw_output", counted(model._raw_output))
-    if getattr(model, "differentiable", False):
-        module = model.torch_module
-        monkeypatch.setattr(model, "torch_module", lambda *a, **k: counted(module(*a, **k)))
-    return seen
-
-
-@pytest.mark.parametrize("case", ["permutation_importance", "occlusion", "lime", "integrated_gradients"])
-def test_estimated_calls_and_rows_match_a_counted_run(case, gbt, table, cnn, digits, monkeypatch):
-    """The estimate counts what the run does: model calls and rows within a factor of 2 of the calls and rows
-    counted on a real run (deterministic; seconds per call and per row are measured, and compared with timed
-    runs as ratios, in benchmarks/). A formula missing the per-call term or the method's own passes is off by
-    10 to 100 times here."""
+def test_a_run_past_its_budget_is_stopped_and_says_so(digits, isolated_cache):
+    """A slow run (integrated gradients at 1024 steps on 40 images) with a 1 s budget is stopped in its sandboxed
+    worker; the error is one sentence naming the budget and how to raise it; nothing is cached; the next run
+    works."""
     import studio
+    from studio.cache import Cache
+    from studio.errors import StudioError
+    from tests.conftest import MODELS
 
-    if case == "permutation_importance":  # 60 small calls of 20 rows: the fixed cost is most of the time
-        model, data, rows, params = gbt, table, None, {"n_repeats": 2, "max_rows": 20}
-    elif case == "lime":
-        model, data, rows, params = gbt, table, [0], {}
-    else:  # one image: its occluded copies in a few batches, or its interpolation path
-        model, data, rows, params = cnn, digits, [3], {}
-    explainer = registry.get(case, data.kind)
-    valid = explainer.params.validate(params)
-    est = estimate(explainer, model, data, valid, len(rows or []), per_row=1.0, per_call=1.0)
-    seen = counting(model, monkeypatch)
-    studio.explain(model, data, case, rows=rows, params=params, cache=False)
-    assert seen["calls"] > 0 and seen["rows"] > 0
-    assert seen["rows"] / 2 <= est.evaluations <= seen["rows"] * 2, (est, seen)
-    assert seen["calls"] / 2 <= est.calls <= seen["calls"] * 2, (est, seen)
+    model = studio.load_model(MODELS / "image_cnn.pt")  # sandboxed: the worker is stopped, not just asked
+    with pytest.raises(StudioError) as err:
+        studio.explain(model, digits, "integrated_gradients", rows=list(range(40)),
+                       params={"n_steps": 1024, "max_gap": 0.0}, timeout=1.0)
+    message = str(err.value)
+    assert "ran past its time limit (a budget of 1 s) and was stopped" in message and "raise the budget" in message
+    assert message.count(". ") == 0 and "\n" not in message  # one sentence
+    assert Cache().entries() == []
+    exp = studio.explain(model, digits, "integrated_gradients", rows=[0], params={"n_steps": 8}, timeout=120)
+    assert exp.cache == "miss" and exp.values.shape[0] == 1
+    model.close()

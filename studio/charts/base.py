@@ -10,6 +10,9 @@ NEGATIVE = "#4393c3"  # pushes it down
 SIGN_DOMAIN = ["raises output", "lowers output"]
 SIGN_RANGE = [POSITIVE, NEGATIVE]
 METHOD_SCHEME = "tableau10"
+SUBTITLE_COLOR = "#8a8d98"
+"""Subtitles: Streamlit's chart theme colours titles, axes and legends for light and dark pages but leaves
+subtitles black, unreadable on the dark theme; this grey reads on both."""
 
 LABEL_CHARS = 60
 """Names longer than this are shown as their first LABEL_CHARS characters and an ellipsis."""

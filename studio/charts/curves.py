@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS, METHOD_SCHEME, explained_output, short_label
+from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SUBTITLE_COLOR, explained_output, short_label
 from studio.explanation import Curve, Explanation
 
 MAX_ICE_LINES = 200
@@ -187,7 +187,7 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int | No
         tooltip=[alt.Tooltip("label:N", title="curve"), alt.Tooltip("x", title=shown), alt.Tooltip("y:Q", format=".4g")],
     )
     avg = avg.mark_line(strokeWidth=3, point=True) if numeric else avg.mark_point(size=80, filled=True)
-    title = alt.TitleParams(text=title, subtitle=subtitle)
+    title = alt.TitleParams(text=title, subtitle=subtitle, subtitleColor=SUBTITLE_COLOR)
     missing = missing_frame(pairs, centre=centre)
     if not len(missing):
         return alt.layer(ice, avg).properties(title=title)

@@ -53,7 +53,7 @@ def rule_chart(card: dict, width: int | None = 220):
     import pandas as pd
 
     frame = pd.DataFrame({"measure": ["precision", "coverage"], "value": [card["precision"], card["coverage"]]})
-    from studio.charts.base import short_label
+    from studio.charts.base import SUBTITLE_COLOR, short_label
 
     lines = [short_label(p, 80) for p in card["predicates"]] or ["(always)"]
     subtitle = [f"{'IF ' if i == 0 else 'AND '}{p}" for i, p in enumerate(lines[:6])] + (
@@ -69,5 +69,6 @@ def rule_chart(card: dict, width: int | None = 220):
         .encode(y=alt.Y("measure:N", title=None, sort=["precision", "coverage"]),
                 x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
                 tooltip=["measure:N", alt.Tooltip("value:Q", format=".3f")])
-        .properties(title=alt.TitleParams(f"{card['method']}: rule for row {card['row']}", subtitle=subtitle))
+        .properties(title=alt.TitleParams(f"{card['method']}: rule for row {card['row']}", subtitle=subtitle,
+                                          subtitleColor=SUBTITLE_COLOR))
     )

@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.explainers.base import Explainer
+from studio.explainers.base import Cost, Explainer
 from studio.explainers.params import Param, ParamSpec
 from studio.explainers.tabular_utils import Codec, sample_rows
 from studio.explanation import Explanation, Rule
@@ -606,14 +606,22 @@ class TabularAnchors(Explainer):
             return False, "anchors explain a predicted class; this is a regression model"
         return True, ""
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        # per length: the beam's children (~3 predicates per numeric feature each; about half their first draws
-        # need the model), as much again for KL-LUCB, and the verification; typically 4 lengths. Measured on the
-        # sample GBT at the defaults: 75-330 thousand evaluations per row, 150 thousand on average
+    def cost(self, model, data, params, n_rows):
+        """Adaptive (typical counts, ``bound``): per rule length, the beam's children (~3 predicates per feature
+        each, about half of their first draws need the model), as much again for KL-LUCB and the verification, in
+        about 18 calls; typically 4 lengths; then ``fresh_samples`` for the final precision. Measured on the
+        sample GBT at the defaults: 75-330 thousand evaluations per row, 150 thousand on average. Own work: the
+        sampler, per sampled row and feature."""
         n_pred = 3 * data.n_features
         lengths = min(params.get("max_anchor_size", 8) or 8, 4)
-        per_length = 0.75 * n_pred * params.get("beam_size", 4) * params.get("batch_size", 100)
-        return int(n_rows * (lengths * per_length + params.get("fresh_samples", 2000)))
+        per_length = 1.1 * n_pred * params.get("beam_size", 4) * params.get("batch_size", 100)
+        rows = int(n_rows * (lengths * per_length + 3 * params.get("fresh_samples", 2000)))
+        return Cost(calls=n_rows * (1 + 18 * lengths), rows=rows, own=rows * data.n_features,
+                    own_unit="sampled rows x features", bound=True)
+
+    def probe_params(self, params, data, k):
+        return dict(params, max_anchor_size=1, batch_size=max(10, params.get("batch_size", 100) // 4),
+                    fresh_samples=max(100, params.get("fresh_samples", 2000) // 4)), k + 1
 
     def explain(self, model, data, params, ctx):
         codec = Codec(data)

@@ -29,6 +29,7 @@ eager models and scripted chains only.
 from __future__ import annotations
 
 from studio.errors import StudioError
+from studio.explainers.base import Cost
 from studio.explainers.gradients import GradientExplainer, forward_for, rows_per_batch
 from studio.explainers.params import Param, ParamSpec
 
@@ -472,6 +473,8 @@ class GradCam(GradientExplainer):
     def rows_per_call(self, model, x, params):
         return rows_per_batch(model, x)
 
+    gives_base = True  # Grad-CAM's own forward pass gives f(x)
+
     def attribute(self, model, x, targets, params, data=None, net=None, ctx=None):
         return self.attribute_rows(model, x, x, targets, params, data, net)[0]
 
@@ -501,5 +504,6 @@ class GuidedGradCam(GradCam):
         cam, out = grad_cam(model, x, targets, params["layer"], net=net, with_output=True)
         return guided_backprop(model, x, targets, net=net) * cam, {"base": out}
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return 2 * n_rows
+    def step_cost(self, model, data, params, m):
+        """Grad-CAM's pass and the guided-backpropagation pass: two forward+backward passes of the rows."""
+        return Cost(grad_calls=2, grad_rows=2 * m)

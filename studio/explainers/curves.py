@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.errors import StudioError
-from studio.explainers.base import Explainer
+from studio.explainers.base import Cost, Explainer, output_calls
 from studio.explainers.params import Param, ParamSpec
 from studio.explainers.tabular_utils import (
     check_features,
@@ -91,6 +91,16 @@ class _CurveExplainer(Explainer):
         cat = set(data.categorical or [])
         is_cat = [n in cat for n in data.feature_names]
         return specs, x, target_fn(model, target), is_cat
+
+    def _plan(self, data, params):
+        """What a run evaluates, without the model: ``(specs, x, is_cat)`` for the cost model."""
+        specs = check_features(data, params.get("features") or [], self.pairs)
+        x = data.x[sample_rows(len(data), params.get("max_rows", 500), params.get("seed", 0))]
+        cat = set(data.categorical or [])
+        return specs, x, [n in cat for n in data.feature_names]
+
+    def probe_params(self, params, data, k):
+        return dict(params, max_rows=min(len(data), 100 * (k + 1))), 0
 
     def _grid(self, x, j, params, is_cat):
         return feature_grid(x[:, j], params["grid_resolution"], params["grid"], categorical=is_cat[j])
@@ -177,11 +187,22 @@ class PartialDependence(_CurveExplainer):
     summary = "Average model output as one or two features sweep a grid (global)."
     params = ParamSpec(_common_params("Grid points per feature."))
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        n = min(len(data), params.get("max_rows") or len(data))
-        specs = params.get("features") or [None] * min(3, data.n_features)
-        g = params.get("grid_resolution", 20)
-        return sum(n * g ** (2 if s and (":" in s or "*" in s) else 1) for s in specs)
+    def cost(self, model, data, params, n_rows):
+        """Per feature (or pair): every sampled row at every grid point, stacked in blocks of at most
+        ``_BLOCK_CELLS`` cells, each block one ``model.output`` call; one more pass at NaN for a feature with
+        missing values. Own work: filling the blocks (rows x features)."""
+        specs, x, is_cat = self._plan(data, params)
+        n, n_feat = x.shape
+        per_block = max(1, _BLOCK_CELLS // max(1, n * n_feat))
+        total = Cost(own_unit="rows x features")
+        for cols in specs:
+            points = int(np.prod([len(self._grid(x, j, params, is_cat)) for j in cols]))
+            for start in range(0, points, per_block):
+                m = min(per_block, points - start) * n
+                total = total + Cost(calls=output_calls(model, data, m), rows=m, own=m * n_feat)
+            if len(cols) == 1 and not is_cat[cols[0]] and missing_share(data.x[:, cols[0]]) > 0:
+                total = total + Cost(calls=output_calls(model, data, n), rows=n, own=n * n_feat)
+        return total
 
     def explain(self, model, data, params, ctx):
         specs, x, f, is_cat = self._setup(model, data, params, ctx)
@@ -447,10 +468,25 @@ class AccumulatedLocalEffects(_CurveExplainer):
            Param("seed", "int", 0, "Random seed for the row sample.", low=0))
     )
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        n = min(len(data), params.get("max_rows") or len(data))
-        specs = params.get("features") or [None] * min(3, data.n_features)
-        return sum(n * (4 if s and (":" in s or "*" in s) else 2) for s in specs)
+    def cost(self, model, data, params, n_rows):
+        """Per feature, one call on each observed row at its bin's two edges (2 n rows); four corners (4 n) per
+        pair; a categorical feature moves rows to both neighbouring categories (about 2 n, ``bound``); one more
+        call (2 n) for the "missing" point. Own work: building the moved copies (rows x features)."""
+        specs, x, is_cat = self._plan(data, dict(params, max_rows=params.get("max_rows", 1000)))
+        n_feat = x.shape[1]
+        total = Cost(own_unit="rows x features")
+        for cols in specs:
+            seen = int(_observed(x, cols).sum())
+            if len(cols) == 2:
+                m, bound = 4 * seen, False
+            elif is_cat[cols[0]]:
+                m, bound = 2 * len(x), True
+            else:
+                m, bound = 2 * seen, False
+            total = total + Cost(calls=output_calls(model, data, m), rows=m, own=m * n_feat, bound=bound)
+            if len(cols) == 1 and not is_cat[cols[0]] and missing_share(data.x[:, cols[0]]) > 0:
+                total = total + Cost(calls=output_calls(model, data, 2 * seen), rows=2 * seen, own=2 * seen * n_feat)
+        return total
 
     def explain(self, model, data, params, ctx):
         specs, x, f, is_cat = self._setup(model, data, params, ctx)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.errors import StudioError
-from studio.explainers.base import Explainer
+from studio.explainers.base import Cost, Explainer, batched
 from studio.explainers.params import Param, ParamSpec
 from studio.explanation import Explanation
 
@@ -222,6 +222,28 @@ class GradientExplainer(Explainer):
     def rows_per_call(self, model, x, params) -> int:
         return rows_per_batch(model, x)
 
+    gives_base = False
+    """Whether :meth:`attribute_rows` hands back the base output (else :meth:`explain` runs one more pass)."""
+
+    def step_cost(self, model, data, params, m: int) -> Cost:
+        """Cost of one :meth:`attribute_rows` call on ``m`` rows: one forward+backward pass (the base)."""
+        return Cost(grad_calls=1, grad_rows=m)
+
+    def cost(self, model, data, params, n_rows):
+        """The rows in steps of :meth:`rows_per_call`, each :meth:`step_cost`, then one forward pass over the
+        references for the base values unless the method's own passes gave them. Own work: per row (packing,
+        checks), per-model constants (pixels) in the calibration."""
+        step = max(1, self.rows_per_call(model, data.x[:1], params))
+        total = Cost(own=n_rows, own_unit="rows")
+        for start in range(0, n_rows, step):
+            total = total + self.step_cost(model, data, params, min(step, n_rows - start))
+        if not self.gives_base and n_rows:
+            total = total + Cost(calls=1, rows=n_rows)
+        return total
+
+    def probe_params(self, params, data, k):
+        return dict(params), k + 1
+
     def measure(self, attr, x, ref, targets, outputs) -> dict:
         """Checks from the attributions and the outputs :meth:`attribute_rows` gave (float values)."""
         return {}
@@ -259,8 +281,6 @@ class Saliency(GradientExplainer):
         x = x.detach().requires_grad_(True)  # captum would warn and do the same
         return CaptumSaliency(forward_for(model, net)).attribute(x, target=targets, abs=params["absolute"])
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows
 
 
 class TabularSaliency(Saliency):
@@ -315,6 +335,19 @@ class IntegratedGradients(GradientExplainer):
         # each row costs n_steps evaluations in one internal batch
         return max(1, rows_per_batch(model, x) // params["n_steps"]) if params["n_steps"] else 1
 
+    gives_base = True
+
+    def step_cost(self, model, data, params, m):
+        """f(x) and f(baseline) in one forward pass (2 m rows), then ``n_steps`` points per row in internal
+        batches; rows over ``max_gap`` are refined with doubled steps (adaptive: not counted, ``bound``)."""
+        steps = params.get("n_steps", 32)
+        internal = max(1, min(m * steps, rows_per_batch(model, data.x[:1])))
+        return Cost(calls=1, rows=2 * m, grad_calls=batched(m * steps, internal), grad_rows=m * steps,
+                    bound=bool(params.get("max_gap", 0.01)))
+
+    def probe_params(self, params, data, k):
+        return dict(params, n_steps=min(params.get("n_steps", 32), 4 * (k + 1)), max_gap=0.0), 1
+
     def reference(self, model, x, params, data):
         return image_baseline(x, params["baseline"], params["seed"], params["blur_sigma"])
 
@@ -355,8 +388,6 @@ class IntegratedGradients(GradientExplainer):
         out["rows_refined"] = int(outputs["refined"].sum())
         return out
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows * (params.get("n_steps", 32) + 2)
 
 
 def _ig(f, model, x, baseline, targets, steps):
@@ -463,5 +494,22 @@ class SmoothGrad(GradientExplainer):
                 target=targets, abs=params["absolute"],
             )
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows * params.get("n_samples", 16)
+    def step_cost(self, model, data, params, m):
+        """Captum's NoiseTunnel: ``n_samples`` noisy copies of each row, as many copies of the ``m`` rows per
+        forward+backward pass as a batch holds."""
+        ns = params.get("n_samples", 16)
+        per = max(1, min(ns, rows_per_batch(model, data.x[:1]) // max(1, m)))
+        return Cost(grad_calls=batched(ns, per), grad_rows=m * ns)
+
+    def probe_params(self, params, data, k):
+        return dict(params, n_samples=min(params.get("n_samples", 16), 4 * (k + 1))), 1
+
+
+def gradient_pass(model, x) -> None:
+    """One forward+backward pass of the explained output over ``x`` (numpy rows), as gradient methods run it
+    (for :func:`studio.cost.call_timing`)."""
+    import torch
+
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=model.device).requires_grad_(True)
+    out = model.torch_module("probabilities")(t)
+    out[:, 0].sum().backward()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.errors import StudioError
-from studio.explainers.base import Explainer
+from studio.explainers.base import Cost, Explainer, output_calls
 from studio.explainers.params import Param, ParamSpec
 from studio.explanation import Explanation, Importance
 
@@ -77,9 +77,16 @@ class PermutationImportance(Explainer):
             return False, "needs labels; the dataset has no label column"
         return True, ""
 
-    def estimate_evaluations(self, model, data, params, n_rows):
+    def cost(self, model, data, params, n_rows):
+        """One scoring call on the sampled rows, one per feature and repeat (scikit-learn's
+        ``permutation_importance``), and the baseline score for the checks; own work: a shuffled copy of the rows
+        per call and scikit-learn's scoring around it (per call: the calibration is per model and data shape)."""
         n = len(data) if not params.get("max_rows") else min(len(data), params["max_rows"])
-        return n * data.n_features * params.get("n_repeats", 5)
+        k = 2 + data.n_features * params.get("n_repeats", 5)
+        return Cost(calls=output_calls(model, data, n, k), rows=k * n, own=k * (1 + n / 1000), own_unit="calls")
+
+    def probe_params(self, params, data, k):
+        return dict(params, n_repeats=k + 1, max_rows=min(len(data), params.get("max_rows") or len(data), 300)), 0
 
     def explain(self, model, data, params, ctx):
         from sklearn.inspection import permutation_importance

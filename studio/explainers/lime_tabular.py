@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.errors import StudioError
-from studio.explainers.base import Explainer
+from studio.explainers.base import Cost, Explainer, output_calls
 from studio.explainers.params import Param, ParamSpec
 from studio.explainers.tabular_utils import Codec, sample_rows, target_index
 from studio.explanation import Explanation
@@ -134,8 +134,15 @@ class TabularLime(Explainer):
         )
     )
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows * params.get("num_samples", 2000)
+    def cost(self, model, data, params, n_rows):
+        """f(x) on the rows (one call), then one call of ``num_samples`` perturbed rows per row; own work: lime's
+        sampling, distances and weighted ridge fit, per sample and feature."""
+        ns = params.get("num_samples", 2000)
+        return Cost(calls=output_calls(model, data, n_rows) + output_calls(model, data, ns, n_rows),
+                    rows=n_rows * (1 + ns), own=n_rows * ns * data.n_features, own_unit="samples x features")
+
+    def probe_params(self, params, data, k):
+        return dict(params, num_samples=min(params.get("num_samples", 2000), 500)), k + 1
 
     def lime_explainer(self, model, data, params, codec: Codec, missing: MissingBins | None = None):
         """The configured ``LimeTabularExplainer`` (public, for tests and comparisons).

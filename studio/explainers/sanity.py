@@ -19,6 +19,7 @@ import numpy as np
 
 from studio.errors import StudioError
 from studio.explainers import registry
+from studio.explainers.base import Cost
 from studio.explainers.gradients import GradientExplainer, rows_tensor, target_list, explained_output
 from studio.explainers.params import Param, ParamSpec
 from studio.explanation import Explanation
@@ -125,12 +126,19 @@ class ModelRandomisation(GradientExplainer):
         inner_params.update({k: v for k, v in given.items() if k in inner_params})
         return inner, inner_params
 
-    def estimate_evaluations(self, model, data, params, n_rows):
+    def cost(self, model, data, params, n_rows):
+        """The checked method's attribution on all rows at once (its :meth:`step_cost`), on the trained model and
+        after each of the randomised layers, and one forward pass for the base values. Own work: the layer
+        re-initialisations and the Spearman / SSIM comparisons, per layer and row."""
         inner, inner_params = self._inner(params)
         n_layers = len(parameter_layers(model.native))
         if params.get("max_layers"):
             n_layers = min(n_layers, params["max_layers"])
-        return (n_layers + 1) * inner.estimate_evaluations(model, data, inner_params, n_rows)
+        once = inner.step_cost(model, data, inner_params, n_rows)
+        return once.times(n_layers + 1) + Cost(calls=1, rows=n_rows, own=n_layers * n_rows, own_unit="layers x rows")
+
+    def probe_params(self, params, data, k):
+        return dict(params, max_layers=k + 1), 1
 
     def explain(self, model, data, params, ctx):
         import copy

@@ -79,7 +79,7 @@ import contextlib
 import numpy as np
 
 from studio.errors import StudioError
-from studio.explainers.base import Explainer
+from studio.explainers.base import Cost, Explainer, batched, output_calls
 from studio.explainers.params import Param, ParamSpec
 from studio.explainers.tabular_utils import Codec, sample_rows, target_index
 from studio.explanation import Explanation
@@ -213,14 +213,33 @@ class TabularShap(Explainer):
             raise StudioError("algorithm 'gradient' needs a torch model; use 'auto' or 'permutation'")
         return algo
 
-    def estimate_evaluations(self, model, data, params, n_rows):
+    def cost(self, model, data, params, n_rows):
+        """f(x) on the rows (one call), then the path: tree (no model calls; own work rows x background rows,
+        trees and leaves being constant per model), a booster's native TreeSHAP (rows), linear (rows x
+        background), gradient (shap's batches of 50 samples of each row, forward+backward, and one pass over the
+        background, for each output; ``auto`` falls back to permutation when it misses additivity), permutation/kernel (about ``max_evals`` masked copies of the background per row; shap
+        batches them, so the call count is an upper bound)."""
         path = self.path(model, data, params)
         bg = min(params.get("background", 100), len(data))
-        if path in ("tree", "linear"):
-            return n_rows + bg
-        if path == "gradient":
-            return n_rows * params.get("nsamples", 200)
-        return n_rows * params.get("max_evals", 500) * bg
+        fx = Cost(calls=output_calls(model, data, n_rows), rows=n_rows)
+        if path == "tree":
+            unit = n_rows if _is_booster(model) else n_rows * bg
+            return fx + Cost(own=unit, own_unit="rows x background rows")
+        if path == "linear":
+            return fx + Cost(own=n_rows * bg, own_unit="rows x background rows")
+        if path == "gradient":  # shap runs each output's gradients apart; its set-up passes the background
+            ns, k = params.get("nsamples", 200), max(1, model.n_outputs_or(2))
+            return fx + Cost(calls=1, rows=bg, grad_calls=1 + n_rows * k * batched(ns, 50),
+                             grad_rows=bg + n_rows * k * ns, own=n_rows * k * ns, own_unit="samples x outputs")
+        evals = params.get("max_evals", 500)
+        return fx + Cost(calls=output_calls(model, data, evals * bg, n_rows), rows=n_rows * evals * bg,
+                         own=n_rows * evals, own_unit="masked samples", bound=True)
+
+    def probe_params(self, params, data, k):
+        p = dict(params)
+        p["max_evals"] = max(2 * data.n_features + 1, min(p.get("max_evals", 500), 64))
+        p["nsamples"] = min(p.get("nsamples", 200), 50)
+        return p, k + 1
 
     def explain(self, model, data, params, ctx):
         path = self.path(model, data, params)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.errors import StudioError
-from studio.explainers.base import Explainer
+from studio.explainers.base import Cost, Explainer, batched
 from studio.explainers.gradients import explained_output, image_baseline, rows_per_batch, target_list
 from studio.explainers.params import Param, ParamSpec
 from studio.explanation import Explanation, Rule
@@ -206,6 +206,18 @@ def image_compatible(explainer, model, data) -> tuple[bool, str]:
     return True, ""
 
 
+def eval_batch(model, data) -> int:
+    """Images per model call of :class:`Evaluator` on this data (the cost models' batch)."""
+    if getattr(model, "differentiable", False):
+        return rows_per_batch(model, data.x[:1])
+    return 64
+
+
+def eval_calls(model, data, images: int, calls: int = 1) -> Cost:
+    """``calls`` :class:`Evaluator` calls of ``images`` images each (split into model batches)."""
+    return Cost(calls=calls * batched(images, eval_batch(model, data)), rows=calls * images)
+
+
 class PerturbationExplainer(Explainer):
     """Shared frame for the image perturbation methods."""
 
@@ -339,9 +351,17 @@ class Occlusion(PerturbationExplainer):
         ctx.progress(1.0, "done")
         return self.package(model, list(attr[:, :1]), base.tolist(), {}, params)
 
-    def estimate_evaluations(self, model, data, params, n_rows):
+    def cost(self, model, data, params, n_rows):
+        """Captum's pass over the unoccluded images, then the windows, as many of every image per pass as a
+        batch holds (``per_eval``). Own work: building the occluded copies (images x windows)."""
         windows = n_windows(data.image_shape, params.get("window", 4), params.get("stride", 4))
-        return n_rows * (windows + 1)
+        per_eval = max(1, min(windows, eval_batch(model, data) // max(1, n_rows)))
+        total = eval_calls(model, data, n_rows)
+        full, rest = divmod(windows, per_eval)
+        total = total + eval_calls(model, data, per_eval * n_rows, full)
+        if rest:
+            total = total + eval_calls(model, data, rest * n_rows)
+        return total + Cost(own=n_rows * windows, own_unit="images x windows")
 
 
 class SuperpixelExplainer(PerturbationExplainer):
@@ -380,8 +400,11 @@ class FeatureAblation(SuperpixelExplainer):
         drop = out[0] - out[1:]  # (n,)
         return drop[seg][None], out[0], {"n_segments": n, "grid": info["grid"]}
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows * (_n_segments(data, params) + 1)
+    def cost(self, model, data, params, n_rows):
+        """Per image: the segmentation (own work), then one call on the image and its copies without each
+        superpixel. SLIC may give fewer superpixels than asked (``bound``)."""
+        n = _n_segments(data, params)
+        return eval_calls(model, data, n + 1, n_rows) + Cost(own=n_rows, own_unit="images", bound=True)
 
 
 class Lime(SuperpixelExplainer):
@@ -441,8 +464,19 @@ class Lime(SuperpixelExplainer):
         exp.checks["score"] = float(min(extra["score"]))
         return exp
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows * params.get("n_samples", 500)
+    def cost(self, model, data, params, n_rows):
+        """Per image: the segmentation, then lime's ``n_samples`` masked images in calls of ``batch_size``
+        (a model batch at most); own work: masking, distances and the ridge fit, per sample."""
+        ns = params.get("n_samples", 500)
+        bs = min(eval_batch(model, data), ns)
+        full, rest = divmod(ns, bs)
+        total = eval_calls(model, data, bs, full * n_rows)
+        if rest:
+            total = total + eval_calls(model, data, rest, n_rows)
+        return total + Cost(own=n_rows * ns, own_unit="masked images")
+
+    def probe_params(self, params, data, k):
+        return dict(params, n_samples=min(params.get("n_samples", 500), 50 * (k + 1))), 1
 
 
 class Anchors(SuperpixelExplainer):
@@ -544,9 +578,16 @@ class Anchors(SuperpixelExplainer):
                     "n_segments_min": float(min(extra["n_segments"])), "grid_rows": float(sum(extra["grid"]))},
         )
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        n = _n_segments(data, params)
-        return n_rows * (params.get("n_validate", 1000) + 3 * n * params.get("beam", 2) * params.get("batch_size", 200))
+    def cost(self, model, data, params, n_rows):
+        """Adaptive (typical counts, ``bound``): about four search steps of ``beam`` x ``batch_size`` samples per
+        image, twice, and ``n_validate`` fresh samples, in calls of a model batch; own work: the masked images."""
+        rows = params.get("n_validate", 1000) + 8 * params.get("beam", 2) * params.get("batch_size", 200)
+        c = eval_calls(model, data, rows)
+        return Cost(calls=n_rows * (c.calls + 1), rows=n_rows * rows, own=n_rows * rows, own_unit="masked images",
+                    bound=True)
+
+    def probe_params(self, params, data, k):
+        return dict(params, n_validate=100 * (k + 1), batch_size=max(10, params.get("batch_size", 200) // 4)), 1
 
 
 class Shap(PerturbationExplainer):
@@ -595,5 +636,14 @@ class Shap(PerturbationExplainer):
         exp.checks["additivity_gap"] = float(max(extra["gap"]))
         return exp
 
-    def estimate_evaluations(self, model, data, params, n_rows):
-        return n_rows * params.get("max_evals", 300)
+    def cost(self, model, data, params, n_rows):
+        """Per image: shap's partition explainer, ``max_evals`` masked images in calls of ``batch_size`` (a model
+        batch at most; shap may stop short, ``bound``), and f(x); own work: masking and the partition tree, per
+        evaluation."""
+        me = params.get("max_evals", 300)
+        bs = min(eval_batch(model, data), me)
+        return Cost(calls=n_rows * (batched(me, bs) + 2), rows=n_rows * (me + 2), own=n_rows * me,
+                    own_unit="masked images", bound=True)
+
+    def probe_params(self, params, data, k):
+        return dict(params, max_evals=min(params.get("max_evals", 300), 40 * (k + 1))), 1

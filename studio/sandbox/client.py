@@ -581,6 +581,23 @@ class RemoteModel(Model):
                                     what=f"timing {self.name!r}")
         return Timing(per_call=header["per_call"], per_row=header["per_row"])
 
+    def explainer_cost(self, explainer, data, params: dict, n_rows: int):
+        """``explainer.cost`` on this model, computed in the worker (cost models may read the model's internals)."""
+        from studio.explainers.base import Cost
+
+        header = json.loads(json.dumps({"type": "cost", "method": explainer.name, "data_kind": data.kind,
+                                        "params": params, "n_rows": int(n_rows)}, default=_scalar))
+        reply, _ = self._with_data(header, data, timeout=_call_timeout(), what=f"costing {explainer.name}")
+        return Cost.from_dict(reply["cost"])
+
+    def call_timing(self, data, batch: int, backward: bool = False):
+        """Seconds per call and per row of a ``batch``-row call (forward, or forward+backward), in the worker."""
+        from studio.cost import Timing
+
+        header, _ = self._with_data({"type": "call_timing", "batch": int(batch), "backward": bool(backward)}, data,
+                                    timeout=_call_timeout(), what=f"timing {self.name!r}")
+        return Timing(per_call=header["per_call"], per_row=header["per_row"])
+
     def graph(self, data=None):
         """The model's computation graph, built in the worker (see :func:`studio.activations.graph`)."""
         from studio.activations import Graph

@@ -195,6 +195,17 @@ class Worker:
 
             t = model_timing(self.model, data, batch=int(header.get("batch", 256)))
             return {"type": "timing", "per_call": t.per_call, "per_row": t.per_row}, None
+        if kind == "cost":  # the method's cost model, which may read the model's internals (trees, layers)
+            from studio.explainers import registry
+
+            cost = registry.get(header["method"], header["data_kind"]).cost(self.model, data, header["params"],
+                                                                          int(header["n_rows"]))
+            return {"type": "cost", "cost": cost.to_dict()}, None
+        if kind == "call_timing":
+            from studio.cost import local_call_timing
+
+            t = local_call_timing(self.model, data, int(header["batch"]), bool(header.get("backward")))
+            return {"type": "timing", "per_call": t.per_call, "per_row": t.per_row}, None
         if kind == "graph":
             from studio.activations import graph
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 import studio
-from studio.cost import estimate, human, model_timing
+from studio.cost import calibrated, estimate, human
 from studio.errors import StudioError
 from studio.explainers import registry
 from studio.ui import state
@@ -187,27 +187,20 @@ def target_picker(model, data, scope: str, key: str) -> int | None:
 
 
 # ---- cost ---------------------------------------------------------------------------------------
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _timing(key: str, _model, _data):
-    return model_timing(_model, _data)
-
-
-def timing(model, data):
-    """The model's fixed cost per call and marginal cost per row (:func:`studio.cost.model_timing`), measured once
-    per model and data in this server (shared by sessions: a new session's first page does not wait for it)."""
-    return _timing(model.cache_id + data.fingerprint, model, data)
-
-
 def budget_input(key: str) -> float:
     """The time budget (seconds) per method, which the user can change."""
     return float(state.kept(st.number_input, "Time budget per method (s)", key, min_value=1.0, max_value=86400.0,
                             value=DEFAULT_BUDGET_S, step=10.0,
-                                 help="Methods estimated above this are refused; sampling methods are cut to fit."))
+                            help="A method estimated above this asks first; a run past it is stopped."))
 
 
 @dataclass
 class Plan:
-    """One method, ready to run."""
+    """One method, ready to run.
+
+    ``fits`` is False for a method estimated over the budget until the user confirms it (:func:`show_plans`);
+    ``limit`` is the run's time limit in seconds: the budget, or the raised one the user confirmed.
+    """
 
     info: object
     params: dict
@@ -216,12 +209,25 @@ class Plan:
     fits: bool = True
     note: str = ""
     error: str = ""
+    limit: float | None = None
+    budget: float | None = None
+    reduced: object = None
 
 
-def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: float) -> list:
-    """Validate parameters and estimate each chosen method's cost (shrinking samples to fit)."""
-    cost = timing(model, data)
+def _device(model) -> str:
+    if getattr(model, "differentiable", False):
+        from studio.device import resolve_device
+
+        return resolve_device("auto")
+    return "cpu"
+
+
+def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: float, target=None) -> list:
+    """Validate parameters and estimate each chosen method's cost (:func:`studio.cost.estimate`, calibrated on
+    this machine at the first estimate of a model and method, then remembered). A method over the budget is
+    kept with ``fits=False`` and, in ``reduced``, the sample sizes that would fit; :func:`show_plans` asks."""
     plans = []
+    device = _device(model)
     for info in chosen:
         explainer = registry.get(info.name, data.kind)
         try:
@@ -229,23 +235,55 @@ def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: 
         except StudioError as exc:
             plans.append(Plan(info, params_by_method.get(info.name) or {}, fits=False, error=str(exc)))
             continue
-        est = estimate(explainer, model, data, valid, n_rows, cost.per_row, budget, fit=True, per_call=cost.per_call)
-        plans.append(Plan(info, est.params, est.seconds, est.evaluations, est.fits, est.note))
+        try:
+            with st.spinner(f"Timing {info.name} on this machine (once per model)"):
+                calibrated(explainer, model, data, valid, device)
+            est = estimate(explainer, model, data, valid, n_rows, budget, target=target, device=device)
+            reduced = None
+            if not est.fits:
+                cut = estimate(explainer, model, data, valid, n_rows, budget, fit=True, target=target, device=device)
+                reduced = cut if cut.fits else None
+        except Exception as exc:  # noqa: BLE001 -- a method whose small calibration run fails: run it, unestimated
+            why = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            plans.append(Plan(info, valid, note=f"cost not estimated: its calibration run failed ({why})",
+                              limit=budget, budget=budget))
+            continue
+        plans.append(Plan(info, est.params, est.seconds, est.evaluations, est.fits, est.note, limit=budget,
+                          budget=budget, reduced=reduced))
     return plans
 
 
-def show_plans(plans) -> None:
-    """One line per method: estimated evaluations and time, and what was cut or refused."""
+SKIP, CUT, ANYWAY = "skip it", "cut its sample sizes to fit", "run it anyway"
+
+
+def show_plans(plans, key: str = "plan") -> None:
+    """One line per method: estimated evaluations and time. A method estimated over the budget asks first: skip
+    it, cut its sample sizes to fit, or run it anyway with the time limit raised to twice its estimate."""
     for p in plans:
         if p.error:
             st.error(f"{p.info.name}: {p.error}")
-        elif not p.fits:
-            st.warning(f"{p.info.name}: refused, {p.note}")
-        else:
-            extra = f" ({p.note})" if p.note else ""
-            took = human(p.seconds)
-            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, "
-                       f"{took if took.startswith('under') else 'about ' + took}{extra}")
+            continue
+        took = human(p.seconds)
+        about = took if took.startswith("under") else "about " + took
+        if p.fits and p.note.startswith("cost not estimated"):
+            st.caption(f"{p.info.name}: {p.note}")
+            continue
+        if p.fits:
+            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, {about}"
+                       + (f" ({p.note})" if p.note else ""))
+            continue
+        raised = max(2 * p.seconds, p.budget or 0)
+        st.warning(f"{p.info.name} is estimated at {about}, over the time budget of {human(p.budget)}.")
+        options = [SKIP] + ([CUT] if p.reduced is not None else []) + [ANYWAY]
+        labels = {SKIP: SKIP, CUT: f"{CUT} ({p.reduced.note.split(': ', 1)[-1] if p.reduced else ''}, about "
+                                   f"{human(p.reduced.seconds) if p.reduced else ''})",
+                  ANYWAY: f"{ANYWAY} (time limit raised to {human(raised)})"}
+        choice = st.radio(f"{p.info.name} over the budget:", options, key=f"{key}-confirm-{p.info.name}",
+                          horizontal=True, format_func=labels.get)
+        if choice == CUT and p.reduced is not None:
+            p.params, p.seconds, p.evaluations, p.fits = p.reduced.params, p.reduced.seconds, p.reduced.evaluations, True
+        elif choice == ANYWAY:
+            p.fits, p.limit = True, raised
 
 
 # ---- running ------------------------------------------------------------------------------------
@@ -314,7 +352,7 @@ def run_batches(model, data, batches) -> list:
             start = time.perf_counter()
             try:
                 exp = studio.explain(model, data, p.info.name, rows=rows if rows else None, target=target,
-                                     params=p.params, cache=True, progress=progress)
+                                     params=p.params, cache=True, progress=progress, timeout=p.limit)
                 res = Result(p.info.name, exp, seconds=time.perf_counter() - start, params=p.params)
                 bar.progress(1.0, text=f"{p.info.name}: done ({exp.cache})")
             except StudioError as exc:

@@ -236,7 +236,7 @@ def test_global_effects_of_one_feature_on_one_chart_with_ebm_and_heatmaps(gbt, t
     assert all(set(c.columns) == {"verdict", "check", "value", "threshold", "meaning"} for c in checks)
 
 
-def test_cost_over_budget_is_refused(gbt, table):
+def test_cost_over_budget_asks_first(gbt, table):
     at = _app(gbt, table)
     at.switch_page("pages/global.py").run()
     at.multiselect(key="global-methods").set_value(["permutation_importance"]).run()
@@ -244,9 +244,23 @@ def test_cost_over_budget_is_refused(gbt, table):
     at.number_input(key="global-permutation_importance-max_rows").set_value(0).run()
     at.number_input(key="global-permutation_importance-n_repeats").set_value(100).run()
     _ok(at)
-    # n_repeats halves until it fits, or the run is refused: either way nothing over budget runs
-    notes = [c for c in _captions(at) if c.startswith("permutation_importance:")] + [w.value for w in at.warning]
-    assert any("reduced to fit the budget" in n or "refused" in n for n in notes), notes
+    # over the budget: a warning with the estimate, and a choice that skips it unless the user says otherwise
+    assert any("over the time budget of 1 s" in w.value for w in at.warning), [w.value for w in at.warning]
+    ask = at.radio(key="global-confirm-permutation_importance")
+    assert ask.value == "skip it" and any(o.startswith("run it anyway") for o in ask.options)
+    _press(at, "Run explainers")
+    assert not ui_results(at)  # skipped: nothing ran
+    cut = [o for o in ask.options if o.startswith("cut its sample sizes")]
+    assert cut, ask.options
+    at.radio(key="global-confirm-permutation_importance").set_value("cut its sample sizes to fit").run()
+    _press(at, "Run explainers")
+    _ok(at)
+    [ran] = ui_results(at)  # it ran, with the sample sizes cut (whatever came of so small a sample)
+    assert ran.method == "permutation_importance" and ran.params["max_rows"] < len(table)
+
+
+def ui_results(at) -> list:
+    return list(at.session_state["results"].values()) if "results" in at.session_state else []
 
 
 def test_global_page_importance_and_curves_then_pin_and_report(gbt, table):
