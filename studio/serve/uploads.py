@@ -11,6 +11,8 @@ read and dropped (up to a bound) so the client receives the answer.
 
 from __future__ import annotations
 
+import asyncio
+
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -196,13 +198,18 @@ async def read_form(request, folder: Path, spec: Spec, drain_bytes: int) -> dict
     return collector.parts
 
 
+DRAIN_SECONDS = 2.0
+"""Longest wait for the rest of a refused body: a client that declares more than it sends gets its answer."""
+
+
 async def _drain(stream, limit: int) -> None:
-    """Read and drop up to ``limit`` bytes of what is left of the body."""
+    """Read and drop up to ``limit`` bytes of what is left of the body, for at most :data:`DRAIN_SECONDS`."""
     seen = 0
     try:
-        async for chunk in stream:
-            seen += len(chunk)
-            if seen > limit:
-                return
-    except Exception:  # noqa: BLE001 -- the client gave up; nothing to answer
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for chunk in stream:
+                seen += len(chunk)
+                if seen > limit:
+                    return
+    except Exception:  # noqa: BLE001 -- timed out (TimeoutError), or the client gave up
         return

@@ -139,6 +139,30 @@ def _multipart(field: str, name: str, content: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def test_a_body_declared_too_large_but_never_sent_is_answered_413(server):
+    """A client that declares more than the limit and then sends little gets its 413 (after at most the drain
+    wait), instead of a connection held open waiting for bytes that never come."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from studio.serve.uploads import DRAIN_SECONDS
+
+    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+    head = (f"POST /v1/datasets HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {server.token}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 99999999999\r\n\r\n--b\r\n")
+    with socket.create_connection((host, port), timeout=DRAIN_SECONDS + 30) as sock:
+        sock.sendall(head.encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < int(
+                reply.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0]):
+            chunk = sock.recv(65536)
+            assert chunk, reply
+            reply += chunk
+    status, body = reply.decode().split("\r\n", 1)[0], reply.split(b"\r\n\r\n", 1)[1]
+    assert status.startswith("HTTP/1.1 413"), status
+    assert "STUDIO_MAX_DATA_BYTES" in json.loads(body)["error"]
+
+
 def test_an_oversized_upload_is_413_and_nothing_is_stored(server, uploaded):
     before = server.stored()
     big = b"a,b,c,d,label\n" + b"0.5,0.25,0.125,1.0,1\n" * (DATA_LIMIT // 20 + 100)
