@@ -84,11 +84,18 @@ def parse_rows(spec, n_rows: int) -> np.ndarray:
             try:
                 if ":" in item:
                     lo, hi = item.split(":", 1)
-                    chosen.append(np.arange(int(lo or 0), min(int(hi) if hi else n_rows, n_rows), dtype=np.int64))
+                    start, stop = int(lo or 0), (int(hi) if hi else n_rows)
                 else:
-                    chosen.append(np.asarray([int(item)], dtype=np.int64))
+                    start, stop = int(item), None
             except ValueError:
                 raise StudioError(f"--rows takes all, row numbers or START:STOP ranges such as 0:1000,5000; got {spec!r}") from None
+            if stop is None:
+                chosen.append(np.asarray([start], dtype=np.int64))
+                continue
+            if stop > n_rows:
+                raise StudioError(f"the range {item} ends past the dataset's {n_rows} rows; end it at {n_rows} or "
+                                  f"leave the end out ({lo}:)")
+            chosen.append(np.arange(start, stop, dtype=np.int64))
         rows = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     else:
         try:

@@ -330,6 +330,10 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     for a in attacks:
         if a not in ATTACKS:
             raise StudioError(f"unknown attack {a!r}; choose from {', '.join(ATTACKS)}")
+    severities = [int(v) for v in severities]
+    if not severities or any(not 0 <= v <= max(SEVERITIES) for v in severities):
+        raise StudioError(f"severities must be between 0 (no perturbation) and {max(SEVERITIES)}, the grid each "
+                          f"attack's scale is defined on; got {severities or 'none'}")
     faithfulness = list(dict.fromkeys(faithfulness or ()))
     for f in faithfulness:
         if f not in FAITHFULNESS:

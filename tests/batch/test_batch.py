@@ -146,7 +146,8 @@ def test_rows_and_arguments_are_checked():
     assert parse_rows("all", 5).tolist() == [0, 1, 2, 3, 4]
     assert parse_rows("3:,0,1:2", 5).tolist() == [0, 1, 3, 4]
     assert parse_rows([4, 4, 2], 5).tolist() == [2, 4]
-    for bad, match in (("7", "out of range"), ("a:b", "START:STOP"), ("", "no rows")):
+    assert parse_rows("0:5", 5).tolist() == [0, 1, 2, 3, 4]
+    for bad, match in (("7", "out of range"), ("a:b", "START:STOP"), ("", "no rows"), ("0:99", "ends past")):
         with pytest.raises(StudioError, match=match):
             parse_rows(bad, 5)
 

@@ -18,6 +18,12 @@ def _values(result, **match):
     return [r["value"] for r in result.records if all(r[k] == v for k, v in match.items())]
 
 
+def test_severities_off_the_grid_are_refused(gbt, table):
+    for bad in ((99,), (-1, 2), ()):
+        with pytest.raises(studio.StudioError, match="severities must be between 0"):
+            studio.assess(gbt, table, ["shap"], ["noise"], rows=ROWS, severities=bad, method_params=SHAP)
+
+
 def test_severity_zero_keeps_accuracy_and_every_prediction(gbt, table):
     res = studio.assess(gbt, table, ["shap"], ["noise"], rows=ROWS, severities=(0, 5), method_params=SHAP)
     clean = _values(res, attribute="performance", metric="accuracy", attack="")
