@@ -423,15 +423,26 @@ def cmd_serve(args) -> int:
 
 def cmd_batch(args) -> int:
     """Explain every selected row on Ray into ``--out``; print one line per 10% and a summary."""
-    from studio.batch import batch
+    import time
 
-    shown = [-1]
+    from studio.batch import batch
+    from studio.cost import human
+
+    shown, began = [-1], []
 
     def progress(done, total):
+        if not began:  # the first call comes before Ray starts: the partitions already there
+            began.append((time.monotonic(), done))
+            print(f"{done}/{total} partitions done; starting Ray. A line follows each tenth of the run; the first "
+                  "comes when a whole partition is explained (check one partition's cost first with "
+                  "`python -m studio explain ... --estimate`)", file=sys.stderr, flush=True)
+            return
         tenth = done * 10 // max(total, 1)
         if tenth > shown[0]:
             shown[0] = tenth
-            print(f"{done}/{total} partitions", file=sys.stderr, flush=True)
+            start, before = began[0]
+            per = (time.monotonic() - start) / max(done - before, 1)
+            print(f"{done}/{total} partitions, about {human(per * (total - done))} left", file=sys.stderr, flush=True)
 
     result = batch(args.model, args.data, args.method, params=_parse_params(args.param), rows=args.rows,
                    out=args.out, address=args.address, workers=args.workers, partition_rows=args.partition_rows,

@@ -431,6 +431,8 @@ def batch(model, data, method: str, params: dict | None = None, rows="all", out=
     missing = [p for p in plan if p["index"] not in kept]
     _write_manifest(out, manifest)
     if missing:
+        if progress is not None:
+            progress(len(kept), len(plan))  # at once: what is already there, before Ray starts
         _run(job, missing, manifest, out, address, workers, progress, len(plan))
     manifest["complete"] = len(manifest["partitions"]) == len(plan)
     _write_manifest(out, manifest)

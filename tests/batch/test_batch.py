@@ -105,6 +105,9 @@ def test_a_killed_run_resumes_with_the_cli(killed_and_resumed):
     assert 3 <= len(before) < total and listed <= set(before)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{ROWS} rows in {total} partitions ({total - len(listed)} computed now, {len(listed)} already there)" in done.stdout
+    # progress on stderr: the partitions already there at once, then lines with the time left
+    assert f"{len(listed)}/{total} partitions done; starting Ray" in done.stderr
+    assert f"{total}/{total} partitions, about " in done.stderr and " left" in done.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and len(manifest["partitions"]) == total
     for name in listed:  # kept, not rewritten
