@@ -560,6 +560,10 @@ def stored_runs(path, tags=None) -> list[Replay]:
                           "MLflow mlruns folder.")
     if path.is_dir() and _parts(path):
         return [read_recording(path)]
+    if path.is_file() and "tfevents" not in path.name:
+        what = "one part of a recording" if path.suffix == ".parquet" else "a file"
+        raise StudioError(f"{path} is {what}, not a stored run; give the folder it is in (a recording folder), a "
+                          "TensorBoard event file (*tfevents*) or log folder, or an MLflow mlruns folder.")
     if _event_files(path):
         return tensorboard_runs(path, tags)
     if path.is_dir():

@@ -145,6 +145,20 @@ def test_a_stored_run_over_its_byte_limit_is_refused_naming_the_limit(tmp_path, 
     assert len(replay(tmp_path / "run").poll()) == len(_windows())
 
 
+def test_a_file_that_is_not_a_stored_run_is_named_for_what_it_is(tmp_path):
+    from studio.watch import stored_runs
+
+    rec = Recorder(tmp_path / "run", run="r", stream="s", spec={})
+    rec.write(_windows()[0])
+    rec.close()
+    with pytest.raises(StudioError, match="one part of a recording, not a stored run; give the folder"):
+        stored_runs(tmp_path / "run" / "part-000000.parquet")
+    (tmp_path / "wine.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(StudioError, match="is a file, not a stored run"):
+        stored_runs(tmp_path / "wine.csv")
+    assert len(stored_runs(tmp_path / "run")) == 1
+
+
 @pytest.fixture(scope="module")
 def tensorboard_log(tmp_path_factory):
     from torch.utils.tensorboard import SummaryWriter
