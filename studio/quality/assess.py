@@ -10,8 +10,6 @@ gradients and so runs only for in-process differentiable models.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 import zlib
@@ -182,15 +180,21 @@ class Assessment:
         """JSON in schema ``studio.assessment/1`` (NaN written as null)."""
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
+    def to_frame(self):
+        """The long table as a pandas DataFrame, columns ``CSV_COLUMNS`` (attack parameters as JSON text)."""
+        import pandas as pd
+
+        rows = [{**{c: r.get(c) for c in CSV_COLUMNS},
+                 "attack_params": json.dumps(r["attack_params"], sort_keys=True) if r["attack_params"] else ""}
+                for r in self.records]
+        return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+
     def to_csv(self) -> str:
-        """The long table as CSV, columns ``CSV_COLUMNS``."""
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for r in self.records:
-            w.writerow({**r, "attack_params": json.dumps(r["attack_params"], sort_keys=True) if r["attack_params"]
-                        else ""})
-        return buf.getvalue()
+        """The long table as CSV, columns ``CSV_COLUMNS``, through the studio's one CSV writer
+        (:func:`studio.export.csv_bytes`: formula-like text cells neutralised)."""
+        from studio.export import csv_bytes
+
+        return csv_bytes(self.to_frame()).decode("utf-8")
 
 
 def _finite(v):

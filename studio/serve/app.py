@@ -95,6 +95,10 @@ def create_app(token, limits=None, folder=None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and str(exc.detail) == "There was an error parsing the body":
+            # FastAPI's answer to a JSON body it cannot even decode: an invalid body, like any other (422)
+            return error(422, "the request body is not valid JSON (UTF-8); send a JSON object as the schema in "
+                              "/openapi.json shows")
         text = {404: "no such path; the API's paths are listed in /openapi.json",
                 405: f"{request.method} is not allowed on {request.url.path}; see /openapi.json"}.get(
             exc.status_code, str(exc.detail))

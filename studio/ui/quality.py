@@ -155,14 +155,12 @@ def render(model, data, result) -> None:
         explain_ui.checks_table(SimpleNamespace(checks=result.checks(m)), compact=True)
 
     st.subheader("Export")
-    import io
 
-    import pandas as pd
 
     c1, c2 = st.columns(2)
     with c1:
         st.download_button("Download JSON (studio.assessment/1)", data=result.to_json().encode("utf-8"),
                            file_name="assessment.json", mime="application/json", key="quality-json")
     with c2:
-        views.csv_download(pd.read_csv(io.StringIO(result.to_csv()), keep_default_na=False),
-                           "Download CSV (one number per line)", "assessment.csv", key="quality-csv")
+        views.csv_download(result.to_frame(), "Download CSV (one number per line)", "assessment.csv",
+                           key="quality-csv")

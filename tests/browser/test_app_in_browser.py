@@ -18,7 +18,7 @@ from tests.browser_kit import (  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["Load", "Data", "Model", "Local explanations", "Global explanations", "Activations", "Report", "Live"]
+PAGES = ["Load", "Data", "Model", "Local explanations", "Global explanations", "Activations", "Report", "Live", "Quality"]
 
 
 def test_a_page_opened_by_its_url_on_a_fresh_server_goes_through_the_router(server, browser):

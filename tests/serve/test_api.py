@@ -209,6 +209,8 @@ def test_bad_requests_get_one_sentence(server, uploaded):
                                                                       "method": "shap", "rows": [120]}), 422)
     assert "JSON" in _error(c.post("/v1/jobs/explain", content=b"{not json",
                                    headers={"content-type": "application/json"}), 422)
+    assert "not valid JSON" in _error(c.post("/v1/jobs/explain", content=b"\x04Mi\x16juh\xff9",  # not even UTF-8
+                                             headers={"content-type": "application/json"}), 422)
     assert "no model" in _error(c.post("/v1/jobs/explain", json={"model": "m-" + "0" * 16, "data": data["id"],
                                                                   "method": "shap"}), 404)
     assert "multipart" in _error(c.post("/v1/datasets", json={"file": "x"}), 415)
