@@ -191,11 +191,13 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     # explanation quality (studio.assess)
     _c("deletion_vs_random", "Deletion area minus random order",
        "The method's deletion area (the explained output as its top-ranked units are removed) minus the area of a "
-       "random order on the same rows; below 0 means its ranking finds what the output depends on faster than "
-       "chance.", "lower", 0.0, 0.05),
+       "random order on the same rows, as a share of the output's whole change from the full input to every unit "
+       "removed; below 0 means its ranking finds what the output depends on faster than chance.", "lower", 0.0,
+       0.05),
     _c("insertion_vs_random", "Insertion area minus random order",
-       "The method's insertion area minus a random order's on the same rows; above 0 means inserting its "
-       "top-ranked units first restores the output faster than chance.", "higher", 0.0, -0.05),
+       "The method's insertion area minus a random order's on the same rows, as a share of the output's whole "
+       "change from no unit to every unit inserted; above 0 means inserting its top-ranked units first restores "
+       "the output faster than chance.", "higher", 0.0, -0.05),
     _c("resilience_min", "Lowest resilience",
        "The lowest rank correlation between the clean attribution and the attribution of a perturbed input whose "
        "prediction did not change, over every attack and severity; near 1 means the explanation holds.",

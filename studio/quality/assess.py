@@ -159,12 +159,23 @@ class Assessment:
         got = {(r["metric"], r["other"]): r["value"] for r in self.numbers("faithfulness") if r["method"] == method}
         for kind in ("deletion", "insertion"):
             if (f"{kind}_auc", "") in got and (f"{kind}_auc", "random") in got:
-                out[f"{kind}_vs_random"] = got[(f"{kind}_auc", "")] - got[(f"{kind}_auc", "random")]
+                gap = got[(f"{kind}_auc", "")] - got[(f"{kind}_auc", "random")]
+                out[f"{kind}_vs_random"] = gap / self._span(kind)
         res = [r["value"] for r in self.numbers("resilience") if r["method"] == method and r["n_rows"]
                and r["metric"] == "rank_correlation" and np.isfinite(r["value"])]
         if res:
             out["resilience_min"] = float(min(res))
         return out
+
+    def _span(self, kind: str) -> float:
+        """Mean |output at the full input - output with every unit removed| over the rows (the ends of the random
+        curves, which every order shares): the scale that makes a gap between areas a share of the output's
+        change, comparable between a classifier's probability and a regressor's units. 1 when unknown or 0."""
+        rows = np.asarray(self.curves.get("random", {}).get(f"{kind}_rows", []), dtype=float)
+        if rows.ndim != 2 or rows.shape[1] < 2:
+            return 1.0
+        span = float(np.mean(np.abs(rows[:, 0] - rows[:, -1])))
+        return span if np.isfinite(span) and span > 0 else 1.0
 
     def to_dict(self) -> dict:
         out = {"schema": SCHEMA, "provenance": self.provenance, "skipped": self.skipped,

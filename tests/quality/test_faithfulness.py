@@ -81,6 +81,30 @@ def test_assess_reports_deletion_beside_random_for_a_table(tmp_path):
     assert f"<td>{rec[('deletion_auc', 'random')]:.4g}</td>" in html
 
 
+def test_the_verdicts_against_random_do_not_depend_on_the_outputs_units(tmp_path):
+    """A regressor and the same regressor with its target in units 1000 times smaller give the same verdict
+    numbers: the gap between areas is a share of the output's change, not a number in the target's units."""
+    import pandas as pd
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(120, 3)), columns=list("abc"))
+    y = 3.0 * frame["a"] + 0.5 * frame["b"]
+    data_path = tmp_path / "r.csv"
+    frame.assign(y=y).to_csv(data_path, index=False)
+    data = studio.load_dataset(data_path, label="y")
+    checks = []
+    for scale in (1.0, 1000.0):
+        gbr = GradientBoostingRegressor(n_estimators=20, max_depth=2, random_state=0).fit(frame, y * scale)
+        model = studio.wrap_model(gbr, card={"task": "regression"})
+        res = studio.assess(model, data, ["shap"], [], rows=list(range(6)), faithfulness=("deletion", "insertion"),
+                            method_params={"shap": {"background": 30, "algorithm": "tree"}})
+        checks.append(res.checks("shap"))
+    assert all(np.isfinite(v) and v != 0 for v in checks[0].values())
+    for key in ("deletion_vs_random", "insertion_vs_random"):
+        assert checks[1][key] == pytest.approx(checks[0][key], rel=1e-6)
+
+
 def test_infidelity_equals_captums_on_a_fixed_case(mlp, table):
     """Our call (through Model.output) against Captum's own on the network, with the same perturbations."""
     from captum.metrics import infidelity
