@@ -1,4 +1,5 @@
-"""Shared by the batch tests: one local Ray (2 CPUs) for the session, a held-out LightGBM model and 100k rows.
+"""Shared by the batch tests: one local Ray (2 CPUs) for this folder (stopped after its last test), a held-out
+LightGBM model and 100k rows.
 
 Ray takes seconds to start, so every test here joins the one started by
 ``ray_address``; subprocesses join it with ``--address``.
@@ -14,7 +15,7 @@ PARTITION_ROWS = 5_000
 FEATURES = ["income", "age", "debt", "tenure", "region"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_address():
     from studio.batch.run import local_ray
 
@@ -22,7 +23,7 @@ def ray_address():
         yield address
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def files(tmp_path_factory):
     """(model path, data path): a LightGBM classifier saved by ``Booster.save_model``, scored on 100k other rows."""
     import lightgbm as lgb
@@ -50,7 +51,7 @@ def files(tmp_path_factory):
     return model, data
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def two_workers(ray_address, files, tmp_path_factory):
     """SHAP on every row with 2 workers: the run the other tests compare with."""
     import studio
