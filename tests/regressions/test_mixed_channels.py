@@ -30,13 +30,14 @@ def _png(arr, mode):
 
 @pytest.fixture(scope="module")
 def mixed_zip():
-    """Class folders a/ and b/: two grey PNGs, two RGB PNGs, one palette PNG (PIL mode P)."""
+    """Class folders a/ and b/: two grey PNGs, two RGB PNGs, one RGBA PNG, one palette PNG (PIL mode P)."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
     files = {
         "a/grey1.png": _png(rng.integers(0, 256, (SIDE, SIDE), dtype=np.uint8), "L"),
         "a/rgb1.png": _png(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8), "RGB"),
+        "a/rgba1.png": _png(rng.integers(0, 256, (SIDE, SIDE, 4), dtype=np.uint8), "RGBA"),  # alpha dropped
         "b/grey2.png": _png(rng.integers(0, 256, (SIDE, SIDE), dtype=np.uint8), "L"),
         "b/rgb2.png": _png(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8), "RGB"),
     }
@@ -78,8 +79,8 @@ def test_mixed_set_loads_as_rgb_like_image_folder(mixed_zip, tmp_path):
     assert data.image_shape == (3, SIDE, SIDE) and data.x.dtype == np.float32
     for i, name in enumerate(data.names):
         np.testing.assert_array_equal(data.x[i], _pil(files[name], "RGB"))
-    assert len(data.notes) == 1 and "2 of 5 images are greyscale" in data.notes[0] and "RGB" in data.notes[0]
-    assert list(data.y) == [0, 0, 1, 1, 1]
+    assert len(data.notes) == 1 and "2 of 6 images are greyscale" in data.notes[0] and "RGB" in data.notes[0]
+    assert list(data.y) == [0, 0, 0, 1, 1, 1]
 
 
 def test_converted_to_the_model_channels_and_said_so(mixed_zip, tmp_path):
@@ -139,4 +140,4 @@ def test_data_page_shows_the_note(mixed_zip, tmp_path):
     at.switch_page("pages/data.py").run()
     assert not at.exception, [e.value for e in at.exception]
     shown = " ".join(i.value for i in at.info)
-    assert "2 of 5 images are greyscale" in shown and "converted to grey" in shown
+    assert "2 of 6 images are greyscale" in shown and "converted to grey" in shown
