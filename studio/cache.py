@@ -259,28 +259,12 @@ class Cache:
         """Store ``blob`` atomically with its tag; False (with one warning) if the disk refuses."""
         if self.disabled_reason:
             return False
-        path = self._path(key)
-        tmp = None
-        try:
-            self._prepare_directory()
-            secret = self._make_secret()
-            self._prepare_subdir(key)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)  # mode 0600
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC)
-                fh.write(self._tag(secret, key, blob))
-                fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            tmp = None
-        except OSError as exc:
-            self._disable(exc)
-            return False
-        finally:
-            _discard(tmp)
-        self.evict()
-        return True
+        def write(fh):
+            fh.write(MAGIC)
+            fh.write(self._tag(self._make_secret(), key, blob))
+            fh.write(blob)
+
+        return self._write_private(key, self._path(key), SUFFIX, write) is not None
 
     # ---- memory-mapped arrays -------------------------------------------------------------------
     def _array_path(self, key: str) -> Path:
@@ -302,17 +286,26 @@ class Cache:
 
         if self.disabled_reason:
             return None
-        path = self._array_path(key)
+        return self._write_private(
+            key, self._array_path(key), ARRAY_SUFFIX,
+            lambda fh: np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False), digest=True)
+
+    def _write_private(self, key: str, path: Path, suffix: str, write, digest: bool = False):
+        """Write ``path`` atomically: ``write(file)`` into a private (0600) temporary file beside it, fsync, rename.
+
+        Returns the written file's sha256 (hex) when ``digest``, else "" (the file is not read back); None when
+        the disk refuses (the cache is then disabled, with one warning). Evicts afterwards to keep the size bound.
+        """
         tmp = None
         try:
             self._prepare_directory()
             self._prepare_subdir(key)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=ARRAY_SUFFIX)  # mode 0600
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)  # mode 0600
             with os.fdopen(fd, "wb") as fh:
-                np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
+                write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            digest = _file_sha256(tmp)
+            sha256 = _file_sha256(tmp) if digest else ""
             os.replace(tmp, path)
             tmp = None
         except OSError as exc:
@@ -321,7 +314,7 @@ class Cache:
         finally:
             _discard(tmp)
         self.evict()
-        return digest
+        return sha256
 
     def get_array(self, key: str, sha256: str, dtype=None):
         """The ``.npy`` entry of ``key`` memory-mapped read-only, or None (absent, too large, another hash).

@@ -252,8 +252,7 @@ def test_skops_pipeline_with_strings_and_nan_explained(server, browser, tmp_path
     shot(page, "15-load-skops-pipeline")
 
     open_page(page, "Local explanations")
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=200_000)
+    run_explainers(page)
     no_exception(page, "Local, skops pipeline")
     page.wait_for_selector(CHART, timeout=30_000)
     shot(page, "16-local-skops-pipeline")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
+    run_explainers,
     CHART,
     browser,
     idle,
@@ -52,8 +53,7 @@ def test_local_global_and_report_pages_read_in_the_dark_theme(server, browser):
     page.wait_for_selector("h1:has-text('Load')")
 
     open_page(page, "Local explanations")
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Local")
     page.wait_for_selector(CHART, timeout=30_000)
     shot(page, "dark-1-local")
@@ -62,8 +62,7 @@ def test_local_global_and_report_pages_read_in_the_dark_theme(server, browser):
     idle(page)
 
     open_page(page, "Global explanations")
-    page.get_by_role("button", name="Run explainers").click()
-    idle(page, timeout=150_000)
+    run_explainers(page)
     no_exception(page, "Global")
     page.wait_for_selector(CHART, timeout=30_000)
     shot(page, "dark-2-global")
