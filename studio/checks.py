@@ -125,6 +125,10 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
        "The path-dependent TreeSHAP values were computed by XGBoost's multithreaded TreeSHAP (the same algorithm) on "
        "the scikit-learn trees rewritten exactly as an XGBoost model; they agree with shap's to float32 precision "
        "(XGBoost sums in float32) and passed the same additivity check.", kind="flag"),
+    _c("tree_path_dependent_tables", "Path-dependent TreeSHAP by look-up tables",
+       "The path-dependent TreeSHAP values were computed by the studio's per-leaf look-up tables (FastTreeSHAP v2, "
+       "Yang 2022) on shap's own reading of the trees: the same values as shap's C path to about 1e-15, several "
+       "times faster on many rows, and passed the same additivity check.", kind="flag"),
     _c("tree_path_dependent_additivity_gap", "Path-dependent TreeSHAP gap (replaced)",
        "The gap path-dependent TreeSHAP left on the explained output (it explains the trees' raw output, e.g. "
        "log-odds for gradient boosting) before the permutation algorithm replaced it."),

@@ -75,6 +75,7 @@ the explained output (boosted classifiers, whose trees hold log-odds).
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import numpy as np
 
@@ -159,6 +160,31 @@ def _is_tree(model) -> bool:
 def _is_linear_regressor(model) -> bool:
     return (model.format in ("sklearn", "skops", "pickle") and not model.is_classifier
             and type(model.native).__module__.startswith("sklearn.linear_model"))
+
+
+# Built look-up tables per fitted ensemble (weakly held: they go with the model).
+_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _path_tables(native, ensemble, n_features: int):
+    """The :class:`~studio.explainers.fast_treeshap.PathTables` of ``native`` (shap's parsed ``ensemble``), or
+    None where they do not cover it (categorical splits, over the memory budget, ...: shap's path then)."""
+    from studio.explainers import fast_treeshap
+
+    digest = fast_treeshap.digest(ensemble)  # a refitted estimator is a new model
+    try:
+        cached = _TABLES.get(native)
+    except TypeError:  # not weakly referable
+        cached = None
+    if cached is not None and cached[0] == (digest, n_features):
+        return cached[1]
+    try:
+        tables = fast_treeshap.PathTables(ensemble, n_features)
+    except fast_treeshap.Unsupported:
+        return None
+    with contextlib.suppress(TypeError):
+        _TABLES[native] = ((digest, n_features), tables)
+    return tables
 
 
 class TabularShap(Explainer):
@@ -279,7 +305,7 @@ class TabularShap(Explainer):
                                   "hold log-odds, not the explained probability); use 'auto' or 'permutation'")
             algorithm, reason = "tree_path_dependent", "path-dependent TreeSHAP asked for (exact, no background)"
             checks["tree_path_dependent"] = 1.0
-            reason += self._xgboost_note(checks)
+            reason += self._route_note(checks)
         elif path == "tree":
             try:
                 values, base = self._tree(model, x, bg, cols, fx, EXACT_TOLERANCE * scale)
@@ -303,7 +329,7 @@ class TabularShap(Explainer):
                         algorithm = "tree_path_dependent"
                         checks["tree_path_dependent"] = 1.0
                         reason += "; path-dependent TreeSHAP (exact, no background) used instead"
-                        reason += self._xgboost_note(checks)
+                        reason += self._route_note(checks)
                     else:
                         checks["tree_path_dependent_additivity_gap"] = gap
                         reason += f"; path-dependent TreeSHAP missed it by {gap:.3g} (it explains the trees' raw output)"
@@ -405,39 +431,63 @@ class TabularShap(Explainer):
     def _tree_path_dependent(self, model, x, cols, fx=None, tolerance=None):
         """Path-dependent TreeSHAP of the trees' raw output (the probability, for forests).
 
-        scikit-learn forests and trees go through XGBoost's multithreaded
-        TreeSHAP (:mod:`studio.explainers.forest_xgboost`, the same algorithm)
-        where the machine has the threads for it; that sets
-        ``self._pd_xgboost``. If the rewrite fails, or (with ``fx`` and
-        ``tolerance``) its values miss additivity, shap's own path runs.
+        Three routes to the same values, fastest first: XGBoost's
+        multithreaded TreeSHAP (:mod:`studio.explainers.forest_xgboost`) for
+        scikit-learn forests and trees where the machine has the threads for
+        it (sets ``self._pd_route = "xgboost"``); the studio's per-leaf look-up
+        tables (:mod:`studio.explainers.fast_treeshap`, FastTreeSHAP v2, one
+        thread, equal to shap's values to about 1e-15) on shap's parsed model
+        when they fit their memory budget and the row count pays for building
+        them (``"tables"``); shap's own C path otherwise (``"shap"``). With
+        ``fx`` and ``tolerance``, a faster route whose values miss additivity
+        is dropped for the next one.
         """
         import shap
 
         from studio.explainers import forest_xgboost
 
-        self._pd_xgboost = False
+        def additive(values, base):
+            return fx is None or float(np.max(np.abs(base + values.sum(axis=1) - fx))) <= tolerance
+
+        self._pd_route = "shap"
         if _float32_tree(model) and forest_xgboost.worthwhile(model.native):
             try:
                 values, base = self._pick(*forest_xgboost.tree_shap(model.native, x), cols, self._n_out)
-            except Exception:  # noqa: BLE001  (an unforeseen tree layout: shap's own path below is exact too)
+            except Exception:  # noqa: BLE001  (an unforeseen tree layout: the routes below are exact too)
                 values = None
-            if values is not None and (fx is None or float(np.max(np.abs(base + values.sum(axis=1) - fx)))
-                                       <= tolerance):
-                self._pd_xgboost = True
+            if values is not None and additive(values, base):
+                self._pd_route = "xgboost"
                 return values, base
         try:
             explainer = shap.TreeExplainer(model.native, feature_perturbation="tree_path_dependent")
-            sv = explainer(_as_tree_input(model, x), check_additivity=False)
+        except Exception as exc:
+            raise _Fallback(str(exc)) from None
+        xin = _as_tree_input(model, x)
+        tables = _path_tables(model.native, explainer.model, xin.shape[1])
+        if tables is not None and tables.worthwhile(len(xin)):
+            values, base = tables.shap_values(xin)  # (n, F, K), (K,)
+            if values.shape[2] == 1:  # shap's layout for one output
+                values, base = values[:, :, 0], base[0]
+            values, base = self._pick(values, base, cols, self._n_out)
+            if additive(values, base):
+                self._pd_route = "tables"
+                return values, base
+        try:
+            sv = explainer(xin, check_additivity=False)
         except Exception as exc:
             raise _Fallback(str(exc)) from None
         return self._pick(sv.values, sv.base_values, cols, self._n_out)
 
-    def _xgboost_note(self, checks) -> str:
-        """Record in ``checks`` whether the last path-dependent run went through XGBoost; the words for the reason."""
-        if not getattr(self, "_pd_xgboost", False):
-            return ""
-        checks["tree_path_dependent_xgboost"] = 1.0
-        return " (computed by XGBoost's multithreaded TreeSHAP on the trees rewritten as an XGBoost model)"
+    def _route_note(self, checks) -> str:
+        """Record in ``checks`` which route computed the last path-dependent values; the words for the reason."""
+        route = getattr(self, "_pd_route", "shap")
+        if route == "xgboost":
+            checks["tree_path_dependent_xgboost"] = 1.0
+            return " (computed by XGBoost's multithreaded TreeSHAP on the trees rewritten as an XGBoost model)"
+        if route == "tables":
+            checks["tree_path_dependent_tables"] = 1.0
+            return " (computed by the studio's per-leaf look-up tables, FastTreeSHAP v2, on shap's parsed model)"
+        return ""
 
     @staticmethod
     def _native_tree(model, x, cols):
