@@ -1,13 +1,15 @@
-"""Section 15's SHAP part alone: the studio's path-dependent TreeSHAP (XGBoost rewrite, or shap's own path) vs shap.
+"""Section 15's SHAP part alone: the studio's path-dependent TreeSHAP routes (XGBoost rewrite, look-up tables,
+shap's own path) vs shap.
 
 The forest and tables of :mod:`benchmarks.peer_forest` (50 trees, depth 8,
 20 features, binary). For each size, in one process, alternating so machine
-load hits all three alike: ``studio.explain(..., "shap",
+load hits all four alike: ``studio.explain(..., "shap",
 algorithm="tree_path_dependent")`` with the XGBoost route forced on
-(``pred_contribs`` on all the process's threads), the same with it off
-(shap's path), and ``shap.TreeExplainer(forest).shap_values``
-called directly. Prints seconds (median over ``--repeats``) and the max
-difference of the values from shap's.
+(``pred_contribs`` on all the process's threads), the same with the
+look-up tables (:mod:`studio.explainers.fast_treeshap`, built anew each
+run), the same on shap's own path (both off), and
+``shap.TreeExplainer(forest).shap_values`` called directly. Prints
+seconds (median over ``--repeats``) and the max difference of the values from shap's.
 
 Run: ``python -m benchmarks.forest_xgboost_shap [--rows 1000 10000] [--repeats 2]``.
 """
@@ -28,7 +30,7 @@ def main(argv=None) -> None:
 
     import studio
     from benchmarks.peer_forest import write_case
-    from studio.explainers import forest_xgboost
+    from studio.explainers import forest_xgboost, shapley
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, nargs="+", default=[1000, 10000])
@@ -43,12 +45,15 @@ def main(argv=None) -> None:
             data = studio.load_dataset(tables[n], label="target")
             rows = list(range(n))
             x = data.x.astype(np.float64)
-            times = {"studio (XGBoost route)": [], "studio (shap's path)": [], "shap direct": []}
+            times = {"studio (XGBoost route)": [], "studio (tables)": [], "studio (shap's path)": [],
+                     "shap direct": []}
             got = {}
-            default = forest_xgboost.THREADS_PER_GROUP
+            default, path_tables = forest_xgboost.THREADS_PER_GROUP, shapley._path_tables
             for _ in range(args.repeats):
                 for key in times:
-                    forest_xgboost.THREADS_PER_GROUP = 10**6 if key == "studio (shap's path)" else 0
+                    forest_xgboost.THREADS_PER_GROUP = 0 if key == "studio (XGBoost route)" else 10**6
+                    shapley._TABLES.clear()  # the tables are built inside each timed run
+                    shapley._path_tables = (lambda *a: None) if key == "studio (shap's path)" else path_tables
                     t0 = time.perf_counter()
                     if key == "shap direct":
                         got[key] = np.asarray(shap.TreeExplainer(est).shap_values(x, check_additivity=False))[..., 1]
@@ -56,15 +61,17 @@ def main(argv=None) -> None:
                         exp = studio.explain(model, data, "shap", rows=rows, target=1,
                                              params={"algorithm": "tree_path_dependent"}, cache=False)
                         got[key] = exp.values
-                        got[key + " flag"] = exp.checks.get("tree_path_dependent_xgboost", 0.0)
+                        got[key + " flag"] = next((k.rsplit("_", 1)[1] for k in ("tree_path_dependent_xgboost",
+                                                                                  "tree_path_dependent_tables")
+                                                   if exp.checks.get(k)), "shap")
                     times[key].append(time.perf_counter() - t0)
-            forest_xgboost.THREADS_PER_GROUP = default
+            forest_xgboost.THREADS_PER_GROUP, shapley._path_tables = default, path_tables
             ref = got["shap direct"]
             for key, ts in times.items():
                 med = statistics.median(ts)
                 extra = ("" if key == "shap direct" else
-                         f", xgboost flag {got[key + ' flag']:.0f}, max |diff| vs shap {np.abs(got[key] - ref).max():.2e}")
-                print(f"{n} rows  {key:22s} {med:7.2f} s (runs {', '.join(f'{t:.2f}' for t in ts)})"
+                         f", route {got[key + ' flag']}, max |diff| vs shap {np.abs(got[key] - ref).max():.2e}")
+                print(f"{n} rows  {key:24s} {med:7.2f} s (runs {', '.join(f'{t:.2f}' for t in ts)})"
                       f"  ratio to shap {med / statistics.median(times['shap direct']):.2f}{extra}", flush=True)
 
 

@@ -128,7 +128,8 @@ def run(sizes, device="cpu", methods=None) -> list:
             shapes = f"SHAP {ours[0]['shap_shape']}"
         out.append(Row(SUITE, f"{name}, {n:,} rows", ours=_median(ours), ref=ref, ref_label="dashboard", goal=GOAL,
                        note=f"50 trees, depth 8, trained on {N_TRAIN:,} other rows; studio SHAP "
-                            f"{ours[0]['algorithm']} (the dashboard's estimand for forests); studio parts: "
+                            f"{ours[0]['algorithm']} (the dashboard's estimand for forests; route "
+                            f"{ours[0].get('route', '?')}); studio parts: "
                             f"{_parts(ours)} (median of {len(ours)}); dashboard ({how}): {ref_parts}; {shapes}"))
     default_n = min(sizes_rows)
     try:  # the studio at its defaults: interventional TreeSHAP against 100 background rows

@@ -106,17 +106,13 @@ FIXES = (
      "shared the 2 cores, and the two tabular rows of the same run came out at 0.4 (in-process runs share the "
      "benchmark process with torch's thread pool)", "re-measure on a quiet machine; if it holds, profile the "
      "worker's integrated_gradients against the in-process one (threads per process, first-call warm-up)"),
-    (r"^held-out random forest, SHAP \+ permutation", "both sides compute the SHAP values with the same call, "
-     "shap's path-dependent TreeSHAP (C, one thread, the GIL held), and it is 80-95% of each side's time from "
-     "1,000 rows on; the studio's own parts are quicker (permutation importance 2-2.5x, PDPs 5x), which cannot "
-     "bring the whole under 0.5 while SHAP is the same work; single runs at 10k on a machine at load 10-14, so "
-     "the SHAP parts (the same code) differ by the load alone", "built: studio/explainers/forest_xgboost.py "
-     "rewrites the forest exactly as an XGBoost model and runs XGBoost's multithreaded pred_contribs (the same "
-     "path-dependent algorithm; values equal shap's to 1e-7), taken from 4 threads per output group: one "
-     "XGBoost thread is about 0.7x shap's one thread, so on this 2-core machine it is off (forced on, it is "
-     "1.3-1.8x shap's time here: `python -m benchmarks.forest_xgboost_shap`); a machine with 8+ free cores "
-     "should meet the goal. Beyond that: FastTreeSHAP v2 (O(TLD) per row instead of O(TLD^2)) or XGBoost's "
-     "GPUTreeShap on a GPU"),
+    (r"^held-out random forest, SHAP \+ permutation", "SHAP is most of each side's time: the dashboard calls shap's "
+     "path-dependent TreeSHAP (C, one thread), the studio its own per-leaf look-up tables "
+     "(studio/explainers/fast_treeshap.py, FastTreeSHAP v2: the same values to 1e-15, 3-4x faster from 1,000 rows "
+     "on this machine, `python -m benchmarks.forest_xgboost_shap`); a miss here comes from the part that is not "
+     "SHAP or from machine load on single runs", "look at the parts in the note: if SHAP dominates, run the tables "
+     "on row chunks in threads (numpy releases the GIL) or take the XGBoost route on a machine with 8+ free cores "
+     "per output; if permutation importance does, batch its model calls"),
 )
 
 

@@ -266,7 +266,9 @@ def peer_forest_studio(args: dict) -> dict:
     common.reset_peak_rss()
     seconds, total = _timed([("shap", shap_step), ("permutation", perm_step), ("pdp", pdp_step)])
     return {"seconds": total, "parts": seconds, "features": got["top"], "shap_shape": list(got["shap"].values.shape),
-            "algorithm": got["shap"].provenance.get("algorithm"), "peak_rss": common.peak_rss_bytes()}
+            "algorithm": got["shap"].provenance.get("algorithm"), "peak_rss": common.peak_rss_bytes(),
+            "route": next((key for key in ("tree_path_dependent_tables", "tree_path_dependent_xgboost")
+                           if got["shap"].checks.get(key)), "shap's own path")}
 
 
 def peer_forest_dashboard(args: dict) -> dict:

@@ -216,7 +216,7 @@ class PathTables:
     def _plan(self, left, right, default, feature, threshold, cover, values, budget_bytes) -> None:
         """Walk every tree breadth first at once: mask bits per split, distinct features and z per leaf."""
         n_trees, width = left.shape
-        flat = lambda a: a.reshape(-1)  # noqa: E731  (node id t * width + node)
+        flat = lambda a: a.reshape(-1)
         cl, cr, cd, fe, th, cv = map(flat, (left, right, default, feature, threshold, cover))
         split = fe[cl >= 0]
         if np.any(split < 0) or np.any(split >= self.n_features):

@@ -57,8 +57,14 @@ def _max_path_repeats(est) -> int:
 @pytest.fixture(scope="module")
 def forests():
     """Held-out ensembles trained here: forests of depths 3 to 10, classifiers and regressors, sample weights."""
-    from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
-                                  GradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
     from sklearn.tree import DecisionTreeRegressor
 
     x, y3, r = _table()
