@@ -298,7 +298,10 @@ class PathTables:
             n = stop - start
             z, feats, vals = self._leaf_z[start:stop, :d], self._leaf_feature[start:stop, :d], self._leaf_value[start:stop]
             step = max(1, _BUILD_ELEMENTS // ((1 << d) * d * ((d + 1) // 2)))
-            table = np.concatenate([_leaf_table(z[a:a + step]).reshape(-1) for a in range(0, n, step)])
+            table = np.empty(n * d << d)
+            for a in range(0, n, step):
+                b = min(n, a + step)
+                table[(a * d) << d:(b * d) << d] = _leaf_table(z[a:b]).reshape(-1)
             offsets = ((np.arange(n, dtype=np.int64)[:, None] * d + np.arange(d)[None, :]) << d)[:, :, None]
             rows = (feats[:, :, None] * k + np.arange(k)[None, None, :]).reshape(-1)  # (L, d, K)
             cols = np.repeat(np.arange(n * d), k)

@@ -59,12 +59,15 @@ def supported(est) -> bool:
 # pass, which computes every output at once (50 trees of depth 8, 3,000 rows, 20 features, binary: 6.9-7.2 s for one
 # group on one XGBoost thread against 4.9-5.3 s for shap; with 2 threads on the project's 2 shared cores at load 5-7,
 # 7.4-8.8 s: no gain; section 15 of benchmarks/RESULTS.md). So it pays only from about 2 threads per group on an idle
-# machine; 4 leaves room for cores shared with other work.
-THREADS_PER_GROUP = 4
+# machine. The studio's look-up tables (studio/explainers/fast_treeshap.py) compute the same values exactly on one
+# thread at about 3.4x shap's speed (0.29x its time at 1,000 and 10,000 rows, section 15), so XGBoost, whose
+# threads do not scale perfectly, needs about 5 threads per group to match them and 8 to win clearly. Not measured
+# on a machine with that many cores (none was lent).
+THREADS_PER_GROUP = 8
 
 
 def worthwhile(est) -> bool:
-    """Whether :func:`tree_shap` is expected to beat shap's one-threaded path on ``est`` on this machine.
+    """Whether :func:`tree_shap` is expected to beat the one-threaded routes (the studio's tables, shap's path) here.
 
     True when ``est`` is :func:`supported` and the process may use at least
     :data:`THREADS_PER_GROUP` threads per output group (1 for regressors and

@@ -470,13 +470,17 @@ class TabularShap(Explainer):
         xin = _as_tree_input(model, x)
         tables = _path_tables(model.native, explainer.model, xin.shape[1])
         if tables is not None and tables.worthwhile(len(xin)):
-            values, base = tables.shap_values(xin)  # (n, F, K), (K,)
-            if values.shape[2] == 1:  # shap's layout for one output
-                values, base = values[:, :, 0], base[0]
-            values, base = self._pick(values, base, cols, self._n_out)
-            if additive(values, base):
-                self._pd_route = "tables"
-                return values, base
+            try:
+                values, base = tables.shap_values(xin)  # (n, F, K), (K,)
+            except MemoryError:  # tables within budget, but not within this process's memory limit: shap's path
+                values = None
+            if values is not None:
+                if values.shape[2] == 1:  # shap's layout for one output
+                    values, base = values[:, :, 0], base[0]
+                values, base = self._pick(values, base, cols, self._n_out)
+                if additive(values, base):
+                    self._pd_route = "tables"
+                    return values, base
         try:
             sv = explainer(xin, check_additivity=False)
         except Exception as exc:
