@@ -60,7 +60,7 @@ def supported(est) -> bool:
 # group on one XGBoost thread against 4.9-5.3 s for shap; with 2 threads on the project's 2 shared cores at load 5-7,
 # 7.4-8.8 s: no gain; section 15 of benchmarks/RESULTS.md). So it pays only from about 2 threads per group on an idle
 # machine. The studio's look-up tables (studio/explainers/fast_treeshap.py) compute the same values exactly on one
-# thread at about 3.4x shap's speed (0.29x its time at 1,000 and 10,000 rows, section 15), so XGBoost, whose
+# thread at 3.4-6x shap's speed (0.29x its time at 1,000 rows, 0.16x at 10,000; section 15), so XGBoost, whose
 # threads do not scale perfectly, needs about 5 threads per group to match them and 8 to win clearly. Not measured
 # on a machine with that many cores (none was lent).
 THREADS_PER_GROUP = 8
