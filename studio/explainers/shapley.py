@@ -25,7 +25,7 @@ Paths (``algorithm="auto"`` picks the first that fits):
     ``forest_xgboost.THREADS_PER_GROUP`` threads per output group
     (``checks["tree_path_dependent_xgboost"]``); else the studio's per-leaf
     look-up tables (:mod:`studio.explainers.fast_treeshap`, FastTreeSHAP v2
-    in numpy, one thread, 3-4x faster than shap's C path from a few hundred
+    in numpy, one thread, 3-6x faster than shap's C path from a few hundred
     rows and equal to its values to about 1e-15) on shap's parsed model,
     for any ensemble shap parses without categorical splits whose tables
     fit 256 MiB and whose row count pays for building them
