@@ -27,11 +27,17 @@ def pickle_allowed() -> bool:
     return os.environ.get("STUDIO_ALLOW_PICKLE") == "1"
 
 
-@st.cache_resource(show_spinner="Loading model...", max_entries=8)
+MODEL_TTL_S = int(os.environ.get("STUDIO_MODEL_TTL_S", "1800"))
+"""Seconds a loaded model stays shared after it was loaded (its worker holds 0.1-1 GB); sessions holding it keep it."""
+
+
+@st.cache_resource(show_spinner="Loading model...", max_entries=8, ttl=MODEL_TTL_S)
 def _load_model_cached(key: str, _data: bytes, name: str, _card_bytes: bytes | None, trust: bool, _files: dict | None = None):
     """A model shared by the sessions that load the same bytes; its sandbox worker ends when every holder drops it.
 
-    ``key`` digests the model, card and extra file bytes (Streamlit does not hash the ``_`` arguments).
+    ``key`` digests the model, card and extra file bytes (Streamlit does not hash the ``_`` arguments). The
+    server's shared copy is dropped :data:`MODEL_TTL_S` seconds after loading, so the workers of closed sessions
+    do not stay up for the server's life; an open session keeps its own reference and goes on.
     """
     import studio
 
