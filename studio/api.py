@@ -218,6 +218,8 @@ def _non_finite(result: Explanation) -> str:
             parts.append(("individual curves", c.individual))
         if isinstance(c.extra, dict) and "missing" in c.extra:
             parts.append(("missing-value point", c.extra["missing"]))
+        if isinstance(c.extra, dict) and "with_missing" in c.extra:
+            parts.append(("missing-value row", np.asarray(c.extra["with_missing"], dtype=float)))
         for what, a in parts:
             if bad(a):
                 return f"the {what} of the {c.kind} curve of {c.feature}"

@@ -106,7 +106,13 @@ class Curve:
         effect of the feature being missing, on the curve's scale (PDP/ICE:
         average output with the feature set to NaN; ALE: centred effect of
         making it missing; EBM: interpret's missing-bin score); ICE adds
-        ``extra["missing_individual"]`` of shape (n_rows,). Grids never
+        ``extra["missing_individual"]`` of shape (n_rows,). A two-feature
+        curve with missing values in either feature has
+        ``extra["missing_axes"]`` (two bool: which feature has a "missing"
+        entry) and ``extra["with_missing"]`` of shape
+        (n_grid_0 + m_0, n_grid_1 + m_1), ``m = missing_axes``: the surface
+        with a "missing" row / column at index 0 of each such axis (one
+        feature EBM terms have it too, shape (n_grid + 1,)). Grids never
         hold NaN.
     """
 

@@ -3,7 +3,9 @@
 A curve whose ``extra`` holds ``"missing"`` (the effect of the feature being
 missing, see :mod:`studio.explainers.curves` and :mod:`studio.explainers.ebm`)
 gets a separate point labelled "missing" beside the curve's axis, on the
-same (centred) y scale.
+same (centred) y scale. A two-feature surface with ``extra["with_missing"]``
+is drawn with a row / column labelled "missing" at the start of each axis
+that has one (``extra["missing_axes"]``).
 """
 
 from __future__ import annotations
@@ -229,14 +231,21 @@ def heatmap_chart(exp_or_curve, features=None, size: int = 260):
     f0, f1 = (short_label(f) for f in curve.features)
     g0, _ = _grid_values(curve.grid[0])
     g1, _ = _grid_values(curve.grid[1])
+    labels0, labels1 = [_fmt(v) for v in g0], [_fmt(v) for v in g1]
     z = np.asarray(curve.average, dtype=float)  # (n0, n1)
-    i0, i1 = np.arange(len(g0)), np.arange(len(g1))
+    extra = curve.extra if isinstance(curve.extra, dict) else {}
+    if "with_missing" in extra:  # a "missing" row / column in front on each axis that has one
+        axes = list(extra.get("missing_axes", [True, True]))
+        z = np.asarray(extra["with_missing"], dtype=float)  # (n0 + m0, n1 + m1)
+        labels0 = ["missing"] * int(axes[0]) + labels0
+        labels1 = ["missing"] * int(axes[1]) + labels1
+    i0, i1 = np.arange(len(labels0)), np.arange(len(labels1))
     note = ""
     while len(i0) * len(i1) > MAX_POINTS:
         i0, i1 = i0[::2], i1[::2]
         note = " (grid thinned)"
     rows = [
-        {"a": _fmt(g0[a]), "b": _fmt(g1[b]), "ia": int(a), "ib": int(b), "value": float(z[a, b])}
+        {"a": labels0[a], "b": labels1[b], "ia": int(a), "ib": int(b), "value": float(z[a, b])}
         for a in i0 for b in i1
     ]
     frame = pd.DataFrame(rows)

@@ -37,9 +37,24 @@ with the feature set to NaN, in ``Curve.extra``:
   counts the rows with the feature missing.
 
 Categorical features get the same "missing" point (their grid holds the
-observed categories only). Two-feature curves use rows and grids of observed
-values only (no missing point). ``studio.charts.curves`` draws the missing point as a separate
-point labelled "missing".
+observed categories only; categorical ALE's point is the mean over observed
+rows of ``ALE(c_i) + f(x with x_j missing) - f(x)``, as for numeric ones).
+
+Two-feature curves (PDP and ALE surfaces) are built from grids of observed
+values; when either feature has missing values the curve also has
+``extra["missing_axes"]`` (two bools: which feature has a "missing" entry)
+and ``extra["with_missing"]``, the surface with a "missing" row / column in
+front (index 0) on each such axis:
+
+- PDP: the average output with the feature set to NaN at each grid value of
+  the other (equals ``sklearn.inspection.partial_dependence`` with NaN in
+  ``custom_values``), the corner with both missing;
+- ALE: :func:`ale_missing_line`, the pure interaction of "missing" with the
+  other feature from the rows where it is missing; the corner is 0.
+
+``studio.charts.curves`` draws the missing point as a separate point
+labelled "missing", and the missing row / column of a surface as a cell row
+labelled "missing".
 """
 
 from __future__ import annotations
@@ -149,6 +164,14 @@ def stacked_outputs(f, x, columns, values) -> np.ndarray:
     return out
 
 
+def _with_missing_value(grid) -> np.ndarray:
+    """``grid`` with a missing value (NaN, or None for categories) in front: the "missing" entry of a surface."""
+    grid = np.asarray(grid)
+    if grid.dtype == object:
+        return np.concatenate([np.asarray([np.nan], dtype=object), grid])
+    return np.concatenate([[np.nan], grid.astype(float)])
+
+
 def _value_table(*grids) -> np.ndarray:
     """All combinations of the grids, first grid slowest: shape (prod(len), len(grids))."""
     mesh = np.meshgrid(*grids, indexing="ij")
@@ -196,7 +219,8 @@ class PartialDependence(_CurveExplainer):
         per_block = max(1, _BLOCK_CELLS // max(1, n * n_feat))
         total = Cost(own_unit="rows x features")
         for cols in specs:
-            points = int(np.prod([len(self._grid(x, j, params, is_cat)) for j in cols]))
+            extra_point = [len(cols) == 2 and missing_share(data.x[:, j]) > 0 for j in cols]  # a "missing" entry
+            points = int(np.prod([len(self._grid(x, j, params, is_cat)) + m for j, m in zip(cols, extra_point)]))
             for start in range(0, points, per_block):
                 m = min(per_block, points - start) * n
                 total = total + Cost(calls=output_calls(model, data, m), rows=m, own=m * n_feat)
@@ -210,9 +234,21 @@ class PartialDependence(_CurveExplainer):
         for k, cols in enumerate(specs):
             ctx.progress(k / len(specs), f"partial dependence {k + 1}/{len(specs)}")
             grids = [self._grid(x, j, params, is_cat) for j in cols]
-            average, ice = partial_dependence(f, x, cols, grids, individual=self.name == "ice")
             names = tuple(data.feature_names[j] for j in cols)
             extra = {"scale": output_scale(model), "categorical_features": [is_cat[j] for j in cols]}
+            if len(cols) == 2:
+                axes = [missing_share(data.x[:, j]) > 0 for j in cols]
+                if any(axes):  # one pass over the grids with NaN first on each axis that has a missing entry
+                    wide = [_with_missing_value(g) if m else g for g, m in zip(grids, axes)]
+                    surface, _ = partial_dependence(f, x, cols, wide)  # (n0 + m0, n1 + m1)
+                    if np.all(np.isfinite(surface)):
+                        extra["missing_axes"] = axes
+                        extra["with_missing"] = surface
+                        curves.append(Curve(feature=names, kind=self.name, grid=[_storable(g) for g in grids],
+                                            average=surface[int(axes[0]):, int(axes[1]):],
+                                            categorical=any(is_cat[j] for j in cols), extra=extra))
+                        continue
+            average, ice = partial_dependence(f, x, cols, grids, individual=self.name == "ice")
             if len(cols) == 1 and missing_share(data.x[:, cols[0]]) > 0:  # numeric or categorical
                 at_missing = stacked_outputs(f, x, cols, np.asarray([[np.nan]]))[0]  # (n,)
                 if np.all(np.isfinite(at_missing)):
@@ -265,20 +301,49 @@ def ale_1d(f, x, j, edges):
         Rows per bin.
     """
     edges = np.asarray(edges, dtype=float)
-    k = len(edges) - 1
-    if k < 1:
+    if len(edges) < 2:
         return np.zeros(len(edges)), np.zeros(0, dtype=int)
-    col = x[:, j].astype(float)
-    b = _bin_index(col, edges)
+    mean, counts = bin_effects(f, x, j, edges)
+    return _accumulate(mean, counts), counts
+
+
+def bin_effects(f, x, j, edges):
+    """ALE's local effects of numeric feature ``j``: per bin, the mean of ``f(upper edge) - f(lower edge)``.
+
+    Parameters
+    ----------
+    f : callable
+    x : ndarray of shape (n, n_features)
+        Rows with feature ``j`` observed (other features may be missing).
+    j : int
+    edges : ndarray of shape (K + 1,)
+
+    Returns
+    -------
+    mean : ndarray of shape (K,)
+        0 in empty bins.
+    counts : ndarray of shape (K,)
+        Rows per bin.
+    """
+    edges = np.asarray(edges, dtype=float)
+    k = len(edges) - 1
+    if not len(x):
+        return np.zeros(k), np.zeros(k, dtype=int)
+    b = _bin_index(x[:, j].astype(float), edges)
     lo, hi = x.copy(), x.copy()
     lo[:, j], hi[:, j] = edges[b], edges[b + 1]
     out = f(np.concatenate([lo, hi]))
     delta = out[len(x):] - out[: len(x)]
     counts = np.bincount(b, minlength=k)
-    mean = np.bincount(b, weights=delta, minlength=k) / np.maximum(counts, 1)
+    return np.bincount(b, weights=delta, minlength=k) / np.maximum(counts, 1), counts
+
+
+def _accumulate(mean, counts) -> np.ndarray:
+    """Local effects (K,) summed into the curve at the K + 1 edges, centred with the bin ``counts`` as weights."""
     ale = np.concatenate([[0.0], np.cumsum(mean)])
-    ale -= np.sum((ale[:-1] + ale[1:]) / 2 * counts) / counts.sum()
-    return ale, counts
+    if counts.sum() > 0:
+        ale -= np.sum((ale[:-1] + ale[1:]) / 2 * counts) / counts.sum()
+    return ale
 
 
 def _observed(x, cols) -> np.ndarray:
@@ -315,11 +380,58 @@ def ale_missing(f, x, j, edges, ale) -> float:
     -------
     float
     """
+    at_value = np.interp(x[:, j].astype(float), np.asarray(edges, dtype=float), np.asarray(ale, dtype=float))
+    return _missing_effect(f, x, j, at_value)
+
+
+def _missing_effect(f, x, j, at_value) -> float:
+    """Mean over the rows of ``at_value + f(x with feature j missing) - f(x)``; ``at_value`` of shape (n,)."""
     gone = x.copy()
     gone[:, j] = np.nan
     out = f(np.concatenate([x, gone]))
-    at_value = np.interp(x[:, j].astype(float), np.asarray(edges, dtype=float), np.asarray(ale, dtype=float))
-    return float(np.mean(at_value + out[len(x):] - out[: len(x)]))
+    return float(np.mean(np.asarray(at_value, dtype=float) + out[len(x):] - out[: len(x)]))
+
+
+def ale_missing_line(f, x_seen, x_gone, j, edges) -> np.ndarray:
+    """A two-feature ALE's "missing" row: how feature ``j``'s effect changes where the other feature is missing.
+
+    The pure interaction between "the other feature is missing" and feature
+    ``j``, built as ALE builds every effect, from the rows that are really
+    there: in each bin of ``j``, the local effect of ``j`` (:func:`bin_effects`)
+    on the rows where the other feature is missing, minus its local effect on
+    the rows where both are observed; bins without such rows take their
+    nearest non-empty bin's difference (as ALEPlot fills empty cells); summed
+    along ``edges`` and centred over the rows where the other feature is
+    missing (so the main effect of being missing stays in the one-feature
+    curve's "missing" point).
+
+    Parameters
+    ----------
+    f : callable
+    x_seen : ndarray of shape (n_seen, n_features)
+        Rows with both features observed (the surface's rows).
+    x_gone : ndarray of shape (n_gone, n_features)
+        Rows with the other feature missing and ``j`` observed.
+    j : int
+    edges : ndarray of shape (K + 1,)
+        Feature ``j``'s bin edges on the surface.
+
+    Returns
+    -------
+    ndarray of shape (K + 1,)
+        Zero when no row has the other feature missing and ``j`` observed.
+    """
+    edges = np.asarray(edges, dtype=float)
+    main, _ = bin_effects(f, x_seen, j, edges)
+    there, counts = bin_effects(f, x_gone, j, edges)
+    if len(edges) < 2 or counts.sum() == 0:
+        return np.zeros(len(edges))
+    diff = there - main  # (K,)
+    full = np.flatnonzero(counts > 0)
+    centre = (edges[:-1] + edges[1:]) / 2
+    for k in np.flatnonzero(counts == 0):
+        diff[k] = diff[full[np.argmin(np.abs(centre[full] - centre[k]))]]
+    return _accumulate(diff, counts)
 
 
 def ale_2d(f, x, j1, j2, edges1, edges2):
@@ -370,6 +482,34 @@ def ale_2d(f, x, j1, j2, edges1, edges2):
     fj = fj - f1[:, None] - f2[None, :]
     f0 = np.sum(w * (fj[:-1, :-1] + fj[:-1, 1:] + fj[1:, :-1] + fj[1:, 1:]) / 4) / w.sum()
     return fj - f0, counts
+
+
+def _ale_2d_with_missing(f, x, cols, edges, ale, axes) -> np.ndarray:
+    """The ALE surface with a "missing" row / column in front on each axis in ``axes``.
+
+    Returns
+    -------
+    ndarray of shape (K1 + 1 + m0, K2 + 1 + m1)
+        ``m = axes``; the "missing" row of feature ``cols[0]`` runs along
+        ``cols[1]``'s edges (:func:`ale_missing_line`) and the other way
+        round; the corner (both missing) is 0: a single cell keeps no
+        interaction once its main effects are removed.
+    """
+    m0, m1 = int(axes[0]), int(axes[1])
+    out = np.zeros((ale.shape[0] + m0, ale.shape[1] + m1))
+    out[m0:, m1:] = ale
+    seen = _observed(x, cols)
+    for axis in (0, 1):
+        if not axes[axis]:
+            continue
+        gone_col, other = cols[axis], cols[1 - axis]
+        gone = ~_observed(x, [gone_col]) & _observed(x, [other])
+        line = ale_missing_line(f, x[seen], x[gone], other, edges[1 - axis])
+        if axis == 0:
+            out[0, m1:] = line
+        else:
+            out[m0:, 0] = line
+    return out
 
 
 def category_order(x, j, categories, is_cat) -> np.ndarray:
@@ -484,8 +624,11 @@ class AccumulatedLocalEffects(_CurveExplainer):
             else:
                 m, bound = 2 * seen, False
             total = total + Cost(calls=output_calls(model, data, m), rows=m, own=m * n_feat, bound=bound)
-            if len(cols) == 1 and not is_cat[cols[0]] and missing_share(data.x[:, cols[0]]) > 0:
-                total = total + Cost(calls=output_calls(model, data, 2 * seen), rows=2 * seen, own=2 * seen * n_feat)
+            for j in cols:  # the "missing" point (one feature: 2 calls per observed row) or row (a pair: at most 2 n)
+                if missing_share(data.x[:, j]) > 0:
+                    m = 2 * (seen if len(cols) == 1 else len(x))
+                    total = total + Cost(calls=output_calls(model, data, m), rows=m, own=m * n_feat,
+                                         bound=len(cols) == 2)
         return total
 
     def explain(self, model, data, params, ctx):
@@ -502,17 +645,26 @@ class AccumulatedLocalEffects(_CurveExplainer):
                 e1 = feature_grid(x[seen, cols[0]], params["grid_resolution"], "quantile")
                 e2 = feature_grid(x[seen, cols[1]], params["grid_resolution"], "quantile")
                 ale, counts = ale_2d(f, x[seen], cols[0], cols[1], e1, e2)
-                curves.append(Curve(feature=names, kind="ale", grid=[e1, e2], average=ale,
-                                    extra={"scale": scale, "counts": counts, "order": 2}))
+                extra = {"scale": scale, "counts": counts, "order": 2}
+                axes = [missing_share(data.x[:, j]) > 0 for j in cols]
+                if any(axes):
+                    extra.update(missing_axes=axes, with_missing=_ale_2d_with_missing(f, x, cols, (e1, e2), ale, axes))
+                curves.append(Curve(feature=names, kind="ale", grid=[e1, e2], average=ale, extra=extra))
                 continue
             j = cols[0]
             if is_cat[j]:
                 cats = feature_grid(x[:, j], 0, categorical=True)
                 order = category_order(x, j, cats, is_cat)
                 ale, counts = ale_categorical(f, x, j, cats, order)
+                extra = {"scale": scale, "counts": counts, "order": 1}
+                if missing_share(data.x[:, j]) > 0:
+                    seen = _observed(x, cols)
+                    where = {str(c): k for k, c in enumerate(cats[order])}
+                    at_value = ale[[where[str(v)] for v in x[seen, j]]]  # each observed row's ALE at its category
+                    extra["missing"] = _missing_effect(f, x[seen], j, at_value)
+                    extra["n_missing"] = int(np.sum(~seen))
                 curves.append(Curve(feature=names[0], kind="ale", grid=[_storable(cats[order])], average=ale,
-                                    categorical=True,
-                                    extra={"scale": scale, "counts": counts, "order": 1}))
+                                    categorical=True, extra=extra))
             else:
                 seen = _observed(x, cols)
                 edges = feature_grid(x[seen, j], params["grid_resolution"], "quantile")

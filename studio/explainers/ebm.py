@@ -20,9 +20,11 @@ Missing values: interpret fits a score for "missing" in every term (bin 0
 of ``term_scores_``). When the data has missing values in a term's
 feature(s), the curve keeps it: a main effect's ``extra["missing"]`` is the
 score of the feature being missing (drawn by ``studio.charts.curves`` as a
-point labelled "missing"), and every such term's ``extra["with_missing"]``
-holds its scores with index 0 on each axis for "missing" (then the bins of
-``average``), which :func:`ebm_score` uses for rows with NaN.
+point labelled "missing"), every such term's ``extra["missing_axes"]`` says
+which of its features have missing values, and its ``extra["with_missing"]``
+holds its scores with index 0 on each of those axes for "missing" (then the
+bins of ``average``), which :func:`ebm_score` uses for rows with NaN and the
+heatmap of an interaction draws as a "missing" row / column.
 """
 
 from __future__ import annotations
@@ -229,8 +231,10 @@ def ebm_curves(ebm, target, frame, feature_names):
         extra = {"scale": scale, "intercept": intercept, "term": ebm.term_names_[term],
                  "cuts": [c if isinstance(c, dict) else c.tolist() for c in cuts],
                  "categorical_features": cats}
-        if any(bool(frame[feature_names[f]].isna().any()) for f in feats):
-            extra["with_missing"] = scores[tuple(slice(0, 1 + len(g)) for g in grids)]
+        axes = [bool(frame[feature_names[f]].isna().any()) for f in feats]
+        if any(axes):
+            extra["missing_axes"] = axes
+            extra["with_missing"] = scores[tuple(slice(0 if m else 1, 1 + len(g)) for g, m in zip(grids, axes))]
             if len(feats) == 1:
                 extra["missing"] = float(scores[0])
         curves.append(Curve(
@@ -271,8 +275,9 @@ def ebm_score(exp: Explanation, x) -> np.ndarray:
                 miss = np.isnan(col)
                 index.append(np.searchsorted(np.asarray(cuts, dtype=np.float64), col, side="right"))
             gone.append(miss)
-        if "with_missing" in curve.extra:  # index 0 on each axis is "missing"
-            index = [np.where(m, 0, i + 1) for i, m in zip(index, gone)]
+        if "with_missing" in curve.extra:  # index 0 on each axis in missing_axes is "missing"
+            axes = curve.extra.get("missing_axes", [True] * len(index))
+            index = [np.where(m, 0, i + 1) if ax else i for i, m, ax in zip(index, gone, axes)]
             total += np.asarray(curve.extra["with_missing"])[tuple(index)]
         else:
             total += np.asarray(curve.average)[tuple(index)]

@@ -163,6 +163,109 @@ def test_ale_on_hgb_is_finite_and_spans_observed_range(hgb, frame):
     assert np.all(np.isfinite(two.average)) and np.all(np.isfinite(np.asarray(two.grid[0], dtype=float)))
 
 
+# ---- two-feature surfaces: a "missing" row / column ------------------------------------------
+class MissingSlope:
+    """f = 2a + b where a is observed, MISSING_EFFECT + 4b where it is missing: "missing" changes b's slope by 3."""
+
+    n_features_in_ = 3
+
+    def fit(self, x, y=None):
+        return self
+
+    def predict(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(np.isnan(x[:, 0]), MISSING_EFFECT + 4.0 * x[:, 1], 2.0 * np.nan_to_num(x[:, 0]) + x[:, 1])
+
+
+@pytest.mark.parametrize("pair", ["a:b", "b:a"])
+def test_two_feature_pdp_has_a_missing_row_equal_to_sklearns(hgb, frame, pair):
+    """The surface with NaN in front on a's axis is sklearn's brute PDP with NaN among the custom values."""
+    from sklearn.inspection import partial_dependence
+
+    model, est, data = hgb
+    exp = studio.explain(model, data, "pdp", target=1, params={"features": [pair], "grid_resolution": 8, "max_rows": 0},
+                         cache=False)
+    curve = exp.curves[0]
+    axes = [name == "a" for name in curve.features]
+    assert curve.extra["missing_axes"] == axes
+    grids = [np.asarray(g, dtype=float) for g in curve.grid]
+    cols = [["a", "b", "c"].index(name) for name in curve.features]
+    values = {c: (np.append(np.nan, g) if m else g) for c, g, m in zip(cols, grids, axes)}
+    want = partial_dependence(est, frame[["a", "b", "c"]], cols, custom_values=values, method="brute")
+    surface = np.asarray(curve.extra["with_missing"])
+    assert surface.shape == tuple(len(g) + m for g, m in zip(grids, axes))
+    np.testing.assert_allclose(surface, want["average"][0], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(curve.average, surface[1:, :] if axes[0] else surface[:, 1:])
+    from studio import charts  # the heatmap draws the row, labelled "missing"
+
+    cells = charts.heatmap_chart(exp).to_dict()["datasets"]
+    (rows,) = cells.values()
+    key = "a" if axes[0] else "b"
+    gone = [r["value"] for r in rows if r[key] == "missing"]
+    np.testing.assert_allclose(sorted(gone), sorted(want["average"][0][0] if axes[0] else want["average"][0][:, 0]))
+
+
+def test_two_feature_ale_missing_row_is_the_change_of_slope(frame):
+    """f has no interaction where a is observed (surface 0); where a is missing b's slope is 4, not 1: the
+    missing row along b's edges has slope 3 and averages 0 over the rows with a missing."""
+    model = studio.wrap_model(MissingSlope(), card={"task": "regression", "feature_names": ["a", "b", "c"]})
+    data = table_dataset(frame, name="nan.csv", label="target")
+    exp = studio.explain(model, data, "ale", params={"features": ["a:b"], "grid_resolution": 10, "max_rows": 0},
+                         cache=False)
+    curve = exp.curves[0]
+    assert curve.extra["missing_axes"] == [True, False]
+    np.testing.assert_allclose(curve.average, 0, atol=1e-10)
+    row = np.asarray(curve.extra["with_missing"])[0]  # (K2 + 1,)
+    edges = np.asarray(curve.grid[1], dtype=float)
+    np.testing.assert_allclose(np.diff(row) / np.diff(edges), 3.0, rtol=1e-9)
+    b_gone = frame.loc[frame["a"].isna(), "b"].to_numpy()
+    counts = np.bincount(np.clip(np.searchsorted(edges, b_gone, side="left") - 1, 0, len(edges) - 2),
+                         minlength=len(edges) - 1)
+    assert abs(np.sum((row[:-1] + row[1:]) / 2 * counts)) < 1e-9  # centred over the rows with a missing
+
+
+def test_two_feature_ale_missing_row_against_brute_force(frame):
+    """On HistGradientBoosting fitted to MissingSlope: per bin of b, the mean over rows of f(b at the upper edge)
+    - f(b at the lower edge), with a missing (the rows where it is) minus with a observed; empty bins take the
+    nearest bin's; summed and centred over the rows with a missing. Written here bin by bin."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    x = frame[["a", "b", "c"]].to_numpy()
+    est = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(x, MissingSlope().predict(x))
+    model = studio.wrap_model(est, card={"task": "regression", "feature_names": ["a", "b", "c"]})
+    data = table_dataset(frame, name="nan.csv", label="target")
+    exp = studio.explain(model, data, "ale", params={"features": ["b:a"], "grid_resolution": 6, "max_rows": 0},
+                         cache=False)
+    curve = exp.curves[0]
+    assert curve.extra["missing_axes"] == [False, True]
+    edges = np.asarray(curve.grid[0], dtype=float)  # b's edges
+    k_bins = len(edges) - 1
+
+    def local(rows):  # per bin of b: (mean of f(upper) - f(lower) over the bin's rows, the bin's row count)
+        index = np.clip(np.searchsorted(edges, rows[:, 1], side="left") - 1, 0, k_bins - 1)
+        means, counts = np.zeros(k_bins), np.zeros(k_bins)
+        for k in range(k_bins):
+            inside = rows[index == k]
+            if len(inside):
+                lo, hi = inside.copy(), inside.copy()
+                lo[:, 1], hi[:, 1] = edges[k], edges[k + 1]
+                means[k], counts[k] = np.mean(est.predict(hi) - est.predict(lo)), len(inside)
+        return means, counts
+
+    gone = np.isnan(x[:, 0])
+    there, n_gone = local(x[gone])
+    main, _ = local(x[~gone])
+    diff = there - main
+    centre = (edges[:-1] + edges[1:]) / 2
+    full = np.flatnonzero(n_gone > 0)
+    for k in np.flatnonzero(n_gone == 0):
+        diff[k] = diff[full[np.argmin(np.abs(centre[full] - centre[k]))]]
+    want = np.concatenate([[0.0], np.cumsum(diff)])
+    want -= np.sum((want[:-1] + want[1:]) / 2 * n_gone) / n_gone.sum()
+    np.testing.assert_allclose(np.asarray(curve.extra["with_missing"])[:, 0], want, rtol=0, atol=1e-12)
+    assert np.ptp(want) > 1.0  # the model's missing branch changes b's slope (else the test would prove little)
+
+
 # ---- EBM -------------------------------------------------------------------------------------
 def test_ebm_keeps_interprets_missing_bin(hgb, frame):
     """extra['missing'] is interpret's own missing-bin score, and ebm_score reproduces its logit on NaN rows."""
@@ -185,6 +288,17 @@ def test_ebm_keeps_interprets_missing_bin(hgb, frame):
 
     spec = charts.curve_chart([exp], "a").to_dict()
     assert "hconcat" in spec and "missing" in str(spec)
+    # an interaction with "a" keeps interpret's missing row (a's axis only: b and c have no missing values)
+    pair = next(c for c in exp.curves if len(c.features) == 2 and "a" in c.features)
+    term = list(ebm.term_names_).index(pair.extra["term"])
+    scores = np.asarray(ebm.term_scores_[term])  # interpret's bins: 0 missing, then the grid's bins, then unknown
+    n0, n1 = (len(g) for g in pair.grid)
+    axes = [name == "a" for name in pair.features]
+    assert pair.extra["missing_axes"] == axes
+    np.testing.assert_array_equal(pair.extra["with_missing"], scores[int(not axes[0]) : 1 + n0, int(not axes[1]) : 1 + n1])
+    (cells,) = charts.heatmap_chart(exp, pair.features).to_dict()["datasets"].values()
+    gone = sorted(r["value"] for r in cells if r["a" if axes[0] else "b"] == "missing")
+    np.testing.assert_allclose(gone, np.sort(scores[0, 1 : 1 + n1] if axes[0] else scores[1 : 1 + n0, 0]))
 
 
 # ---- LIME -------------------------------------------------------------------------------------
@@ -303,7 +417,7 @@ def _answers(exp):
         for c in exp.curves:
             out += [np.asarray(g, dtype=float) for g in c.grid if not c.categorical] + [c.average]
             out += [c.individual] if c.individual is not None else []
-            out += [c.extra[k] for k in ("missing", "missing_individual") if k in c.extra]
+            out += [c.extra[k] for k in ("missing", "missing_individual", "with_missing") if k in c.extra]
         return out
     if exp.kind == "rule":
         return [[r.precision, r.coverage] for r in exp.rules]
@@ -396,3 +510,19 @@ def test_categorical_curve_has_a_missing_point(categorical_missing, method):
     assert abs(curve.extra["missing"] - want[0]) > 0.05  # the model gives "missing" its own effect
     if method == "ice":
         np.testing.assert_allclose(curve.extra["missing_individual"], at_missing, rtol=0, atol=1e-12)
+
+
+def test_categorical_ale_has_a_missing_point(categorical_missing):
+    """Categorical ALE: "missing" is the mean over rows with a colour of ALE(their colour) + p(colour missing)
+    - p(row), computed here from the pipeline itself."""
+    pipe, model, data, frame = categorical_missing
+    exp = studio.explain(model, data, "ale", target=1, params={"features": ["colour"], "max_rows": 0}, cache=False)
+    curve = exp.curves[0]
+    ale = dict(zip(curve.grid[0], np.asarray(curve.average, dtype=float)))
+    assert sorted(ale) == ["blue", "green", "red"]
+    seen = frame[frame["colour"].notna()]
+    change = pipe.predict_proba(seen.assign(colour=np.nan))[:, 1] - pipe.predict_proba(seen)[:, 1]
+    want = np.mean([ale[c] for c in seen["colour"]] + change)
+    assert curve.extra["missing"] == pytest.approx(want, abs=1e-12)
+    assert curve.extra["n_missing"] == int(frame["colour"].isna().sum())
+    assert abs(curve.extra["missing"] - ale["blue"]) > 0.05  # the model gives "missing" its own effect
