@@ -416,6 +416,8 @@ def explain(
         "device": device, "task": model.task, "method_version": explainer.version, "cache_key": key,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if data.notes:  # what loading or aligning changed in the data (grey to RGB, alpha dropped, ...)
+        result.provenance["data_notes"] = list(data.notes)
     if store is not None:
         store.put_decoded(key, result.copy(), Explanation.to_bytes)
     return result

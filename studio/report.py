@@ -236,7 +236,8 @@ def _meta(exp: Explanation) -> str:
             f"{_params_html(exp.params)}</details>"
             f"<p class='meta'>model {_esc(exp.model_id[:16])} &middot; data {_esc(exp.dataset_id[:16])} &middot; "
             f"seed {_esc(exp.provenance.get('seed'))} &middot; device {_esc(exp.provenance.get('device', ''))}"
-            f" &middot; versions: {versions}</p>")
+            f" &middot; versions: {versions}</p>"
+            + "".join(f"<p class='meta'>data: {_esc(note)}</p>" for note in exp.provenance.get("data_notes", [])))
 
 
 def _target_text(exp: Explanation) -> str:

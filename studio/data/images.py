@@ -32,8 +32,31 @@ def _pixel_limit_error(name: str, width: int, height: int, max_pixels: int) -> S
     )
 
 
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")  # modes with an alpha channel (dropped on decoding)
+
+
 def decode_image(data: bytes, name: str) -> np.ndarray:
-    """Decode one image to float32 (C, H, W) in [0, 1]."""
+    """Decode one image to float32 (C, H, W) in [0, 1].
+
+    An alpha channel (transparency) is dropped, as PIL's ``convert("RGB")``
+    / ``convert("L")`` in torchvision's ``ImageFolder`` drops it: each pixel
+    keeps its stored colour. :func:`decode_image_alpha` also says whether
+    the file had one.
+    """
+    return decode_image_alpha(data, name)[0]
+
+
+def decode_image_alpha(data: bytes, name: str) -> tuple:
+    """:func:`decode_image` and what it dropped: ``(image, alpha)``.
+
+    Returns
+    -------
+    image : ndarray of shape (C, H, W), float32 in [0, 1]
+    alpha : int
+        0: the file has no alpha channel (nor a palette transparency);
+        1: it has one, every pixel opaque; 2: it has transparent pixels,
+        whose stored colour the image now shows.
+    """
     from PIL import Image, UnidentifiedImageError
 
     max_pixels = limit("STUDIO_MAX_IMAGE_PIXELS", 4096 * 4096)
@@ -46,11 +69,14 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
                 arr = np.asarray(img.convert("L"), dtype=np.float32)[None] / 255.0
             else:
                 arr = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
+            alpha = 0
+            if img.mode in ALPHA_MODES or "transparency" in img.info:
+                alpha = 2 if np.asarray(img.convert("RGBA").getchannel("A")).min() < 255 else 1
     except StudioError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise StudioError(f"image {name!r} could not be decoded ({type(exc).__name__}); the file is damaged or not an image") from None
-    return arr
+    return arr, alpha
 
 
 def image_shape(source, name: str, max_pixels: int) -> tuple:
@@ -121,17 +147,32 @@ def plan_stack(shapes, names: list, source: str) -> tuple:
     return (count, c) + tuple(size)
 
 
-def _decode_into(x: np.ndarray, i: int, data: bytes, name: str) -> bool:
-    """Decode one image into ``x[i]``; True when a grey image went into an RGB stack (its value in every channel).
+def _decode_into(x: np.ndarray, i: int, data: bytes, name: str) -> tuple:
+    """Decode one image into ``x[i]``.
+
+    Returns
+    -------
+    grey_into_rgb : bool
+        A grey image went into an RGB stack (its value in every channel).
+    alpha : int
+        :func:`decode_image_alpha`'s alpha code (0 none, 1 opaque, 2 with transparent pixels).
 
     An image whose decoded shape differs from its header is refused.
     """
-    arr = decode_image(data, name)  # (C, H, W)
+    arr, alpha = decode_image_alpha(data, name)  # (C, H, W)
     grey_into_rgb = arr.shape[0] == 1 and x.shape[1] == 3 and arr.shape[1:] == x.shape[2:]
     if arr.shape != x.shape[1:] and not grey_into_rgb:
         raise StudioError(f"image {name!r} decodes to {arr.shape}, not the {x.shape[1:]} its header declares; the file is damaged")
     x[i] = arr  # (1, H, W) broadcasts to the three channels
-    return grey_into_rgb
+    return grey_into_rgb, alpha
+
+
+def decode_all(x: np.ndarray, blobs) -> list:
+    """Decode ``(bytes, name)`` pairs into ``x`` (N, C, H, W) in order; return the Dataset notes on what changed."""
+    flags = [_decode_into(x, i, blob, name) for i, (blob, name) in enumerate(blobs)]
+    alpha = [a for _, a in flags]
+    return mixed_note(sum(g for g, _ in flags), len(x)) + alpha_note(sum(a > 0 for a in alpha),
+                                                                     sum(a == 2 for a in alpha), len(x))
 
 
 def mixed_note(grey: int, total: int) -> list:
@@ -140,6 +181,19 @@ def mixed_note(grey: int, total: int) -> list:
         return []
     return [f"{grey} of {total} images are greyscale and the rest colour: the greyscale ones were converted to RGB "
             "(the grey value in all three channels), as torchvision's ImageFolder does"]
+
+
+def alpha_note(with_alpha: int, transparent: int, total: int) -> list:
+    """The Dataset note for ``with_alpha`` of ``total`` images that had an alpha channel, ``transparent`` of them
+    with transparent pixels (empty when none had one)."""
+    if not with_alpha:
+        return []
+    which = ("the image has" if total == 1 else f"{with_alpha} of {total} images {'has' if with_alpha == 1 else 'have'}")
+    seen = ("every pixel opaque" if not transparent else
+            f"{transparent} of them with transparent pixels, which now show their stored colour"
+            if with_alpha > 1 else "with transparent pixels, which now show their stored colour")
+    return [f"{which} an alpha (transparency) channel ({seen}); the alpha channel was dropped, as torchvision's "
+            "ImageFolder drops it (PIL convert), so the model never sees transparency"]
 
 
 def to_grey(x: np.ndarray) -> np.ndarray:
@@ -265,10 +319,10 @@ def load_zip(data: bytes, source: str) -> Dataset:
         shape = plan_stack((_member_shape(zf, info, source, max_pixels) for info, _ in members),
                            [info.filename for info, _ in members], source)
         x = np.empty(shape, dtype=np.float32)  # (N, C, H, W)
-        grey = sum(_decode_into(x, i, _read_member(zf, info, source), info.filename) for i, (info, _) in enumerate(members))
+        notes = decode_all(x, ((_read_member(zf, info, source), info.filename) for info, _ in members))
     labels = [classes.index(c) for c in classes_of]
     return Dataset(kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
-                   names=names, name=source, notes=mixed_note(grey, len(x)))
+                   names=names, name=source, notes=notes)
 
 
 def _read_member(zf: zipfile.ZipFile, info, source: str) -> bytes:
@@ -303,10 +357,10 @@ def load_folder(root: Path) -> Dataset:
     names = [str(r) for r in rel]
     shape = plan_stack((image_shape(p, nm, max_pixels) for p, nm in zip(files, names)), names, root.name)
     x = np.empty(shape, dtype=np.float32)  # (N, C, H, W)
-    grey = sum(_decode_into(x, i, p.read_bytes(), nm) for i, (p, nm) in enumerate(zip(files, names)))
+    notes = decode_all(x, ((p.read_bytes(), nm) for p, nm in zip(files, names)))
     labels = [classes.index(c) for c in classes_of]
     return Dataset(kind="image", x=x, y=np.asarray(labels, dtype=np.int64), label="class", class_names=list(classes),
-                   names=names, name=root.name, notes=mixed_note(grey, len(x)))
+                   names=names, name=root.name, notes=notes)
 
 
 def _read_npz(data: bytes, source: str) -> dict:

@@ -79,8 +79,46 @@ def test_mixed_set_loads_as_rgb_like_image_folder(mixed_zip, tmp_path):
     assert data.image_shape == (3, SIDE, SIDE) and data.x.dtype == np.float32
     for i, name in enumerate(data.names):
         np.testing.assert_array_equal(data.x[i], _pil(files[name], "RGB"))
-    assert len(data.notes) == 1 and "2 of 6 images are greyscale" in data.notes[0] and "RGB" in data.notes[0]
+    assert len(data.notes) == 2 and "2 of 6 images are greyscale" in data.notes[0] and "RGB" in data.notes[0]
+    # the RGBA file's alpha is dropped, and said so (random alpha: it has transparent pixels)
+    assert data.notes[1].startswith("1 of 6 images has an alpha (transparency) channel (with transparent pixels")
+    assert "alpha channel was dropped" in data.notes[1]
     assert list(data.y) == [0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("mode, alpha, said", [
+    ("RGBA", 255, "every pixel opaque"), ("RGBA", 0, "with transparent pixels"), ("LA", 10, "with transparent pixels"),
+    ("RGB", None, None), ("L", None, None)])
+def test_alpha_is_stated_only_where_a_file_had_one(tmp_path, mode, alpha, said):
+    """Opaque or transparent, an alpha channel is named; files without one get no alpha note. Values: PIL's own."""
+    rng = np.random.default_rng(3)
+    colour = rng.integers(0, 256, (SIDE, SIDE, 1 if mode in ("L", "LA") else 3), dtype=np.uint8)
+    arr = colour if alpha is None else np.concatenate([colour, np.full((SIDE, SIDE, 1), alpha, np.uint8)], axis=2)
+    folder = tmp_path / "set"
+    for cls in ("a", "b"):
+        (folder / cls).mkdir(parents=True)
+        (folder / cls / "1.png").write_bytes(_png(arr[..., 0] if arr.shape[2] == 1 else arr, mode))
+    data = studio.load_dataset(folder)
+    grey = mode in ("L", "LA")
+    np.testing.assert_array_equal(data.x[0], _pil((folder / "a" / "1.png").read_bytes(), "L" if grey else "RGB"))
+    alpha_notes = [n for n in data.notes if "alpha" in n]
+    if said is None:
+        assert alpha_notes == []
+    else:
+        assert len(alpha_notes) == 1 and alpha_notes[0].startswith("2 of 2 images have an alpha") and said in alpha_notes[0]
+
+
+def test_explanation_meta_states_the_dropped_alpha(mixed_zip, tmp_path):
+    """The note travels with every explanation of the set (provenance, the report's meta line)."""
+    from studio.report import _meta
+
+    blob, _ = mixed_zip
+    path = tmp_path / "mixed.zip"
+    path.write_bytes(blob)
+    data = studio.load_dataset(path)
+    exp = studio.explain(_model(3), data, "saliency", rows=[0], cache=False)
+    assert exp.provenance["data_notes"] == data.notes
+    assert "alpha channel was dropped" in _meta(exp) and "greyscale" in _meta(exp)
 
 
 def test_converted_to_the_model_channels_and_said_so(mixed_zip, tmp_path):
@@ -92,7 +130,7 @@ def test_converted_to_the_model_channels_and_said_so(mixed_zip, tmp_path):
     assert grey.image_shape == (1, SIDE, SIDE)
     for i, name in enumerate(grey.names):
         np.testing.assert_array_equal(grey.x[i], _pil(files[name], "L"))  # PIL's own luma, bit for bit
-    assert "converted to grey" in grey.notes[-1] and len(grey.notes) == 2
+    assert "converted to grey" in grey.notes[-1] and len(grey.notes) == 3
     rgb = data.aligned_to(_model(3))
     assert rgb is data  # already the model's channels: nothing changed
     exp = studio.explain(_model(1), grey, "saliency", rows=[0, 1], cache=False)
@@ -140,4 +178,4 @@ def test_data_page_shows_the_note(mixed_zip, tmp_path):
     at.switch_page("pages/data.py").run()
     assert not at.exception, [e.value for e in at.exception]
     shown = " ".join(i.value for i in at.info)
-    assert "2 of 6 images are greyscale" in shown and "converted to grey" in shown
+    assert "2 of 6 images are greyscale" in shown and "converted to grey" in shown and "alpha channel was dropped" in shown
