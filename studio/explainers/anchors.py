@@ -569,6 +569,7 @@ def shorten(search, rule, threshold: float, delta: float, n: int):
 class TabularAnchors(Explainer):
     """If-then rules that keep the prediction with high precision (local)."""
 
+    version = "2"  # thresholds printed at the precision the data needs (issue 13)
     name = "anchors"
     data_kind = "tabular"
     scope = "local"
@@ -684,7 +685,8 @@ class TabularAnchors(Explainer):
                        "predicates_before_shortening": len(perturber.bounds(found)),
                        "fresh_samples": int(params["fresh_samples"]),
                        "target": target, "evaluations": int(search.evaluations), "model_calls": int(search.calls),
-                       "features": [data.feature_names[j] for j in bounds]},
+                       "features": [data.feature_names[j] for j in bounds],
+                       "bounds": _exact_bounds(bounds, data, codec)},
             ))
         ctx.progress(1.0, "done")
         checks = {"precision": float(min(r.precision for r in rules)),
@@ -695,16 +697,68 @@ class TabularAnchors(Explainer):
                            output_names=model.output_names, rules=rules, checks=checks)
 
 
+def threshold_text(q: float, column) -> str:
+    """The shortest decimal that splits ``column``'s observed values where ``q`` does.
+
+    A quartile threshold such as ``12.780000000000001`` is printed as the
+    number with the fewest significant digits ``d`` that keeps every
+    observed value on its side (``v <= q`` exactly when ``v <= d``): ``d``
+    lies in ``[largest value <= q, smallest value > q)``; among the
+    candidates of that length (``q`` rounded, down and up) the nearest to
+    ``q``. So the printed rule selects the same rows of the data as the
+    exact one (``Rule.extra["bounds"]`` keeps the exact floats).
+
+    Parameters
+    ----------
+    q : float
+    column : ndarray of shape (n,)
+        The feature's values (NaN ignored).
+
+    Returns
+    -------
+    str
+        ``repr(q)`` when no shorter number splits the values the same way.
+    """
+    if not np.isfinite(q):
+        return repr(float(q))
+    column = np.asarray(column, dtype=float)
+    seen = column[~np.isnan(column)]
+    below, above = seen[seen <= q], seen[seen > q]
+    lo = float(below.max()) if len(below) else -np.inf
+    hi = float(above.min()) if len(above) else np.inf
+    exponent = int(np.floor(np.log10(abs(q)))) if q != 0 else 0
+    for digits in range(1, 18):
+        step = 10.0 ** (exponent - digits + 1)  # one unit in the last kept digit
+        rounded = float(f"{q:.{digits - 1}e}")
+        fits = [c for c in (float(f"{v:.{digits + 1}e}") for v in (rounded, rounded - step, rounded + step))
+                if lo <= c < hi]
+        if fits:
+            return np.format_float_positional(min(fits, key=lambda c: abs(c - q)), trim="-")
+    return repr(float(q))
+
+
 def _predicate_strings(bounds, data, codec) -> list:
+    """Rule predicates as text, each threshold at the precision its column needs (:func:`threshold_text`)."""
     out = []
     for j, (low, high, cat) in bounds.items():
         name = data.feature_names[j]
+        column = data.x[:, j] if cat is None else None
         if cat is not None:
             out.append(f"{name} == {codec.categories[j][int(cat)]}")
         elif low is not None and high is not None:
-            out.append(f"{low!r} < {name} <= {high!r}")
+            out.append(f"{threshold_text(low, column)} < {name} <= {threshold_text(high, column)}")
         elif high is not None:
-            out.append(f"{name} <= {high!r}")
+            out.append(f"{name} <= {threshold_text(high, column)}")
         else:
-            out.append(f"{name} > {low!r}")
+            out.append(f"{name} > {threshold_text(low, column)}")
     return out
+
+
+def _exact_bounds(bounds, data, codec) -> list:
+    """The rule's predicates with exact values, for JSON: ``{"feature", "low", "high", "category"}`` each
+    (None where a side is open; ``category`` for categorical features)."""
+    return [{"feature": data.feature_names[j],
+             "low": None if low is None or cat is not None else float(low),
+             "high": None if high is None or cat is not None else float(high),
+             "category": None if cat is None else str(codec.categories[j][int(cat)])}
+            for j, (low, high, cat) in bounds.items()]

@@ -93,6 +93,7 @@ def _common_params(resolution_help: str):
 class _CurveExplainer(Explainer):
     """Shared plumbing of the curve explainers."""
 
+    version = "2"  # two-feature surfaces with a "missing" row / column (issue 13)
     data_kind = "tabular"
     scope = "global"
     kind = "curve"

@@ -54,6 +54,7 @@ def _params(extra=()):
 
 
 class _EbmExplainer(Explainer):
+    version = "2"  # interactions keep interpret's "missing" row / column (issue 13)
     data_kind = "tabular"
     scope = "global"
     kind = "curve"

@@ -255,3 +255,48 @@ def test_shortest_rule_first_on_the_wine_forest():
             # kept only when dropping it loses precision: a 0.95 rule would pass 0.95 + 3 se at most 1 time in 700
             assert fresh_precision(model, data, shorter, target, n=4000) < 0.95 + 3 * np.sqrt(0.95 * 0.05 / 4000), \
                 (rule.predicates, k)
+
+
+@pytest.mark.parametrize("q, column, text", [
+    (12.780000000000001, [12.5, 12.77, 12.79, 13.1], "12.78"),  # the issue's instance: 4 digits separate it
+    (12.780000000000001, [12.5, 12.79, 13.1], "12.7"),  # fewer digits when the data leaves a wider gap
+    (2.5, [1, 2, 3, 4], "2"),  # integer data: "x <= 2" splits it as "x <= 2.5" does
+    (4.0, [1, 2, 3, 4], "4"),  # the largest value: nothing above it
+    (1234567.891, [1234567, 1234568.5], "1234568"),
+])
+def test_threshold_text_is_the_shortest_number_that_splits_the_data_alike(q, column, text):
+    from studio.explainers.anchors import threshold_text
+
+    assert threshold_text(q, column) == text
+    col = np.asarray(column, dtype=float)
+    np.testing.assert_array_equal(col <= q, col <= float(text))  # the same split of the observed values
+
+
+def test_rule_thresholds_print_at_the_data_precision_and_json_keeps_them_exact():
+    """Issue 13: no 17-digit thresholds (``alcohol > 12.780000000000001``). The printed rule selects exactly the
+    data rows the exact one does; ``extra["bounds"]`` keeps the exact quartiles (floats in the JSON); the report
+    shows the printed form."""
+    from studio.report import _payload_table
+
+    model, data = wine_forest()
+    exp = studio.explain(model, data, "anchors", rows=[80], params={"fresh_samples": 500}, cache=False)
+    (rule,) = exp.rules
+    names = data.feature_names
+    printed, exact = np.ones(len(data), dtype=bool), np.ones(len(data), dtype=bool)
+    for p, b in zip(rule.predicates, rule.extra["bounds"]):
+        name, low, high, cat = parse(p, names)
+        assert name == b["feature"] and cat is None
+        for num in re.findall(r"-?[0-9][0-9.eE+-]*", p.replace(name, "")):
+            assert len(num.replace("-", "").replace(".", "").lstrip("0")) <= 5, p  # wine's values have <= 4 digits
+        j = names.index(name)
+        printed &= holds(data.x, j, low, high, None)
+        exact &= holds(data.x, j, b["low"], b["high"], None)
+        # the exact bound is one of the column's quartiles over the rows the sampler used (all 178 here)
+        quartiles = np.percentile(data.x[:, j].astype(float), [25, 50, 75])
+        assert all(v is None or np.any(quartiles == v) for v in (b["low"], b["high"]))
+    np.testing.assert_array_equal(printed, exact)
+    assert printed[rule.row] and rule.coverage == pytest.approx(printed.mean(), abs=1e-12)
+    assert exp.to_dict()["rules"][0]["extra"]["bounds"] == rule.extra["bounds"]
+    import html
+
+    assert html.escape(" AND ".join(rule.predicates)) in _payload_table(exp)
