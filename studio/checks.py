@@ -57,6 +57,9 @@ class Check:
         How the value is written: a number (3 significant figures), a
         share (percent), a flag (yes / no), a count, or fixed words (for
         keys that carry the fact in their name, ``path_tree``).
+    yes, no : str
+        Flags with a verdict: what a yes and a no mean, as a clause a
+        sentence can start with ("every rule reaches the precision asked").
     """
 
     key: str
@@ -66,25 +69,38 @@ class Check:
     warn: float | None = None
     fail: float | None = None
     kind: str = "number"
+    yes: str = ""
+    no: str = ""
 
     def threshold_text(self) -> str:
-        """The thresholds in words, e.g. ``pass <= 1%, fail > 5%``; empty for info checks."""
+        """The thresholds in words, e.g. ``pass at or below 1%, fail above 5%, warn between``; empty for info
+        checks."""
         if self.direction == "info":
             return ""
         if self.kind == "flag":
-            good = "no" if self.direction == "lower" else "yes"
-            return f"pass when {good}"
-        op_ok, op_bad = ("<=", ">") if self.direction == "lower" else (">=", "<")
+            good = self.no if self.direction == "lower" else self.yes
+            return f"pass when {good}" if good else f"pass when {'no' if self.direction == 'lower' else 'yes'}"
+        ok, bad = ("at or below", "above") if self.direction == "lower" else ("at or above", "below")
         parts = []
         if self.warn is not None:
-            parts.append(f"pass {op_ok} {format_value(self.warn, self.kind)}")
+            parts.append(f"pass {ok} {format_value(self.warn, self.kind)}")
         if self.fail is not None:
-            parts.append(f"fail {op_bad} {format_value(self.fail, self.kind)}")
+            parts.append(f"fail {bad} {format_value(self.fail, self.kind)}")
+        if self.warn is not None and self.fail is not None and self.warn != self.fail:
+            parts.append("warn between")
         return ", ".join(parts)
 
+    def statement(self, value) -> str:
+        """A flag's value as a clause ("A rule stays under the precision asked"); empty when not declared."""
+        try:
+            said = self.yes if float(value) >= 0.5 else self.no
+        except (TypeError, ValueError):
+            return ""
+        return said[:1].upper() + said[1:] if said else ""
 
-def _c(key, label, meaning, direction="info", warn=None, fail=None, kind="number") -> Check:
-    return Check(key, label, meaning, direction, warn, fail, kind)
+
+def _c(key, label, meaning, direction="info", warn=None, fail=None, kind="number", yes="", no="") -> Check:
+    return Check(key, label, meaning, direction, warn, fail, kind, yes, no)
 
 
 CHECKS: dict[str, Check] = {c.key: c for c in (
@@ -165,9 +181,10 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
        "The largest share of missing values among the columns LIME samples with a 'missing' bin (drawn at this "
        "observed rate).", kind="share"),
     # anchors
-    _c("meets_threshold", "Meets the precision asked",
+    _c("meets_threshold", "Every rule meets the precision asked",
        "Whether every rule reached the precision threshold; a rule under it is the best found, not an anchor.",
-       "higher", None, 0.5, "flag"),
+       "higher", None, 0.5, "flag", yes="every rule reaches the precision asked",
+       no="a rule stays under the precision asked"),
     _c("below_threshold", "Rules under the threshold", "Rows whose best rule stayed under the precision threshold.",
        kind="count"),
     _c("precision", "Precision",
@@ -176,14 +193,16 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     _c("coverage", "Coverage", "Share of the data (or perturbed samples) the rule applies to (lowest over rows).",
        kind="share"),
     # superpixels
-    _c("n_segments_min", "Superpixels (fewest)",
+    _c("n_segments_min", "Fewest superpixels",
        "Fewest superpixels an image was split into; with under 4 the map says little about where the model looks.",
        "higher", 8, 4, "count"),
-    _c("n_segments_max", "Superpixels (most)", "Most superpixels an image was split into.", kind="count"),
+    _c("n_segments_max", "Most superpixels", "Most superpixels an image was split into.", kind="count"),
     # sanity check (Adebayo et al. 2018)
     _c("does_not_depend_on_model", "Ignores the model",
        "Whether the maps stay alike after the model's weights are randomised: a method whose maps do not depend "
-       "on the model cannot explain it.", "lower", None, 0.5, "flag"),
+       "on the model cannot explain it.", "lower", None, 0.5, "flag",
+       yes="the maps stay alike after the model's weights are randomised",
+       no="the maps change after the model's weights are randomised"),
     _c("spearman_full", "Rank correlation after randomising",
        "Rank correlation of |map| before and after randomising every layer; low is what a faithful method gives."),
     _c("ssim_full", "Structural similarity after randomising",
@@ -288,16 +307,21 @@ def verdict(key: str, value) -> tuple[str, str]:
     Returns
     -------
     (status, sentence)
-        ``status`` one of :data:`STATUSES`; e.g. ``("fail", "Completeness gap 11%: fails (pass <= 1%, fail > 5%).
-        How far ...")``.
+        ``status`` one of :data:`STATUSES`; e.g. ``("fail", "Completeness gap is 11%, so the check fails
+        (pass at or below 1%, fail above 5%, warn between). How far ...")``; a flag says what its value
+        means (``"A rule stays under the precision asked, so the check fails (pass when every rule
+        reaches the precision asked). ..."``).
     """
     c = definition(key)
     status = status_of(key, value)
     shown = format_value(value, c.kind)
     if status == "info":
         return status, f"{c.label}: {shown}. {c.meaning}"
-    word = {"pass": "passes", "warn": "warns", "fail": "fails"}[status]
-    return status, f"{c.label} {shown}: {word} ({c.threshold_text()}). {c.meaning}"
+    verb = {"pass": "passes", "warn": "gives a warning", "fail": "fails"}[status]
+    said = c.statement(value) if c.kind == "flag" else ""
+    head = said or f"{c.label} is {shown}"
+    rule = "" if said and status == "pass" else f" ({c.threshold_text()})"
+    return status, f"{head}, so the check {verb}{rule}. {c.meaning}"
 
 
 @dataclass(frozen=True)
@@ -350,15 +374,17 @@ def worst(checks: dict | None) -> str:
 
 
 def summary(checks: dict | None) -> str:
-    """One line: ``2 checks fail: Completeness gap 11%, ...`` or ``3 checks pass``; empty without verdicts."""
+    """One line: ``2 checks fail: Completeness gap 11% (fail), ...``, ``1 warning: ...`` or ``3 checks pass``;
+    empty without verdicts."""
     vs = [v for v in verdicts(checks) if v.status != "info"]
     if not vs:
         return ""
     bad = [v for v in vs if v.status in ("fail", "warn")]
     if not bad:
-        return f"{len(vs)} check{'s' if len(vs) > 1 else ''} pass"
-    parts = [f"{v.label} {v.shown} ({v.status})" for v in bad]
+        return "1 check passes" if len(vs) == 1 else f"{len(vs)} checks pass"
+    parts = [f"{(definition(v.key).statement(v.value) if definition(v.key).kind == 'flag' else '') or f'{v.label} {v.shown}'}"
+             f" ({v.status})" for v in bad]
     n_fail = sum(v.status == "fail" for v in bad)
-    head = (f"{n_fail} check{'s' if n_fail > 1 else ''} fail" if n_fail
-            else f"{len(bad)} check{'s' if len(bad) > 1 else ''} warn")
+    head = (("1 check fails" if n_fail == 1 else f"{n_fail} checks fail") if n_fail
+            else ("1 warning" if len(bad) == 1 else f"{len(bad)} warnings"))
     return head + ": " + ", ".join(parts)

@@ -197,7 +197,7 @@ PRINT_LIMIT = 64_000
 
 
 def verdict_lines(exp) -> list[str]:
-    """One line per check with a verdict, worst first: ``FAIL Local gap 0.325 (pass <= 0.05, fail > 0.2)``."""
+    """One line per check with a verdict, worst first: ``FAIL Local gap 0.325 (pass at or below 0.05, fail above 0.2, warn between)``."""
     from studio.checks import verdicts
 
     return [f"{v.status.upper():4s} {v.label} {v.shown}" + (f" ({v.threshold})" if v.threshold else "")

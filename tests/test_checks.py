@@ -59,13 +59,24 @@ def test_every_key_the_explainers_write_is_declared():
 def test_verdicts_follow_direction_and_thresholds(key, value, status):
     got, sentence = verdict(key, value)
     assert got == status
-    assert sentence.endswith(".") and definition(key).label in sentence
+    c = definition(key)
+    said = c.statement(value) if c.kind == "flag" and status != "info" else ""
+    assert sentence.endswith(".") and (said or c.label) in sentence
 
 
 def test_a_sentence_gives_the_number_the_threshold_and_the_meaning():
     status, sentence = verdict("completeness_gap", 0.11)
     assert status == "fail"
-    assert sentence.startswith("Completeness gap 11%: fails (pass <= 1%, fail > 5%). How far the attributions")
+    assert sentence.startswith("Completeness gap is 11%, so the check fails (pass at or below 1%, fail above 5%, "
+                               "warn between). How far the attributions")
+    # a flag says what its value means, never "Meets the precision asked no: fails"
+    assert verdict("meets_threshold", 0.0) == ("fail", "A rule stays under the precision asked, so the check fails "
+                                                       "(pass when every rule reaches the precision asked). "
+                                                       + definition("meets_threshold").meaning)
+    assert verdict("meets_threshold", 1.0)[1].startswith("Every rule reaches the precision asked, so the check passes. ")
+    assert verdict("does_not_depend_on_model", 1.0)[1].startswith(
+        "The maps stay alike after the model's weights are randomised, so the check fails (pass when the maps change")
+    assert verdict("fidelity", 0.8)[1].startswith("Fidelity is 0.8, so the check gives a warning (pass at or above 0.9")
     status, sentence = verdict("path_tree", 1.0)
     assert sentence == "SHAP algorithm: tree. SHAP values were computed with shap's tree algorithm."
 
@@ -77,8 +88,12 @@ def test_verdicts_are_worst_first_and_one_per_property():
     # the absolute gap is a fact when the relative one carries the verdict
     assert {v.key: v.status for v in vs}["additivity_gap"] == "info"
     assert checks.worst({"n_rows": 1.0}) == "info" and checks.worst({"fidelity": 0.8, "n_rows": 1.0}) == "warn"
-    assert checks.summary({"fidelity": 0.5, "score": 0.3}) == "1 check fail: Fidelity 0.5 (fail), Local fit (R^2) 0.3 (warn)"
-    assert checks.summary({"fidelity": 0.95}) == "1 check pass" and checks.summary({"n_rows": 3.0}) == ""
+    assert checks.summary({"fidelity": 0.5, "score": 0.3}) == "1 check fails: Fidelity 0.5 (fail), Local fit (R^2) 0.3 (warn)"
+    assert checks.summary({"fidelity": 0.5, "meets_threshold": 0.0}) == (
+        "2 checks fail: Fidelity 0.5 (fail), A rule stays under the precision asked (fail)")
+    assert checks.summary({"fidelity": 0.8}) == "1 warning: Fidelity 0.8 (warn)"
+    assert checks.summary({"fidelity": 0.95}) == "1 check passes" and checks.summary({"n_rows": 3.0}) == ""
+    assert checks.summary({"fidelity": 0.95, "score": 0.9}) == "2 checks pass"
 
 
 def test_values_are_written_with_two_or_three_significant_figures():

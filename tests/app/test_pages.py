@@ -116,7 +116,7 @@ def test_local_page_runs_side_by_side_panels_and_agreement(mlp, table):
 
     ig = [r.explanation for r in at.session_state["results"].values() if r.method == "integrated_gradients"][0]
     gap = (f"**Completeness gap** {md_escape(format_value(ig.checks['completeness_gap'], 'share'))} "
-           f"({md_escape('pass <= 1%, fail > 5%')})")
+           f"({md_escape('pass at or below 1%, fail above 5%, warn between')})")
     assert any(gap in m.value for m in at.markdown), gap
     assert any(e.label.startswith("Checks: ") for e in at.expander)
     if status_of("completeness_gap", ig.checks["completeness_gap"]) == "fail":  # shown before the chart

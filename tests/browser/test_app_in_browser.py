@@ -93,9 +93,9 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     no_exception(page, "Local after run")
     page.wait_for_selector(CHART, timeout=30_000)
     assert page.locator(CHART).count() == 3
-    # no method failed (a failing check is a verdict box, "...: fails (...)", not a failed run)
+    # no method failed (a failing check is a verdict box, "..., so the check fails (...)", not a failed run)
     errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
-    assert [e for e in errors if ": fails (" not in e] == [], errors
+    assert [e for e in errors if "so the check fails (" not in e] == [], errors
     main = page.locator("[data-testid='stMain']")
     assert "top 12 of 13 by |value|" in main.inner_text()  # first paint: 12 of the 13 wine features
     shot(page, "8-local-three-methods")
@@ -151,9 +151,9 @@ def test_every_page_then_upload_explain_and_report(server, browser, tmp_path):
     idle(page)
     run_explainers(page)
     no_exception(page, "Local, uploaded image")
-    # no method failed (a failing check is a verdict box, "...: fails (...)", not a failed run)
+    # no method failed (a failing check is a verdict box, "..., so the check fails (...)", not a failed run)
     errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
-    assert [e for e in errors if ": fails (" not in e] == [], errors
+    assert [e for e in errors if "so the check fails (" not in e] == [], errors
     shot(page, "12-local-uploaded-image")
     assert page.locator("[data-testid='stMain'] [data-testid='stImage']").count() == 4, (  # the upload + 3 overlays
         page.locator("[data-testid='stMain']").inner_text()[:3000])
@@ -259,7 +259,7 @@ def test_skops_pipeline_with_strings_and_nan_explained(server, browser, tmp_path
     errors = page.locator("[data-testid='stAlertContentError']")
     texts = [errors.nth(i).inner_text() for i in range(errors.count())]
     # only check verdicts may be red (LIME's local fit and the anchor's precision on a forest); no failed method
-    assert all(re.search(r": fails \(pass", t) for t in texts), texts
+    assert all(re.search(r"so the check fails \(pass", t) for t in texts), texts
     assert page.locator(CHART).count() >= 3  # shap, lime, and the anchor's precision and coverage
     main = page.locator("[data-testid='stMain']").inner_text()
     assert "colour" in main and "size" in main  # the string columns are explained as themselves
