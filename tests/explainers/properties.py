@@ -382,3 +382,217 @@ def check_tabular_anchors_precision(model, data, rows=(0, 80), threshold=0.95, n
         assert covered[row], (row, rule.predicates)
         fresh = float(np.mean(model.predict(z) == label))
         assert fresh >= threshold - 3 * np.sqrt(threshold * (1 - threshold) / n), (rule.predicates, fresh)
+
+
+# ---- tabular: the remaining methods of the registry (issue 13's mutation check) ---------------
+def _table_mlp(seed=4, n=30):
+    """A tanh MLP on five numeric features (three classes) and its data, plain card: f = softmax(net(x))."""
+    import pandas as pd
+    import torch
+
+    from studio.data.tabular import table_dataset
+
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).eval()
+    names = [f"f{j}" for j in range(5)]
+    model = studio.wrap_model(net, card={"task": "classification", "class_names": ["a", "b", "c"],
+                                         "feature_names": names})
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 5)), columns=names).assign(label=rng.integers(0, 3, n))
+    return model, net, table_dataset(frame, name="t", label="label")
+
+
+def check_tabular_saliency_matches_autograd():
+    """Tabular saliency (signed) = d softmax(net(x))[target] / dx by torch autograd, for two targets."""
+    import torch
+
+    model, net, data = _table_mlp()
+    for target in (0, 2):
+        exp = studio.explain(model, data, "saliency", rows=[0, 1, 2], target=target, params={"absolute": False},
+                             cache=False)
+        x = torch.as_tensor(np.asarray(data.x[:3], dtype=np.float32)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(torch.softmax(net(x), dim=1)[:, target].sum(), x)
+        np.testing.assert_allclose(exp.values, grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def check_tabular_ig_completeness():
+    """Tabular IG from the data's mean row: sum = f(x) - f(mean row), f computed here from the net."""
+    import torch
+
+    model, net, data = _table_mlp()
+    exp = studio.explain(model, data, "integrated_gradients", rows=[0, 1, 2], target=1,
+                         params={"n_steps": 64, "baseline": "mean"}, cache=False)
+    x = torch.as_tensor(np.asarray(data.x[:3], dtype=np.float32))
+    mean = torch.as_tensor(np.asarray(data.x, dtype=np.float64).mean(axis=0), dtype=torch.float32).reshape(1, -1)
+    with torch.no_grad():
+        want = (torch.softmax(net(x), dim=1)[:, 1] - torch.softmax(net(mean), dim=1)[0, 1]).numpy()
+    np.testing.assert_allclose(exp.values.sum(axis=1), want, rtol=0, atol=1e-4)
+
+
+def check_tabular_shap_linear_known_answer():
+    """A linear regression's SHAP values are coef * (x - mean of the background rows) (Lundberg & Lee 2017);
+    with background = every row, the mean is the data's."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from studio.data.tabular import table_dataset
+
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame(rng.normal(size=(60, 4)), columns=["a", "b", "c", "d"])
+    y = frame.to_numpy() @ np.array([1.5, -2.0, 0.0, 0.5]) + 3.0 + rng.normal(0, 0.1, 60)
+    est = LinearRegression().fit(frame, y)
+    data = table_dataset(frame.assign(y=y), name="lin.csv", label="y")
+    exp = studio.explain(studio.wrap_model(est), data, "shap", rows=[0, 1, 2], params={"background": 60},
+                         cache=False)
+    x = frame.to_numpy()
+    np.testing.assert_allclose(exp.values, est.coef_ * (x[:3] - x.mean(axis=0)), rtol=1e-9, atol=1e-10)
+
+
+def check_model_randomisation_passes_saliency():
+    """Adebayo et al. (2018): saliency maps change when the weights are randomised, so the sanity check passes;
+    its maps are the saliency maps of the trained model."""
+    model, _ = eager_cnn()
+    data = digits_rows(2)
+    exp = studio.explain(model, data, "model_randomisation", rows=[0, 1], target=3,
+                         params={"method": "saliency", "max_layers": 2}, cache=False)
+    sal = studio.explain(model, data, "saliency", rows=[0, 1], target=3, cache=False)
+    np.testing.assert_allclose(exp.values, sal.values, rtol=1e-6, atol=0)
+    assert exp.checks["does_not_depend_on_model"] == 0.0 and exp.checks["spearman_full"] < 0.5, exp.checks
+
+
+def check_pdp_ice_match_sklearn(method):
+    """PDP (average) and ICE (each row) of the wine forest equal scikit-learn's brute ``partial_dependence`` on the
+    same grid, for the class asked (two classes, so a swapped target shows)."""
+    import sys
+
+    from sklearn.inspection import partial_dependence
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tabular_models import wine_forest
+
+    model, data = wine_forest()
+    est, x = model.native, data.frame
+    for target in (0, 2):
+        exp = studio.explain(model, data, method, target=target, cache=False,
+                             params={"features": ["alcohol"], "grid_resolution": 6, "max_rows": 0})
+        curve = exp.curves[0]
+        grid = np.asarray(curve.grid[0], dtype=float)
+        want = partial_dependence(est, x, ["alcohol"], custom_values={"alcohol": grid}, method="brute",
+                                  kind="both")
+        np.testing.assert_allclose(curve.average, want["average"][target], rtol=0, atol=1e-12)
+        if method == "ice":
+            np.testing.assert_allclose(curve.individual, want["individual"][target], rtol=0, atol=1e-12)
+
+
+class ThreeX1MinusX3:
+    """f = 3 x1 - x3 (a regressor with a known ALE)."""
+
+    n_features_in_ = 3
+
+    def fit(self, x, y=None):
+        return self
+
+    def predict(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return 3.0 * x[:, 0] - x[:, 2]
+
+
+class ReadsA:
+    """A classifier of class 1 exactly where a > 0 (reads nothing else)."""
+
+    n_features_in_ = 3
+    classes_ = np.array([0, 1])
+
+    def fit(self, x, y=None):
+        return self
+
+    def predict_proba(self, x):
+        p = (np.asarray(x, dtype=np.float64)[:, 0] > 0).astype(float)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, x):
+        return self.predict_proba(x).argmax(axis=1)
+
+
+def check_ale_linear_slope():
+    """ALE of f = 3 x1 - x3 has slope 3 in x1 and -1 in x3 (Apley & Zhu 2020), centred to mean 0 over the rows."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tabular_models import correlated_table
+
+    data = correlated_table()
+    model = studio.wrap_model(ThreeX1MinusX3(), card={"task": "regression", "feature_names": list(data.feature_names)})
+    exp = studio.explain(model, data, "ale", params={"features": ["x1", "x3"], "grid_resolution": 10}, cache=False)
+    for curve, slope in zip(exp.curves, (3.0, -1.0)):
+        edges = np.asarray(curve.grid[0], dtype=float)
+        np.testing.assert_allclose(np.diff(curve.average) / np.diff(edges), slope, rtol=1e-9)
+        counts = np.asarray(curve.extra["counts"])
+        assert abs(np.sum((curve.average[:-1] + curve.average[1:]) / 2 * counts)) < 1e-9
+
+
+def check_permutation_importance_matches_sklearn():
+    """Permutation importance of the wine forest equals scikit-learn's ``permutation_importance`` called here on
+    the estimator itself (accuracy, same repeats and seed)."""
+    import sys
+
+    # the module itself: the mutation test patches the name in sklearn.inspection, which the studio imports
+    from sklearn.inspection._permutation_importance import permutation_importance
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tabular_models import wine_forest
+
+    model, data = wine_forest()
+    exp = studio.explain(model, data, "permutation_importance", params={"n_repeats": 2, "seed": 3}, cache=False)
+    want = permutation_importance(model.native, data.frame, data.y, n_repeats=2, random_state=3, scoring="accuracy")
+    np.testing.assert_allclose([i.mean for i in exp.importances], want.importances_mean, rtol=0, atol=1e-12)
+    assert max(i.mean for i in exp.importances) > 0.01
+
+
+def _binary_table(n=300, seed=8):
+    import pandas as pd
+
+    from studio.data.tabular import table_dataset
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    y = (frame["a"] + 0.5 * frame["b"] ** 2 + rng.normal(0, 0.3, n) > 0.5).astype(int)
+    return frame, table_dataset(frame.assign(y=y), name="bin.csv", label="y")
+
+
+EBM_FAST = {"interactions": 0, "max_rounds": 60, "outer_bags": 1, "max_bins": 16, "max_rows": 0}
+
+
+def check_ebm_matches_interpret():
+    """The ``ebm`` curves rebuild the score of interpret's EBM fitted here with the same settings, for the class
+    asked (class 0 of a binary EBM is the negated logit)."""
+    from interpret.glassbox import ExplainableBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from studio.explainers.ebm import ebm_score
+
+    frame, data = _binary_table()
+    model = studio.wrap_model(LogisticRegression().fit(frame, data.y))
+    ebm = ExplainableBoostingClassifier(interactions=0, max_rounds=60, outer_bags=1, max_bins=16, n_jobs=1,
+                                        random_state=0).fit(frame, data.y)
+    for target, sign in ((1, 1.0), (0, -1.0)):
+        exp = studio.explain(model, data, "ebm", target=target, params=EBM_FAST, cache=False)
+        np.testing.assert_allclose(ebm_score(exp, data.x), sign * ebm.decision_function(frame), rtol=0, atol=1e-9)
+
+
+def check_ebm_surrogate_follows_the_model():
+    """A surrogate of a model that reads only ``a`` (class = a > 0; labels are noise) agrees with the model on
+    held-out rows (fidelity >= 0.9, and its score's sign agrees on every row but a few), and its shape of ``a``
+    is the step the model has while ``b`` and ``c`` stay near 0."""
+    from studio.explainers.ebm import ebm_score
+
+    frame, data = _binary_table()
+    data.y = np.random.default_rng(9).integers(0, 2, len(frame))  # labels unrelated to the model
+    model = studio.wrap_model(ReadsA(), card={"task": "classification", "feature_names": ["a", "b", "c"],
+                                               "class_names": ["0", "1"]})
+    exp = studio.explain(model, data, "ebm_surrogate", target=1, params=EBM_FAST, cache=False)
+    assert exp.checks["fidelity"] >= 0.9, exp.checks
+    agree = np.mean((ebm_score(exp, data.x) > 0) == (frame["a"].to_numpy() > 0))
+    assert agree >= 0.95, agree
+    spread = {c.feature: np.ptp(np.asarray(c.average, dtype=float)) for c in exp.curves}
+    assert spread["a"] > 5 * max(spread["b"], spread["c"]), spread

@@ -60,3 +60,41 @@ def test_image_anchors_lie_in_the_region_the_model_reads():
 
 def test_tabular_lime_equals_an_independently_configured_lime(gbt, table):
     P.check_tabular_lime_matches_lime(gbt, table)
+
+
+# ---- the remaining methods of the registry (each also has a mutant in tests/mutation) ---------
+def test_tabular_saliency_equals_autograd_of_the_probability():
+    P.check_tabular_saliency_matches_autograd()
+
+
+def test_tabular_ig_completeness_against_the_mean_row():
+    P.check_tabular_ig_completeness()
+
+
+def test_tabular_shap_of_a_linear_model_is_coef_times_centred_x():
+    P.check_tabular_shap_linear_known_answer()
+
+
+def test_model_randomisation_passes_saliency():
+    P.check_model_randomisation_passes_saliency()
+
+
+@pytest.mark.parametrize("method", ["pdp", "ice"])
+def test_pdp_and_ice_equal_sklearn(method):
+    P.check_pdp_ice_match_sklearn(method)
+
+
+def test_ale_of_a_linear_model_has_its_slopes():
+    P.check_ale_linear_slope()
+
+
+def test_permutation_importance_equals_sklearn():
+    P.check_permutation_importance_matches_sklearn()
+
+
+def test_ebm_rebuilds_interprets_score():
+    P.check_ebm_matches_interpret()
+
+
+def test_ebm_surrogate_follows_the_model_not_the_labels():
+    P.check_ebm_surrogate_follows_the_model()

@@ -8,9 +8,14 @@ mutant in place cannot catch that fault. The unmutated checks pass in
 
 Mutants: Grad-CAM ignoring gradients (every channel weighted 1, so class 0
 and class 7 give the same map); guided backpropagation not guided; swapped
-target (saliency, SmoothGrad, feature ablation, LIME, SHAP, anchors); input
-x gradient without the input; IG and occlusion dropping the user's baseline
-(black instead); tabular LIME with a wrong kernel width.
+target (saliency, SmoothGrad, feature ablation, LIME, SHAP, anchors, PDP,
+ICE, EBM); input x gradient without the input; IG and occlusion dropping
+the user's baseline (black / zeros instead), SHAP its background; tabular
+LIME with a wrong kernel width; ALE with its local effects reversed;
+permutation importance scored against mismatched labels; the EBM surrogate
+fitted to shifted predictions; the model-randomisation check that never
+randomises. ``test_every_registered_method_has_a_mutant`` keeps the table
+in step with the registry.
 """
 
 from __future__ import annotations
@@ -177,6 +182,83 @@ def _anchors_tabular(mp):
     mp.setattr(TabularAnchors, "explain", explain)
 
 
+def _ig_table(mp):
+    from studio.explainers.gradients import TabularIntegratedGradients
+
+    mp.setattr(TabularIntegratedGradients, "reference", lambda self, model, x, params, data: x * 0)
+
+
+def _shap_table(mp):
+    from studio.explainers.shapley import TabularShap
+
+    original = TabularShap._run
+
+    def run(self, path, model, codec, x, bg, cols, params, ctx):  # the background replaced by zeros
+        return original(self, path, model, codec, x, bg * 0, cols, params, ctx)
+
+    mp.setattr(TabularShap, "_run", run)
+
+
+def _no_randomisation(mp):
+    from studio.explainers import sanity
+
+    mp.setattr(sanity, "reinitialise", lambda params, generator: None)
+
+
+def _curve_target(mp):
+    from studio.explainers import curves
+
+    original = curves.target_fn
+    mp.setattr(curves, "target_fn", lambda model, target, *args, **kwargs: original(
+        model, None if target is None else _swap([target], model)[0], *args, **kwargs))
+
+
+def _ale_reversed(mp):
+    from studio.explainers import curves
+
+    original = curves.bin_effects
+
+    def reversed_effects(f, x, j, edges):  # f(lower edge) - f(upper edge)
+        mean, counts = original(f, x, j, edges)
+        return -mean, counts
+
+    mp.setattr(curves, "bin_effects", reversed_effects)
+
+
+def _permutation_labels(mp):
+    import numpy as np
+    import sklearn.inspection
+
+    original = sklearn.inspection.permutation_importance
+
+    def mismatched(estimator, x, y, **kwargs):  # each row scored against another row's label
+        return original(estimator, x, np.random.default_rng(0).permutation(np.asarray(y)), **kwargs)
+
+    mp.setattr(sklearn.inspection, "permutation_importance", mismatched)
+
+
+def _ebm_target(mp):
+    from studio.explainers.ebm import Ebm
+
+    original = Ebm.explain
+
+    def explain(self, model, data, params, ctx):
+        ctx.targets = _swap(ctx.targets, model)
+        return original(self, model, data, params, ctx)
+
+    mp.setattr(Ebm, "explain", explain)
+
+
+def _surrogate_shifted(mp):
+    import numpy as np
+
+    from studio.explainers.ebm import _EbmExplainer
+
+    original = _EbmExplainer._fit
+    mp.setattr(_EbmExplainer, "_fit", lambda self, frame, y, classification, params: original(
+        self, frame, np.roll(np.asarray(y), 1), classification, params))
+
+
 def _wine_forest():
     import sys
     from pathlib import Path
@@ -202,7 +284,29 @@ MUTANTS = {
     "anchors (image): swapped target": (_anchors_image, P.check_image_anchors_in_the_quadrant),
     "lime (table): wrong kernel width": (_lime_tabular, lambda: P.check_tabular_lime_matches_lime(*_gbt_table())),
     "anchors (table): swapped target": (_anchors_tabular, lambda: P.check_tabular_anchors_precision(*_wine_forest())),
+    "saliency (table): swapped target": (_saliency, P.check_tabular_saliency_matches_autograd),
+    "integrated_gradients (table): baseline dropped": (_ig_table, P.check_tabular_ig_completeness),
+    "shap (table): background dropped": (_shap_table, P.check_tabular_shap_linear_known_answer),
+    "model_randomisation: weights never randomised": (_no_randomisation, P.check_model_randomisation_passes_saliency),
+    "pdp: swapped target": (_curve_target, lambda: P.check_pdp_ice_match_sklearn("pdp")),
+    "ice: swapped target": (_curve_target, lambda: P.check_pdp_ice_match_sklearn("ice")),
+    "ale: local effects reversed": (_ale_reversed, P.check_ale_linear_slope),
+    "permutation_importance: labels mismatched": (_permutation_labels, P.check_permutation_importance_matches_sklearn),
+    "ebm: swapped target": (_ebm_target, P.check_ebm_matches_interpret),
+    "ebm_surrogate: fitted to shifted predictions": (_surrogate_shifted, P.check_ebm_surrogate_follows_the_model),
 }
+
+
+def test_every_registered_method_has_a_mutant():
+    """Issue 13: the mutation check covers the whole registry (each method and data kind it serves)."""
+    from studio.explainers import registry
+
+    named = " ".join(MUTANTS)
+    for method in registry.names():
+        for kind in registry.REGISTRY[method]:
+            both = len(registry.REGISTRY[method]) > 1
+            label = f"{method} ({'table' if kind == 'tabular' else kind})" if both else method
+            assert f"{label}:" in named or (both and kind == "image" and f"{method}:" in named), (method, kind)
 
 
 def _gbt_table():
