@@ -118,12 +118,12 @@ def image_baseline(x, kind: str, seed: int = 0, blur_sigma: float = 4.0):
 
 
 def table_baseline(x, kind: str, data):
-    """Reference rows: zeros or the dataset's mean row, shape of ``x``."""
+    """Reference rows: zeros or the dataset's mean row (each column's mean over its observed values), shape of ``x``."""
     import torch
 
     if kind == "zeros":
         return torch.zeros_like(x)
-    mean = np.asarray(data.numeric_x(), dtype=np.float64).mean(axis=0).astype(np.float32)
+    mean = np.nanmean(np.asarray(data.numeric_x(), dtype=np.float64), axis=0).astype(np.float32)  # observed values
     return torch.as_tensor(mean, device=x.device).reshape(1, -1).expand_as(x).clone()
 
 
@@ -427,6 +427,16 @@ class TabularIntegratedGradients(IntegratedGradients):
 
     def reference(self, model, x, params, data):
         return table_baseline(x, params["baseline"], data)
+
+    def explain(self, model, data, params, ctx):
+        from studio.explainers.tabular_utils import missing_column
+
+        gone = missing_column(data.x[ctx.rows], data.feature_names)
+        if gone is not None:  # the straight path from the reference row to a missing value does not exist
+            raise StudioError(f"integrated gradients cannot explain rows with missing values (column {gone!r} is "
+                              "missing in a row asked); choose rows without missing values, or use shap, lime or "
+                              "anchors, which read them as the model does")
+        return super().explain(model, data, params, ctx)
 
 
 def completeness(attr, x, ref, targets, f=None, fx=None, fref=None) -> dict:

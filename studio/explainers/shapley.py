@@ -87,7 +87,7 @@ import numpy as np
 from studio.errors import StudioError
 from studio.explainers.base import Cost, Explainer, batched, output_calls
 from studio.explainers.params import Param, ParamSpec
-from studio.explainers.tabular_utils import Codec, sample_rows, target_index
+from studio.explainers.tabular_utils import Codec, missing_column, sample_rows, target_index
 from studio.explanation import Explanation
 
 ALGORITHMS = ("auto", "tree", "linear", "gradient", "permutation", "kernel", "tree_path_dependent")
@@ -349,6 +349,14 @@ class TabularShap(Explainer):
                 path = algorithm = "permutation"
                 checks["tree_unsupported"] = 1.0
                 reason += "; the permutation path (exact efficiency) used instead"
+        gone = missing_column(np.concatenate([x, bg]), data.feature_names) if path == "gradient" else None
+        if gone is not None:  # expected gradients interpolate between rows: a missing value has no path
+            if params["algorithm"] == "gradient":
+                raise StudioError(f"algorithm 'gradient' cannot explain data with missing values (column {gone!r} "
+                                  "has some in the rows or the background); use 'auto' or 'permutation'")
+            path = algorithm = "permutation"
+            reason = (f"column {gone!r} has missing values, which expected gradients cannot interpolate through; "
+                      "the permutation path (the model reads the missing values itself) used instead")
         if values is None:
             values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
         gap = gap_of(values, base, fx)

@@ -234,6 +234,15 @@ def missing_share(column) -> float:
     return float(np.isnan(column).mean()) if len(column) else 0.0
 
 
+def missing_column(x, names):
+    """The name of the first column of ``x`` (n, F) holding a missing value, or None when none does."""
+    x = np.asarray(x)
+    for j, name in enumerate(names):
+        if missing_share(x[:, j]) > 0:
+            return name
+    return None
+
+
 def check_features(data, features, n: int, default_count: int = 3) -> list:
     """Resolve the ``features`` parameter into a list of feature specs.
 

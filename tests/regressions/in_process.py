@@ -19,3 +19,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class NanAwareNet(torch.nn.Module):
+    """A torch classifier of three columns that reads a missing value itself: NaN -> 0 plus a missing indicator."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        gone = torch.isnan(x)
+        return self.lin(torch.cat([torch.where(gone, torch.zeros_like(x), x), gone.to(x.dtype)], dim=1))
