@@ -179,3 +179,39 @@ def test_data_page_shows_the_note(mixed_zip, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     shown = " ".join(i.value for i in at.info)
     assert "2 of 6 images are greyscale" in shown and "converted to grey" in shown and "alpha channel was dropped" in shown
+
+
+# ---- conformance: every image method on a mixed set, for a grey and an RGB model -------------------------------
+FAST_IMAGE = {"shap": {"max_evals": 40}, "lime": {"n_samples": 60}, "anchors": {"batch_size": 20, "n_validate": 100},
+              "integrated_gradients": {"n_steps": 8, "max_gap": 0}, "smoothgrad": {"n_samples": 3},
+              "model_randomisation": {"max_layers": 1}, "occlusion": {"window": 4, "stride": 4}}
+
+
+@pytest.fixture(scope="module")
+def mixed_set(mixed_zip, tmp_path_factory):
+    path = tmp_path_factory.mktemp("mixed") / "mixed.zip"
+    path.write_bytes(mixed_zip[0])
+    return studio.load_dataset(path)
+
+
+@pytest.mark.parametrize("channels", [1, 3], ids=["grey-model", "rgb-model"])
+@pytest.mark.parametrize("method", sorted(n for n in studio.explainers.registry.names()
+                                          if "image" in studio.explainers.registry.REGISTRY[n]))
+def test_mixed_set_conformance_every_image_method(mixed_set, method, channels):
+    """Issue 13's conformance row for mixed-channel image sets: each image method explains a grey and an RGB
+    model on the set (grey, RGB, RGBA and palette files), with maps of the model's size and finite values,
+    and the result states what loading changed."""
+    from studio.explainers import registry
+
+    model = _model(channels)
+    explainer = registry.get(method, "image")
+    params = {k: v for k, v in FAST_IMAGE.get(method, {}).items() if k in explainer.params.defaults()}
+    exp = studio.explain(model, mixed_set, method, rows=[0, 3], target=1, params=params, cache=False)
+    if exp.kind == "attribution":
+        # per channel (gradients), or one map per image (CAM, superpixels, windows)
+        assert exp.values.shape in ((2, channels, SIDE, SIDE), (2, 1, SIDE, SIDE)) and np.all(np.isfinite(exp.values))
+    else:
+        assert [r.row for r in exp.rules] == [0, 3] and all(np.isfinite(r.precision) for r in exp.rules)
+    notes = exp.provenance["data_notes"]
+    assert any("greyscale" in n for n in notes) and any("alpha" in n for n in notes)
+    assert (channels == 1) == any("converted to grey" in n for n in notes)
