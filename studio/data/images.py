@@ -221,10 +221,10 @@ def convert_channels(data: Dataset, channels: int):
     have = data.image_shape[0]
     if (have, channels) == (1, 3):
         x = np.repeat(data.x, 3, axis=1)
-        note = f"the model takes RGB images: the {len(data)} greyscale images were converted to RGB (the grey value in all three channels)"
+        note = f"The model takes RGB images: the {len(data)} greyscale images were converted to RGB (the grey value in all three channels)"
     elif (have, channels) == (3, 1):
         x = to_grey(data.x)
-        note = (f"the model takes greyscale images: the {len(data)} RGB images were converted to grey "
+        note = (f"The model takes greyscale images: the {len(data)} RGB images were converted to grey "
                 "(ITU-R 601-2 luma, as PIL's convert('L'))")
     else:
         return None
