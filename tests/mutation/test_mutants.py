@@ -170,16 +170,21 @@ def _lime_tabular(mp):
     mp.setattr(TabularLime, "lime_explainer", lime_explainer)
 
 
-def _anchors_tabular(mp):
-    from studio.explainers.anchors import TabularAnchors
-
-    original = TabularAnchors.explain
+def swapped_explain(cls, monkeypatch):
+    """``cls.explain`` run for the next class instead of the one asked."""
+    original = cls.explain
 
     def explain(self, model, data, params, ctx):
         ctx.targets = _swap(ctx.targets, model)
         return original(self, model, data, params, ctx)
 
-    mp.setattr(TabularAnchors, "explain", explain)
+    monkeypatch.setattr(cls, "explain", explain)
+
+
+def _anchors_tabular(mp):
+    from studio.explainers.anchors import TabularAnchors
+
+    swapped_explain(TabularAnchors, mp)
 
 
 def _ig_table(mp):
@@ -240,13 +245,7 @@ def _permutation_labels(mp):
 def _ebm_target(mp):
     from studio.explainers.ebm import Ebm
 
-    original = Ebm.explain
-
-    def explain(self, model, data, params, ctx):
-        ctx.targets = _swap(ctx.targets, model)
-        return original(self, model, data, params, ctx)
-
-    mp.setattr(Ebm, "explain", explain)
+    swapped_explain(Ebm, mp)
 
 
 def _surrogate_shifted(mp):
