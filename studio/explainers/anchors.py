@@ -697,16 +697,25 @@ class TabularAnchors(Explainer):
                            output_names=model.output_names, rules=rules, checks=checks)
 
 
-def threshold_text(q: float, column) -> str:
-    """The shortest decimal that splits ``column``'s observed values where ``q`` does.
+def _decimals(v: float) -> int:
+    """Decimal places of ``v``'s shortest repr (``12.78`` -> 2, ``1680.0`` -> 0)."""
+    text = np.format_float_positional(float(v), trim="-")
+    return len(text.split(".")[1]) if "." in text else 0
 
-    A quartile threshold such as ``12.780000000000001`` is printed as the
-    number with the fewest significant digits ``d`` that keeps every
-    observed value on its side (``v <= q`` exactly when ``v <= d``): ``d``
-    lies in ``[largest value <= q, smallest value > q)``; among the
-    candidates of that length (``q`` rounded, down and up) the nearest to
-    ``q``. So the printed rule selects the same rows of the data as the
-    exact one (``Rule.extra["bounds"]`` keeps the exact floats).
+
+def threshold_text(q: float, column) -> str:
+    """A rule threshold written at the precision of the column's values.
+
+    The column's precision ``D`` is the most decimal places its observed
+    values have (12.78 and 13.1: two). A threshold with at most ``D``
+    decimals is written as it is (``45.19``); a longer one, such as the
+    interpolated quartile ``12.780000000000001``, is rounded to ``D``
+    decimals (``12.78``) when that keeps every observed value on its side
+    (``v <= q`` exactly when ``v <= d``: ``d`` in ``[largest value <= q,
+    smallest value > q)``), else written as the number with the fewest
+    significant digits that does, nearest to ``q``. So the printed rule
+    selects the same rows of the data as the exact one
+    (``Rule.extra["bounds"]`` keeps the exact floats).
 
     Parameters
     ----------
@@ -722,16 +731,21 @@ def threshold_text(q: float, column) -> str:
     if not np.isfinite(q):
         return repr(float(q))
     column = np.asarray(column, dtype=float)
-    seen = column[~np.isnan(column)]
+    seen = np.unique(column[~np.isnan(column)])
     below, above = seen[seen <= q], seen[seen > q]
     lo = float(below.max()) if len(below) else -np.inf
     hi = float(above.min()) if len(above) else np.inf
+    places = max((_decimals(v) for v in seen[:: max(1, len(seen) // 10_000)]), default=0)
+    if _decimals(q) <= places:
+        return np.format_float_positional(float(q), trim="-")
+    rounded = round(float(q), places)
+    if lo <= rounded < hi:
+        return np.format_float_positional(rounded, trim="-")
     exponent = int(np.floor(np.log10(abs(q)))) if q != 0 else 0
     for digits in range(1, 18):
         step = 10.0 ** (exponent - digits + 1)  # one unit in the last kept digit
-        rounded = float(f"{q:.{digits - 1}e}")
-        fits = [c for c in (float(f"{v:.{digits + 1}e}") for v in (rounded, rounded - step, rounded + step))
-                if lo <= c < hi]
+        near = float(f"{q:.{digits - 1}e}")
+        fits = [c for c in (float(f"{v:.{digits + 1}e}") for v in (near, near - step, near + step)) if lo <= c < hi]
         if fits:
             return np.format_float_positional(min(fits, key=lambda c: abs(c - q)), trim="-")
     return repr(float(q))

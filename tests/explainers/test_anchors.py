@@ -258,13 +258,15 @@ def test_shortest_rule_first_on_the_wine_forest():
 
 
 @pytest.mark.parametrize("q, column, text", [
-    (12.780000000000001, [12.5, 12.77, 12.79, 13.1], "12.78"),  # the instance: 4 digits separate it
-    (12.780000000000001, [12.5, 12.79, 13.1], "12.7"),  # fewer digits when the data leaves a wider gap
+    (12.780000000000001, [12.5, 12.77, 12.79, 13.1], "12.78"),  # the instance: at the data's 2 decimals
+    (12.780000000000001, [12.5, 12.79, 13.1], "12.78"),
+    (45.19, [45.1, 45.19, 45.3], "45.19"),  # already at the data's precision: as it is
     (2.5, [1, 2, 3, 4], "2"),  # integer data: "x <= 2" splits it as "x <= 2.5" does
     (4.0, [1, 2, 3, 4], "4"),  # the largest value: nothing above it
-    (1234567.891, [1234567, 1234568.5], "1234568"),
+    (0.15000000000000002, [0.1, 0.15, 0.1500001, 0.2], "0.15"),  # finer data: its 7 decimals, trimmed
+    (0.1099, [0.1, 0.11], "0.1"),  # rounded to 2 decimals it would be 0.11, a value above: fewest digits instead
 ])
-def test_threshold_text_is_the_shortest_number_that_splits_the_data_alike(q, column, text):
+def test_threshold_text_is_at_the_data_precision_and_splits_the_data_alike(q, column, text):
     from studio.explainers.anchors import threshold_text
 
     assert threshold_text(q, column) == text
