@@ -703,18 +703,23 @@ def _decimals(v: float) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
-def threshold_text(q: float, column) -> str:
-    """A rule threshold written at the precision of the column's values.
+def _digits(text: str) -> int:
+    """Significant digits of a written number (``"0.1614"`` -> 4, ``"1680"`` -> 3)."""
+    return len(text.lstrip("-").replace(".", "").strip("0")) or 1
 
-    The column's precision ``D`` is the most decimal places its observed
-    values have (12.78 and 13.1: two). A threshold with at most ``D``
-    decimals is written as it is (``45.19``); a longer one, such as the
-    interpolated quartile ``12.780000000000001``, is rounded to ``D``
-    decimals (``12.78``) when that keeps every observed value on its side
-    (``v <= q`` exactly when ``v <= d``: ``d`` in ``[largest value <= q,
-    smallest value > q)``), else written as the number with the fewest
-    significant digits that does, nearest to ``q``. So the printed rule
-    selects the same rows of the data as the exact one
+
+def threshold_text(q: float, column) -> str:
+    """A rule threshold written as briefly as the column's values allow, splitting them where ``q`` does.
+
+    Two candidates, each keeping every observed value on its side (``v <= q``
+    exactly when ``v <= d``: ``d`` in ``[largest value <= q, smallest value
+    > q)``): the number with the fewest significant digits, nearest to
+    ``q`` (``12.780000000000001`` -> ``12.78``; on continuous data ``0.542``),
+    and ``q`` at the column's own precision, the most decimal places its
+    values have (``45.19`` as it is; ``673.5`` on whole numbers -> ``674``).
+    The second is written when it is at most one digit longer (a threshold
+    that is a data value reads as that value), else the first. So the
+    printed rule selects the same rows of the data as the exact one
     (``Rule.extra["bounds"]`` keeps the exact floats).
 
     Parameters
@@ -726,7 +731,6 @@ def threshold_text(q: float, column) -> str:
     Returns
     -------
     str
-        ``repr(q)`` when no shorter number splits the values the same way.
     """
     if not np.isfinite(q):
         return repr(float(q))
@@ -735,20 +739,22 @@ def threshold_text(q: float, column) -> str:
     below, above = seen[seen <= q], seen[seen > q]
     lo = float(below.max()) if len(below) else -np.inf
     hi = float(above.min()) if len(above) else np.inf
-    places = max((_decimals(v) for v in seen[:: max(1, len(seen) // 10_000)]), default=0)
-    if _decimals(q) <= places:
-        return np.format_float_positional(float(q), trim="-")
-    rounded = round(float(q), places)
-    if lo <= rounded < hi:
-        return np.format_float_positional(rounded, trim="-")
+    shortest = repr(float(q))
     exponent = int(np.floor(np.log10(abs(q)))) if q != 0 else 0
     for digits in range(1, 18):
         step = 10.0 ** (exponent - digits + 1)  # one unit in the last kept digit
         near = float(f"{q:.{digits - 1}e}")
         fits = [c for c in (float(f"{v:.{digits + 1}e}") for v in (near, near - step, near + step)) if lo <= c < hi]
         if fits:
-            return np.format_float_positional(min(fits, key=lambda c: abs(c - q)), trim="-")
-    return repr(float(q))
+            shortest = np.format_float_positional(min(fits, key=lambda c: abs(c - q)), trim="-")
+            break
+    places = max((_decimals(v) for v in seen[:: max(1, len(seen) // 10_000)]), default=0)
+    at_data = float(q) if _decimals(q) <= places else round(float(q), places)
+    if lo <= at_data < hi:
+        text = np.format_float_positional(at_data, trim="-")
+        if _digits(text) <= _digits(shortest) + 1:
+            return text
+    return shortest
 
 
 def _predicate_strings(bounds, data, codec) -> list:

@@ -263,10 +263,11 @@ def test_shortest_rule_first_on_the_wine_forest():
     (45.19, [45.1, 45.19, 45.3], "45.19"),  # already at the data's precision: as it is
     (2.5, [1, 2, 3, 4], "2"),  # integer data: "x <= 2" splits it as "x <= 2.5" does
     (4.0, [1, 2, 3, 4], "4"),  # the largest value: nothing above it
-    (0.15000000000000002, [0.1, 0.15, 0.1500001, 0.2], "0.15"),  # finer data: its 7 decimals, trimmed
     (0.1099, [0.1, 0.11], "0.1"),  # rounded to 2 decimals it would be 0.11, a value above: fewest digits instead
+    (673.5, [600, 672, 675, 700], "674"),  # whole numbers: rounded to them
+    (0.5420419374, [0.1234567891234, 0.5398765432101, 0.5441234567891], "0.54"),  # continuous data: 2 digits do
 ])
-def test_threshold_text_is_at_the_data_precision_and_splits_the_data_alike(q, column, text):
+def test_threshold_text_is_brief_and_splits_the_data_alike(q, column, text):
     from studio.explainers.anchors import threshold_text
 
     assert threshold_text(q, column) == text
