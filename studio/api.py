@@ -147,8 +147,24 @@ def requested_target(model, data, target, scope) -> int | None:
         return _target_index(target, model.output_names, n_out, "output") if target is not None else 0
     n_classes = model.n_outputs_or(0) or model.output(data.x[:1]).shape[1]
     if target is None:
-        return None if scope == "local" else (1 if n_classes == 2 else 0)
+        return None if scope == "local" else default_class(model, data, 1 if n_classes == 2 else 0)
     return _target_index(target, model.class_names or [], n_classes, "class")
+
+
+def default_class(model, data, t: int) -> int:
+    """The class global methods explain by default: ``t`` (the positive class of a binary model, class 0
+    otherwise) when the data's labels hold it or the data has no labels, else the most frequent class in the
+    labels (an EBM surrogate on wine data without class 0 has a class to fit). Labels may be class names or
+    indices."""
+    names = [str(n) for n in model.class_names or []]
+    if getattr(data, "y", None) is None or not names:
+        return t
+    labels = [str(v) for v in np.asarray(data.y).ravel()]
+    index = [names.index(v) if v in names else (int(v) if v.lstrip("-").isdigit() else -1) for v in labels]
+    present = [i for i in index if 0 <= i < len(names)]
+    if not present or t in present:
+        return t
+    return max(sorted(set(present)), key=present.count)
 
 
 def _target_index(target, names, n: int, what: str) -> int:

@@ -88,7 +88,7 @@ class _EbmExplainer(Explainer):
         return ebm
 
     def _explanation(self, model, data, ebm, target_class, checks, frame):
-        curves, intercept = ebm_curves(ebm, target_class, frame, data.feature_names)
+        curves, intercept = ebm_curves(ebm, target_class, frame, data.feature_names, model.class_names)
         checks = dict(checks, intercept=float(intercept), n_terms=float(len(curves)))
         return Explanation(method=self.name, kind="curve", feature_names=list(data.feature_names),
                            output_names=model.output_names, curves=curves, checks=checks)
@@ -178,21 +178,31 @@ def _r2(y, pred) -> float:
 
 
 # ---- EBM -> curves ---------------------------------------------------------------------------------
-def _class_selector(ebm, target):
-    """(index into the last score axis or None, sign) for the explained class."""
+def _class_selector(ebm, target, class_names=None):
+    """(index into the last score axis or None, sign) for the explained class; StudioError naming the classes
+    the EBM was fitted to when ``target`` is not one of them."""
     classes = getattr(ebm, "classes_", None)
     if classes is None or target is None:
         return None, 1.0
     classes = list(np.asarray(classes).tolist())
     if target not in classes:
-        raise StudioError(f"class {target} does not occur in the labels the EBM was fitted to; pick another target")
+        names = list(class_names or [])
+
+        def name(c):
+            if isinstance(c, int) and 0 <= c < len(names) and str(names[c]) != str(c):
+                return f"{names[c]!r} ({c})"
+            return str(c)
+
+        raise StudioError(f"class {name(target)} does not occur in the labels the EBM was fitted to (the model's "
+                          f"predictions on these rows: {', '.join(name(c) for c in classes)}); pick one of those "
+                          "as the target")
     pos = classes.index(target)
     if len(classes) == 2:
         return None, 1.0 if pos == 1 else -1.0
     return pos, 1.0
 
 
-def ebm_curves(ebm, target, frame, feature_names):
+def ebm_curves(ebm, target, frame, feature_names, class_names=None):
     """Every term of a fitted EBM as a curve for class ``target``.
 
     Returns
@@ -200,7 +210,7 @@ def ebm_curves(ebm, target, frame, feature_names):
     curves : list of Curve
     intercept : float
     """
-    col, sign = _class_selector(ebm, target)
+    col, sign = _class_selector(ebm, target, class_names)
     intercept = np.asarray(ebm.intercept_, dtype=np.float64).reshape(-1)
     intercept = float(sign * (intercept[col] if col is not None else intercept[0]))
     scale = "prediction" if getattr(ebm, "classes_", None) is None else "logit"

@@ -110,23 +110,12 @@ PREDICTED = "predicted class"
 
 
 def default_global_class(model, data) -> int:
-    """The class global methods explain unless the user picks one: ``studio.explain``'s default (the positive
-    class of a binary model, class 0 otherwise) when the data holds it, else the data's most frequent class (so an
-    EBM on data without class 0 has a class to fit)."""
+    """The class global methods explain unless the user picks one: ``studio.explain``'s default
+    (:func:`studio.api.default_class`: the positive class of a binary model, class 0 otherwise, when the data holds
+    it, else the data's most frequent class)."""
     from studio.api import requested_target
 
-    t = requested_target(model, data, None, "global") or 0
-    names = [str(n) for n in model.class_names or []]
-    if data.y is None or not names:
-        return t
-    import numpy as np
-
-    labels = [str(v) for v in np.asarray(data.y).ravel()]
-    index = [names.index(v) if v in names else (int(v) if v.lstrip("-").isdigit() else -1) for v in labels]
-    present = [i for i in index if 0 <= i < len(names)]
-    if not present or t in present:
-        return t
-    return max(set(present), key=present.count)
+    return requested_target(model, data, None, "global") or 0
 
 
 def target_picker(model, data, scope: str, key: str) -> int | None:

@@ -280,7 +280,7 @@ def test_global_page_importance_and_curves_then_pin_and_report(gbt, table):
     _ok(at)
     assert len(at.get("vega_lite_chart")) == 1
     assert [b.label for b in at.get("download_button")][0] == "Download report"  # then Download PDF (Chromium)
-    # the sign-off is committed by its form, so the file behind the first press of Download carries it
+    # Save commits the typed sign-off (a Download press does the same, tests/browser/test_signoff_download.py)
     at.text_input(key="signoff-name").input("Ann Reviewer")
     at.selectbox(key="signoff-verdict").select("approved")
     at.text_area(key="signoff-note").input("numbers checked")

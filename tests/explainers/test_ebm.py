@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tabular_models import categorical_table, diabetes_gbr, wine, one_torch_thread  # noqa: F401
+from tabular_models import categorical_table, dataset, diabetes_gbr, wine, one_torch_thread  # noqa: F401
 
 import studio
 from studio.errors import StudioError
@@ -83,3 +83,17 @@ def test_ebm_needs_labels_and_checks_params(gbt, table):
     assert not info["ebm"].available and info["ebm_surrogate"].available
     with pytest.raises(StudioError, match="holdout"):
         studio.explain(gbt, table, "ebm_surrogate", params={"holdout": 0.99}, cache=False)
+
+
+def test_default_target_occurs_in_data_without_class_0_and_a_missing_class_is_named():
+    model, data = wine()
+    frame = data.frame.assign(target=np.asarray(data.y))
+    no_zero = dataset(frame[frame["target"] != 0])
+    params = SMALL | {"max_rows": 0, "max_rounds": 20, "interactions": 0}
+    exp = studio.explain(model, no_zero, "ebm", params=params, cache=False)
+    labels = np.asarray(no_zero.y).tolist()
+    assert exp.target == [max(set(labels), key=labels.count)] and exp.curves  # the most frequent class present
+    assert studio.explain(model, data, "ebm", params=params, cache=False).target == [0]  # class 0 when present
+    with pytest.raises(StudioError, match=r"class 0 does not occur .*: 1, 2\)") as err:
+        studio.explain(model, no_zero, "ebm", target=0, params=params, cache=False)
+    assert str(err.value).count(";") == 1
