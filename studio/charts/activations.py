@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS
+from studio.charts.base import compact, MAX_POINTS
 
 MAX_NEURONS = 64
 """At most this many neuron columns are drawn (the first in the chosen order; the title says so)."""
@@ -89,6 +89,7 @@ def graph_table(g, dead: dict | None = None):
                                    for n in g.nodes]} if dead else {}))
 
 
+@compact
 def matrix_chart(names: list, means: np.ndarray, neuron_names: list, order=None, dead=None, counts=None,
                  reduction: str = "", max_neurons: int = MAX_NEURONS, title: str = "Mean activation"):
     """Heatmap: rows (instances, subsets, classes) x neurons, colour = mean activation.
@@ -142,6 +143,7 @@ def matrix_chart(names: list, means: np.ndarray, neuron_names: list, order=None,
     )
 
 
+@compact
 def projection_chart(xy: np.ndarray, frame, colour: str, method: str, max_points: int = MAX_POINTS):
     """Scatter of a 2-D projection, coloured by ``colour`` (a column of ``frame``), with a brush and a point selection.
 

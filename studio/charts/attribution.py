@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.charts.base import (
+    compact,
     MAX_POINTS,
     METHOD_SCHEME,
     SIGN_DOMAIN,
@@ -118,6 +119,7 @@ def _scalar(v):
         return str(v)
 
 
+@compact
 def attribution_bars(explanations, row: int | None = None, order=None, top_k: int = 15, width: int | None = 220,
                      title: bool = True, unit: str | None = None):
     """Side-by-side signed bar charts, one per method, over the same features.
@@ -222,6 +224,7 @@ def shared_importance_order(explanations, top_k: int | None = 15) -> list[str]:
     return order if top_k is None else order[:top_k]
 
 
+@compact
 def importance_bars(explanations, top_k: int = 15, width: int | None = 220, order=None, unit: str = "importance",
                     title: bool = True):
     """Importance bars with a +-1 std whisker, one chart per method, shared order.
@@ -312,6 +315,7 @@ def method_color():
     return alt.Color("method:N", scale=alt.Scale(scheme=METHOD_SCHEME))
 
 
+@compact
 def comparison_bars(exp: Explanation, row: int, other_values, other_label: str, order=None, top_k: int = 15,
                     width: int = 260):
     """One method's attributions on ``row`` beside another set (a second row, or a subset's mean).

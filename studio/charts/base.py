@@ -96,3 +96,87 @@ def explained_output(exp, position: int = 0) -> str:
         return ""
     t = exp.target[min(position, len(exp.target) - 1)]
     return str(names[int(t)]) if t is not None and 0 <= int(t) < len(names) else ""
+
+
+# ---- compact numbers on every axis, legend and text label ------------------------------------------
+def number_format(values) -> str:
+    """A d3 number format for an axis (or legend, or text label) over ``values``, chosen from their magnitude.
+
+    ``"~s"`` (SI prefixes: ``150k``, ``2.5M``) when the largest finite |value| is 1e5 or more, else ``"~g"``
+    (six significant digits, trailing zeros dropped, exponent for tiny values: ``0.25``, ``1500``, ``-2e-11``).
+    Vega's default writes every tick with the decimals its step needs, so an axis over attributions of about
+    1e-11 read ``-0.00000000002``, too long to fit (d3-format, https://d3js.org/d3-format).
+    """
+    import numpy as np
+
+    a = np.asarray(values, dtype=object).ravel()
+    a = np.array([v for v in a if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)], float)
+    a = np.abs(a[np.isfinite(a)])
+    return "~s" if a.size and a.max() >= 1e5 else "~g"
+
+
+def compact_numbers(chart, data=None):
+    """Give every quantitative axis, legend and text label of ``chart`` (layers and concatenations included) that
+    has no format of its own the :func:`number_format` of its field's values; returns ``chart`` (changed in
+    place). ``data`` is the data inherited from an enclosing chart. Every chart builder in ``studio.charts``
+    passes its chart through this (:func:`compact`)."""
+    import pandas as pd
+    from altair.utils import parse_shorthand
+
+    own = chart._kwds.get("data") if hasattr(chart, "_kwds") else None
+    data = own if isinstance(own, pd.DataFrame) else data
+    for part in ("layer", "hconcat", "vconcat", "concat"):
+        for sub in (chart._kwds.get(part) or []) if hasattr(chart, "_kwds") else []:
+            if hasattr(sub, "_kwds"):
+                compact_numbers(sub, data)
+    spec = chart._kwds.get("spec") if hasattr(chart, "_kwds") else None
+    if spec is not None and hasattr(spec, "_kwds"):
+        compact_numbers(spec, data)
+    enc = chart._kwds.get("encoding") if hasattr(chart, "_kwds") else None
+    if data is None or enc is None or not hasattr(enc, "_kwds"):
+        return chart
+    for name in ("x", "y", "color", "text", "size"):
+        ch = enc._kwds.get(name)
+        if ch is None or not hasattr(ch, "_kwds"):
+            continue
+        kw = ch._kwds
+        short = kw.get("shorthand")
+        parsed = parse_shorthand(short) if isinstance(short, str) else {}
+        field = parsed.get("field", kw.get("field"))
+        kind = parsed.get("type", kw.get("type"))
+        if kind != "quantitative" or not isinstance(field, str) or field not in data.columns or parsed.get("aggregate"):
+            continue
+        fmt = number_format(data[field].to_numpy())
+        if name == "text":
+            if _unset(kw.get("format")):
+                ch.format = fmt
+            continue
+        guide = "legend" if name in ("color", "size") else "axis"
+        current = kw.get(guide)
+        if current is None:  # the chart asked for no axis / legend
+            continue
+        if _unset(current):
+            import altair as alt
+
+            setattr(ch, guide, (alt.Legend if guide == "legend" else alt.Axis)(format=fmt))
+        elif hasattr(current, "_kwds") and _unset(current._kwds.get("format")) and _unset(current._kwds.get("labelExpr")):
+            current.format = fmt
+    return chart
+
+
+def _unset(value) -> bool:
+    from altair.utils.schemapi import Undefined
+
+    return value is Undefined
+
+
+def compact(build):
+    """Decorator for a chart builder: its chart goes through :func:`compact_numbers` (None passes through)."""
+    import functools
+
+    @functools.wraps(build)
+    def wrapper(*args, **kwargs):
+        chart = build(*args, **kwargs)
+        return compact_numbers(chart) if chart is not None and hasattr(chart, "_kwds") else chart
+
+    return wrapper

@@ -8,9 +8,10 @@ here reads files or runs a model. Mean |attribution| importance is drawn by
 
 from __future__ import annotations
 
-from studio.charts.base import sample_note
+from studio.charts.base import compact, sample_note
 
 
+@compact
 def dependence_chart(points, feature: str, total: int, method: str = "shap", width: int | None = None, height: int = 340):
     """Attribution of ``feature`` against its value, one point per sampled row.
 
@@ -37,6 +38,7 @@ def dependence_chart(points, feature: str, total: int, method: str = "shap", wid
     )
 
 
+@compact
 def subset_chart(groups, column: str, features: list, top_k: int = 8, width: int | None = None):
     """Mean |attribution| per feature in each group of ``column`` (grouped bars, the top features overall).
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import MAX_POINTS, METHOD_SCHEME, SUBTITLE_COLOR, explained_output, short_label
+from studio.charts.base import compact, MAX_POINTS, METHOD_SCHEME, SUBTITLE_COLOR, explained_output, short_label
 from studio.explanation import Curve, Explanation
 
 MAX_ICE_LINES = 200
@@ -138,6 +138,7 @@ def missing_frame(pairs, centre: bool = True):
     return pd.DataFrame(rows, columns=["method", "kind", "label", "x", "y"])
 
 
+@compact
 def curve_chart(explanations, feature: str, centre: bool = True, width: int | None = 520, height: int = 300,
                 unit: str | None = None):
     """PDP (+ ICE lines), ALE and EBM shape of ``feature`` on one chart.
@@ -201,6 +202,7 @@ def curve_chart(explanations, feature: str, centre: bool = True, width: int | No
     return alt.hconcat(alt.layer(ice, avg), side).resolve_scale(y="shared", color="shared").properties(title=title)
 
 
+@compact
 def heatmap_chart(exp_or_curve, features=None, size: int = 260):
     """A two-feature surface (PDP, ALE or EBM interaction) as a heatmap.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.charts.base import label_axis, short_label, short_labels
+from studio.charts.base import compact, label_axis, short_label, short_labels
 
 MAX_CATEGORIES = 20
 
@@ -50,6 +50,7 @@ def distribution_chart(values, name: str = "", bins: int = 20, width: int = 160,
     return histogram_chart(frame, numeric, name, width, height, small)
 
 
+@compact
 def histogram_chart(frame, numeric: bool, name: str = "", width: int = 160, height: int = 60, small: bool = True):
     """The chart :func:`distribution_chart` draws, from counts already made (:func:`histogram_frame`'s frame,
     or :meth:`studio.data.large.LargeTable.histogram`'s, counted by DuckDB over every row)."""
@@ -76,6 +77,7 @@ def histogram_chart(frame, numeric: bool, name: str = "", width: int = 160, heig
     )
 
 
+@compact
 def class_balance_chart(labels, width: int = 320):
     """Bars of label counts (all labels counted; one bar per class).
 
@@ -105,6 +107,7 @@ def class_balance_chart(labels, width: int = 320):
     )
 
 
+@compact
 def confusion_chart(matrix, class_names, size: int = 280):
     """Confusion matrix heatmap (rows: true label, columns: prediction)."""
     import altair as alt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio.charts.base import compact
 from studio.explanation import Explanation
 
 
@@ -47,6 +48,7 @@ def rule_card(exp: Explanation, row: int | None = None) -> dict:
     }
 
 
+@compact
 def rule_chart(card: dict, width: int | None = 220):
     """Precision and coverage of a rule card as two bars on [0, 1], the rule's predicates as the title."""
     import altair as alt

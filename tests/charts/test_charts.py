@@ -187,3 +187,32 @@ def test_restyling_reads_the_cache_and_never_reruns(gbt, table, monkeypatch):
     again = studio.explain(gbt, table, "permutation_importance", params=params)
     assert len(calls) == 1 and again.cache == "hit"
     assert wide != narrow
+
+
+def test_every_quantitative_axis_gets_a_compact_format_chosen_from_the_magnitude():
+    from studio.charts.base import number_format
+
+    assert number_format([1e-11, -2e-11]) == "~g" and number_format([0.3, 2]) == "~g"
+    assert number_format([3.0, 2.5e6, np.nan]) == "~s" and number_format(["a", np.inf]) == "~g"
+    rng = np.random.default_rng(0)
+    tiny = _attr("shap", rng.normal(scale=1e-11, size=(1, 12)), [0])
+    huge = _attr("lime", rng.normal(scale=1e6, size=(1, 12)), [0])
+    spec = charts.attribution_bars([tiny, huge], row=0).to_dict()
+    formats = [u["encoding"]["x"]["axis"]["format"] for u in _layers(spec) if u["encoding"]["x"]["type"] == "quantitative"]
+    assert formats[:2] == ["~g", "~s"], formats
+    # the tick labels as drawn: exponents, never a run of zeros, and SI prefixes for millions
+    import re
+
+    import altair as alt
+    import pandas as pd
+    import vl_convert as vlc
+
+    from studio.charts.base import compact_numbers
+
+    ticks = re.findall(r"<text[^>]*>([^<]*)</text>", vlc.vegalite_to_svg(spec))
+    assert "1e-11" in ticks and "1M" in ticks and not any("0.000" in t for t in ticks), ticks
+    # an axis that states its own format keeps it; one asked to have no axis gets none
+    own = alt.Chart(pd.DataFrame({"a": [1e-9, 0.5], "b": [1e7, 2e7]})).mark_point().encode(
+        x=alt.X("a:Q", axis=alt.Axis(format="%")), y=alt.Y("b:Q", axis=None))
+    enc = compact_numbers(own).to_dict()["encoding"]
+    assert enc["x"]["axis"] == {"format": "%"} and enc["y"]["axis"] is None
