@@ -480,6 +480,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader left; stop quietly like other CLIs (Python docs, "SIGPIPE")
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail again
+        return 141
     except Exception as exc:  # an unexpected failure still gets one line
         if debug:
             raise

@@ -130,3 +130,15 @@ def test_unknown_card_fields_are_one_warning_line_each_and_the_run_goes_on(tmp_p
     assert len(lines) == 2 and all(line.startswith("warning: model card ") for line in lines), lines
     assert "did you mean 'class_names'?" in out.stderr and "UserWarning" not in out.stderr
     assert {m["name"] for m in json.loads(out.stdout)} >= {"shap", "pdp"}
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly():
+    """``python -m studio methods | head -3``: the closed pipe is not an "unexpected BrokenPipeError"."""
+    code = ("import sys; from studio import cli; "
+            "cli.cmd_methods = lambda args: [print('m' * 99) for _ in range(20_000)] and 0; "
+            "sys.exit(cli.main(['methods']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"mmm")
+    proc.stdout.close()  # as head does after its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == "", err
