@@ -202,6 +202,14 @@ def _read_source(source, name):
         _check_model_size(len(source), str(name))
         return bytes(source), str(name), None
     path = Path(source)
+    if path.is_dir():  # a folder holding one model file (e.g. model.onnx beside model.onnx.data and its card)
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES
+                       and not p.name.lower().endswith(".card.json"))
+        if len(found) != 1:
+            listed = ", ".join(p.name for p in found[:5]) or "none"
+            raise StudioError(f"{str(path)!r} is a folder holding {len(found)} model files ({listed}); point at the "
+                              "model file itself")
+        path = found[0]
     if not path.is_file():
         raise StudioError(f"model file {str(path)!r} was not found; check the path")
     _check_model_size(path.stat().st_size, path.name)
@@ -1023,6 +1031,10 @@ def _load_pickle(data, name, card, fingerprint, trust_pickle):
 
 def _check_card_against_model(model: Model) -> None:
     card = model.card
+    native = model._native_kind()
+    if card.modality is not None and native is not None and card.modality != native:
+        raise StudioError(f"the card's 'modality' is {card.modality!r} but the model takes {native} input; fix the "
+                          "card's 'modality' or remove it")
     if isinstance(model, BoosterModel):
         _check_card_against_booster(model)
         return
