@@ -32,16 +32,21 @@ def _headings(html: str) -> list:
     import html as html_lib
     import re
 
+    page = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S | re.I)  # the inlined libraries' own code
     return [" ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", h)).split())
-            for h in re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", html, flags=re.S)]
+            for h in re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", page, flags=re.S)]
 
 
 def _same_headings(html: str, pdf_path) -> None:
-    """Every heading of the HTML report is in the PDF's text (pypdf's extraction), in the same order."""
+    """Every heading of the HTML report is in the PDF's text (pypdf's extraction; NFKC undoes the ligatures the
+    print fonts use, "ﬀ" for "ff"), in the same order."""
+    import unicodedata
+
     from pypdf import PdfReader
 
     text = " ".join(" ".join((page.extract_text() or "").split()) for page in PdfReader(pdf_path).pages)
-    heads = _headings(html)
+    text = unicodedata.normalize("NFKC", text)
+    heads = [unicodedata.normalize("NFKC", h) for h in _headings(html)]
     assert len(heads) >= 6 and "Summary" in heads, heads
     at = 0
     for head in heads:
