@@ -236,7 +236,11 @@ def test_global_effects_of_one_feature_on_one_chart_with_ebm_and_heatmaps(gbt, t
     assert all(set(c.columns) == {"verdict", "check", "value", "threshold", "meaning"} for c in checks)
 
 
-def test_cost_over_budget_asks_first(gbt, table):
+def test_cost_over_budget_asks_first(gbt, table, monkeypatch, isolated_cache):
+    from studio import cost
+
+    monkeypatch.setattr(cost, "_MEMO", {})  # a synthetic clock: 10 us per row, so the test does not depend on load
+    monkeypatch.setattr(cost, "calibrate", lambda *a, **k: cost.Calibration(forward=(0.0, 1e-5)))
     at = _app(gbt, table)
     at.switch_page("pages/global.py").run()
     at.multiselect(key="global-methods").set_value(["permutation_importance"]).run()
