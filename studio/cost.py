@@ -231,14 +231,26 @@ def _read(path, key: dict):
 
 
 def _write(path, key: dict, value) -> None:
-    """Store ``value`` under ``key`` at ``path`` atomically (a read-only cache folder: measured again next time)."""
+    """Store ``value`` under ``key`` at ``path`` atomically, through a private temporary file of its own (several
+    sessions' threads may refine one calibration at once); a read-only cache folder: measured again next time."""
+    import tempfile
+
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "value": value}, default=str))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"key": key, "value": value}, default=str))
         os.replace(tmp, path)
+        tmp = None
     except OSError:
         pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def shared_timing(model, data, backward: bool = False, device: str = "cpu") -> Timing:
