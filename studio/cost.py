@@ -361,15 +361,26 @@ def calibrate(explainer, model, data, params: dict, device: str = "cpu") -> Cali
         counts = run_cost(explainer, model, data, p, len(rows or []))
         runs.append({"params": p, "rows": len(rows or []), "cost": counts.to_dict(), "seconds": seconds})
     cal.probes = runs
-    (u0, o0), (u1, o1) = [(r["cost"]["own"], r["seconds"] - cal.model_seconds(Cost.from_dict(r["cost"])))
-                          for r in runs]
-    o0, o1 = max(o0, 0.0), max(o1, 0.0)
-    if u1 > 1.2 * u0 and o1 > o0:
-        slope = (o1 - o0) / (u1 - u0)
-        cal.own = (max(o0 - slope * u0, 0.0), slope)
-    else:  # equal units, or timing noise over a difference too small to see: a fixed cost per run
-        cal.own = ((o0 + o1) / 2, 0.0)
+    cal.own = own_fit([(r["cost"]["own"], r["seconds"] - cal.model_seconds(Cost.from_dict(r["cost"])))
+                       for r in runs])
     return cal
+
+
+def own_fit(probes) -> tuple:
+    """The method's own seconds per run and per unit, ``(c, d)``, from two probes' ``(units, own seconds)``.
+
+    The line through both probes, with its slope at most the smaller of the probes' own seconds per unit: a
+    fixed part is never negative, so ``c + d u = o`` gives ``d <= o / u`` for every probe. Without that bound a
+    probe slowed by another process (a 5x spike on the larger one) became a slope that a run 6x larger
+    multiplied (lime on the CNN: estimated 14 s, took 1.3 s); with it the spike goes to the fixed part. Equal
+    units, or a difference lost in timing noise: a fixed cost per run.
+    """
+    (u0, o0), (u1, o1) = probes
+    o0, o1 = max(o0, 0.0), max(o1, 0.0)
+    if u1 > 1.2 * u0 and o1 > o0 and u0 > 0:
+        slope = min((o1 - o0) / (u1 - u0), o0 / u0, o1 / u1)
+        return (max(((o0 - slope * u0) + (o1 - slope * u1)) / 2, 0.0), slope)
+    return ((o0 + o1) / 2, 0.0)
 
 
 # ---- estimates ---------------------------------------------------------------------------------

@@ -312,3 +312,15 @@ def test_one_model_timing_serves_every_method(gbt, table, monkeypatch, isolated_
     cost.calibrated(ice, gbt, table, ice.params.validate({"max_rows": 20}))
     assert timed == [False]
     assert len(list((isolated_cache / "calibration" / "models").glob("*.json"))) == 1
+
+
+def test_own_work_fit_does_not_multiply_a_spike():
+    """The method's own seconds per unit from two probes: exact on a clean line, and a probe slowed by other
+    processes goes to the fixed part instead of a slope that a larger run multiplies."""
+    from studio.cost import own_fit
+
+    assert own_fit([(50, 0.1 + 50 * 2e-3), (100, 0.1 + 100 * 2e-3)]) == pytest.approx((0.1, 2e-3))
+    c, d = own_fit([(50, 0.05), (100, 0.5)])  # 1 ms per unit, then a 5x spike on the larger probe
+    assert d == pytest.approx(1e-3) and c + 600 * d < 1.0  # not 0.009 per unit, 5.4 s at 600 units
+    assert own_fit([(1, 0.2), (1, 0.4)]) == pytest.approx((0.3, 0.0))  # equal units: a fixed cost
+    assert own_fit([(1, 0.4), (2, 0.2)]) == pytest.approx((0.3, 0.0))  # the larger probe faster: noise
