@@ -279,21 +279,21 @@ def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: 
 
 
 def measure_pending(model, data, plans) -> None:
-    """Calibrate the methods :func:`plan_runs` left ``pending``, AFTER the page is drawn (call it last): the page
-    shows "measuring…" meanwhile and stays usable; then rerun once, so the estimates fill in. A calibration that
-    fails is remembered for the session (the plan then says why), so it is not retried on every rerun."""
+    """Calibrate the first method :func:`plan_runs` left ``pending``, AFTER the page is drawn (call it last): the
+    page shows "measuring…" meanwhile; then rerun, so its estimate fills in and the next pending method is
+    measured on that run (one method per run: a click waits for one calibration at most, not all of them). A
+    calibration that fails is remembered for the session (the plan then says why), so it is not retried on every
+    rerun."""
     pending = [p for p in plans if p.pending]
     if not pending:
         return
+    p = pending[0]
     device = _device(model)
-    failed = st.session_state.setdefault(_FAILED, {})
-    for p in pending:
-        explainer = registry.get(p.info.name, data.kind)
-        try:
-            calibrated(explainer, model, data, p.params, device)
-        except Exception as exc:  # noqa: BLE001 -- shown on the rerun as "cost not estimated"
-            failed[_calibration_id(model, p.info, p.params, device)] = (
-                str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {str(exc)[:200]}")
+    try:
+        calibrated(registry.get(p.info.name, data.kind), model, data, p.params, device)
+    except Exception as exc:  # noqa: BLE001 -- shown on the rerun as "cost not estimated"
+        st.session_state.setdefault(_FAILED, {})[_calibration_id(model, p.info, p.params, device)] = (
+            str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {str(exc)[:200]}")
     st.rerun()
 
 

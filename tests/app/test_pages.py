@@ -426,8 +426,9 @@ def test_first_estimate_never_holds_up_the_page(gbt, table, monkeypatch, isolate
         raise RuntimeError("probe failed")
 
     monkeypatch.setattr(cost, "calibrate", broken)
-    at.multiselect(key="global-methods").set_value(["ale", "pdp"]).run()
+    at.multiselect(key="global-methods").set_value(["ale", "pdp", "ice"]).run()
     _ok(at)
     at.run()
-    assert calls == ["ale", "pdp"]  # tried once
-    assert any(c.startswith("pdp: cost not estimated") and "probe failed" in c for c in _captions(at)), _captions(at)
+    assert calls == ["ale", "pdp", "ice"]  # one per rerun, each tried once
+    for method in ("pdp", "ice"):
+        assert any(c.startswith(f"{method}: cost not estimated") and "probe failed" in c for c in _captions(at))
