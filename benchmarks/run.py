@@ -64,8 +64,8 @@ _SMALL_COLD = (
     "had a cold time under 50 ms"
 )
 FIXES = (
-    (r", (image CNN sample|resnet18 224x224)", "an overestimate of a run that takes well under a second (CNN) or a few calls (resnet18, one image): the calibration's timed calls and probe runs happened minutes before the timed run while other sessions loaded the 2 cores (load average 5 to 10; resnet18's calibration took 27-44 s), and the best of a few repeats still kept a loaded moment",
-     "refine the calibration from the runs themselves (each finished run's counts and seconds update the coefficients, so one loaded moment is outweighed), or calibrate on an idle machine; the counts are exact (tests/test_cost.py), so the misses are in the seconds per count"),
+    (r", (image CNN sample|resnet18 224x224|tabular sample|held-out random forest)", "run-to-run noise of short runs on the shared 2 cores: the same run, repeated seconds apart, took from 0.1 to 1.2 s (model_randomisation on the CNN) at load 5-7; the estimate follows the one refining run before it, and the measured median of 3 caught another moment (the first estimate, from the calibration alone, is in the note)",
+     "more finished runs: the estimate is the median of the last 8 runs' ratios, so from the third run one odd run no longer moves it; a load-aware estimate (CPU seconds x the share of a core the process gets now) would remove most of what is left"),
     (r"^grad_cam vs captum", "the studio's extra pass: the predicted class of the rows (the direct call is handed "
      "the targets), on a small CNN where one pass is a large share of the work; see the note for the hit-path "
      "bookkeeping alone", _PREDICTED_CLASS),

@@ -48,8 +48,9 @@ if chosen:
                 params[info.name] = ui.param_widgets(info, data, key="global",
                                                      overrides=global_views.feature_overrides(info, feature, pair))
 budget = ui.budget_input("global-budget")
-plans = ui.plan_runs(model, data, chosen_global, params, n_rows=0, budget=budget, target=target)
-row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), budget=budget, target=target)
+plans = ui.plan_runs(model, data, chosen_global, params, n_rows=0, budget=budget, target=target, measure=False)
+row_plans = ui.plan_runs(model, data, over_rows, params, n_rows=len(shap_rows), budget=budget, target=target,
+                         measure=False)  # first calibrations wait until the page is drawn (measure_pending, last)
 ui.show_plans(plans + row_plans, key="global")
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
@@ -62,3 +63,4 @@ else:
     global_views.render_global(results, feature, pair, data)
 
 render_batch_section()  # summaries of a whole-dataset batch run (issue 18)
+ui.measure_pending(model, data, plans + row_plans)  # last: a first estimate's timing never holds up the page

@@ -67,7 +67,8 @@ elif compare == "a subset's mean":
 
 # the class explained for the comparison is the instance's, so the bars are comparable
 explained_class = target if target is not None else (int(output[row].argmax()) if model.is_classifier else None)
-plans = ui.plan_runs(model, data, chosen, params, n_rows=1 + len(other_rows), budget=budget, target=target)
+plans = ui.plan_runs(model, data, chosen, params, n_rows=1 + len(other_rows), budget=budget, target=target,
+                     measure=False)  # first calibrations wait until the page is drawn (measure_pending, last)
 ui.show_plans(plans, key="local")
 
 if st.button("Run explainers", type="primary", disabled=not chosen):
@@ -97,3 +98,4 @@ else:
                     st.altair_chart(charts.comparison_bars(mine, row, np.asarray(theirs.values).mean(axis=0), other_label))
         elif chosen:
             st.caption("Press Run explainers to compute the comparison.")
+ui.measure_pending(model, data, plans)  # last: a first estimate's timing never holds up the page

@@ -391,6 +391,7 @@ def explain(
             hit = stored.copy()
             hit.cache = "hit"
             return hit
+    begun = time.perf_counter()  # the run as an estimate counts it: the predicted-class pass included
     targets = row_targets(model, data, wanted, rows, explainer.scope)
     ctx = Context(
         rows=rows, targets=targets, device=device, on_progress=progress,
@@ -436,4 +437,17 @@ def explain(
         result.provenance["data_notes"] = list(data.notes)
     if store is not None:
         store.put_decoded(key, result.copy(), Explanation.to_bytes)
+    _refine_estimates(explainer, model, data, valid, rows, wanted, device, time.perf_counter() - begun)
     return result
+
+
+def _refine_estimates(explainer, model, data, params, rows, target, device, seconds) -> None:
+    """A finished run's seconds refine the method's cost calibration, when there is one (:func:`studio.cost.
+    record_run`); never a reason for the run to fail."""
+    from studio.cost import record_run
+
+    try:
+        record_run(explainer, model, data, params, len(rows or []) if explainer.scope == "local" else 0, seconds,
+                   target, device)
+    except Exception:  # noqa: BLE001 -- a read-only cache folder, a worker gone: the estimate stays as it was
+        pass

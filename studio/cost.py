@@ -8,11 +8,19 @@ tree SHAP, rows x terms x bags for an EBM fit). :func:`estimate` turns those cou
 
 with coefficients measured here at first use (:func:`calibrate`):
 
-- ``a_f, b_f`` (``a_g, b_g``): one 1-row and one batched model call of the shape the method uses (forward, or
-  forward+backward), timed where the model runs: in its sandboxed worker for a loaded file;
-- ``c, d``: two small runs of the method itself (after a warm-up run that imports its libraries), whose time
-  beyond their model calls is the method's own work: the fixed part ``c`` (including the studio's overhead per
-  run) and the part per unit ``d``.
+- ``a_f, b_f`` (``a_g, b_g``): one 1-row and one batched model call (forward, or forward+backward), timed where
+  the model runs (in its sandboxed worker for a loaded file), ONCE per model and device: every method's
+  calibration reuses it (:func:`shared_timing`, ``calibration/models/`` in the cache folder);
+- ``c, d``: two tiny runs of the method itself (after a warm-up run that imports its libraries), each the
+  shortest of up to five repeats when short, whose time beyond their model calls is the method's own work: the
+  fixed part ``c`` (including the studio's overhead per run) and the part per unit ``d``.
+
+Every finished run refines its method's estimate (:func:`record_run`): the calibration keeps the last
+:data:`RUNS_KEPT` runs' measured / estimated seconds, and estimates are multiplied by the geometric median of
+those ratios. A real run is a better witness of the next real run than the tiny probes are: a calibration
+taken at a loaded moment, or a cost the probes do not exercise (a TorchScript graph compiled again for a new
+batch shape, a method's refinement loop), is corrected by the first run, and from the third run on one odd run
+(a spike of other sessions' load) no longer moves the estimate.
 
 Per-model constants (trees and leaves, layers, pixels) are in the coefficients, as the calibration is kept per
 model fingerprint, method and device (``calibration/`` in the studio's cache folder). Nobody should start a
@@ -33,10 +41,14 @@ from studio.explainers.base import Cost, batched
 
 SAMPLE_PARAMS = ("max_rows", "n_samples", "num_samples", "nsamples", "max_evals", "n_repeats", "n_steps")
 """Parameters that set how much a method samples, tried in this order when fitting a budget."""
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 """Bump when the cost models or the calibration change: older calibrations are measured again."""
 TIMING_CAP = {"tabular": 4096, "image": 8}
-"""Most rows of the batched timing call (larger calls are extrapolated linearly)."""
+"""Rows of the batched timing call (at most; larger calls are extrapolated linearly)."""
+RUNS_KEPT = 8
+"""Finished runs whose measured / estimated seconds refine a calibration (:func:`record_run`)."""
+REFINE_LIMIT = 20.0
+"""The most the finished runs may scale a calibration's estimates, up or down."""
 
 
 def _best(call, repeats: int, enough: float = 0.0, most: int = 7) -> float:
@@ -145,16 +157,35 @@ class Calibration:
         The method's own seconds per run and per unit of its own work.
     probes : list of dict
         The calibration runs: parameters, rows, counts and seconds (for the record).
+    runs : list of list
+        The last :data:`RUNS_KEPT` finished runs as ``[estimated seconds before refinement, measured seconds]``
+        (:func:`record_run`).
     """
 
     forward: tuple = (0.0, 0.0)
     backward: tuple = (0.0, 0.0)
     own: tuple = (0.0, 0.0)
     probes: list = field(default_factory=list)
+    runs: list = field(default_factory=list)
 
     def seconds(self, cost: Cost) -> float:
-        """Estimated seconds of a run with these counts."""
+        """Estimated seconds of a run with these counts: :meth:`base_seconds` x :attr:`refinement`."""
+        return self.base_seconds(cost) * self.refinement
+
+    def base_seconds(self, cost: Cost) -> float:
+        """Seconds from the calibration's coefficients alone (before the finished runs refine them)."""
         return float(self.model_seconds(cost) + self.own[0] + self.own[1] * cost.own)
+
+    @property
+    def refinement(self) -> float:
+        """The factor the finished runs put on the coefficients: the geometric median of the kept runs' measured
+        / estimated seconds (1 before any run; the geometric mean of the middle two for an even count), within
+        [1/:data:`REFINE_LIMIT`, :data:`REFINE_LIMIT`]."""
+        ratios = [m / e for e, m in self.runs if e > 0 and m > 0]
+        if not ratios:
+            return 1.0
+        factor = float(np.exp(np.median(np.log(ratios))))
+        return min(max(factor, 1 / REFINE_LIMIT), REFINE_LIMIT)
 
     def model_seconds(self, cost: Cost) -> float:
         return float(self.forward[0] * cost.calls + self.forward[1] * cost.rows
@@ -162,11 +193,12 @@ class Calibration:
 
     def to_dict(self) -> dict:
         return {"forward": list(self.forward), "backward": list(self.backward), "own": list(self.own),
-                "probes": self.probes, "version": CALIBRATION_VERSION}
+                "probes": self.probes, "runs": self.runs, "version": CALIBRATION_VERSION}
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls(tuple(d["forward"]), tuple(d["backward"]), tuple(d["own"]), list(d.get("probes", [])))
+        return cls(tuple(d["forward"]), tuple(d["backward"]), tuple(d["own"]), list(d.get("probes", [])),
+                   [list(r) for r in d.get("runs", [])])
 
 
 _MEMO: dict = {}
@@ -180,36 +212,114 @@ def calibration_key(explainer, model, data, params: dict, device: str) -> dict:
             "remote": bool(getattr(model, "remote", False)), "choices": choices, "version": CALIBRATION_VERSION}
 
 
-def _path(key: dict):
+def _path(key: dict, folder: str = ""):
     from studio.cache import default_dir
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
-    return default_dir() / "calibration" / f"{digest}.json"
+    return default_dir() / "calibration" / folder / f"{digest}.json"
+
+
+def _read(path, key: dict):
+    """The value stored at ``path`` under ``key``, or None (missing, unreadable, or another key's)."""
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("key") == json.loads(json.dumps(key, default=str)):
+            return stored["value"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def _write(path, key: dict, value) -> None:
+    """Store ``value`` under ``key`` at ``path`` atomically, through a private temporary file of its own (several
+    sessions' threads may refine one calibration at once); a read-only cache folder: measured again next time."""
+    import tempfile
+
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"key": key, "value": value}, default=str))
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def shared_timing(model, data, backward: bool = False, device: str = "cpu") -> Timing:
+    """The model's seconds per call and per row (:func:`call_timing` on a :data:`TIMING_CAP`-row batch), measured
+    once per model, input shape, device and direction and kept (in memory and under ``calibration/models/``):
+    every method's calibration on this model reuses it."""
+    key = {"model": model.fingerprint, "data_kind": data.kind, "shape": list(np.shape(data.x)[1:]),
+           "device": device, "remote": bool(getattr(model, "remote", False)), "backward": bool(backward),
+           "version": CALIBRATION_VERSION}
+    path = _path(key, "models")
+    if str(path) not in _MEMO:
+        value = _read(path, key)
+        if value is None:
+            t = call_timing(model, data, TIMING_CAP.get(data.kind, 64), backward=backward)
+            value = [t.per_call, t.per_row]
+            _write(path, key, value)
+        _MEMO[str(path)] = Timing(*value)
+    return _MEMO[str(path)]
+
+
+def _stored_calibration(explainer, model, data, params: dict, device: str):
+    """``(path, key, Calibration or None)``: the calibration remembered in memory or in the cache folder."""
+    key = calibration_key(explainer, model, data, params, device)
+    path = _path(key)
+    if str(path) in _MEMO:
+        return path, key, _MEMO[str(path)]
+    value = _read(path, key)
+    try:
+        cal = Calibration.from_dict(value) if value is not None else None
+    except (KeyError, TypeError, ValueError):
+        cal = None
+    if cal is not None:
+        _MEMO[str(path)] = cal
+    return path, key, cal
+
+
+def is_calibrated(explainer, model, data, params: dict, device: str = "cpu") -> bool:
+    """Whether an estimate of this model, method and device is ready without measuring anything."""
+    return _stored_calibration(explainer, model, data, params, device)[2] is not None
 
 
 def calibrated(explainer, model, data, params: dict, device: str = "cpu") -> Calibration:
     """The calibration of this model, method and device: remembered (in memory, then in the cache folder), or
     measured now by :func:`calibrate` and stored."""
-    key = calibration_key(explainer, model, data, params, device)
-    path = _path(key)
-    if str(path) in _MEMO:
-        return _MEMO[str(path)]
-    cal = None
-    try:
-        stored = json.loads(path.read_text())
-        if stored.get("key") == json.loads(json.dumps(key, default=str)):
-            cal = Calibration.from_dict(stored["calibration"])
-    except (OSError, ValueError, KeyError, TypeError):
-        cal = None
+    path, key, cal = _stored_calibration(explainer, model, data, params, device)
     if cal is None:
         cal = calibrate(explainer, model, data, params, device)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": key, "calibration": cal.to_dict()}, default=str))
-            os.replace(tmp, path)
-        except OSError:  # a read-only cache folder: calibrate again next time
-            pass
+        _write(path, key, cal.to_dict())
+        _MEMO[str(path)] = cal
+    return cal
+
+
+def record_run(explainer, model, data, params: dict, n_rows: int, seconds: float, target=None,
+               device: str = "cpu") -> Calibration | None:
+    """Refine the method's calibration with one finished run: its estimate from the coefficients alone and its
+    measured ``seconds`` join :attr:`Calibration.runs` (the last :data:`RUNS_KEPT`), kept in memory and in the
+    cache folder, so the next estimate carries :attr:`Calibration.refinement`.
+
+    Called by :func:`studio.explain` after every computed run (not cache hits). Measures nothing and calibrates
+    nothing: a method never estimated on this model is left alone. Returns the refined calibration, or None.
+    """
+    path, key, cal = _stored_calibration(explainer, model, data, params, device)
+    if cal is None or not seconds > 0:
+        return None
+    base = cal.base_seconds(run_cost(explainer, model, data, params, n_rows, target))
+    if not base > 0:
+        return None
+    cal.runs = (cal.runs + [[float(base), float(seconds)]])[-RUNS_KEPT:]
+    _write(path, key, cal.to_dict())
     _MEMO[str(path)] = cal
     return cal
 
@@ -217,23 +327,23 @@ def calibrated(explainer, model, data, params: dict, device: str = "cpu") -> Cal
 def calibrate(explainer, model, data, params: dict, device: str = "cpu") -> Calibration:
     """Measure the coefficients of :class:`Calibration` for ``explainer`` on ``model``.
 
-    1. The model calls: a 1-row and a batched call of the size the method's calls have at ``params`` (at most
-       :data:`TIMING_CAP` rows), forward and, for gradient methods, forward+backward, where the model runs.
-    2. The method's own work: its two probe runs (:meth:`Explainer.probe_params`, after one untimed warm-up
-       run) through :func:`studio.explain` with the cache off; each run's time beyond its model calls, fitted as
-       a fixed part plus a part per unit of own work (a fixed part only when the probes' units are equal).
+    1. The model calls: :func:`shared_timing`, forward and, for gradient methods, forward+backward (measured at
+       the first calibration of the model, reused by every other method's).
+    2. The method's own work: its two tiny probe runs (:meth:`Explainer.probe_params`, after one untimed warm-up
+       run) through :func:`studio.explain` with the cache off, each the shortest of up to five repeats while they
+       take under half a second together; each run's time beyond its model calls, fitted as a fixed part plus a
+       part per unit of own work (a fixed part only when the probes' units are equal).
     """
     import studio
 
     n_rows = 1 if explainer.scope == "local" else 0
     shape = run_cost(explainer, model, data, params, n_rows)
-    cap = TIMING_CAP.get(data.kind, 64)
     cal = Calibration()
     if shape.calls:
-        t = call_timing(model, data, min(cap, max(2, shape.rows // max(1, shape.calls))))
+        t = shared_timing(model, data, False, device)
         cal.forward = (t.per_call, t.per_row)
     if shape.grad_calls:
-        t = call_timing(model, data, min(cap, max(2, shape.grad_rows // max(1, shape.grad_calls))), backward=True)
+        t = shared_timing(model, data, True, device)
         cal.backward = (t.per_call, t.per_row)
     runs = []
     for k in (None, 0, 1):  # None: a warm-up (library imports, JIT compilation, lazy model state), not timed
@@ -247,19 +357,30 @@ def calibrate(explainer, model, data, params: dict, device: str = "cpu") -> Cali
         if k is None:
             run()
             continue
-        seconds = _best(run, 2 if explainer.scope == "local" else 1, enough=1.0, most=3)
+        seconds = _best(run, 1, enough=0.5, most=5)
         counts = run_cost(explainer, model, data, p, len(rows or []))
         runs.append({"params": p, "rows": len(rows or []), "cost": counts.to_dict(), "seconds": seconds})
     cal.probes = runs
-    (u0, o0), (u1, o1) = [(r["cost"]["own"], r["seconds"] - cal.model_seconds(Cost.from_dict(r["cost"])))
-                          for r in runs]
-    o0, o1 = max(o0, 0.0), max(o1, 0.0)
-    if u1 > 1.2 * u0 and o1 > o0:
-        slope = (o1 - o0) / (u1 - u0)
-        cal.own = (max(o0 - slope * u0, 0.0), slope)
-    else:  # equal units, or timing noise over a difference too small to see: a fixed cost per run
-        cal.own = ((o0 + o1) / 2, 0.0)
+    cal.own = own_fit([(r["cost"]["own"], r["seconds"] - cal.model_seconds(Cost.from_dict(r["cost"])))
+                       for r in runs])
     return cal
+
+
+def own_fit(probes) -> tuple:
+    """The method's own seconds per run and per unit, ``(c, d)``, from two probes' ``(units, own seconds)``.
+
+    The line through both probes, with its slope at most the smaller of the probes' own seconds per unit: a
+    fixed part is never negative, so ``c + d u = o`` gives ``d <= o / u`` for every probe. Without that bound a
+    probe slowed by another process (a 5x spike on the larger one) became a slope that a run 6x larger
+    multiplied (lime on the CNN: estimated 14 s, took 1.3 s); with it the spike goes to the fixed part. Equal
+    units, or a difference lost in timing noise: a fixed cost per run.
+    """
+    (u0, o0), (u1, o1) = probes
+    o0, o1 = max(o0, 0.0), max(o1, 0.0)
+    if u1 > 1.2 * u0 and o1 > o0 and u0 > 0:
+        slope = min((o1 - o0) / (u1 - u0), o0 / u0, o1 / u1)
+        return (max(((o0 - slope * u0) + (o1 - slope * u1)) / 2, 0.0), slope)
+    return ((o0 + o1) / 2, 0.0)
 
 
 # ---- estimates ---------------------------------------------------------------------------------
@@ -308,7 +429,10 @@ def estimate(explainer, model, data, params: dict, n_rows: int, budget: float | 
         Seconds allowed.
     fit : bool
         Halve the sampling parameters (:data:`SAMPLE_PARAMS`, never below
-        their declared low bound) until the estimate fits the budget.
+        their declared ``fit_low`` nor ``low``: the smallest size that still
+        gives a useful result) until the estimate fits the budget. The note
+        says what was cut (``max_rows 5,000 -> 625``) or, when even the
+        smallest useful sizes do not fit, which floors held and why.
     calibration : Calibration, optional
         Default: :func:`calibrated` (measured at first use, then remembered).
     target : int, optional
@@ -335,24 +459,30 @@ def estimate(explainer, model, data, params: dict, n_rows: int, budget: float | 
     if not fit:
         return made(evals, secs, params, False, f"about {human(secs)}, over the budget of {human(budget)}")
     declared = {p.name: p for p in explainer.params.params}
-    changed = []
+    changed, floors = [], []
     for name in SAMPLE_PARAMS:
         if name == "max_rows" and params.get(name) == 0:  # 0 means every row: start from the data size
             params[name] = len(data)
         if name not in declared or not isinstance(params.get(name), (int, np.integer)) or params[name] <= 0:
             continue
-        low = max(int(declared[name].low or 1), 1)
+        p = declared[name]
+        low = max(int(p.low or 1), int(p.fit_low or 1), 1)
+        was = params[name]
         while secs > budget and params[name] > low:
             params[name] = max(low, params[name] // 2)
             evals, secs = cost(params)
-        changed.append(f"{name}={params[name]}")
+        if params[name] != was:
+            changed.append(f"{name} {was:,} -> {params[name]:,}")
+        if secs > budget and p.fit_low and params[name] <= low:
+            floors.append(f"{name} is not cut below {low:,}" + (f": {p.fit_why}" if p.fit_why else ""))
         if secs <= budget:
             break
     if secs <= budget:
         return made(evals, secs, params, True, "reduced to fit the budget: " + ", ".join(changed))
+    why = f" ({'; '.join(floors)})" if floors else ""
     return made(evals, secs, params, False,
-                f"about {human(secs)} even at the smallest sample sizes, over the budget of {human(budget)}; "
-                "raise the budget or explain fewer rows")
+                f"about {human(secs)} even at the smallest useful sample sizes{why}, over the budget of "
+                f"{human(budget)}; raise the budget or explain fewer rows")
 
 
 def human(seconds: float) -> str:

@@ -127,17 +127,49 @@ def test_estimate_is_counts_times_calibrated_seconds(gbt, table):
 
 def test_sample_sizes_are_halved_until_the_budget_fits(gbt, table):
     pi = registry.get("permutation_importance", "tabular")
-    params = pi.params.validate({"n_repeats": 5, "max_rows": 400})
-    cal = Calibration(forward=(0.0, 1e-3))  # 1 ms per row: 400 rows x 152 calls = 61 s
-    est = estimate(pi, gbt, table, params, 0, budget=10.0, fit=True, calibration=cal)
-    # 400 -> 200 -> 100 -> 50 rows (7.6 s)
-    assert est.fits and est.params["max_rows"] == 50 and est.params["n_repeats"] == 5 and "max_rows=50" in est.note
-    assert est.seconds == pytest.approx(50 * 152 * 1e-3)
+    params = pi.params.validate({"n_repeats": 5, "max_rows": 800})
+    cal = Calibration(forward=(0.0, 1e-3))  # 1 ms per row: 800 rows x 152 calls = 122 s
+    est = estimate(pi, gbt, table, params, 0, budget=40.0, fit=True, calibration=cal)
+    # 800 -> 400 -> 200 rows (30 s)
+    assert est.fits and est.params["max_rows"] == 200 and est.params["n_repeats"] == 5
+    assert "max_rows 800 -> 200" in est.note and "n_repeats" not in est.note
+    assert est.seconds == pytest.approx(200 * 152 * 1e-3)
     refused = estimate(pi, gbt, table, params, 0, budget=10.0, calibration=cal)
     assert not refused.fits and "over the budget" in refused.note
     slow = estimate(pi, gbt, table, pi.params.validate({"n_repeats": 1, "max_rows": 1}), 0, budget=1.0, fit=True,
                     calibration=Calibration(forward=(10.0, 0.0)))
-    assert not slow.fits and "even at the smallest sample sizes" in slow.note
+    assert not slow.fits and "even at the smallest useful sample sizes" in slow.note
+
+
+def test_cut_to_fit_keeps_each_method_useful_and_says_why(gbt, table):
+    """Cutting to fit a budget never takes a sample size below the method's useful minimum (``fit_low``: permutation
+    importance keeps 200 rows for its score and 2 shuffles for its spread), cuts the next size instead, and when
+    even the minimums do not fit it says which held and why; sizes the user set below a minimum stay as set."""
+    pi = registry.get("permutation_importance", "tabular")
+    declared = {p.name: p for p in pi.params.params}
+    assert declared["max_rows"].fit_low == 200 and declared["n_repeats"].fit_low == 2
+    params = pi.params.validate({"n_repeats": 5, "max_rows": 0})  # every row (569)
+    cal = Calibration(forward=(0.0, 1e-3))
+    est = estimate(pi, gbt, table, params, 0, budget=15.0, fit=True, calibration=cal)
+    # rows 569 -> 284 -> 200 (30 s: the floor), then shuffles 5 -> 2 (62 calls x 200 rows = 12.4 s)
+    assert est.fits and (est.params["max_rows"], est.params["n_repeats"]) == (200, 2), est.params
+    assert est.note == "reduced to fit the budget: max_rows 569 -> 200, n_repeats 5 -> 2"
+    floors = estimate(pi, gbt, table, params, 0, budget=5.0, fit=True, calibration=cal)
+    assert not floors.fits and (floors.params["max_rows"], floors.params["n_repeats"]) == (200, 2)
+    assert "max_rows is not cut below 200: on fewer rows one row moves the score" in floors.note
+    assert "n_repeats is not cut below 2: the spread" in floors.note
+    small = estimate(pi, gbt, table, pi.params.validate({"n_repeats": 5, "max_rows": 50}), 0, budget=1.0, fit=True,
+                     calibration=cal)  # the user's own 50 rows are kept, never raised nor cut further
+    assert small.params["max_rows"] == 50 and small.params["n_repeats"] == 2
+    # every floor is within the parameter's bounds and says why
+    floored = []
+    for name, kinds in registry.REGISTRY.items():
+        for kind in kinds:
+            for p in registry.get(name, kind).params.params:
+                if p.fit_low is not None:
+                    assert (p.low or 0) <= p.fit_low <= (p.high or p.fit_low) and p.fit_why, (name, p.name)
+                    floored.append(p.name)
+    assert {"max_rows", "num_samples", "n_samples", "max_evals", "n_repeats", "n_steps"} <= set(floored)
 
 
 def test_durations_print_two_significant_figures():
@@ -167,7 +199,7 @@ def test_calibration_is_stored_and_reused(gbt, table, monkeypatch, isolated_cach
     assert len(stored) == 1
     kept = json.loads(stored[0].read_text())
     assert kept["key"]["model"] == gbt.fingerprint and kept["key"]["method"] == "ale" and kept["key"]["device"] == "cpu"
-    assert len(kept["calibration"]["probes"]) == 2
+    assert len(kept["value"]["probes"]) == 2
     cost._MEMO.clear()  # as a new process: read from the folder
     second = cost.estimate(ale, gbt, table, params, 0)
     assert calls == ["ale"] and second.seconds == pytest.approx(first.seconds)
@@ -212,3 +244,83 @@ def test_a_run_past_its_budget_is_stopped_and_says_so(digits, isolated_cache):
     exp = studio.explain(model, digits, "integrated_gradients", rows=[0], params={"n_steps": 8}, timeout=120)
     assert exp.cache == "miss" and exp.values.shape[0] == 1
     model.close()
+
+
+def test_finished_runs_refine_the_estimate_and_it_is_kept(gbt, table, monkeypatch, isolated_cache):
+    """Every computed run refines its method's calibration (measured / estimated seconds, kept in the cache
+    beside it): the estimate follows the geometric median of the kept runs' ratios, so from the third run one
+    odd run no longer moves it; a new process reads the refined calibration; a method never calibrated is left
+    alone; cache hits refine nothing. The seconds are a synthetic clock (``record_run`` is given them), so
+    nothing is timed."""
+    import studio
+    from studio import cost
+
+    monkeypatch.setattr(cost, "_MEMO", {})
+    monkeypatch.setattr(cost, "calibrate", lambda *a, **k: Calibration(forward=(1e-3, 1e-5), own=(0.1, 0.0)))
+    pdp = registry.get("pdp", "tabular")
+    params = pdp.params.validate({"max_rows": 100})
+    before = estimate(pdp, gbt, table, params, 0).seconds
+    base = cost.calibrated(pdp, gbt, table, params).base_seconds(run_cost(pdp, gbt, table, params, 0))
+    assert before == pytest.approx(base)
+    cost.record_run(pdp, gbt, table, params, 0, 4 * base)  # a run 4x slower than estimated
+    assert estimate(pdp, gbt, table, params, 0).seconds == pytest.approx(4 * base)
+    cost.record_run(pdp, gbt, table, params, 0, base)  # then one as estimated: the geometric mean of 4 and 1
+    assert estimate(pdp, gbt, table, params, 0).seconds == pytest.approx(2 * base)
+    cost.record_run(pdp, gbt, table, params, 0, 4 * base)  # the median of 4, 1, 4
+    assert estimate(pdp, gbt, table, params, 0).seconds == pytest.approx(4 * base)
+    cost.record_run(pdp, gbt, table, params, 0, 400 * base)  # one spike: the median of 1, 4, 4, 400 moves not
+    assert estimate(pdp, gbt, table, params, 0).seconds == pytest.approx(4 * base)
+    bigger = pdp.params.validate({"max_rows": 400})  # other sizes carry the same factor
+    assert estimate(pdp, gbt, table, bigger, 0).seconds == pytest.approx(
+        4 * cost.calibrated(pdp, gbt, table, bigger).base_seconds(run_cost(pdp, gbt, table, bigger, 0)))
+    cost._MEMO.clear()  # a new process reads the refined calibration from the cache folder
+    assert estimate(pdp, gbt, table, params, 0).seconds == pytest.approx(4 * base)
+    for _ in range(cost.RUNS_KEPT):  # the last RUNS_KEPT runs only: an old slow spell is forgotten
+        cost.record_run(pdp, gbt, table, params, 0, base / 2)
+    assert estimate(pdp, gbt, table, params, 0).seconds == pytest.approx(base / 2)
+
+    ale = registry.get("ale", "tabular")
+    assert cost.record_run(ale, gbt, table, ale.params.validate({}), 0, 1.0) is None  # never estimated: untouched
+    assert not cost.is_calibrated(ale, gbt, table, ale.params.validate({}))
+
+    seen = []
+    monkeypatch.setattr(cost, "record_run", lambda *a, **k: seen.append((a[0].name, a[5])))
+    studio.explain(gbt, table, "pdp", params=params, cache=True)
+    studio.explain(gbt, table, "pdp", params=params, cache=True)  # a hit: nothing to learn from
+    assert [name for name, _ in seen] == ["pdp"] and seen[0][1] > 0
+
+
+def test_one_model_timing_serves_every_method(gbt, table, monkeypatch, isolated_cache):
+    """The model's call timing is measured once per model and direction and reused by every method's calibration
+    (in this process and, from the cache folder, in the next)."""
+    from studio import cost
+
+    monkeypatch.setattr(cost, "_MEMO", {})
+    timed, real = [], cost.call_timing
+
+    def spy(model, data, batch, backward=False):
+        timed.append(backward)
+        return real(model, data, batch, backward)
+
+    monkeypatch.setattr(cost, "call_timing", spy)
+    for method in ("pdp", "ale", "permutation_importance"):
+        explainer = registry.get(method, "tabular")
+        cost.calibrated(explainer, gbt, table, explainer.params.validate({"max_rows": 100}))
+    assert timed == [False]
+    cost._MEMO.clear()
+    ice = registry.get("ice", "tabular")
+    cost.calibrated(ice, gbt, table, ice.params.validate({"max_rows": 20}))
+    assert timed == [False]
+    assert len(list((isolated_cache / "calibration" / "models").glob("*.json"))) == 1
+
+
+def test_own_work_fit_does_not_multiply_a_spike():
+    """The method's own seconds per unit from two probes: exact on a clean line, and a probe slowed by other
+    processes goes to the fixed part instead of a slope that a larger run multiplies."""
+    from studio.cost import own_fit
+
+    assert own_fit([(50, 0.1 + 50 * 2e-3), (100, 0.1 + 100 * 2e-3)]) == pytest.approx((0.1, 2e-3))
+    c, d = own_fit([(50, 0.05), (100, 0.5)])  # 1 ms per unit, then a 5x spike on the larger probe
+    assert d == pytest.approx(1e-3) and c + 600 * d < 1.0  # not 0.009 per unit, 5.4 s at 600 units
+    assert own_fit([(1, 0.2), (1, 0.4)]) == pytest.approx((0.3, 0.0))  # equal units: a fixed cost
+    assert own_fit([(1, 0.4), (2, 0.2)]) == pytest.approx((0.3, 0.0))  # the larger probe faster: noise

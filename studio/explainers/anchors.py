@@ -594,7 +594,8 @@ class TabularAnchors(Explainer):
                   "as the paper."),
             Param("shorten", "bool", True, "After the search, drop predicates one at a time while the rule's KL "
                   "lower bound on fresh samples stays at the threshold: the shortest rule found is returned."),
-            Param("max_rows", "int", 5000, "Data rows the sampler draws from (0: all).", low=0),
+            Param("max_rows", "int", 5000, "Data rows the sampler draws from (0: all).", low=0, fit_low=200,
+                  fit_why="perturbations drawn from fewer rows miss much of the data's range"),
             Param("seed", "int", 0, "Random seed.", low=0),
         )
     )

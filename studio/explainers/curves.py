@@ -85,7 +85,8 @@ def _common_params(resolution_help: str):
         Param("grid", "str", "quantile",
               "Grid points: data quantiles (shared with ALE) or scikit-learn's even grid over the 5-95th percentiles.",
               choices=("quantile", "uniform")),
-        Param("max_rows", "int", 500, "Rows sampled from the data (0: all).", low=0),
+        Param("max_rows", "int", 500, "Rows sampled from the data (0: all).", low=0, fit_low=100,
+              fit_why="an average curve over fewer rows follows a few of them"),
         Param("seed", "int", 0, "Random seed for the row sample.", low=0),
     )
 
@@ -273,7 +274,8 @@ class IndividualConditionalExpectation(PartialDependence):
     pairs = 1
     summary = "Model output of each sampled row as one feature sweeps a grid (global)."
     params = ParamSpec(_common_params("Grid points per feature.")[:3]
-                       + (Param("max_rows", "int", 100, "Rows sampled from the data, one curve each (0: all).", low=0),
+                       + (Param("max_rows", "int", 100, "Rows sampled from the data, one curve each (0: all).", low=0,
+                                fit_low=20, fit_why="fewer curves do not show how rows differ"),
                           Param("seed", "int", 0, "Random seed for the row sample.", low=0)))
 
 
@@ -605,7 +607,8 @@ class AccumulatedLocalEffects(_CurveExplainer):
     summary = "Accumulated local effects: feature effects that stay honest under correlated features (global)."
     params = ParamSpec(
         _common_params("Bin edges per numeric feature (bins = edges - 1), at data quantiles.")[:2]
-        + (Param("max_rows", "int", 1000, "Rows sampled from the data (0: all).", low=0),
+        + (Param("max_rows", "int", 1000, "Rows sampled from the data (0: all).", low=0, fit_low=200,
+                 fit_why="ALE's bins hold only a few rows each below that"),
            Param("seed", "int", 0, "Random seed for the row sample.", low=0))
     )
 

@@ -46,7 +46,8 @@ def _params(extra=()):
                   high=100000),
             Param("outer_bags", "int", 4, "Bagged fits averaged (more: smoother, slower).", low=1, high=64),
             Param("max_bins", "int", 256, "Bins per numeric feature for main effects.", low=3, high=4096),
-            Param("max_rows", "int", 5000, "Rows sampled from the data (0: all).", low=0),
+            Param("max_rows", "int", 5000, "Rows sampled from the data (0: all).", low=0, fit_low=500,
+                  fit_why="shape functions fitted on fewer rows follow the sample's noise"),
         )
         + tuple(extra)
         + (Param("seed", "int", 0, "Random seed.", low=0),)

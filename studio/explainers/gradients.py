@@ -25,7 +25,8 @@ from studio.explanation import Explanation
 
 IMAGE_BASELINES = ("black", "blurred", "noise")
 TABLE_BASELINES = ("mean", "zeros")
-_N_STEPS = Param("n_steps", "int", 32, "Points on the path from the baseline to the input.", low=2, high=1024)
+_N_STEPS = Param("n_steps", "int", 32, "Points on the path from the baseline to the input.", low=2, high=1024,
+                 fit_low=16, fit_why="fewer steps leave a large completeness gap")
 _MAX_GAP = Param("max_gap", "float", 0.01, "Rows whose completeness gap (relative) exceeds this are recomputed with "
                  "twice the steps, up to max_steps; 0 turns refinement off.", low=0.0, high=1.0)
 _MAX_STEPS = Param("max_steps", "int", 512, "Most steps a refined row may get.", low=2, high=8192)
@@ -477,7 +478,8 @@ class SmoothGrad(GradientExplainer):
     summary = "Saliency averaged over noisy copies of the input (sharper, less noisy maps)."
     params = ParamSpec(
         (
-            Param("n_samples", "int", 16, "Noisy copies per image.", low=1, high=1024),
+            Param("n_samples", "int", 16, "Noisy copies per image.", low=1, high=1024, fit_low=8,
+                  fit_why="an average of fewer noisy copies is hardly smoother than plain saliency"),
             Param("noise_level", "float", 0.15, "Noise std as a share of the [0, 1] pixel range.", low=0.0, high=1.0),
             Param("absolute", "bool", True, "Average |gradient| instead of the signed gradient."),
             _SEED,

@@ -61,10 +61,13 @@ class PermutationImportance(Explainer):
     summary = "How much the model's score drops when a feature is shuffled (global)."
     params = ParamSpec(
         (
-            Param("n_repeats", "int", 5, "Shuffles per feature; more gives a tighter spread.", low=1, high=100),
+            Param("n_repeats", "int", 5, "Shuffles per feature; more gives a tighter spread.", low=1, high=100,
+                  fit_low=2, fit_why="the spread of the importances needs two shuffles at least"),
             Param("scoring", "str", "auto", "Score to drop: auto picks accuracy (classifiers) or r2 (regression).",
                   choices=("auto",) + CLASSIFICATION_SCORERS + REGRESSION_SCORERS),
-            Param("max_rows", "int", 5000, "Rows sampled from the data (0: all).", low=0),
+            Param("max_rows", "int", 5000, "Rows sampled from the data (0: all).", low=0, fit_low=200,
+                  fit_why="on fewer rows one row moves the score by over half a point, as much as most features' "
+                          "importance"),
             Param("seed", "int", 0, "Random seed.", low=0),
         )
     )

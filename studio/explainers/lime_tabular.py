@@ -125,11 +125,13 @@ class TabularLime(Explainer):
     summary = "LIME: a weighted linear model fitted to perturbations around the row (local)."
     params = ParamSpec(
         (
-            Param("num_samples", "int", 2000, "Perturbed samples per row.", low=20, high=200000),
+            Param("num_samples", "int", 2000, "Perturbed samples per row.", low=20, high=200000, fit_low=500,
+                  fit_why="the local linear model fitted on fewer samples has mostly noise for weights"),
             Param("discretize", "bool", True, "Quartile indicators for numeric features (lime's default)."),
             Param("kernel_width", "float", 0.0, "Proximity kernel width; 0: lime's default 0.75 x sqrt(features).",
                   low=0.0),
-            Param("max_rows", "int", 2000, "Data rows lime takes its feature statistics from (0: all).", low=0),
+            Param("max_rows", "int", 2000, "Data rows lime takes its feature statistics from (0: all).", low=0,
+                  fit_low=200, fit_why="quartiles from fewer rows move with the sample"),
             Param("seed", "int", 0, "Random seed.", low=0),
         )
     )

@@ -30,6 +30,11 @@ class Param:
         Allowed values for strings.
     help : str
         One sentence shown in the CLI and as the widget's tooltip.
+    fit_low : float or None
+        For a sample size: the smallest value "cut to fit" a time budget may give it
+        (:func:`studio.cost.estimate`), when ``low`` is too small for a useful result; None: ``low``.
+    fit_why : str
+        Why ``fit_low`` (a clause the cut's note quotes, e.g. "the score needs enough rows").
     """
 
     name: str
@@ -39,6 +44,8 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple | None = None
+    fit_low: float | None = None
+    fit_why: str = ""
 
     def coerce(self, value: Any) -> Any:
         """Convert ``value`` (possibly a CLI string) and check it, or raise StudioError."""

@@ -208,8 +208,10 @@ class TabularShap(Explainer):
             Param("background", "int", 100, "Background rows sampled from the data (the 'average' input).",
                   low=1, high=5000),
             Param("max_evals", "int", 500, "Permutation/kernel paths: model evaluations per row "
-                  "(permutation needs at least 2 x features + 1).", low=1, high=100000),
-            Param("nsamples", "int", 200, "Gradient path: samples per row.", low=1, high=100000),
+                  "(permutation needs at least 2 x features + 1).", low=1, high=100000, fit_low=100,
+                  fit_why="fewer evaluations leave most feature coalitions unsampled"),
+            Param("nsamples", "int", 200, "Gradient path: samples per row.", low=1, high=100000, fit_low=50,
+                  fit_why="expected gradients over fewer samples are mostly noise"),
             Param("seed", "int", 0, "Random seed (background sample and sampling paths).", low=0),
         )
     )

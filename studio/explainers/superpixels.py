@@ -421,7 +421,8 @@ class Lime(SuperpixelExplainer):
     summary = "Weights of a local linear surrogate fitted on images with superpixels hidden."
     params = ParamSpec(
         (
-            Param("n_samples", "int", 500, "Perturbed images the surrogate is fitted on.", low=10, high=100000),
+            Param("n_samples", "int", 500, "Perturbed images the surrogate is fitted on.", low=10, high=100000,
+                  fit_low=100, fit_why="the surrogate fitted on fewer images has mostly noise for weights"),
             _N_SEGMENTS, _SEGMENTATION, _COMPACTNESS, _BASELINE, _SEED,
         )
     )
@@ -604,7 +605,8 @@ class Shap(PerturbationExplainer):
     summary = "Shapley values of image regions (partition explainer, blurred or black background)."
     params = ParamSpec(
         (
-            Param("max_evals", "int", 300, "Model evaluations per image.", low=20, high=100000),
+            Param("max_evals", "int", 300, "Model evaluations per image.", low=20, high=100000, fit_low=100,
+                  fit_why="fewer evaluations split the image into only a few coarse regions"),
             Param("baseline", "str", "blurred", "What hidden regions show.", choices=("blurred", "black")),
         )
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 import studio
-from studio.cost import calibrated, estimate, human
+from studio.cost import calibrated, estimate, human, is_calibrated
 from studio.errors import StudioError
 from studio.explainers import registry
 from studio.ui import state
@@ -201,6 +201,8 @@ class Plan:
     limit: float | None = None
     budget: float | None = None
     reduced: object = None
+    cut_note: str = ""
+    pending: bool = False
 
 
 def _device(model) -> str:
@@ -211,12 +213,27 @@ def _device(model) -> str:
     return "cpu"
 
 
-def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: float, target=None) -> list:
+MEASURING = "measuring this method's cost on this machine (once per model)…"
+_FAILED = "cost-calibration-failed"
+"""Session key: {calibration's key: why it failed}, so a failing calibration is not tried on every rerun."""
+
+
+def _calibration_id(model, info, valid, device) -> str:
+    return json.dumps([model.fingerprint, info.name, valid, device], sort_keys=True, default=str)
+
+
+def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: float, target=None,
+              measure: bool = True) -> list:
     """Validate parameters and estimate each chosen method's cost (:func:`studio.cost.estimate`, calibrated on
     this machine at the first estimate of a model and method, then remembered). A method over the budget is
-    kept with ``fits=False`` and, in ``reduced``, the sample sizes that would fit; :func:`show_plans` asks."""
+    kept with ``fits=False`` and, in ``reduced``, the sample sizes that would fit; :func:`show_plans` asks.
+
+    ``measure=False`` never calibrates here: a method not yet calibrated comes back ``pending`` (shown as
+    "measuring…", runnable within the budget), for :func:`measure_pending` to calibrate after the page is drawn.
+    """
     plans = []
     device = _device(model)
+    failed = st.session_state.setdefault(_FAILED, {})
     for info in chosen:
         explainer = registry.get(info.name, data.kind)
         try:
@@ -224,22 +241,49 @@ def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: 
         except StudioError as exc:
             plans.append(Plan(info, params_by_method.get(info.name) or {}, fits=False, error=str(exc)))
             continue
+        why = failed.get(_calibration_id(model, info, valid, device))
+        if why is None and not measure and not is_calibrated(explainer, model, data, valid, device):
+            plans.append(Plan(info, valid, note=MEASURING, limit=budget, budget=budget, pending=True))
+            continue
         try:
+            if why is not None:
+                raise StudioError(why)
             with st.spinner(f"Timing {info.name} on this machine (once per model)"):
                 calibrated(explainer, model, data, valid, device)
             est = estimate(explainer, model, data, valid, n_rows, budget, target=target, device=device)
-            reduced = None
+            reduced, cut_note = None, ""
             if not est.fits:
                 cut = estimate(explainer, model, data, valid, n_rows, budget, fit=True, target=target, device=device)
                 reduced = cut if cut.fits else None
+                cut_note = "" if cut.fits else cut.note  # why cutting cannot fit (the floors that held)
         except Exception as exc:  # noqa: BLE001 -- a method whose small calibration run fails: run it, unestimated
             why = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            failed[_calibration_id(model, info, valid, device)] = why
             plans.append(Plan(info, valid, note=f"cost not estimated: its calibration run failed ({why})",
                               limit=budget, budget=budget))
             continue
         plans.append(Plan(info, est.params, est.seconds, est.evaluations, est.fits, est.note, limit=budget,
-                          budget=budget, reduced=reduced))
+                          budget=budget, reduced=reduced, cut_note=cut_note))
     return plans
+
+
+def measure_pending(model, data, plans) -> None:
+    """Calibrate the first method :func:`plan_runs` left ``pending``, AFTER the page is drawn (call it last): the
+    page shows "measuring…" meanwhile; then rerun, so its estimate fills in and the next pending method is
+    measured on that run (one method per run: a click waits for one calibration at most, not all of them). A
+    calibration that fails is remembered for the session (the plan then says why), so it is not retried on every
+    rerun."""
+    pending = [p for p in plans if p.pending]
+    if not pending:
+        return
+    p = pending[0]
+    device = _device(model)
+    try:
+        calibrated(registry.get(p.info.name, data.kind), model, data, p.params, device)
+    except Exception as exc:  # noqa: BLE001 -- shown on the rerun as "cost not estimated"
+        st.session_state.setdefault(_FAILED, {})[_calibration_id(model, p.info, p.params, device)] = (
+            str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {str(exc)[:200]}")
+    st.rerun()
 
 
 SKIP, CUT, ANYWAY = "skip it", "cut its sample sizes to fit", "run it anyway"
@@ -254,7 +298,7 @@ def show_plans(plans, key: str = "plan") -> None:
             continue
         took = human(p.seconds)
         about = took if took.startswith("under") else "about " + took
-        if p.fits and p.note.startswith("cost not estimated"):
+        if p.fits and (p.pending or p.note.startswith("cost not estimated")):
             st.caption(f"{p.info.name}: {p.note}")
             continue
         if p.fits:
@@ -262,7 +306,8 @@ def show_plans(plans, key: str = "plan") -> None:
                        + (f" ({p.note})" if p.note else ""))
             continue
         raised = max(2 * p.seconds, p.budget or 0)
-        st.warning(f"{p.info.name} is estimated at {about}, over the time budget of {human(p.budget)}.")
+        st.warning(f"{p.info.name} is estimated at {about}, over the time budget of {human(p.budget)}."
+                   + (f" Cutting its sample sizes cannot fit it: {p.cut_note}." if p.cut_note else ""))
         options = [SKIP] + ([CUT] if p.reduced is not None else []) + [ANYWAY]
         labels = {SKIP: SKIP, CUT: f"{CUT} ({p.reduced.note.split(': ', 1)[-1] if p.reduced else ''}, about "
                                    f"{human(p.reduced.seconds) if p.reduced else ''})",
@@ -271,6 +316,7 @@ def show_plans(plans, key: str = "plan") -> None:
                           horizontal=True, format_func=labels.get)
         if choice == CUT and p.reduced is not None:
             p.params, p.seconds, p.evaluations, p.fits = p.reduced.params, p.reduced.seconds, p.reduced.evaluations, True
+            p.note = p.reduced.note
         elif choice == ANYWAY:
             p.fits, p.limit = True, raised
 

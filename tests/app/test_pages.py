@@ -236,7 +236,11 @@ def test_global_effects_of_one_feature_on_one_chart_with_ebm_and_heatmaps(gbt, t
     assert all(set(c.columns) == {"verdict", "check", "value", "threshold", "meaning"} for c in checks)
 
 
-def test_cost_over_budget_asks_first(gbt, table):
+def test_cost_over_budget_asks_first(gbt, table, monkeypatch, isolated_cache):
+    from studio import cost
+
+    monkeypatch.setattr(cost, "_MEMO", {})  # a synthetic clock: 10 us per row, so the test does not depend on load
+    monkeypatch.setattr(cost, "calibrate", lambda *a, **k: cost.Calibration(forward=(0.0, 1e-5)))
     at = _app(gbt, table)
     at.switch_page("pages/global.py").run()
     at.multiselect(key="global-methods").set_value(["permutation_importance"]).run()
@@ -255,8 +259,9 @@ def test_cost_over_budget_asks_first(gbt, table):
     at.radio(key="global-confirm-permutation_importance").set_value("cut its sample sizes to fit").run()
     _press(at, "Run explainers")
     _ok(at)
-    [ran] = ui_results(at)  # it ran, with the sample sizes cut (whatever came of so small a sample)
-    assert ran.method == "permutation_importance" and ran.params["max_rows"] < len(table)
+    [ran] = ui_results(at)  # it ran, with the sample sizes cut, never below the method's useful minimum
+    assert ran.method == "permutation_importance" and 200 <= ran.params["max_rows"] < len(table)
+    assert ran.params["n_repeats"] >= 2 and ran.error == ""
 
 
 def ui_results(at) -> list:
@@ -389,3 +394,41 @@ def test_global_page_offers_mean_shap_only_for_tables(cnn, digits):
     _ok(at)
     assert "shap" not in at.multiselect(key="global-methods").options
     assert not [n for n in at.number_input if n.key == "global-shap-rows"]
+
+
+def test_first_estimate_never_holds_up_the_page(gbt, table, monkeypatch, isolated_cache):
+    """A method met for the first time on a model is not timed while the page draws: its plan line says
+    "measuring…" and the page is whole (Run button included) without any calibration; the page calibrates last
+    (``measure_pending``) and reruns once, and the line shows the estimate. A calibration that fails is said
+    once and not retried on every rerun."""
+    from studio import cost
+    from studio.ui import explain as ui
+
+    monkeypatch.setattr(cost, "_MEMO", {})
+    calls, real, later = [], cost.calibrate, ui.measure_pending
+    monkeypatch.setattr(cost, "calibrate", lambda *a, **k: calls.append(a[0].name) or real(*a, **k))
+    monkeypatch.setattr(ui, "measure_pending", lambda *a, **k: None)  # the page as drawn before measuring
+    at = _app(gbt, table)
+    at.switch_page("pages/global.py").run()
+    at.multiselect(key="global-methods").set_value(["ale"]).run()
+    _ok(at)
+    assert calls == [] and any(c == f"ale: {ui.MEASURING}" for c in _captions(at)), _captions(at)
+    assert [b for b in at.button if b.label == "Run explainers"]
+    monkeypatch.setattr(ui, "measure_pending", later)
+    at.run()
+    _ok(at)
+    assert calls == ["ale"] and any(c.startswith("ale: ~") and "model evaluations" in c for c in _captions(at))
+    at.run()
+    assert calls == ["ale"]  # remembered
+
+    def broken(*a, **k):
+        calls.append(a[0].name)
+        raise RuntimeError("probe failed")
+
+    monkeypatch.setattr(cost, "calibrate", broken)
+    at.multiselect(key="global-methods").set_value(["ale", "pdp", "ice"]).run()
+    _ok(at)
+    at.run()
+    assert calls == ["ale", "pdp", "ice"]  # one per rerun, each tried once
+    for method in ("pdp", "ice"):
+        assert any(c.startswith(f"{method}: cost not estimated") and "probe failed" in c for c in _captions(at))

@@ -27,6 +27,34 @@ def _panels_read_as_a_reviewer(page, n):
     assert any(label.strip().endswith(("pass", "fail", "warn", "run")) and "Checks:" in label for label in labels), labels
 
 
+def _headings(html: str) -> list:
+    """The report's section headings (h1 to h3), as text, in order."""
+    import html as html_lib
+    import re
+
+    page = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S | re.I)  # the inlined libraries' own code
+    return [" ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", h)).split())
+            for h in re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", page, flags=re.S)]
+
+
+def _same_headings(html: str, pdf_path) -> None:
+    """Every heading of the HTML report is in the PDF's text (pypdf's extraction; NFKC undoes the ligatures the
+    print fonts use, "ﬀ" for "ff"), in the same order."""
+    import unicodedata
+
+    from pypdf import PdfReader
+
+    text = " ".join(" ".join((page.extract_text() or "").split()) for page in PdfReader(pdf_path).pages)
+    text = unicodedata.normalize("NFKC", text)
+    heads = [unicodedata.normalize("NFKC", h) for h in _headings(html)]
+    assert len(heads) >= 6 and "Summary" in heads, heads
+    at = 0
+    for head in heads:
+        found = text.find(head, at)
+        assert found >= 0, (head, text[at:at + 400])
+        at = found + len(head)
+
+
 def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     page = context.new_page()
@@ -69,13 +97,20 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
     for part in ("What drives the predictions", "Where the methods disagree", "Checks that fail or warn",
                  "Ann Reviewer", "spot-checked row 0"):
         assert part in summary, part
-    # the PDF twin: the button is there, and the function it calls prints this very HTML. (Clicking it in the
-    # browser gets its download when this test runs alone, but not in the full suite: left open, see issue 14.)
-    assert page.get_by_role("button", name="Download PDF").is_visible()
-    from studio.report import html_to_pdf
-
-    pdf = html_to_pdf(html)
-    assert pdf[:5] == b"%PDF-" and len(pdf) > 20_000
+    # the PDF twin, downloaded as a reviewer does: the page's Download PDF button (printed by Chromium on the
+    # server when pressed), with the same section headings as the HTML, in the same order
+    idle(page)  # no rerun under way: the button's deferred file is the one the page holds
+    button = page.get_by_role("button", name="Download PDF")
+    try:
+        with page.expect_download(timeout=170_000) as info:  # the page waits up to 180 s, Chromium up to 120 s
+            button.click()
+    except Exception:  # say what the page showed instead of a bare timeout
+        errors = page.locator("[data-testid='stDownloadButtonError']").all_inner_texts()
+        raise AssertionError(f"Download PDF gave no file; the page shows {errors}") from None
+    pdf_path = tmp_path / "report.pdf"
+    info.value.save_as(pdf_path)
+    assert info.value.suggested_filename == "studio-report.pdf"
+    _same_headings(html, pdf_path)
 
     view, requests = offline_view(browser, path)
     view.goto(path.as_uri())
