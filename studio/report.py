@@ -185,8 +185,11 @@ def _payload_table(exp: Explanation, limit: int = 30) -> str:
         rows = "".join(f"<tr><td>{_name(i.feature)}</td><td>{i.mean:.4g}</td><td>{i.std:.4g}</td></tr>" for i in items)
         return f"<table><tr><th>feature</th><th>mean</th><th>std</th></tr>{rows}</table>"
     if exp.kind == "rule":
+        from studio.charts.rules import NO_CONDITION
+
         rows = "".join(
-            f"<tr><td>{r.row}</td><td>{' AND '.join(_name(p) for p in r.predicates)}</td><td>{r.precision:.3f}</td>"
+            f"<tr><td>{r.row}</td><td>{' AND '.join(_name(p) for p in r.predicates) or _esc(NO_CONDITION)}</td>"
+            f"<td>{r.precision:.3f}</td>"
             f"<td>{r.coverage:.3f}</td></tr>" for r in exp.rules
         )
         return f"<table><tr><th>row</th><th>rule</th><th>precision</th><th>coverage</th></tr>{rows}</table>"
@@ -220,6 +223,18 @@ def params_text(params: dict) -> str:
     return " · ".join(f"{k.replace('_', ' ')} {one(v)}" for k, v in (params or {}).items()) or "defaults"
 
 
+def shown_params(exp: Explanation) -> dict:
+    """``exp.params`` as a reader needs them: a parameter whose 0 means "the library's default" shows the value
+    used, e.g. LIME's ``kernel_width`` 0 reads "LIME's default (0.75 x sqrt(30 features) = 4.11)" (lime's
+    ``LimeTabularExplainer``: ``kernel_width = 0.75 * sqrt(n_features)`` when none is given)."""
+    params = dict(exp.params or {})
+    if exp.method == "lime" and "kernel_width" in params and not params["kernel_width"]:
+        n = len(exp.feature_names or [])
+        params["kernel_width"] = (f"LIME's default (0.75 x sqrt({n} features) = {0.75 * np.sqrt(n):.3g})" if n else
+                                  "LIME's default (0.75 x sqrt(number of features))")
+    return params
+
+
 def _params_html(params: dict) -> str:
     if not params:
         return "defaults"
@@ -232,12 +247,18 @@ def _meta(exp: Explanation) -> str:
     versions = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in exp.provenance.get("versions", {}).items())
     return (f"<p class='meta'>method <code>{_esc(exp.method)}</code> &middot; rows {_esc(exp.rows or 'all')} &middot; "
             f"target {_esc(_target_text(exp))} &middot; {exp.compute_seconds:.2f} s ({_esc(exp.cache)})</p>"
-            f"<details class='meta'><summary>parameters: {_esc(params_text(exp.params))}</summary>"
-            f"{_params_html(exp.params)}</details>"
+            f"<details class='meta'><summary>parameters: {_esc(params_text(shown_params(exp)))}</summary>"
+            f"{_params_html(shown_params(exp))}</details>"
             f"<p class='meta'>model {_esc(exp.model_id[:16])} &middot; data {_esc(exp.dataset_id[:16])} &middot; "
-            f"seed {_esc(exp.provenance.get('seed'))} &middot; device {_esc(exp.provenance.get('device', ''))}"
+            f"{_seed_text(exp)} &middot; device {_esc(exp.provenance.get('device', ''))}"
             f" &middot; versions: {versions}</p>"
             + "".join(f"<p class='meta'>data: {_esc(note)}</p>" for note in exp.provenance.get("data_notes", [])))
+
+
+def _seed_text(exp: Explanation) -> str:
+    """``seed 0`` for a random method; methods without a seed parameter are deterministic: ``not random``."""
+    seed = exp.provenance.get("seed")
+    return "not random (no seed)" if seed is None else f"seed {_esc(seed)}"
 
 
 def _target_text(exp: Explanation) -> str:
@@ -287,10 +308,15 @@ def summary_html(model, data, explanations, signoff) -> str:
     from studio.agreement import spearman, top_k_overlap
     from studio.checks import verdicts
 
-    drives, ranked = [], []
+    drives, ranked, unranked = [], [], []
     for e in explanations:
         r = _ranking(e, data)
         if r is None:
+            r = _image_ranking(e)
+            if r is None:
+                unranked.append(e)
+            else:
+                ranked.append((e.method,) + r)
             continue
         where, names, sc = r
         top = [names[i] for i in np.argsort(-sc, kind="stable")[:3]]
@@ -298,34 +324,53 @@ def summary_html(model, data, explanations, signoff) -> str:
         ranked.append((e.method, where, names, sc))
     if not drives:
         drives = ["<li>No tabular attributions or importances in this report (see the image sections).</li>"]
-    disagree, compared = [], 0
+    pairs, why_not = [], []
     for i in range(len(ranked)):
         for j in range(i + 1, len(ranked)):
             (ma, wa, na, sa), (mb, wb, nb, sb) = ranked[i], ranked[j]
             common = [n for n in na if n in nb]
-            if wa != wb or len(common) < 3:
+            if wa != wb:
+                why_not.append(f"{ma} ({wa}) and {mb} ({wb}) explain different rows or scopes")
+                continue
+            if len(common) < 3:
+                why_not.append(f"{ma} and {mb} share fewer than 3 features or regions")
                 continue
             a = np.array([sa[na.index(n)] for n in common])
             b = np.array([sb[nb.index(n)] for n in common])
-            rho, overlap = spearman(a, b), top_k_overlap(a, b, 3)
-            compared += 1
-            if not rho >= 0.5 or overlap < 2 / 3:
-                disagree.append(f"<li><strong>{_esc(ma)}</strong> vs <strong>{_esc(mb)}</strong> ({_esc(wa)}): rank "
-                                f"correlation {rho:.2f}, {round(overlap * 3)} of their top 3 in common</li>")
-    if disagree:
-        disagree_html = "<ul>" + "".join(disagree) + "</ul>"
-    elif compared:
-        disagree_html = (f"<p>The {compared} comparable pair(s) agree (rank correlation at least 0.5 and 2 of the "
-                         "top 3 in common).</p>")
+            k = 3 if not str(common[0]).startswith("block ") else max(3, round(len(common) / 10))
+            rho, overlap = spearman(a, b), top_k_overlap(a, b, k)
+            agree = rho >= 0.5 and overlap >= 2 / 3
+            unit = "features" if k == 3 and not str(common[0]).startswith("block ") else "4x4-pixel blocks of |map|"
+            pairs.append((agree, f"<li class='{'pass' if agree else 'warn'}'>{'agree' if agree else 'disagree'}: "
+                                 f"<strong>{_esc(ma)}</strong> vs <strong>{_esc(mb)}</strong> ({_esc(wa)}): rank "
+                                 f"correlation {rho:.2f}, {round(overlap * k)} of their top {k} {unit} in common</li>"))
+    rule = ("<p class='meta'>Agree: rank correlation of |scores| at least 0.5 and two thirds of the top k in common "
+            "(studio.agreement; images on 4x4-pixel blocks, k = 10% of the blocks).</p>")
+    if pairs:
+        disagree_html = ("<ul>" + "".join(t for ok, t in pairs if not ok) + "".join(t for ok, t in pairs if ok)
+                         + "</ul>" + rule)
     else:
-        disagree_html = "<p>Nothing to compare: fewer than two methods rank the same features on the same rows.</p>"
+        reason = "; ".join(why_not) if why_not else "fewer than two methods rank features or image regions"
+        disagree_html = f"<p>Nothing compared: {_esc(reason)}.</p>"
     bad = []
     for e in explanations:
         for v in verdicts(e.checks):
             if v.status in ("fail", "warn"):
                 bad.append(f"<li class='{v.status}'>{MARKS[v.status]} <strong>{_esc(e.method)}</strong>: "
                            f"{_esc(v.sentence)}</li>")
-    checks_html = ("<ul>" + "".join(bad) + "</ul>") if bad else "<p>&#10004; Every check with a verdict passes.</p>"
+    judged = [e.method for e in explanations if any(v.status != "info" for v in verdicts(e.checks))]
+    unchecked = list(dict.fromkeys(e.method for e in explanations if e.method not in judged))
+    if bad:
+        checks_html = "<ul>" + "".join(bad) + "</ul>"
+    elif judged:
+        checks_html = f"<p>&#10004; Every check passes ({_esc(', '.join(dict.fromkeys(judged)))}).</p>"
+    else:
+        checks_html = ""
+    if unchecked:
+        checks_html += (f"<p class='warn'>{_esc(_and(unchecked))} {'has' if len(unchecked) == 1 else 'have'} no "
+                        f"checks: {'its result is' if len(unchecked) == 1 else 'their results are'} not verified.</p>")
+    if not checks_html:
+        checks_html = "<p>No explanations in this report.</p>"
     if signoff:
         verdict = signoff.get("verdict") or "(none)"
         verdict = "no verdict given" if verdict == "(none)" else verdict
@@ -343,6 +388,24 @@ def summary_html(model, data, explanations, signoff) -> str:
             f"<h3>Where the methods disagree</h3>{disagree_html}"
             f"<h3>Checks that fail or warn</h3>{checks_html}"
             f"<h3>Sign-off</h3>{sign}</section>")
+
+
+def _and(names: list) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _image_ranking(exp: Explanation):
+    """(where, region names, scores) of an image map on its first row: |attribution| summed over channels and
+    4x4-pixel blocks (:func:`studio.agreement.scores`), or None for anything else."""
+    from studio.agreement import scores
+
+    if exp.kind != "attribution" or exp.values is None or np.asarray(exp.values).ndim < 3:
+        return None
+    row = exp.rows[0] if exp.rows else None
+    sc = scores(exp, row)
+    return f"row {row if row is not None else 0}", [f"block {i}" for i in range(len(sc))], sc
 
 
 class _Counter:
@@ -516,7 +579,7 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
     from studio.checks import summary as checks_summary
 
     summary = "".join(
-        f"<tr><td>{_esc(e.method)}</td><td>{_esc(params_text(e.params))}</td>"
+        f"<tr><td>{_esc(e.method)}</td><td>{_esc(params_text(shown_params(e)))}</td>"
         f"<td>{_esc(_rows_text(e.rows))}</td><td>{_esc(_target_text(e))}</td>"
         f"<td>{_esc(checks_summary(e.checks) or 'no verdicts')}</td>"
         f"<td>{e.compute_seconds:.2g} s ({_esc(e.cache)})</td></tr>"
@@ -563,7 +626,7 @@ figure.scale figcaption span{{display:inline-block;width:84px;text-align:center}
 <h2>Model and data</h2>
 <p>Model <strong>{_name(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}); classes: {classes}<br>
 fingerprint <code>{_esc(model.fingerprint)}</code></p>
-<p>Dataset <strong>{_name(data.name)}</strong> ({len(data)} rows, {_esc(data.kind)}); features: {features}<br>
+<p>Dataset <strong>{_name(data.name)}</strong> ({len(data)} rows, {_esc(data.kind)}){'; features: ' + features if features else ''}<br>
 fingerprint <code>{_esc(data.fingerprint)}</code></p>
 <h2>Methods</h2><table><tr><th>method</th><th>params</th><th>rows</th><th>target</th><th>checks</th><th>time</th></tr>{summary}</table>
 <details><summary>Package versions</summary><table>{versions}</table></details>

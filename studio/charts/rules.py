@@ -33,7 +33,7 @@ def rule_card(exp: Explanation, row: int | None = None) -> dict:
         if t is not None and 0 <= int(t) < len(exp.output_names):
             output = exp.output_names[int(t)]
     preds = [str(p) for p in rule.predicates]
-    text = ("IF " + " AND ".join(preds) if preds else "ALWAYS") + (f" THEN predict {output}" if output is not None else "")
+    text = rule_text(preds, output)
     threshold = (exp.params or {}).get("threshold")
     meets = (rule.extra or {}).get("meets_threshold")
     if meets is None and threshold is not None:
@@ -48,29 +48,58 @@ def rule_card(exp: Explanation, row: int | None = None) -> dict:
     }
 
 
+NO_CONDITION = "For every row (no condition needed)"
+
+
+def rule_text(predicates, output=None) -> str:
+    """A rule as one sentence: ``IF a AND b THEN predict <output>``; a rule with no predicates (anchors' empty
+    anchor: the prediction holds whatever the features) reads ``For every row (no condition needed): predict
+    <output>``, never ``ALWAYS THEN``."""
+    preds = [str(p) for p in predicates]
+    if not preds:
+        return NO_CONDITION + (f": predict {output}" if output is not None else "")
+    return "IF " + " AND ".join(preds) + (f" THEN predict {output}" if output is not None else "")
+
+
 @compact
 def rule_chart(card: dict, width: int | None = 220):
-    """Precision and coverage of a rule card as two bars on [0, 1], the rule's predicates as the title."""
+    """Precision and coverage of a rule card as two bars on [0, 1], each with its value written at its end, a
+    black tick at the precision asked (the card's ``threshold``, e.g. 0.95), the rule's predicates as the title."""
     import altair as alt
     import pandas as pd
 
     frame = pd.DataFrame({"measure": ["precision", "coverage"], "value": [card["precision"], card["coverage"]]})
     from studio.charts.base import SUBTITLE_COLOR, short_label
 
-    lines = [short_label(p, 80) for p in card["predicates"]] or ["(always)"]
+    lines = [short_label(p, 80) for p in card["predicates"]]
     subtitle = [f"{'IF ' if i == 0 else 'AND '}{p}" for i, p in enumerate(lines[:6])] + (
         [f"... {len(lines) - 6} more"] if len(lines) > 6 else [])
-    if card.get("output") is not None:
+    if not lines:
+        subtitle.append(rule_text([], None if card.get("output") is None else short_label(card["output"])))
+    elif card.get("output") is not None:
         subtitle.append(f"THEN predict {short_label(card['output'])}")
     if card.get("meets") is False:
         subtitle.insert(0, f"NOT AN ANCHOR: precision {card['precision']:.2f} is under {card['threshold']:.2g}; best rule found")
     size = {"width": width} if width else {}
+    y = alt.Y("measure:N", title=None, sort=["precision", "coverage"])
+    base = alt.Chart(frame)
+    bars = base.mark_bar(color="#7f9f7f" if card.get("meets") is not False else "#c0504d").encode(
+        y=y, x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+        tooltip=["measure:N", alt.Tooltip("value:Q", format=".3f")])
+    # each bar's value written at its end (inside the bar when it nearly fills the axis)
+    labels = base.mark_text(align="left", dx=3, fontSize=11).encode(
+        y=y, x=alt.X("label_x:Q"), text=alt.Text("value:Q", format=".2f")).transform_calculate(
+        label_x="min(datum.value, 0.86)")
+    layers = [bars, labels]
+    if card.get("threshold") is not None:
+        # the precision asked for (anchors' threshold): a target tick on the precision bar only, labelled
+        target = pd.DataFrame({"measure": ["precision"], "value": [float(card["threshold"])],
+                               "label": [f"asked {float(card['threshold']):.2g}"]})
+        tick = alt.Chart(target).mark_tick(color="#222", thickness=2).encode(
+            y=y, x="value:Q", tooltip=[alt.Tooltip("label:N", title="precision asked")])
+        layers.append(tick)
     return (
-        alt.Chart(frame, height=60, **size)
-        .mark_bar(color="#7f9f7f" if card.get("meets") is not False else "#c0504d")
-        .encode(y=alt.Y("measure:N", title=None, sort=["precision", "coverage"]),
-                x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
-                tooltip=["measure:N", alt.Tooltip("value:Q", format=".3f")])
+        alt.layer(*layers, height=60, **size)
         .properties(title=alt.TitleParams(f"{card['method']}: rule for row {card['row']}", subtitle=subtitle,
                                           subtitleColor=SUBTITLE_COLOR))
     )

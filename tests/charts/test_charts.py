@@ -135,12 +135,23 @@ def test_rule_card_text_and_numbers():
     card = charts.rule_card(exp, 3)
     assert card["text"] == "IF f1 > 0.5 AND 0.1 < f2 <= 3 THEN predict yes"
     assert (card["precision"], card["coverage"]) == (0.97, 0.2)
-    assert charts.rule_card(exp, 8)["text"] == "ALWAYS THEN predict no"
+    always = charts.rule_card(exp, 8)
+    assert always["text"] == "For every row (no condition needed): predict no"
+    assert charts.rule_chart(always).to_dict()["title"]["subtitle"] == [always["text"]]
     with pytest.raises(ValueError):
         charts.rule_card(exp, 5)
     spec = charts.rule_chart(card).to_dict()
     assert spec["title"]["subtitle"] == ["IF f1 > 0.5", "AND 0.1 < f2 <= 3", "THEN predict yes"]
-    assert spec["encoding"]["x"]["scale"]["domain"] == [0, 1]
+    bars = [u for u in _layers(spec) if u["mark"]["type"] == "bar"]
+    assert bars[0]["encoding"]["x"]["scale"]["domain"] == [0, 1]
+    # every bar has its number written, and the precision asked is drawn only when asked
+    assert [u["encoding"]["text"]["format"] for u in _layers(spec) if u["mark"]["type"] == "text"] == [".2f"]
+    assert not any(u["mark"]["type"] == "tick" for u in _layers(spec))
+    exp.params = {"threshold": 0.95}
+    asked = charts.rule_chart(charts.rule_card(exp, 3)).to_dict()
+    ticks = [u for u in _layers(asked) if u["mark"]["type"] == "tick"]
+    assert len(ticks) == 1 and asked["datasets"][ticks[0]["data"]["name"]] == [
+        {"measure": "precision", "value": 0.95, "label": "asked 0.95"}]
 
 
 def test_data_charts_aggregate_large_inputs():
