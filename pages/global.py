@@ -21,7 +21,12 @@ feature, pair = None, None
 if data.kind == "tabular" and data.feature_names:
     c1, c2 = st.columns(2)
     with c1:
-        feature = state.kept(st.selectbox, "Feature for effect curves", "global-feature", options=list(data.feature_names))
+        top, how = global_views.default_feature(model, data, [r.explanation for r in st.session_state.get(
+            "results", {}).values() if r.explanation is not None])
+        feature = state.kept(st.selectbox, "Feature for effect curves", "global-feature",
+                             options=list(data.feature_names), index=list(data.feature_names).index(top))
+        if how:
+            st.caption(global_views.md_escape(f"Default: {top}, the most important feature by {how}."))
     with c2:
         partner = state.kept(st.selectbox, "Interaction with (heatmap)", "global-pair",
                              options=["(none)"] + [f for f in data.feature_names if f != feature])

@@ -292,6 +292,12 @@ def cancel_asked(cancel) -> bool:
         return False
 
 
+def row_scope(explainer, rows) -> str:
+    """The scope rows are read in: a global method that draws given rows (ICE, ``takes_rows``) reads them as a
+    local one does when rows are given; every other global method ignores them."""
+    return "local" if rows is not None and getattr(explainer, "takes_rows", False) else explainer.scope
+
+
 def resolve_rows(rows, data, scope) -> list:
     if scope == "global":
         return []
@@ -360,7 +366,7 @@ def explain(
     if not ok:
         raise StudioError(f"{method} cannot run on this model and data: {reason}")
     valid = explainer.params.validate(params, method)
-    rows = resolve_rows(rows, data, explainer.scope)
+    rows = resolve_rows(rows, data, row_scope(explainer, rows))
     if getattr(model, "differentiable", False):
         from studio.device import resolve_device
 

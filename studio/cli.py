@@ -32,10 +32,18 @@ def _parse_params(pairs) -> dict:
 def _parse_rows(text):
     if text is None:
         return None
-    try:
-        return [int(r) for r in text.split(",") if r.strip()]
+    try:  # row numbers and START:STOP ranges (STOP excluded), e.g. 0,5 or 0:5
+        out = []
+        for part in (p.strip() for p in text.split(",")):
+            if ":" in part:
+                start, stop = part.split(":")
+                out.extend(range(int(start), int(stop)))
+            elif part:
+                out.append(int(part))
+        return out
     except ValueError:
-        raise StudioError(f"--rows takes comma-separated row numbers such as 0,5, got {text!r}") from None
+        raise StudioError(f"--rows takes comma-separated row numbers and START:STOP ranges such as 0,5 or 0:5, "
+                          f"got {text!r}") from None
 
 
 def _load_model(args):
@@ -75,7 +83,7 @@ def _add_model_args(p, required=True):
 
 
 def _add_explain_args(p):
-    p.add_argument("--rows", help="rows to explain, e.g. 0,5 (local methods)")
+    p.add_argument("--rows", help="rows to explain, e.g. 0,5 or 0:5 (local methods; ICE draws these rows)")
     p.add_argument("--target", help="class index or name to explain (default: predicted class)")
     p.add_argument("--features", help="features for curve methods, e.g. f1,f2")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter (repeatable)")
@@ -233,14 +241,14 @@ def cmd_explain(args) -> int:
 
 def _estimate(args, model, data) -> int:
     """``explain --estimate``: the cost estimate of the run, nothing run (two significant figures)."""
-    from studio.api import requested_target, resolve_rows
+    from studio.api import requested_target, resolve_rows, row_scope
     from studio.cost import estimate, human
     from studio.explainers import registry
 
     explainer = registry.get(args.method, data.kind)
     data = data.aligned_to(model)
     params = explainer.params.validate(_method_params(args), args.method)
-    rows = resolve_rows(_parse_rows(args.rows), data, getattr(explainer, "scope", "local"))
+    rows = resolve_rows(_parse_rows(args.rows), data, row_scope(explainer, _parse_rows(args.rows)))
     device = "cpu"
     if getattr(model, "differentiable", False):
         from studio.device import resolve_device

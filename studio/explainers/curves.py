@@ -19,6 +19,16 @@ All three use :func:`studio.explainers.tabular_utils.feature_grid`, so with
 the default ``grid="quantile"`` the PDP grid of a feature is exactly its ALE
 bin edges and the curves sit on one chart.
 
+Grid rule (one for all three): a numeric feature's grid (PDP, ICE) and its
+ALE bin edges (ALE's plotted range) are computed from the feature's observed
+values in EVERY row of the data, never from the rows sampled (``max_rows``)
+or drawn (ICE's ``rows``), so PDP, ICE and ALE of one feature span the same
+range whatever their row counts. Categorical features' ALE orders the
+categories seen in its sampled rows.
+
+ICE draws one curve per row: the dataset rows asked (``rows`` of
+:func:`studio.explain`, CLI ``--rows``), else a seeded sample of ``max_rows``.
+
 Missing values. Grids span the OBSERVED values of a feature (NaN is never a
 grid point). When the data has missing values in a numeric feature (the
 model accepts them: the dataset check refuses models that fail on them),
@@ -99,10 +109,11 @@ class _CurveExplainer(Explainer):
     scope = "global"
     kind = "curve"
     pairs = 0  # 0: one features and pairs; 1: one feature only
+    takes_rows = False  # True: rows given to studio.explain are the rows drawn (ICE), else a sample of max_rows
 
     def _setup(self, model, data, params, ctx):
         specs = check_features(data, params["features"], self.pairs)
-        rows = sample_rows(len(data), params["max_rows"], params["seed"])
+        rows = ctx.rows if ctx.rows and self.takes_rows else sample_rows(len(data), params["max_rows"], params["seed"])
         x = data.x[rows]
         target = None if ctx.targets is None else ctx.targets[0]
         cat = set(data.categorical or [])
@@ -119,8 +130,9 @@ class _CurveExplainer(Explainer):
     def probe_params(self, params, data, k):
         return dict(params, max_rows=min(len(data), 100 * (k + 1))), 0
 
-    def _grid(self, x, j, params, is_cat):
-        return feature_grid(x[:, j], params["grid_resolution"], params["grid"], categorical=is_cat[j])
+    def _grid(self, data, j, params, is_cat):
+        """Feature ``j``'s grid over every row of ``data`` (the module's grid rule)."""
+        return feature_grid(data.x[:, j], params["grid_resolution"], params["grid"], categorical=is_cat[j])
 
     def _result(self, model, data, curves, n_rows):
         return Explanation(
@@ -218,11 +230,12 @@ class PartialDependence(_CurveExplainer):
         missing values. Own work: filling the blocks (rows x features)."""
         specs, x, is_cat = self._plan(data, params)
         n, n_feat = x.shape
+        n = n_rows if self.takes_rows and n_rows else n  # ICE draws the rows asked
         per_block = max(1, _BLOCK_CELLS // max(1, n * n_feat))
         total = Cost(own_unit="rows x features")
         for cols in specs:
             extra_point = [len(cols) == 2 and missing_share(data.x[:, j]) > 0 for j in cols]  # a "missing" entry
-            points = int(np.prod([len(self._grid(x, j, params, is_cat)) + m for j, m in zip(cols, extra_point)]))
+            points = int(np.prod([len(self._grid(data, j, params, is_cat)) + m for j, m in zip(cols, extra_point)]))
             for start in range(0, points, per_block):
                 m = min(per_block, points - start) * n
                 total = total + Cost(calls=output_calls(model, data, m), rows=m, own=m * n_feat)
@@ -235,7 +248,7 @@ class PartialDependence(_CurveExplainer):
         curves = []
         for k, cols in enumerate(specs):
             ctx.progress(k / len(specs), f"partial dependence {k + 1}/{len(specs)}")
-            grids = [self._grid(x, j, params, is_cat) for j in cols]
+            grids = [self._grid(data, j, params, is_cat) for j in cols]
             names = tuple(data.feature_names[j] for j in cols)
             extra = {"scale": output_scale(model), "categorical_features": [is_cat[j] for j in cols]}
             if len(cols) == 2:
@@ -272,10 +285,11 @@ class IndividualConditionalExpectation(PartialDependence):
 
     name = "ice"
     pairs = 1
+    takes_rows = True
     summary = "Model output of each sampled row as one feature sweeps a grid (global)."
     params = ParamSpec(_common_params("Grid points per feature.")[:3]
-                       + (Param("max_rows", "int", 100, "Rows sampled from the data, one curve each (0: all).", low=0,
-                                fit_low=20, fit_why="fewer curves do not show how rows differ"),
+                       + (Param("max_rows", "int", 100, "Rows sampled from the data when no rows are given, one curve "
+                                "each (0: all).", low=0, fit_low=20, fit_why="fewer curves do not show how rows differ"),
                           Param("seed", "int", 0, "Random seed for the row sample.", low=0)))
 
 
@@ -646,8 +660,8 @@ class AccumulatedLocalEffects(_CurveExplainer):
                 if is_cat[cols[0]] or is_cat[cols[1]]:
                     raise StudioError(f"two-feature ALE needs two numeric features; {':'.join(names)} has a categorical one")
                 seen = _observed(x, cols)
-                e1 = feature_grid(x[seen, cols[0]], params["grid_resolution"], "quantile")
-                e2 = feature_grid(x[seen, cols[1]], params["grid_resolution"], "quantile")
+                e1 = feature_grid(data.x[:, cols[0]], params["grid_resolution"], "quantile")  # the grid rule
+                e2 = feature_grid(data.x[:, cols[1]], params["grid_resolution"], "quantile")
                 ale, counts = ale_2d(f, x[seen], cols[0], cols[1], e1, e2)
                 extra = {"scale": scale, "counts": counts, "order": 2}
                 axes = [missing_share(data.x[:, j]) > 0 for j in cols]
@@ -671,7 +685,7 @@ class AccumulatedLocalEffects(_CurveExplainer):
                                     categorical=True, extra=extra))
             else:
                 seen = _observed(x, cols)
-                edges = feature_grid(x[seen, j], params["grid_resolution"], "quantile")
+                edges = feature_grid(data.x[:, j], params["grid_resolution"], "quantile")  # the grid rule
                 ale, counts = ale_1d(f, x[seen], j, edges)
                 extra = {"scale": scale, "counts": counts, "order": 1}
                 if missing_share(data.x[:, j]) > 0:

@@ -71,6 +71,80 @@ def importance_unit(exp, label=None) -> str:
     return f"mean |{captions.axis_unit(exp, label)}|"
 
 
+SPREAD_ROWS = 200
+"""Rows (at most) of the cheap feature ranking behind the Global page's default feature."""
+
+
+def permutation_spread(model, x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A cheap feature ranking through the model's public surface: per feature, the mean |change| of the
+    model's output (probabilities or the regression output, over rows and outputs) when that feature's column
+    is shuffled among the rows (a one-repeat, label-free cousin of permutation importance: Breiman 2001;
+    Fisher, Rudin & Dominici 2019, "model reliance"). One stacked ``model.output`` call (run in the sandbox's
+    worker for a loaded file).
+
+    Parameters
+    ----------
+    model : Model
+    x : ndarray of shape (n, n_features)
+        The rows, e.g. at most :data:`SPREAD_ROWS` sampled from the data.
+    seed : int
+        Seed of the shuffles.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+        Mean |f(x with column j shuffled) - f(x)|, in the unit of the model's output.
+    """
+    n, p = x.shape
+    rng = np.random.default_rng(seed)
+    stacked = np.concatenate([x] + [x.copy() for _ in range(p)])  # (n * (p + 1), p)
+    for j in range(p):
+        stacked[n * (j + 1):n * (j + 2), j] = x[rng.permutation(n), j]
+    out = np.asarray(model.output(stacked), dtype=float).reshape(n * (p + 1), -1)  # (n (p + 1), outputs)
+    base = out[:n]
+    return np.array([np.nanmean(np.abs(out[n * (j + 1):n * (j + 2)] - base)) for j in range(p)])
+
+
+def default_feature(model, data, explanations=()) -> tuple:
+    """The effect curves' default feature: ``(feature, how)``, the most important feature by an importance
+    already computed for this model and data (permutation importance first, then mean |SHAP| over several
+    rows), else by :func:`permutation_spread` on at most :data:`SPREAD_ROWS` rows (memoised per model and data);
+    ``how`` says which, for the caption (None when nothing could rank: the first feature)."""
+    from studio.charts.attribution import importance_frame
+    from studio.ui import state
+
+    names = list(data.feature_names)
+    mine = [e for e in explanations if e.model_id == model.fingerprint and e.dataset_id == data.fingerprint]
+    for e in sorted(mine, key=lambda e: e.kind != "importance"):
+        usable = e.kind == "importance" or (e.kind == "attribution" and e.values is not None
+                                            and np.asarray(e.values).ndim == 2 and len(e.rows or []) > 1)
+        if not usable:
+            continue
+        frame = importance_frame(e)
+        frame = frame[frame["feature"].isin(names)]
+        if len(frame):
+            top = frame.sort_values("mean", ascending=False, kind="stable")["feature"].iloc[0]
+            how = ("permutation importance" if e.kind == "importance" else
+                   f"mean |{'SHAP' if e.method == 'shap' else e.method}| over {len(e.rows)} rows")
+            return top, how
+
+    def rank():
+        n = min(len(data), SPREAD_ROWS, max(10, 20_000 // max(1, len(names))))
+        rows = sample_rows(len(data), n)
+        try:
+            spread = permutation_spread(model, data.x[rows])
+        except Exception:  # noqa: BLE001 -- a model that cannot take shuffled rows: no ranking, the first feature
+            return None
+        if not np.isfinite(spread).any():
+            return None
+        return names[int(np.nanargmax(spread))], len(rows)
+
+    got = state._memo("feature-spread", model.cache_id + data.fingerprint, rank)
+    if got is None:
+        return names[0], None
+    return got[0], f"the spread of predictions when each feature is shuffled ({got[1]} rows)"
+
+
 def feature_overrides(info, feature, pair) -> dict:
     """Curve methods declare a ``features`` list: fill it from the page's feature pickers."""
     names = [p.name for p in info.params]
