@@ -142,3 +142,18 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly():
     proc.stdout.close()  # as head does after its lines
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == "", err
+
+
+def test_ice_draws_the_rows_given_as_a_range(tmp_path):
+    import numpy as np
+
+    from studio.cli import _parse_rows
+
+    assert _parse_rows("0:3,7") == [0, 1, 2, 7]
+    out = run("explain", "--model", MODEL, "--data", DATA, "--method", "ice", "--rows", "2:5",
+              "--features", "mean radius", "--no-cache", "--out", str(tmp_path / "ice.json"))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "ice.json").read_text())
+    assert doc["rows"] == [2, 3, 4]
+    curve = doc["curves"][0]
+    assert np.shape(curve["individual"]) == (3, len(curve["grid"][0]))

@@ -94,3 +94,79 @@ def test_live_charts_use_the_inlined_bundle_only():
     text = build_report(model, data, [imp])
     assert "vegaEmbed" in text and len(text) > 500_000
     assert "default-src 'none'" in text  # the page may not fetch anything
+
+
+# ---- wording of the summary and sections (trial defects, issue 14) ------------------------------------------
+def _image_data():
+    from studio.data import Dataset
+
+    x = np.random.default_rng(1).random((2, 1, 16, 16)).astype(np.float32)
+    return Dataset(kind="image", x=x, name="imgs", class_names=["a", "b"])
+
+
+def _map(values, method, row=0, checks=None):
+    return Explanation(method, "attribution", rows=[row], target=[1], output_names=["a", "b"],
+                       values=np.asarray(values, dtype=float)[None, None], checks=checks or {},
+                       provenance={"seed": None})
+
+
+def _blocks(m):
+    return np.abs(m).reshape(4, 4, 4, 4).sum(axis=(1, 3)).ravel()  # 4x4-pixel blocks of a 16x16 map
+
+
+def _summary(text):
+    return re.search(r"<section class='summary'>(.*?)</section>", text, re.S).group(1)
+
+
+def test_image_report_compares_maps_and_names_methods_without_checks():
+    from scipy.stats import spearmanr
+
+    model, _ = _model_data()
+    data = _image_data()
+    rng = np.random.default_rng(2)
+    cam = rng.random((16, 16))
+    occ = cam + 0.3 * rng.random((16, 16))  # mostly the same places
+    text = build_report(model, data, [_map(cam, "grad_cam"), _map(occ, "occlusion")], interactive=False)
+    summary = _summary(text)
+    rho = spearmanr(_blocks(cam), _blocks(occ))[0]
+    k = 3  # 10% of 16 blocks, at least 3
+    common = len(set(np.argsort(-_blocks(cam))[:k]) & set(np.argsort(-_blocks(occ))[:k]))
+    assert (f"<strong>grad_cam</strong> vs <strong>occlusion</strong> (row 0): rank correlation {rho:.2f}, "
+            f"{common} of their top {k} 4x4-pixel blocks") in summary
+    assert "Nothing" not in summary
+    assert "grad_cam and occlusion have no checks: their results are not verified" in summary
+    assert "Every check" not in summary
+    # deterministic methods: no "seed None"; an image dataset: no empty "features:" line
+    assert "seed None" not in text and "not random" in text
+    assert "features:" not in text
+    # a reversed map disagrees, said first; maps of different rows are not compared, and the report says why
+    text = build_report(model, data, [_map(cam, "grad_cam"), _map(cam.max() - cam, "occlusion")], interactive=False)
+    assert "<li class='warn'>disagree: <strong>grad_cam</strong> vs <strong>occlusion</strong>" in _summary(text)
+    text = build_report(model, data, [_map(cam, "grad_cam"), _map(occ, "occlusion", row=1)], interactive=False)
+    assert ("Nothing compared: grad_cam (row 0) and occlusion (row 1) explain different rows or scopes"
+            in _summary(text))
+    # one method with a passing verdict, one without: both named
+    text = build_report(model, data, [_map(cam, "grad_cam"), _map(occ, "integrated_gradients",
+                                                                  checks={"completeness_gap": 0.001})],
+                        interactive=False)
+    assert "Every check passes (integrated_gradients)" in _summary(text)
+    assert "grad_cam has no checks: its result is not verified" in _summary(text)
+
+
+def test_lime_default_kernel_width_and_empty_rules_read_as_used():
+    model, data = _model_data()
+    lime = Explanation("lime", "attribution", rows=[0], target=[1], feature_names=data.feature_names,
+                       values=np.ones((1, 3)), params={"num_samples": 100, "kernel_width": 0.0, "seed": 0},
+                       provenance={"seed": 0})
+    given = lime.copy()
+    given.params = dict(lime.params, kernel_width=2.5)
+    rule = Explanation("anchors", "rule", rows=[4], target=[0], output_names=["benign", "malignant"],
+                       rules=[Rule(4, [], 0.99, 1.0)], params={"threshold": 0.95})
+    text = build_report(model, data, [lime, rule], interactive=False)
+    width = f"{0.75 * np.sqrt(3):.3g}"
+    assert f"kernel width LIME&#x27;s default (0.75 x sqrt(3 features) = {width})" in text
+    assert "kernel width 0" not in text and "seed 0" in text
+    assert "For every row (no condition needed): predict benign" in text
+    assert "ALWAYS" not in text
+    assert "<td>For every row (no condition needed)</td>" in text  # the rule table too
+    assert "kernel width 2.5" in build_report(model, data, [given], interactive=False)

@@ -236,3 +236,34 @@ def test_curve_params_rejected(gbt, table):
         studio.explain(gbt, table, "ice", params={"features": ["mean radius:mean texture"]}, cache=False)
     with pytest.raises(StudioError, match="grid_resolution"):
         _pdp(gbt, table, grid_resolution=1)
+
+
+# ---- one grid rule; ICE draws the rows asked (trial defect, issue 14) -------------------------------------
+def test_ice_draws_the_rows_asked_and_pdp_ice_ale_share_one_grid():
+    from sklearn.tree import DecisionTreeRegressor
+
+    from studio.data import Dataset
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(700, 3)) * [1.0, 2.0, 0.5]  # more rows than any default sample (ICE 100, PDP 500)
+    y = np.where(x[:, 0] > 0, 2.0, -1.0) + x[:, 1]
+    est = DecisionTreeRegressor(max_depth=4, random_state=0).fit(x, y)
+    model = studio.wrap_model(est)
+    data = Dataset(kind="tabular", x=x, y=y, feature_names=["f0", "f1", "f2"], name="grid")
+    rows = [0, 3, 5, 650]
+    ice = studio.explain(model, data, "ice", rows=rows, params={"features": ["f0"]}, cache=False)
+    sampled = studio.explain(model, data, "ice", params={"features": ["f0"]}, cache=False)
+    pdp = _pdp(model, data, features=["f0"])
+    ale = studio.explain(model, data, "ale", params={"features": ["f0"]}, cache=False)
+    grid = feature_grid(x[:, 0], 20)  # every row of the data, whatever the rows sampled or drawn
+    for exp in (ice, sampled, pdp, ale):
+        np.testing.assert_array_equal(exp.curves[0].grid[0], grid)
+    assert ice.rows == rows and sampled.rows == []
+    curves = ice.curves[0].individual
+    assert curves.shape == (len(rows), len(grid)) and sampled.curves[0].individual.shape == (100, len(grid))
+    for i, r in enumerate(rows):  # each drawn curve is that row's own output along the grid
+        swept = np.repeat(x[[r]], len(grid), axis=0)
+        swept[:, 0] = grid
+        np.testing.assert_allclose(curves[i], est.predict(swept), rtol=0, atol=1e-12)
+    with pytest.raises(StudioError, match="out of range"):
+        studio.explain(model, data, "ice", rows=[700], params={"features": ["f0"]}, cache=False)
