@@ -82,22 +82,25 @@ def rule_chart(card: dict, width: int | None = 220):
         subtitle.insert(0, f"NOT AN ANCHOR: precision {card['precision']:.2f} is under {card['threshold']:.2g}; best rule found")
     size = {"width": width} if width else {}
     y = alt.Y("measure:N", title=None, sort=["precision", "coverage"])
+    threshold = card.get("threshold")
+    x_title = None if threshold is None else f"black tick: the precision asked ({float(threshold):.2g})"
     base = alt.Chart(frame)
     bars = base.mark_bar(color="#7f9f7f" if card.get("meets") is not False else "#c0504d").encode(
-        y=y, x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+        y=y, x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=x_title),
         tooltip=["measure:N", alt.Tooltip("value:Q", format=".3f")])
-    # each bar's value written at its end (inside the bar when it nearly fills the axis)
-    labels = base.mark_text(align="left", dx=3, fontSize=11).encode(
-        y=y, x=alt.X("label_x:Q"), text=alt.Text("value:Q", format=".2f")).transform_calculate(
-        label_x="min(datum.value, 0.86)")
-    layers = [bars, labels]
-    if card.get("threshold") is not None:
-        # the precision asked for (anchors' threshold): a target tick on the precision bar only, labelled
-        target = pd.DataFrame({"measure": ["precision"], "value": [float(card["threshold"])],
-                               "label": [f"asked {float(card['threshold']):.2g}"]})
-        tick = alt.Chart(target).mark_tick(color="#222", thickness=2).encode(
-            y=y, x="value:Q", tooltip=[alt.Tooltip("label:N", title="precision asked")])
-        layers.append(tick)
+    # each bar's value: inside the bar at its start (white), or after a short bar; never under the target tick
+    inside = base.transform_filter("datum.value >= 0.25").mark_text(align="left", dx=4, color="white",
+                                                                     fontWeight="bold").encode(
+        y=y, x=alt.datum(0), text=alt.Text("value:Q", format=".2f"))
+    after = base.transform_filter("datum.value < 0.25").mark_text(align="left", dx=4).encode(
+        y=y, x="value:Q", text=alt.Text("value:Q", format=".2f"))
+    layers = [bars, inside, after]
+    if threshold is not None:
+        # the precision asked for (anchors' threshold): a target tick on the precision bar only
+        target = pd.DataFrame({"measure": ["precision"], "value": [float(threshold)],
+                               "label": [f"asked {float(threshold):.2g}"]})
+        layers.append(alt.Chart(target).mark_tick(color="#222", thickness=2).encode(
+            y=y, x="value:Q", tooltip=[alt.Tooltip("label:N", title="precision asked")]))
     return (
         alt.layer(*layers, height=60, **size)
         .properties(title=alt.TitleParams(f"{card['method']}: rule for row {card['row']}", subtitle=subtitle,

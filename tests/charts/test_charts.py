@@ -145,7 +145,9 @@ def test_rule_card_text_and_numbers():
     bars = [u for u in _layers(spec) if u["mark"]["type"] == "bar"]
     assert bars[0]["encoding"]["x"]["scale"]["domain"] == [0, 1]
     # every bar has its number written, and the precision asked is drawn only when asked
-    assert [u["encoding"]["text"]["format"] for u in _layers(spec) if u["mark"]["type"] == "text"] == [".2f"]
+    texts = [u for u in _layers(spec) if u["mark"]["type"] == "text"]
+    assert [u["encoding"]["text"]["format"] for u in texts] == [".2f", ".2f"]
+    assert sorted(u["transform"][0]["filter"] for u in texts) == ["datum.value < 0.25", "datum.value >= 0.25"]
     assert not any(u["mark"]["type"] == "tick" for u in _layers(spec))
     exp.params = {"threshold": 0.95}
     asked = charts.rule_chart(charts.rule_card(exp, 3)).to_dict()
