@@ -215,7 +215,10 @@ def result_table(exp, model, x, row_ids):
     elif exp.kind == "rule":
         by_row = {r.row: r for r in exp.rules}
         rules = [by_row.get(int(r)) for r in exp.rows]
-        cols["rule"] = pa.array([" AND ".join(r.predicates) if r else None for r in rules], pa.string())
+        from studio.charts.rules import NO_CONDITION
+
+        cols["rule"] = pa.array([(" AND ".join(r.predicates) or NO_CONDITION) if r else None for r in rules],
+                                pa.string())
         cols["precision"] = pa.array([r.precision if r else np.nan for r in rules], pa.float64())
         cols["coverage"] = pa.array([r.coverage if r else np.nan for r in rules], pa.float64())
     return pa.table(cols)

@@ -180,7 +180,9 @@ def _image_body(exp, data, row, norm):
         png = views.png_bytes(over.image)
         st.image(png, width="stretch", caption=over.caption)
         st.caption(f"precision {rule.precision:.3f} · coverage {rule.coverage:.3f}")
-        return None, png, f"anchor: {len(rule.extra.get('superpixels', []))} superpixel(s), precision {rule.precision:.3f}"
+        regions = len(rule.extra.get("superpixels", []))
+        anchor = f"{regions} superpixel(s)" if regions else "for every image (no region needed)"
+        return None, png, f"anchor: {anchor}, precision {rule.precision:.3f}"
     if (np.asarray(exp.values[index]) < 0).any():
         over = explanation_overlay(exp, data.x[row], index, norm, scale=4)
     else:  # non-negative maps (Grad-CAM, |saliency|) on the same diverging scale: red only
