@@ -74,7 +74,7 @@ class ExplainRequest(BaseModel):
     data: str = Field(pattern=ID_PATTERN["dataset"], description="An uploaded dataset's id.")
     method: str = Field(min_length=1, max_length=64, description="A method name (GET /v1/methods).")
     rows: list[Row] | None = Field(None, min_length=1, max_length=MAX_ROWS,
-                                   description="Rows to explain (local methods); default [0].")
+                                   description="Rows to explain (local methods; ICE draws these rows); default [0].")
     target: int | str | None = Field(None, description="Class index or name; null: each row's predicted class.")
     params: dict[str, Any] = Field(default_factory=dict, description="The method's parameters (GET /v1/methods).")
     cache: bool = Field(True, description="Read and write the studio's result cache; false computes afresh.")
