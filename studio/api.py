@@ -339,7 +339,7 @@ def explain(
     method : str
         A registry key (``studio.methods()``).
     rows : list of int, optional
-        Rows to explain (local methods); default ``[0]``.
+        Rows to explain (local methods; ICE draws these rows, other global methods ignore them); default ``[0]``.
     target : int or str, optional
         Class index or name; None explains each row's predicted class.
     params : dict, optional
