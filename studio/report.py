@@ -404,7 +404,10 @@ def _image_ranking(exp: Explanation):
     if exp.kind != "attribution" or exp.values is None or np.asarray(exp.values).ndim < 3:
         return None
     row = exp.rows[0] if exp.rows else None
-    sc = scores(exp, row)
+    try:
+        sc = scores(exp, row)
+    except (ValueError, IndexError):  # a map of an unexpected shape: not compared, never a lost report
+        return None
     return f"row {row if row is not None else 0}", [f"block {i}" for i in range(len(sc))], sc
 
 

@@ -93,7 +93,8 @@ def _common_params(resolution_help: str):
         Param("features", "list", [], "Features to plot; 'a:b' for a two-feature pair. Empty: the first three."),
         Param("grid_resolution", "int", 20, resolution_help, low=2, high=200),
         Param("grid", "str", "quantile",
-              "Grid points: data quantiles (shared with ALE) or scikit-learn's even grid over the 5-95th percentiles.",
+              "Grid points, from every row of the data: its quantiles (PDP, ICE and ALE share them) or "
+              "scikit-learn's even grid over the 5-95th percentiles.",
               choices=("quantile", "uniform")),
         Param("max_rows", "int", 500, "Rows sampled from the data (0: all).", low=0, fit_low=100,
               fit_why="an average curve over fewer rows follows a few of them"),
