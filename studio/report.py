@@ -337,10 +337,11 @@ def summary_html(model, data, explanations, signoff) -> str:
                 continue
             a = np.array([sa[na.index(n)] for n in common])
             b = np.array([sb[nb.index(n)] for n in common])
-            k = 3 if not str(common[0]).startswith("block ") else max(3, round(len(common) / 10))
+            image = str(common[0]).startswith("block ")  # regions of an image map (_image_ranking)
+            k = max(3, round(len(common) / 10)) if image else 3
             rho, overlap = spearman(a, b), top_k_overlap(a, b, k)
             agree = rho >= 0.5 and overlap >= 2 / 3
-            unit = "features" if k == 3 and not str(common[0]).startswith("block ") else "4x4-pixel blocks of |map|"
+            unit = "4x4-pixel blocks of |map|" if image else "features"
             pairs.append((agree, f"<li class='{'pass' if agree else 'warn'}'>{'agree' if agree else 'disagree'}: "
                                  f"<strong>{_esc(ma)}</strong> vs <strong>{_esc(mb)}</strong> ({_esc(wa)}): rank "
                                  f"correlation {rho:.2f}, {round(overlap * k)} of their top {k} {unit} in common</li>"))
