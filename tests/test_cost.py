@@ -324,3 +324,38 @@ def test_own_work_fit_does_not_multiply_a_spike():
     assert d == pytest.approx(1e-3) and c + 600 * d < 1.0  # not 0.009 per unit, 5.4 s at 600 units
     assert own_fit([(1, 0.2), (1, 0.4)]) == pytest.approx((0.3, 0.0))  # equal units: a fixed cost
     assert own_fit([(1, 0.4), (2, 0.2)]) == pytest.approx((0.3, 0.0))  # the larger probe faster: noise
+
+
+def test_calibration_costs_a_fraction_of_a_run_on_a_large_image():
+    """Every image method's calibration (a warm-up and two probes, :meth:`probe_params`) sends at most half
+    of the model rows of one default run on one 224 x 224 image, or 64 rows: occlusion's probes were whole runs
+    (3,138 rows each: an estimate of resnet18 ran for minutes)."""
+    import numpy as np
+    import torch
+
+    import studio
+    from studio.data.dataset import Dataset
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 3))
+    model = studio.wrap_model(net.eval(), card={"task": "classification", "class_names": ["a", "b", "c"],
+                                                "input_size": [3, 224, 224]})
+    data = Dataset(kind="image", x=np.random.default_rng(0).random((3, 3, 224, 224), dtype=np.float32),
+                   y=np.zeros(3, dtype=np.int64), class_names=["a", "b", "c"], name="large")
+    checked, heavy = [], []
+    for name in [n for n in registry.names() if "image" in registry.REGISTRY[n]]:
+        explainer = registry.get(name, "image")
+        if explainer.scope != "local":
+            continue
+        checked.append(name)
+        params = explainer.params.validate({}, name)
+        run = run_cost(explainer, model, data, params, 1, target=0)
+        probes = 0
+        for k in (0, 0, 1):  # the warm-up runs probe 0's parameters
+            p, rows = explainer.probe_params(dict(params), data, k)
+            c = run_cost(explainer, model, data, explainer.params.validate(p, name), rows, target=0)
+            probes += c.rows + c.grad_rows
+        if probes > max((run.rows + run.grad_rows) / 2, 64):
+            heavy.append((name, probes, run.rows + run.grad_rows))
+    assert not heavy
+    assert {"occlusion", "feature_ablation", "integrated_gradients", "lime"} <= set(checked)

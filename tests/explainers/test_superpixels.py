@@ -195,3 +195,11 @@ def test_every_image_method_is_listed_estimates_its_cost_and_caches(cnn, digits)
     assert (first.cache, second.cache) == ("miss", "hit")
     assert second.rules[0].extra["superpixels"] == first.rules[0].extra["superpixels"]
     assert second.rules[0].extra["segments"] == first.rules[0].extra["segments"]
+
+
+def test_occlusion_with_a_stride_over_its_window_is_refused_in_one_sentence(cnn, digits):
+    """Pixels between windows would never be hidden; captum only asserts it (an "unexpected" error before)."""
+    from studio.errors import StudioError
+
+    with pytest.raises(StudioError, match=r"stride \(6\) is larger than its window \(4\)"):
+        studio.explain(cnn, digits, "occlusion", rows=[0], params={"window": 4, "stride": 6}, cache=False)
