@@ -132,6 +132,9 @@ class Scenario:
         Rows whose prediction the perturbation left unchanged: only these were re-explained and enter the number.
     attribution_clean : ndarray, one per row (the method's signed attributions of the clean rows)
     attribution_perturbed : ndarray, one per kept row (``rows[kept]``), in order
+    rank_correlation_rows, top_k_overlap_rows : ndarray of shape (n_kept,)
+        Each kept row's agreement of clean and perturbed ``|attribution|``; the cell's number is their mean
+        (NaN rows, from constant maps, left out).
     numbers : dict
         The cell's resilience ``rank_correlation`` and ``top_k_overlap`` and the perturbation's performance
         (``accuracy`` or ``r2``, ``prediction_kept``).
@@ -149,6 +152,8 @@ class Scenario:
     kept: np.ndarray
     attribution_clean: np.ndarray
     attribution_perturbed: np.ndarray
+    rank_correlation_rows: np.ndarray
+    top_k_overlap_rows: np.ndarray
     numbers: dict
 
 
@@ -197,6 +202,7 @@ class Assessment:
             raise StudioError(f"this assessment has no scenario {method} under {attack} severity {severity}; "
                               "choose a method and perturbation it ran (run it again to see a JSON file's inputs)")
         xp, out, kept = self._perturbed[(attack, severity)]
+        values, rc, tk = self._perturbed_attr[(method, attack, severity)]
         cell = {r["metric"]: r["value"] for r in self.numbers("resilience")
                 if r["method"] == method and r["attack"] == attack and r["severity"] == severity}
         perf = {r["metric"]: r["value"] for r in self.numbers("performance")
@@ -205,7 +211,7 @@ class Assessment:
                         params=dict(self.provenance["attacks"][attack]["severities"].get(str(severity), {})),
                         x_clean=self._inputs["x"], x_perturbed=xp, output_clean=self._inputs["output"], output_perturbed=out,
                         kept=kept, attribution_clean=self._signed[method],
-                        attribution_perturbed=self._perturbed_attr[(method, attack, severity)],
+                        attribution_perturbed=values, rank_correlation_rows=rc, top_k_overlap_rows=tk,
                         numbers={**cell, **perf})
 
     def numbers(self, attribute: str | None = None) -> list:
@@ -559,10 +565,11 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
 
                 _, arr = store.unit({"unit": "scenario", **method_key[name], "attack": attack, "severity": sev,
                                      "attack_params": ap, "tolerance": float(tolerance)}, explain_perturbed)
-                res._perturbed_attr[(name, attack, sev)] = arr["values"]
                 mp = magnitudes(arr["values"], data.kind) if n_kept else []
                 rc = [rank_correlation(clean[name][j], mp[i]) for i, j in enumerate(idx)]
                 tk = [top_k_overlap(clean[name][j], mp[i], k) for i, j in enumerate(idx)]
+                res._perturbed_attr[(name, attack, sev)] = (arr["values"], np.asarray(rc, dtype=float),
+                                                            np.asarray(tk, dtype=float))
                 res.records.append(_record("resilience", "rank_correlation", _nanmean(rc), method=name,
                                            attack=attack, severity=sev, params=ap, n_rows=n_kept))
                 res.records.append(_record("resilience", "top_k_overlap", _nanmean(tk), method=name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
@@ -38,3 +40,19 @@ def test_quality_page_runs_and_shows_every_attribute(cnn, digits):
     assert at.session_state["assessment"]["result"].provenance["rows"] == [0, 1, 2]
     at.radio(key="quality-metric").set_value("top_k_overlap").run()
     assert not at.exception
+    # drill-down: one cell's number, its rows' predictions, and the clean and perturbed images with overlays
+    result = at.session_state["assessment"]["result"]
+    assert at.selectbox(key="quality-drill-method").options == ["saliency", "grad_cam"]
+    at.selectbox(key="quality-drill-method").set_value("grad_cam").run()
+    at.selectbox(key="quality-drill-scenario").set_value("noise s2").run()
+    assert not at.exception, [e.value for e in at.exception]
+    sc = result.scenario("grad_cam", "noise", 2)
+    value = [r["value"] for r in result.numbers("resilience") if (r["method"], r["attack"], r["severity"],
+             r["metric"]) == ("grad_cam", "noise", 2, "top_k_overlap")][0]
+    assert at.metric[0].value == f"{value:.3f}"  # the cell's number (the radio above chose top-k overlap)
+    assert at.metric[1].value == f"{int(sc.kept.sum())} of 3"
+    rows = at.dataframe[0].value
+    assert list(rows["row"]) == [0, 1, 2] and list(rows["prediction kept"]) == list(sc.kept)
+    assert np.nanmean(rows["top-k overlap"]) == pytest.approx(value)
+    images = at.get("image")
+    assert len(images) == (4 if sc.kept[0] else 3)  # row 0: clean, its overlay, perturbed, its overlay
