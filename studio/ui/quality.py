@@ -198,6 +198,12 @@ def render(model, data, result) -> None:
     st.caption(f"{len(rows)} rows ({', '.join(map(str, rows[:12]))}{' ...' if len(rows) > 12 else ''}), seed "
                f"{prov['seed']}, severities {prov['severities']}; {len(result.records)} numbers in "
                f"{prov['seconds']:.1f} s on {prov['device']}. Explained output: {_class_text(model)}.")
+    grid = prov.get("grid")
+    if grid:
+        st.caption(f"Scenario grid: {grid['scenarios']} scenarios (method x perturbation x severity), "
+                   f"{grid['reused']} reused from the cache, {grid['computed']} computed now. Each scenario is "
+                   "kept as it finishes, so a run stopped part way (a closed tab, a restarted app) continues from "
+                   "where it stopped when run again with the same settings.")
     for s in result.skipped:
         st.info(f"Not run: {s.get('attack') or s.get('method')}{' ' + s['metric'] if s.get('metric') else ''}: "
                 f"{s['reason']}")
