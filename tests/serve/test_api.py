@@ -160,7 +160,9 @@ def test_a_body_declared_too_large_but_never_sent_is_answered_413(server):
             reply += chunk
     status, body = reply.decode().split("\r\n", 1)[0], reply.split(b"\r\n\r\n", 1)[1]
     assert status.startswith("HTTP/1.1 413"), status
-    assert "STUDIO_MAX_DATA_BYTES" in json.loads(body)["error"]
+    message = json.loads(body)["error"]
+    assert "STUDIO_MAX_DATA_BYTES" in message
+    assert f"(file {DATA_LIMIT} bytes (195 KiB))" in message  # the configured limit, not the body's bound
 
 
 def test_an_oversized_upload_is_413_and_nothing_is_stored(server, uploaded):
@@ -169,7 +171,7 @@ def test_an_oversized_upload_is_413_and_nothing_is_stored(server, uploaded):
     assert len(big) > DATA_LIMIT
     # declared too large (Content-Length): refused before a byte is parsed
     message = _error(server.client.post("/v1/datasets", files={"file": ("big.csv", big)}), 413)
-    assert f"file {DATA_LIMIT} bytes" in message and "STUDIO_MAX_DATA_BYTES" in message  # the configured limit
+    assert f"limit of {DATA_LIMIT} bytes" in message and "STUDIO_MAX_DATA_BYTES" in message  # the configured limit
     # sent in chunks without a length: counted while it streams, refused at the limit, the partial file removed
     body, ctype = _multipart("file", "big.csv", big)
     chunks = (body[i:i + 16384] for i in range(0, len(body), 16384))
