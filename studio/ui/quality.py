@@ -104,6 +104,16 @@ def scenario_rows(model, sc) -> "pd.DataFrame":
         "rank correlation": rc, "top-k overlap": tk})
 
 
+def _open_clicked_cell(event) -> None:
+    """A click on a heatmap cell sets the drill-down's method and perturbation (once per click: choosing in the
+    select boxes afterwards is not undone by the chart's standing selection)."""
+    picked = ((getattr(event, "selection", None) or {}).get(charts.CELL) or [None])[0]
+    if picked and picked != st.session_state.get("_quality-clicked"):
+        st.session_state["quality-drill-method"] = picked.get("method")
+        st.session_state["quality-drill-scenario"] = picked.get("scenario")
+    st.session_state["_quality-clicked"] = picked
+
+
 def drill_down(model, data, result, metric: str) -> None:
     """One heatmap cell (method x perturbation): its number, its rows clean and perturbed, and their attributions.
 
@@ -115,7 +125,8 @@ def drill_down(model, data, result, metric: str) -> None:
     cells = [(a, int(s)) for a, info in prov["attacks"].items() for s in info["severities"]]
     if not cells:
         return
-    st.markdown("**Drill down into a cell** (the inputs and explanations behind one number)")
+    st.markdown("**Drill down into a cell** (the inputs and explanations behind one number): click a cell of the "
+                "heatmap, or choose it here")
     c1, c2, c3 = st.columns(3)
     with c1:
         method = state.kept(st.selectbox, "Method", "quality-drill-method", options=list(prov["methods"]))
@@ -216,8 +227,10 @@ def render(model, data, result) -> None:
     if (frame["attribute"] == "resilience").any():
         metric = state.kept(st.radio, "Agreement measure", "quality-metric", horizontal=True,
                             options=["rank_correlation", "top_k_overlap"], format_func=lambda m: m.replace("_", " "))
-        st.altair_chart(charts.method_scenario_heatmap(
-            frame, metric, f"Resilience ({metric.replace('_', ' ')} of |attribution|, clean vs perturbed)"))
+        event = st.altair_chart(charts.method_scenario_heatmap(
+            frame, metric, f"Resilience ({metric.replace('_', ' ')} of |attribution|, clean vs perturbed)",
+            selectable=True), on_select="rerun", key="quality-heatmap")
+        _open_clicked_cell(event)
         drill_down(model, data, result, metric)
     else:
         st.info("No perturbation ran; choose one above.")

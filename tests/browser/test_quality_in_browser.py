@@ -55,6 +55,15 @@ def test_quality_page_runs_an_assessment(server, browser):  # noqa: F811
     assert "grad_cam under noise at severity 2 (sigma 0.08, clip [0, 1])" in main.inner_text()
     images.first.scroll_into_view_if_needed()
     shot(page, "quality-drill-down")
+    # or click a cell of the heatmap (an SVG mark named by its fields): saliency under blur at severity 1
+    heat = page.locator("[data-testid='stVegaLiteChart']").first
+    cell = heat.locator("[role='graphics-symbol'][aria-label*='blur s1'][aria-label*='saliency']")
+    assert cell.count() >= 1, [heat.locator("[role='graphics-symbol']").nth(i).get_attribute("aria-label")
+                               for i in range(min(3, heat.locator("[role='graphics-symbol']").count()))]
+    cell.first.click()
+    idle(page)
+    no_exception(page, "Quality, a clicked cell")
+    assert "saliency under blur at severity 1 (sigma_pixels 0.5)" in main.inner_text()
 
     # a grid stopped part way (a click on Run while it runs stops the script) resumes: only the rest is computed
     seed = page.locator("[data-testid='stNumberInput']", has_text="Seed").locator("input")
