@@ -554,13 +554,15 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
             res.records.append(_record("performance", "prediction_kept", n_kept / len(rows), attack=attack,
                                        severity=sev, params=ap, n_rows=len(rows)))
             idx = np.nonzero(kept)[0]
-            pdata = _with_rows(data, rows, xp) if n_kept else None
             krows = [rows[j] for j in idx]
+            pdata = []  # the dataset with the perturbed rows, made only if a scenario is computed
             for name in methods:
-                def explain_perturbed(name=name):
+                def explain_perturbed(name=name, xp=xp, pdata=pdata):
                     if not n_kept:
                         return {}, {"values": np.zeros((0,) + signed[name].shape[1:], signed[name].dtype)}
-                    exp = studio.explain(model, pdata, name, rows=krows, params=params[name], cache=False)
+                    if not pdata:
+                        pdata.append(_with_rows(data, rows, xp))
+                    exp = studio.explain(model, pdata[0], name, rows=krows, params=params[name], cache=False)
                     return {}, {"values": np.asarray(exp.values)}
 
                 _, arr = store.unit({"unit": "scenario", **method_key[name], "attack": attack, "severity": sev,
