@@ -183,24 +183,33 @@ class Assessment:
     skipped: list = field(default_factory=list)
     curves: dict = field(default_factory=dict)
     # the arrays behind the numbers, for :meth:`scenario` (not exported: the JSON holds numbers and provenance)
-    _inputs: dict = field(default_factory=dict, repr=False)
-    _signed: dict = field(default_factory=dict, repr=False)
-    _perturbed: dict = field(default_factory=dict, repr=False)
-    _perturbed_attr: dict = field(default_factory=dict, repr=False)
+    _inputs: dict = field(default_factory=dict, repr=False, compare=False)
+    _signed: dict = field(default_factory=dict, repr=False, compare=False)
+    _perturbed: dict = field(default_factory=dict, repr=False, compare=False)
+    _perturbed_attr: dict = field(default_factory=dict, repr=False, compare=False)
 
     def scenario(self, method: str, attack: str, severity: int) -> "Scenario":
         """One cell of the methods x perturbations grid with the inputs and explanations behind its number.
 
+        Parameters
+        ----------
+        method : str
+        attack : str
+        severity : int
+
+        Returns
+        -------
+        Scenario
+
         Raises
         ------
         StudioError
-            The assessment has no such cell (a method or attack it did not run, or one read back from JSON,
-            which keeps numbers only).
+            The assessment has no such cell (a method, attack or severity it did not run, or a skipped attack).
         """
         severity = int(severity)
         if (attack, severity) not in self._perturbed or method not in self._signed:
             raise StudioError(f"this assessment has no scenario {method} under {attack} severity {severity}; "
-                              "choose a method and perturbation it ran (run it again to see a JSON file's inputs)")
+                              "choose a method, attack and severity it ran (provenance lists them)")
         xp, out, kept = self._perturbed[(attack, severity)]
         values, rc, tk = self._perturbed_attr[(method, attack, severity)]
         cell = {r["metric"]: r["value"] for r in self.numbers("resilience")
