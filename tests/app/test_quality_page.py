@@ -56,3 +56,30 @@ def test_quality_page_runs_and_shows_every_attribute(cnn, digits):
     assert np.nanmean(rows["top-k overlap"]) == pytest.approx(value)
     images = at.get("image")
     assert len(images) == (4 if sc.kept[0] else 3)  # row 0: clean, its overlay, perturbed, its overlay
+
+
+def test_the_drill_down_of_a_table_shows_values_and_attributions_clean_and_perturbed(gbt, table):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["model"] = gbt
+    at.session_state["data"] = table.aligned_to(gbt)
+    at.session_state["source"] = "test"
+    at.session_state["quality-methods"] = ["shap"]
+    at.session_state["quality-attacks"] = ["noise"]
+    at.session_state["quality-rows"] = 2
+    at.session_state["quality-severity"] = 2
+    at.session_state["quality-faith"] = []
+    at.run()
+    at = at.switch_page("pages/quality.py").run()
+    at.button(key="quality-run").click().run()
+    at.selectbox(key="quality-drill-scenario").set_value("noise s2").run()
+    at.selectbox(key="quality-drill-row").set_value(1).run()
+    assert not at.exception, [e.value for e in at.exception]
+    sc = at.session_state["assessment"]["result"].scenario("shap", "noise", 2)
+    values = at.dataframe[1].value
+    assert list(values["feature"]) == list(table.feature_names)
+    assert np.array_equal(values["value (clean)"], table.x[1].astype(float))
+    assert np.array_equal(values["value (perturbed)"], sc.x_perturbed[1].astype(float))
+    assert np.array_equal(values["attribution (clean)"], sc.attribution_clean[1])
+    if sc.kept[1]:
+        assert np.array_equal(values["attribution (perturbed)"], sc.attribution_perturbed[int(sc.kept[:2].sum()) - 1])
+    assert any("Row 1: prediction" in c.value for c in at.caption)
