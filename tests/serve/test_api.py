@@ -130,6 +130,12 @@ def test_an_assess_job_gives_the_python_calls_numbers(server, uploaded, local):
         return [r for r in doc["records"] if r["attribute"] != "cost"]
 
     assert numbers(got) and numbers(got) == numbers(want)
+    # the same job again: every scenario comes from the server's cache, with the same numbers
+    again = _run(server, "assess", body)
+    assert got["provenance"]["grid"]["reused"] == 0
+    assert again["provenance"]["grid"] == {**got["provenance"]["grid"], "reused": 2, "computed": 0, "units_reused":
+                                           got["provenance"]["grid"]["units_computed"], "units_computed": 0}
+    assert numbers(again) == numbers(got)
 
 
 def _multipart(field: str, name: str, content: bytes) -> tuple[bytes, str]:
