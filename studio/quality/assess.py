@@ -314,7 +314,7 @@ def _method_infos(names, kind):
     for name in names:
         info = infos.get(name)
         if info is None:
-            raise StudioError(f"unknown method {name!r} for {kind} data; see python -m studio methods")
+            raise StudioError(f"unknown method {str(name)[:40]!r} for {kind} data; see python -m studio methods")
         if info.kind != "attribution" or info.scope != "local":
             raise StudioError(f"{name} gives {info.scope} {info.kind}s; assess compares local attributions "
                               "(e.g. shap, lime, saliency, integrated_gradients)")
@@ -357,6 +357,39 @@ def _with_rows(data, rows, x_rows):
 
         frame = pd.DataFrame(x, columns=list(data.frame.columns))
     return dataclasses.replace(data, x=x, frame=frame, _fingerprint=None, _checked_for=None)
+
+
+def check_grid(methods, attacks, severities, faithfulness=(), kind: str | None = None) -> tuple:
+    """The grid's names checked, repeats dropped: ``(methods, attacks, severities, faithfulness)``.
+
+    With ``kind`` ("tabular" or "image"), the methods are checked to be local attributions for that data too
+    (what the API checks before it queues a job).
+
+    Raises
+    ------
+    StudioError
+        No method, an unknown attack or faithfulness metric, a severity off the grid 0..5, a method unknown or
+        not a local attribution for ``kind``.
+    """
+    methods = list(dict.fromkeys(methods))
+    attacks = list(dict.fromkeys(attacks))
+    if not methods:
+        raise StudioError("assess needs at least one method")
+    for a in attacks:
+        if a not in ATTACKS:
+            raise StudioError(f"unknown attack {str(a)[:40]!r}; choose from {', '.join(ATTACKS)}")
+    severities = [int(v) for v in severities]
+    if not severities or any(not 0 <= v <= max(SEVERITIES) for v in severities):
+        raise StudioError(f"severities must be between 0 (no perturbation) and {max(SEVERITIES)}, the grid each "
+                          f"attack's scale is defined on; got {severities or 'none'}")
+    severities = list(dict.fromkeys(severities))
+    faithfulness = list(dict.fromkeys(faithfulness or ()))
+    for f in faithfulness:
+        if f not in FAITHFULNESS:
+            raise StudioError(f"unknown faithfulness metric {str(f)[:40]!r}; choose from {', '.join(FAITHFULNESS)}")
+    if kind is not None:
+        _method_infos(methods, kind)
+    return methods, attacks, severities, faithfulness
 
 
 def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVERITIES, seed: int = 0,
@@ -430,22 +463,7 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     from studio.api import _versions, registry
 
     started = time.time()
-    methods = list(dict.fromkeys(methods))
-    attacks = list(dict.fromkeys(attacks))
-    if not methods:
-        raise StudioError("assess needs at least one method")
-    for a in attacks:
-        if a not in ATTACKS:
-            raise StudioError(f"unknown attack {a!r}; choose from {', '.join(ATTACKS)}")
-    severities = [int(v) for v in severities]
-    if not severities or any(not 0 <= v <= max(SEVERITIES) for v in severities):
-        raise StudioError(f"severities must be between 0 (no perturbation) and {max(SEVERITIES)}, the grid each "
-                          f"attack's scale is defined on; got {severities or 'none'}")
-    severities = list(dict.fromkeys(severities))
-    faithfulness = list(dict.fromkeys(faithfulness or ()))
-    for f in faithfulness:
-        if f not in FAITHFULNESS:
-            raise StudioError(f"unknown faithfulness metric {f!r}; choose from {', '.join(FAITHFULNESS)}")
+    methods, attacks, severities, faithfulness = check_grid(methods, attacks, severities, faithfulness)
     data = data.aligned_to(model)
     if data.kind == "tabular":
         data.numeric_x()

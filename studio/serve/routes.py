@@ -368,13 +368,12 @@ def submit_explain(req: s.ExplainRequest, space: SpaceDep, request: Request):
            summary="Submit an assessment of explanation quality (studio.assess); poll GET /v1/jobs/{id}")
 def submit_assess(req: s.AssessRequest, space: SpaceDep, request: Request):
     import studio
-    from studio.quality import ATTACKS
+    from studio.quality.assess import check_grid
 
     state = _state(request)
     mup, dup = _find(space.models, req.model, "model"), _find(space.datasets, req.data, "dataset")
-    unknown = [a for a in req.attacks if a not in ATTACKS]
-    if unknown:
-        raise StudioError(f"unknown attack {unknown[0][:40]!r}; choose from {', '.join(ATTACKS)}")
+    # unknown methods or attacks, severities off the grid, rows beyond the data: 422 now, not a job that fails
+    check_grid(req.methods, req.attacks, req.severities, kind=dup.info["kind"])
     _check_rows(req.rows, dup)
 
     def work(job):

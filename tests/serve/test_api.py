@@ -234,6 +234,11 @@ def test_bad_requests_get_one_sentence(server, uploaded):
     for target, words in (("no_such_class", "not a class of this model"), (7, "out of range")):
         assert words in _error(c.post("/v1/jobs/explain", json={"model": model["id"], "data": data["id"],
                                                                  "method": "shap", "target": target}), 422)
+    # so are an assessment's unknown methods, non-attribution methods and severities off the grid
+    for change, words in (({"methods": ["no_such"]}, "unknown method"), ({"methods": ["pdp"]}, "local attributions"),
+                          ({"severities": [9]}, "severities must be between 0")):
+        assert words in _error(c.post("/v1/jobs/assess", json={"model": model["id"], "data": data["id"],
+                                                                "methods": ["shap"], **change}), 422)
     assert len(c.get("/v1/jobs").json()) == jobs_before
 
 
