@@ -184,7 +184,9 @@ def _image_pair(sc, i, kept_i, clean_pred, pert_pred) -> None:
                       caption="attribution, perturbed")
     else:
         cols[3].info("The prediction changed: not explained again, not in the number.")
-    st.caption(f"Overlays: red pushes the explained output up, blue down; {norm.caption}.")
+    meaning = ("red pushes the explained output up, blue down" if any((np.asarray(m) < 0).any() for m in maps)
+               else "red: where the map is high (it has no negative values, so no blue)")
+    st.caption(f"Overlays: {meaning}; {norm.caption}.")
 
 
 def _table_pair(data, sc, i, kept_i) -> None:
