@@ -10,11 +10,16 @@ over the assessment's wall time. Perturbing, explaining (captum's bookkeeping), 
 
 ``full`` runs the whole grid; ``quick`` a stated subset (severities 1 and 5: 40 scenarios) and extrapolates the
 grid's time linearly in scenarios; ``tiny`` one scenario, only to check the harness.
+The grid's time and the model's share are measured with ``cache=False`` (as before the grid was stored); then the
+same grid as a first run stores it (an empty cache folder, every unit written as it finishes), with the share of
+its time spent writing (``StoreClock``: a share, so robust to a busy machine), and the same grid run again (every
+scenario reused: what resuming a finished grid costs).
 Run alone: ``python -m benchmarks --only assess``.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 
 from benchmarks.common import PEER_VENV, ROOT, Row, fixture, not_measured
@@ -69,25 +74,65 @@ class ModelClock:
         torch.autograd._engine_run_backward = self._orig
 
 
+class StoreClock:
+    """Seconds spent in ``Cache.put_decoded`` (encoding a unit, writing, fsync, eviction) while installed."""
+
+    def __init__(self):
+        self.seconds, self.count, self._orig = 0.0, 0, None
+
+    def __enter__(self):
+        from studio.cache import Cache
+
+        self._orig = orig = Cache.put_decoded
+
+        def put_decoded(cache, *a, **k):
+            t = time.perf_counter()
+            try:
+                return orig(cache, *a, **k)
+            finally:
+                self.seconds += time.perf_counter() - t
+                self.count += 1
+
+        Cache.put_decoded = put_decoded
+        return self
+
+    def __exit__(self, *exc):
+        from studio.cache import Cache
+
+        Cache.put_decoded = self._orig
+
+
 def run(sizes, device="cpu", methods=None) -> list:
     import torch
 
     import studio
+    from studio.cache import Cache
 
     methods_, attacks, severities, rows = GRID[sizes.name]
     cnn, digits = fixture("cnn"), fixture("digits")
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
+    folder = tempfile.TemporaryDirectory(prefix="assess-bench-cache-")
     try:
         faithfulness = () if sizes.name == "tiny" else ("deletion", "insertion", "infidelity")
-        studio.assess(cnn, digits, list(methods_[:1]), ["noise"], rows=[0], severities=(1,), faithfulness=())  # warm
+        store = Cache(folder.name)  # empty: every scenario computed and stored, as a first run does
+        grid = dict(rows=list(range(rows)), severities=severities, faithfulness=faithfulness)
+        studio.assess(cnn, digits, list(methods_[:1]), ["noise"], rows=[0], severities=(1,), faithfulness=(),
+                      cache=False)  # warm
         with ModelClock() as clock:
             t, c = time.perf_counter(), time.process_time()
-            res = studio.assess(cnn, digits, list(methods_), list(attacks), rows=list(range(rows)),
-                                severities=severities, faithfulness=faithfulness)
+            res = studio.assess(cnn, digits, list(methods_), list(attacks), cache=False, **grid)
             wall, cpu = time.perf_counter() - t, time.process_time() - c
+        with StoreClock() as writing:  # a first run into an empty cache: every unit written as it finishes
+            t = time.perf_counter()
+            stored = studio.assess(cnn, digits, list(methods_), list(attacks), cache=store, **grid)
+            wall_stored = time.perf_counter() - t
+        t = time.perf_counter()
+        again = studio.assess(cnn, digits, list(methods_), list(attacks), cache=store, **grid)
+        wall_again = time.perf_counter() - t
     finally:
         torch.set_num_threads(threads)
+        folder.cleanup()
     n = len(methods_) * len(attacks) * len(severities)
     share = clock.seconds / wall
     grid_note = (f"{len(methods_)} methods x {len(attacks)} perturbations x severities {list(severities)} = {n} "
@@ -100,7 +145,18 @@ def run(sizes, device="cpu", methods=None) -> list:
                note="global nn.Module forward hooks (outermost calls) + autograd backward passes, over wall time"),
            Row(suite=SUITE, name="share of the grid's CPU time inside the model (forward + backward)",
                ours=clock.cpu, ref=cpu, ours_label="in model", ref_label="process CPU", unit="s", ratio=clock.cpu / cpu,
-               status="info", note="the same clocks in process CPU seconds (all threads): robust to a busy machine")]
+               status="info", note="the same clocks in process CPU seconds (all threads): robust to a busy machine"),
+           Row(suite=SUITE, name="share of a storing run's time spent writing its units to the cache",
+               ours=writing.seconds, ref=wall_stored, ours_label="writing", ref_label="stored run", unit="s",
+               ratio=writing.seconds / wall_stored, status="info",
+               note=f"{writing.count} units (HMAC-tagged .npz entries, each fsynced, encoding included) written to "
+                    "an empty cache folder as each finished; the same grid as above with cache=True, no model clock"),
+           Row(suite=SUITE, name="the same grid run again: every scenario reused from the cache",
+               ours=wall_again, ref=wall_stored, ours_label="resumed", ref_label="first run", unit="s",
+               ratio=wall_again / wall_stored, status="info",
+               note=f"{again.provenance['grid']['reused']} of {again.provenance['grid']['scenarios']} scenarios "
+                    f"reused, {again.provenance['grid']['computed']} computed; what a restarted app or CLI pays "
+                    "for a finished grid (a grid stopped part way pays this share for its stored part)")]
     if sizes.name != "tiny":
         out.append(_quantus())
     if sizes.name == "quick":

@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a method's parameter, e.g. lime.num_samples=500 (repeatable)")
     p.add_argument("--out", default="assessment.json",
                    help="JSON file (schema studio.assessment/1); a .csv beside it holds the long table")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compute every scenario afresh, do not read or write the cache (by default each finished "
+                        "scenario is kept, and a re-run computes only the missing ones)")
 
     p = sub.add_parser("doctor", help="what this machine offers: sandbox kind, GPU, versions")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -364,16 +367,27 @@ def cmd_assess(args) -> int:
         severities = [int(s) for s in args.severities.split(",") if s.strip()]
     except ValueError:
         raise StudioError(f"--severities takes whole numbers such as 1,3,5, got {args.severities!r}") from None
+    tenths = [0]
+
+    def progress(fraction, message):  # one line on stderr per tenth of the grid
+        if int(fraction * 10) > tenths[0] and fraction < 1:
+            tenths[0] = int(fraction * 10)
+            print(f"{fraction:.0%}: {message}", file=sys.stderr, flush=True)
+
     result = studio.assess(model, data, methods, _names(args.attacks, "attacks"), rows=_parse_rows(args.rows),
                            severities=severities, seed=args.seed, top_k=args.top_k, method_params=per_method,
                            faithfulness=() if args.faithfulness.strip() == "none"
-                           else _names(args.faithfulness, "faithfulness"))
+                           else _names(args.faithfulness, "faithfulness"), cache=not args.no_cache,
+                           progress=progress)
     out = Path(args.out)
     _write(out, result.to_json())
     csv_path = out.with_suffix(".csv")
     _write(csv_path, result.to_csv())
     names, rank = result.matrix("rank_correlation")
     print(f"wrote {out} and {csv_path} ({len(result.records)} numbers)")
+    grid = result.provenance["grid"]
+    print(f"{grid['scenarios']} scenarios: {grid['reused']} reused from the cache, {grid['computed']} computed"
+          + ("" if grid["cache"] else " (--no-cache)"))
     print("deviation (rank correlation): " + "; ".join(
         f"{a}~{b} {rank[i, j]:.2f}" for i, a in enumerate(names) for j, b in enumerate(names) if j > i) or "-")
     for r in result.numbers("resilience"):

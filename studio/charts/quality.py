@@ -17,8 +17,15 @@ def records_frame(assessment) -> pd.DataFrame:
     return frame
 
 
-def method_scenario_heatmap(frame: pd.DataFrame, metric: str, title: str, width: int = 560):
-    """Methods x perturbations heatmap of one resilience metric (blank where no row kept its prediction)."""
+CELL = "cell"
+"""Name of the heatmap's click selection (a point on ``method`` and ``scenario``), for ``st.altair_chart(on_select=)``."""
+
+
+def method_scenario_heatmap(frame: pd.DataFrame, metric: str, title: str, width: int = 560, selectable: bool = False):
+    """Methods x perturbations heatmap of one resilience metric (blank where no row kept its prediction).
+
+    ``selectable`` adds a click selection named :data:`CELL` on (method, scenario): the page opens that cell.
+    """
     import altair as alt
 
     sub = frame[(frame["attribute"] == "resilience") & (frame["metric"] == metric)].copy()
@@ -28,10 +35,12 @@ def method_scenario_heatmap(frame: pd.DataFrame, metric: str, title: str, width:
         x=alt.X("scenario:N", sort=order, title="perturbation (attack, severity)"),
         y=alt.Y("method:N", title="method", axis=label_axis()),
     )
-    rect = base.mark_rect().encode(
+    rect = base.mark_rect(cursor="pointer" if selectable else alt.Undefined).encode(
         color=alt.Color("value:Q", scale=alt.Scale(domain=[-1 if metric == "rank_correlation" else 0, 1],
                                                    scheme="viridis"), title=metric.replace("_", " ")),
         tooltip=["method", "scenario", alt.Tooltip("value:Q", format=".3f"), alt.Tooltip("n_rows:Q", title="rows kept")])
+    if selectable:
+        rect = rect.add_params(alt.selection_point(name=CELL, fields=["method", "scenario"], on="click"))
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("value:Q", format=".2f"),
         color=alt.condition("datum.value > 0.5", alt.value("black"), alt.value("white")))

@@ -20,6 +20,7 @@ import numpy as np
 from studio.errors import StudioError
 from studio.quality import faithfulness as faith
 from studio.quality.attacks import GRADIENT_ATTACKS, adversarial, epsilon
+from studio.quality.grid import UnitStore
 from studio.quality.memory import measure
 from studio.quality.metrics import magnitudes, rank_correlation, top_k_overlap
 
@@ -113,6 +114,50 @@ def _attacked(model, x: np.ndarray, kind: str, attack: str, severity: int, targe
 
 
 @dataclass
+class Scenario:
+    """One method under one perturbation: what a cell of the Quality page's heatmap is computed from.
+
+    Attributes
+    ----------
+    method, attack : str
+    severity : int
+    rows : list of int
+        The assessed rows, in the order of every array below.
+    params : dict
+        The perturbation's parameters at this severity (as in the provenance).
+    x_clean, x_perturbed : ndarray of shape (n_rows, n_features) or (n_rows, C, H, W)
+    output_clean, output_perturbed : ndarray of shape (n_rows, n_outputs)
+        The model's output (probabilities for classifiers) on each.
+    kept : ndarray of bool, shape (n_rows,)
+        Rows whose prediction the perturbation left unchanged: only these were re-explained and enter the number.
+    attribution_clean : ndarray, one per row (the method's signed attributions of the clean rows)
+    attribution_perturbed : ndarray, one per kept row (``rows[kept]``), in order
+    rank_correlation_rows, top_k_overlap_rows : ndarray of shape (n_kept,)
+        Each kept row's agreement of clean and perturbed ``|attribution|``; the cell's number is their mean
+        (NaN rows, from constant maps, left out).
+    numbers : dict
+        The cell's resilience ``rank_correlation`` and ``top_k_overlap`` and the perturbation's performance
+        (``accuracy`` or ``r2``, ``prediction_kept``).
+    """
+
+    method: str
+    attack: str
+    severity: int
+    rows: list
+    params: dict
+    x_clean: np.ndarray
+    x_perturbed: np.ndarray
+    output_clean: np.ndarray
+    output_perturbed: np.ndarray
+    kept: np.ndarray
+    attribution_clean: np.ndarray
+    attribution_perturbed: np.ndarray
+    rank_correlation_rows: np.ndarray
+    top_k_overlap_rows: np.ndarray
+    numbers: dict
+
+
+@dataclass
 class Assessment:
     """The result of :func:`assess`.
 
@@ -137,6 +182,46 @@ class Assessment:
     provenance: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
     curves: dict = field(default_factory=dict)
+    # the arrays behind the numbers, for :meth:`scenario` (not exported: the JSON holds numbers and provenance)
+    _inputs: dict = field(default_factory=dict, repr=False, compare=False)
+    _signed: dict = field(default_factory=dict, repr=False, compare=False)
+    _perturbed: dict = field(default_factory=dict, repr=False, compare=False)
+    _perturbed_attr: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def scenario(self, method: str, attack: str, severity: int) -> "Scenario":
+        """One cell of the methods x perturbations grid with the inputs and explanations behind its number.
+
+        Parameters
+        ----------
+        method : str
+        attack : str
+        severity : int
+
+        Returns
+        -------
+        Scenario
+
+        Raises
+        ------
+        StudioError
+            The assessment has no such cell (a method, attack or severity it did not run, or a skipped attack).
+        """
+        severity = int(severity)
+        if (attack, severity) not in self._perturbed or method not in self._signed:
+            raise StudioError(f"this assessment has no scenario {method} under {attack} severity {severity}; "
+                              "choose a method, attack and severity it ran (provenance lists them)")
+        xp, out, kept = self._perturbed[(attack, severity)]
+        values, rc, tk = self._perturbed_attr[(method, attack, severity)]
+        cell = {r["metric"]: r["value"] for r in self.numbers("resilience")
+                if r["method"] == method and r["attack"] == attack and r["severity"] == severity}
+        perf = {r["metric"]: r["value"] for r in self.numbers("performance")
+                if r["attack"] == attack and r["severity"] == severity}
+        return Scenario(method=method, attack=attack, severity=severity, rows=list(self.provenance["rows"]),
+                        params=dict(self.provenance["attacks"][attack]["severities"].get(str(severity), {})),
+                        x_clean=self._inputs["x"], x_perturbed=xp, output_clean=self._inputs["output"], output_perturbed=out,
+                        kept=kept, attribution_clean=self._signed[method],
+                        attribution_perturbed=values, rank_correlation_rows=rc, top_k_overlap_rows=tk,
+                        numbers={**cell, **perf})
 
     def numbers(self, attribute: str | None = None) -> list:
         """Records without the timing ones (cost), or only ``attribute``'s: what a re-run reproduces."""
@@ -229,7 +314,7 @@ def _method_infos(names, kind):
     for name in names:
         info = infos.get(name)
         if info is None:
-            raise StudioError(f"unknown method {name!r} for {kind} data; see python -m studio methods")
+            raise StudioError(f"unknown method {str(name)[:40]!r} for {kind} data; see python -m studio methods")
         if info.kind != "attribution" or info.scope != "local":
             raise StudioError(f"{name} gives {info.scope} {info.kind}s; assess compares local attributions "
                               "(e.g. shap, lime, saliency, integrated_gradients)")
@@ -274,10 +359,43 @@ def _with_rows(data, rows, x_rows):
     return dataclasses.replace(data, x=x, frame=frame, _fingerprint=None, _checked_for=None)
 
 
+def check_grid(methods, attacks, severities, faithfulness=(), kind: str | None = None) -> tuple:
+    """The grid's names checked, repeats dropped: ``(methods, attacks, severities, faithfulness)``.
+
+    With ``kind`` ("tabular" or "image"), the methods are checked to be local attributions for that data too
+    (what the API checks before it queues a job).
+
+    Raises
+    ------
+    StudioError
+        No method, an unknown attack or faithfulness metric, a severity off the grid 0..5, a method unknown or
+        not a local attribution for ``kind``.
+    """
+    methods = list(dict.fromkeys(methods))
+    attacks = list(dict.fromkeys(attacks))
+    if not methods:
+        raise StudioError("assess needs at least one method")
+    for a in attacks:
+        if a not in ATTACKS:
+            raise StudioError(f"unknown attack {str(a)[:40]!r}; choose from {', '.join(ATTACKS)}")
+    severities = [int(v) for v in severities]
+    if not severities or any(not 0 <= v <= max(SEVERITIES) for v in severities):
+        raise StudioError(f"severities must be between 0 (no perturbation) and {max(SEVERITIES)}, the grid each "
+                          f"attack's scale is defined on; got {severities or 'none'}")
+    severities = list(dict.fromkeys(severities))
+    faithfulness = list(dict.fromkeys(faithfulness or ()))
+    for f in faithfulness:
+        if f not in FAITHFULNESS:
+            raise StudioError(f"unknown faithfulness metric {str(f)[:40]!r}; choose from {', '.join(FAITHFULNESS)}")
+    if kind is not None:
+        _method_infos(methods, kind)
+    return methods, attacks, severities, faithfulness
+
+
 def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVERITIES, seed: int = 0,
            top_k: int | None = None, tolerance: float = 0.05, method_params: dict | None = None,
            progress=None, faithfulness=FAITHFULNESS, faithfulness_params: dict | None = None,
-           reference=None, memory: bool = True) -> Assessment:
+           reference=None, memory: bool = True, cache=True) -> Assessment:
     """Assess explanation methods on rows of a dataset: cost, performance, deviation and resilience.
 
     Parameters
@@ -315,6 +433,13 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     memory : bool
         Measure peak memory of each clean explanation (tracemalloc slows Python-heavy methods such as LIME
         while it traces, and ``seconds_per_row`` includes that; False: time only).
+    cache : bool or Cache
+        True (default): every finished unit (a method's clean explanation, its faithfulness, a perturbation, a
+        method under a perturbation: a scenario) is stored in the studio's cache as it completes, and a call with
+        the same model, data, rows, seed and parameters reuses what is stored, so an interrupted grid resumes
+        where it stopped (:mod:`studio.quality.grid`); ``provenance["grid"]`` says how many scenarios were reused
+        and computed. False computes everything and stores nothing. Reused cost records are the ones measured
+        when the unit was computed.
 
     Returns
     -------
@@ -335,24 +460,10 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
         Unknown or non-attribution methods, unknown attacks, non-numeric tables, bad rows.
     """
     import studio
-    from studio.api import _versions
+    from studio.api import _versions, registry
 
     started = time.time()
-    methods = list(dict.fromkeys(methods))
-    attacks = list(dict.fromkeys(attacks))
-    if not methods:
-        raise StudioError("assess needs at least one method")
-    for a in attacks:
-        if a not in ATTACKS:
-            raise StudioError(f"unknown attack {a!r}; choose from {', '.join(ATTACKS)}")
-    severities = [int(v) for v in severities]
-    if not severities or any(not 0 <= v <= max(SEVERITIES) for v in severities):
-        raise StudioError(f"severities must be between 0 (no perturbation) and {max(SEVERITIES)}, the grid each "
-                          f"attack's scale is defined on; got {severities or 'none'}")
-    faithfulness = list(dict.fromkeys(faithfulness or ()))
-    for f in faithfulness:
-        if f not in FAITHFULNESS:
-            raise StudioError(f"unknown faithfulness metric {f!r}; choose from {', '.join(FAITHFULNESS)}")
+    methods, attacks, severities, faithfulness = check_grid(methods, attacks, severities, faithfulness)
     data = data.aligned_to(model)
     if data.kind == "tabular":
         data.numeric_x()
@@ -374,10 +485,16 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
     k = top_k or (min(5, data.n_features) if data.kind == "tabular" else max(1, n_px // 10))
     res = Assessment()
     say = progress or (lambda f, m: None)
+    versions_used = _versions(("scikit-learn", "scipy", "torch", "captum", "shap", "lime"))
+    store = UnitStore(cache, {"model": model.cache_id, "data": data.fingerprint, "rows": rows, "seed": int(seed),
+                              "versions": versions_used})
+    method_key = {name: {"method": name, "version": registry.get(name, data.kind).version, "params": params[name]}
+                  for name in methods}
 
     x0 = data.x[rows]
     sub = data.subset(rows)
     out0 = model.output(x0)
+    res._inputs = {"x": x0, "output": out0}
     for metric, v in _performance(model, sub, out0).items():
         res.records.append(_record("performance", metric, v, n_rows=len(rows)))
 
@@ -389,28 +506,41 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
             raise StudioError(f"reference must have one value per feature ({data.n_features}), got {ref.shape}")
     target = out0.argmax(axis=1) if model.is_classifier else np.zeros(len(rows), dtype=int)
     device = getattr(model, "device", "cpu") or "cpu"
+    runnable = [a for a in attacks if not _skip_reason(model, data, a)]
+    n_scenarios = len(methods) * len(runnable) * len(severities)
+    n_units = len(methods) * (2 if faithfulness else 1) + len(runnable) * len(severities) + n_scenarios
+    done = [0]
+
+    def step(message):
+        done[0] += 1
+        say(min(done[0] / max(n_units, 1), 1.0), message)
 
     # clean explanations: cost (time, peak memory), deviation and faithfulness
     clean, signed, versions = {}, {}, {}
-    for i, name in enumerate(methods):
-        say(i / (len(methods) * (1 + len(attacks))), f"explaining with {name}")
-        if memory:
-            with measure(device, here=not getattr(model, "remote", False)) as peaks:
+    for name in methods:
+        def explain_clean(name=name):
+            if memory:
+                with measure(device, here=not getattr(model, "remote", False)) as peaks:
+                    exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
+            else:
+                peaks = {}
                 exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
-        else:
-            peaks = {}
-            exp = studio.explain(model, data, name, rows=rows, params=params[name], cache=False)
-        clean[name] = magnitudes(exp.values, data.kind)
-        signed[name] = np.asarray(exp.values)
-        versions[name] = exp.provenance.get("method_version")
-        res.records.append(_record("cost", "seconds_per_row", exp.compute_seconds / len(rows), method=name,
+            return ({"compute_seconds": exp.compute_seconds, "peaks": dict(peaks),
+                     "version": exp.provenance.get("method_version")}, {"values": np.asarray(exp.values)})
+
+        head, arr = store.unit({"unit": "clean", **method_key[name], "memory": bool(memory)}, explain_clean)
+        signed[name] = arr["values"]
+        clean[name] = magnitudes(signed[name], data.kind)
+        versions[name] = head["version"]
+        res.records.append(_record("cost", "seconds_per_row", head["compute_seconds"] / len(rows), method=name,
                                    n_rows=len(rows)))
-        for metric, v in peaks.items():
+        for metric, v in head["peaks"].items():
             res.records.append(_record("cost", metric, v, method=name, n_rows=len(rows)))
+        step(f"explained the clean rows with {name}")
+    res._signed = signed
     if faithfulness:
-        say(len(methods) / (len(methods) * (1 + len(attacks))), "faithfulness")
-        _faithfulness(res, model, data, rows, x0, target, signed, faithfulness, fsettings, ref, scale, seed,
-                      params)
+        _faithfulness(res, store, model, data, rows, x0, target, signed, faithfulness, fsettings, ref, scale, seed,
+                      params, method_key, step)
     for a in methods:
         for b in methods:
             for metric, fn in (("rank_correlation", rank_correlation),
@@ -419,49 +549,63 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
                 res.records.append(_record("deviation", metric, _nanmean(vals), method=a, other=b,
                                            n_rows=int(np.sum(np.isfinite(vals)))))
 
-    # perturbations: performance and resilience
+    # perturbations: performance and resilience; every (method, attack, severity) is one scenario, stored when done
     attack_log = {}
-    for ai, attack in enumerate(attacks):
+    for attack in attacks:
         reason = _skip_reason(model, data, attack)
         if reason:
             res.skipped.append({"attack": attack, "reason": reason})
             continue
         attack_log[attack] = {}
         for sev in severities:
-            sev = int(sev)
             ap = attack_params(attack, sev, data.kind) if sev else {}
             attack_log[attack][str(sev)] = ap
-            say((len(methods) * (1 + ai)) / (len(methods) * (1 + len(attacks))), f"{attack} severity {sev}")
-            if attack in GRADIENT_ATTACKS and sev:
-                xp = _attacked(model, x0, data.kind, attack, sev, out0.argmax(axis=1), scale)
-            else:
-                xp = perturb(x0, data.kind, attack, sev, seed=seed, scale=scale)
-            out = model.output(xp)
+
+            def perturbed(attack=attack, sev=sev):
+                if attack in GRADIENT_ATTACKS and sev:
+                    xp = _attacked(model, x0, data.kind, attack, sev, out0.argmax(axis=1), scale)
+                else:
+                    xp = perturb(x0, data.kind, attack, sev, seed=seed, scale=scale)
+                return {}, {"x": xp, "output": model.output(xp)}
+
+            _, arr = store.unit({"unit": "perturbation", "attack": attack, "severity": sev, "attack_params": ap,
+                                 "tolerance": float(tolerance)}, perturbed)
+            xp, out = arr["x"], arr["output"]
             kept = _kept(model, out0, out, tolerance)
+            res._perturbed[(attack, sev)] = (xp, out, kept)
+            step(f"{attack} severity {sev}")
             n_kept = int(kept.sum())
             for metric, v in _performance(model, sub, out).items():
                 res.records.append(_record("performance", metric, v, attack=attack, severity=sev, params=ap,
                                            n_rows=len(rows)))
             res.records.append(_record("performance", "prediction_kept", n_kept / len(rows), attack=attack,
                                        severity=sev, params=ap, n_rows=len(rows)))
-            if n_kept == 0:
-                for name in methods:
-                    for metric in ("rank_correlation", "top_k_overlap"):
-                        res.records.append(_record("resilience", metric, float("nan"), method=name, attack=attack,
-                                                   severity=sev, params=ap, n_rows=0))
-                continue
             idx = np.nonzero(kept)[0]
-            pdata = _with_rows(data, rows, xp)
             krows = [rows[j] for j in idx]
+            pdata = []  # the dataset with the perturbed rows, made only if a scenario is computed
             for name in methods:
-                exp = studio.explain(model, pdata, name, rows=krows, params=params[name], cache=False)
-                mp = magnitudes(exp.values, data.kind)
+                def explain_perturbed(name=name, xp=xp, pdata=pdata):
+                    if not n_kept:
+                        return {}, {"values": np.zeros((0,) + signed[name].shape[1:], signed[name].dtype)}
+                    if not pdata:
+                        pdata.append(_with_rows(data, rows, xp))
+                    exp = studio.explain(model, pdata[0], name, rows=krows, params=params[name], cache=False)
+                    return {}, {"values": np.asarray(exp.values)}
+
+                _, arr = store.unit({"unit": "scenario", **method_key[name], "attack": attack, "severity": sev,
+                                     "attack_params": ap, "tolerance": float(tolerance)}, explain_perturbed)
+                mp = magnitudes(arr["values"], data.kind) if n_kept else []
                 rc = [rank_correlation(clean[name][j], mp[i]) for i, j in enumerate(idx)]
                 tk = [top_k_overlap(clean[name][j], mp[i], k) for i, j in enumerate(idx)]
+                res._perturbed_attr[(name, attack, sev)] = (arr["values"], np.asarray(rc, dtype=float),
+                                                            np.asarray(tk, dtype=float))
                 res.records.append(_record("resilience", "rank_correlation", _nanmean(rc), method=name,
                                            attack=attack, severity=sev, params=ap, n_rows=n_kept))
                 res.records.append(_record("resilience", "top_k_overlap", _nanmean(tk), method=name,
                                            attack=attack, severity=sev, params=ap, n_rows=n_kept))
+                finished = store.reused["scenario"] + store.computed["scenario"]
+                step(f"scenario {finished} of {n_scenarios}: {name} under {attack} severity {sev} "
+                     f"({store.reused['scenario']} reused from the cache)")
     say(1.0, "done")
     res.provenance = {
         "model": {"name": model.name, "format": model.format, "fingerprint": model.fingerprint, "task": model.task,
@@ -472,9 +616,12 @@ def assess(model, data, methods, attacks=("noise",), rows=None, severities=SEVER
         "faithfulness": {"metrics": faithfulness, "settings": fsettings},
         "methods": {name: {"version": versions[name], "params": params[name]} for name in methods},
         "attacks": {a: {"definition": ATTACKS[a], "severities": attack_log.get(a, {})} for a in attacks},
-        "versions": _versions(("scikit-learn", "scipy", "torch", "captum", "shap", "lime")),
+        "versions": versions_used,
         "device": device, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 3),
+        "grid": {"scenarios": n_scenarios, "reused": store.reused["scenario"],
+                 "computed": store.computed["scenario"], "cache": store.cache is not None,
+                 "units_reused": sum(store.reused.values()), "units_computed": sum(store.computed.values())},
     }
     return res
 
@@ -497,48 +644,69 @@ def _skip_reason(model, data, attack) -> str:
     return ""
 
 
-def _faithfulness(res, model, data, rows, x0, target, signed, metrics, fs, ref, scale, seed, params) -> None:
-    """Deletion / insertion (and their random-order baseline), infidelity and max-sensitivity per method."""
+def _faithfulness(res, store, model, data, rows, x0, target, signed, metrics, fs, ref, scale, seed, params,
+                  method_key, step) -> None:
+    """Deletion / insertion (and their random-order baseline), infidelity and max-sensitivity: one unit per method."""
     n = len(rows)
-    if "deletion" in metrics or "insertion" in metrics:
+    curve_kinds = [kind for kind in ("deletion", "insertion") if kind in metrics]
+    common = {"unit": "faithfulness", "metrics": list(metrics), "settings": fs,
+              "reference": None if ref is None else [float(v) for v in ref]}
+
+    def curves_of(c) -> dict:
+        out = {"fractions": np.asarray(c["fractions"]).tolist()}
+        for kind in curve_kinds:
+            out.update({kind: c[kind].mean(axis=0).tolist(), f"{kind}_rows": c[kind].tolist(),
+                        f"{kind}_auc_rows": c[f"{kind}_auc"].tolist()})
+        return out
+
+    def random_unit():
         patch = int(fs.get("patch", 1))
         n_units = faith.unit_scores(x0[:1], data.kind, patch).shape[1]
-        runs = [(name, faith.deletion_insertion(model, x0, signed[name], data.kind, target, fs, ref))
-                for name in signed]
         rand = [faith.deletion_insertion(model, x0, None, data.kind, target, fs, ref, orders=o)
                 for o in faith.random_orders(n, n_units, seed, int(fs["random_orders"]))]
-        runs.append(("random", {k: (np.mean([r[k] for r in rand], axis=0) if k != "fractions" else rand[0][k])
-                                for k in rand[0]}))
-        for name, c in runs:
-            res.curves[name] = {"fractions": c["fractions"].tolist()}
-            for kind in ("deletion", "insertion"):
-                if kind not in metrics:
-                    continue
-                res.curves[name].update({kind: c[kind].mean(axis=0).tolist(), f"{kind}_rows": c[kind].tolist(),
-                                         f"{kind}_auc_rows": c[f"{kind}_auc"].tolist()})
-        random_auc = runs[-1][1]
-        for name, c in runs[:-1]:
-            for kind in ("deletion", "insertion"):
-                if kind in metrics:
-                    res.records.append(_record("faithfulness", f"{kind}_auc", float(np.mean(c[f"{kind}_auc"])),
-                                               method=name, n_rows=n))
-                    res.records.append(_record("faithfulness", f"{kind}_auc",
-                                               float(np.mean(random_auc[f"{kind}_auc"])), method=name,
-                                               other="random", n_rows=n))
-    sigma = fs.get("infidelity_sigma", 0.0)
-    for name, values in signed.items():
+        mean = {key: (np.mean([r[key] for r in rand], axis=0) if key != "fractions" else rand[0][key])
+                for key in rand[0]}
+        return {"curves": curves_of(mean)}, {}
+
+    def method_unit(name):
+        head = {"records": [], "curves": None, "skipped": []}
+        if curve_kinds:
+            c = faith.deletion_insertion(model, x0, signed[name], data.kind, target, fs, ref)
+            head["curves"] = curves_of(c)
+            head["records"] += [[f"{kind}_auc", float(np.mean(c[f"{kind}_auc"]))] for kind in curve_kinds]
         if "infidelity" in metrics:
             try:
-                v = faith.infidelity(model, x0, values, data.kind, target, sigma, fs["n_perturb_samples"], seed,
-                                     scale=None if data.kind == "image" else scale)
-                res.records.append(_record("faithfulness", "infidelity", float(np.mean(v)), method=name, n_rows=n))
+                v = faith.infidelity(model, x0, signed[name], data.kind, target, fs.get("infidelity_sigma", 0.0),
+                                     fs["n_perturb_samples"], seed, scale=None if data.kind == "image" else scale)
+                head["records"].append(["infidelity", float(np.mean(v))])
             except StudioError as exc:
-                res.skipped.append({"method": name, "metric": "infidelity", "reason": str(exc)})
+                head["skipped"].append({"method": name, "metric": "infidelity", "reason": str(exc)})
         if "sensitivity" in metrics:
             if not getattr(model, "differentiable", False):
-                res.skipped.append({"method": name, "metric": "sensitivity",
-                                    "reason": "re-explains perturbed copies; run for differentiable models only"})
-                continue
-            v = faith.sensitivity(model, data, x0, values, name, params[name], fs["sensitivity_radius"],
-                                  fs["n_perturb_samples"], seed, scale=None if data.kind == "image" else scale)
-            res.records.append(_record("faithfulness", "sensitivity_max", float(np.mean(v)), method=name, n_rows=n))
+                head["skipped"].append({"method": name, "metric": "sensitivity",
+                                        "reason": "re-explains perturbed copies; run for differentiable models only"})
+            else:
+                v = faith.sensitivity(model, data, x0, signed[name], name, params[name], fs["sensitivity_radius"],
+                                      fs["n_perturb_samples"], seed, scale=None if data.kind == "image" else scale)
+                head["records"].append(["sensitivity_max", float(np.mean(v))])
+        return head, {}
+
+    random_auc, random_curves = {}, None
+    if curve_kinds:
+        head, _ = store.unit({**common, "method": "random"}, random_unit)
+        random_curves = head["curves"]
+        random_auc = {kind: float(np.mean(head["curves"][f"{kind}_auc_rows"])) for kind in curve_kinds}
+    for name in signed:
+        head, _ = store.unit({**common, **method_key[name]}, lambda name=name: method_unit(name))
+        if head["curves"] is not None:
+            res.curves[name] = head["curves"]
+        for metric, value in head["records"]:
+            res.records.append(_record("faithfulness", metric, value, method=name, n_rows=n))
+            kind = metric[: -len("_auc")]
+            if kind in random_auc:
+                res.records.append(_record("faithfulness", metric, random_auc[kind], method=name, other="random",
+                                           n_rows=n))
+        res.skipped += head["skipped"]
+        step(f"faithfulness of {name}")
+    if random_curves is not None:
+        res.curves["random"] = random_curves

@@ -91,6 +91,9 @@ def create_app(token, limits=None, folder=None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
+        missing = unknown_id_sentence(exc.errors())
+        if missing:  # a malformed id in the path names no upload or job: 404, like a well-formed unknown one
+            return error(404, missing)
         return error(422, validation_sentence(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
@@ -109,6 +112,19 @@ def create_app(token, limits=None, folder=None) -> FastAPI:
         return error(500, f"unexpected {type(exc).__name__}: {last_line(exc)}; report it with the request")
 
     return app
+
+
+def unknown_id_sentence(errors) -> str | None:
+    """For a malformed id in the URL path (``/v1/jobs/{job_id}``, ...): the 404 sentence, else None."""
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if len(loc) == 2 and loc[0] == "path" and str(loc[1]).endswith("_id"):
+            what = str(loc[1])[: -len("_id")]
+            prefix = {"model": "m", "dataset": "d", "job": "j"}.get(what, "?")
+            value = " ".join(str(e.get("input", "")).split())[:40]
+            return (f"no {what} {value!r} for this token ({what} ids look like {prefix}- and 16 hex digits); "
+                    f"list them with GET /v1/{what}s")
+    return None
 
 
 def validation_sentence(errors) -> str:

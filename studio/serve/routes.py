@@ -28,7 +28,7 @@ ERROR = {"model": s.ErrorBody}
 _DESCRIPTIONS = {
     400: "Malformed request (multipart body, form fields).",
     401: "Missing or wrong bearer token.",
-    404: "No such upload or job for this token.",
+    404: "No such upload or job for this token (a malformed id in the path too).",
     409: "The resource is in a state that does not allow this (a job not finished, an upload in use).",
     413: "Upload over its size limit; nothing was stored.",
     415: "Uploads must be multipart/form-data.",
@@ -347,6 +347,11 @@ def submit_explain(req: s.ExplainRequest, space: SpaceDep, request: Request):
     explainer = registry.get(req.method, dup.info["kind"])  # an unknown method or bad params: 422 now, not later
     explainer.params.validate(req.params, req.method)
     _check_rows(req.rows, dup)
+    if req.target is not None:  # an unknown class or output: 422 now, not a job that fails
+        from studio.api import requested_target
+
+        model = state.model(mup)
+        requested_target(model, state.dataset(dup, model).aligned_to(model), req.target, explainer.scope)
 
     def work(job):
         model = state.model(mup)
@@ -363,13 +368,12 @@ def submit_explain(req: s.ExplainRequest, space: SpaceDep, request: Request):
            summary="Submit an assessment of explanation quality (studio.assess); poll GET /v1/jobs/{id}")
 def submit_assess(req: s.AssessRequest, space: SpaceDep, request: Request):
     import studio
-    from studio.quality import ATTACKS
+    from studio.quality.assess import check_grid
 
     state = _state(request)
     mup, dup = _find(space.models, req.model, "model"), _find(space.datasets, req.data, "dataset")
-    unknown = [a for a in req.attacks if a not in ATTACKS]
-    if unknown:
-        raise StudioError(f"unknown attack {unknown[0][:40]!r}; choose from {', '.join(ATTACKS)}")
+    # unknown methods or attacks, severities off the grid, rows beyond the data: 422 now, not a job that fails
+    check_grid(req.methods, req.attacks, req.severities, kind=dup.info["kind"])
     _check_rows(req.rows, dup)
 
     def work(job):
@@ -377,7 +381,7 @@ def submit_assess(req: s.AssessRequest, space: SpaceDep, request: Request):
         data = state.dataset(dup, model)
         result = studio.assess(model, data, req.methods, req.attacks, rows=req.rows, severities=req.severities,
                                seed=req.seed, top_k=req.top_k, method_params=req.method_params or None,
-                               progress=job.report_or_stop)
+                               progress=job.report_or_stop, cache=req.cache)
         return result.to_json()
 
     return _submit(space, state, "assess", (req.model, req.data), work)

@@ -97,6 +97,9 @@ class AssessRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=1_000_000)
     method_params: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                      description="Parameters per method, e.g. {\"lime\": {...}}.")
+    cache: bool = Field(True, description="Keep each finished scenario in the studio's cache and reuse the stored "
+                                          "ones (a resubmitted assessment computes only what is missing); false "
+                                          "computes afresh.")
 
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]

@@ -136,8 +136,22 @@ class _Collector:
 
 
 def _too_large(what: str, limit: int, spec: Spec) -> str:
+    """The 413 sentence: the configured limit of the part (or, for the whole body, of each file it may hold)."""
     advice = spec.limit_advice.get(what) or spec.limit_advice.get("upload", "")
-    return f"the {what} is over the upload limit of {limit} bytes" + (f"; {advice}" if advice else "")
+    if what == "upload":  # the body's bound is the sum of its parts' limits: name each configured one instead
+        each = ", ".join(f"{name} {_size(n)}" for name, n in spec.files.items())
+        text = f"the upload is over this endpoint's limits ({each})"
+    else:
+        text = f"the {what} is over its upload limit of {_size(limit)}"
+    return text + (f"; {advice}" if advice else "")
+
+
+def _size(n: int) -> str:
+    """Bytes as the limit was configured, with a readable unit beside it: '2147483648 bytes (2 GiB)'."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n} bytes ({n / scale:.3g} {unit})"
+    return f"{n} bytes"
 
 
 async def read_form(request, folder: Path, spec: Spec, drain_bytes: int) -> dict[str, Part]:

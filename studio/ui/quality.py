@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import streamlit as st
 
 from studio.charts import quality as charts
@@ -79,6 +80,129 @@ def _class_text(model) -> str:
     return "the model's output, in its own units"
 
 
+def _prediction(model, out_row) -> str:
+    """One row's prediction as text: the class and its probability, or the output."""
+    if model.is_classifier:
+        names = model.class_names or [str(i) for i in range(len(out_row))]
+        c = int(np.argmax(out_row))
+        return f"{names[c]} ({float(out_row[c]):.2f})"
+    return f"{float(out_row[0]):.4g}"
+
+
+def scenario_rows(model, sc) -> "pd.DataFrame":
+    """One row per assessed row of a scenario: predictions clean and perturbed, kept, and its agreement."""
+    import pandas as pd
+
+    rc = np.full(len(sc.rows), np.nan)
+    tk = np.full(len(sc.rows), np.nan)
+    rc[sc.kept], tk[sc.kept] = sc.rank_correlation_rows, sc.top_k_overlap_rows
+    return pd.DataFrame({
+        "row": sc.rows,
+        "prediction (clean)": [_prediction(model, o) for o in sc.output_clean],
+        "prediction (perturbed)": [_prediction(model, o) for o in sc.output_perturbed],
+        "prediction kept": sc.kept,
+        "rank correlation": rc, "top-k overlap": tk})
+
+
+def _open_clicked_cell(event) -> None:
+    """A click on a heatmap cell sets the drill-down's method and perturbation (once per click: choosing in the
+    select boxes afterwards is not undone by the chart's standing selection)."""
+    picked = ((getattr(event, "selection", None) or {}).get(charts.CELL) or [None])[0]
+    if picked and picked != st.session_state.get("_quality-clicked"):
+        st.session_state["quality-drill-method"] = picked.get("method")
+        st.session_state["quality-drill-scenario"] = picked.get("scenario")
+    st.session_state["_quality-clicked"] = picked
+
+
+def drill_down(model, data, result, metric: str) -> None:
+    """One heatmap cell (method x perturbation): its number, its rows clean and perturbed, and their attributions.
+
+    Images: the clean and the perturbed input, each with the method's attribution overlaid on one shared scale;
+    tables: each feature's value and attribution, clean and perturbed. Rows whose prediction changed were not
+    re-explained and do not enter the cell's number (resilience counts only prediction-preserving perturbations).
+    """
+    prov = result.provenance
+    cells = [(a, int(s)) for a, info in prov["attacks"].items() for s in info["severities"]]
+    if not cells:
+        return
+    st.markdown("**Drill down into a cell** (the inputs and explanations behind one number): click a cell of the "
+                "heatmap, or choose it here")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        method = state.kept(st.selectbox, "Method", "quality-drill-method", options=list(prov["methods"]))
+    with c2:
+        label = state.kept(st.selectbox, "Perturbation", "quality-drill-scenario",
+                           options=[f"{a} s{s}" for a, s in cells])
+    attack, sev = cells[[f"{a} s{s}" for a, s in cells].index(label)]
+    try:
+        sc = result.scenario(method, attack, sev)
+    except StudioError as exc:
+        st.info(str(exc))
+        return
+    with c3:
+        row = state.kept(st.selectbox, "Row", "quality-drill-row", options=sc.rows)
+    value = sc.numbers.get(metric, float("nan"))
+    n_kept = int(sc.kept.sum())
+    params = ", ".join(f"{k} {v}" for k, v in sc.params.items()) or "no change"
+    perf = "accuracy" if "accuracy" in sc.numbers else "r2"
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"Cell: {metric.replace('_', ' ')}", "-" if not np.isfinite(value) else f"{value:.3f}",
+              help="The mean over the rows whose prediction held of the per-row values in the table below.")
+    m2.metric("Rows whose prediction held", f"{n_kept} of {len(sc.rows)}")
+    if perf in sc.numbers:
+        m3.metric(f"Model {perf} under {attack} s{sev}", f"{sc.numbers[perf]:.3f}")
+    st.caption(f"{views.md_escape(method)} under {attack} at severity {sev} ({params}). Only rows whose prediction "
+               "held were explained again; their mean is the cell's number.")
+    table = scenario_rows(model, sc)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=views.number_formats(table))
+    i = sc.rows.index(row)
+    kept_i = int(np.cumsum(sc.kept)[i] - 1) if sc.kept[i] else None
+    clean_pred, pert_pred = _prediction(model, sc.output_clean[i]), _prediction(model, sc.output_perturbed[i])
+    if data.kind == "image":
+        _image_pair(sc, i, kept_i, clean_pred, pert_pred)
+    else:
+        _table_pair(data, sc, i, kept_i)
+        st.caption(f"Row {row}: prediction {clean_pred} clean, {pert_pred} perturbed"
+                   + ("" if kept_i is not None else " (changed: not explained again, not in the number)"))
+
+
+def _image_pair(sc, i, kept_i, clean_pred, pert_pred) -> None:
+    """Clean and perturbed image side by side, each beside its attribution overlay (one shared scale)."""
+    from studio.overlays import diverging, normalisation
+
+    maps = [sc.attribution_clean[i]] + ([sc.attribution_perturbed[kept_i]] if kept_i is not None else [])
+    norm = normalisation(maps, mode="percentile")
+    cols = st.columns(4)
+    cols[0].image(views.png_bytes(views.to_display(sc.x_clean[i]), scale=4), width="stretch",
+                  caption=f"clean: {clean_pred}")
+    cols[1].image(views.png_bytes(diverging(sc.x_clean[i], maps[0], norm, scale=4).image), width="stretch",
+                  caption="attribution, clean")
+    cols[2].image(views.png_bytes(views.to_display(sc.x_perturbed[i]), scale=4), width="stretch",
+                  caption=f"perturbed: {pert_pred}")
+    if kept_i is not None:
+        cols[3].image(views.png_bytes(diverging(sc.x_perturbed[i], maps[1], norm, scale=4).image), width="stretch",
+                      caption="attribution, perturbed")
+    else:
+        cols[3].info("The prediction changed: not explained again, not in the number.")
+    meaning = ("red pushes the explained output up, blue down" if any((np.asarray(m) < 0).any() for m in maps)
+               else "red: where the map is high (it has no negative values, so no blue)")
+    st.caption(f"Overlays: {meaning}; {norm.caption}.")
+
+
+def _table_pair(data, sc, i, kept_i) -> None:
+    """Each feature's value and attribution, clean and perturbed."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "feature": list(data.feature_names),
+        "value (clean)": np.asarray(sc.x_clean[i], dtype=float),
+        "value (perturbed)": np.asarray(sc.x_perturbed[i], dtype=float),
+        "attribution (clean)": np.asarray(sc.attribution_clean[i], dtype=float).ravel(),
+        "attribution (perturbed)": (np.asarray(sc.attribution_perturbed[kept_i], dtype=float).ravel()
+                                    if kept_i is not None else np.full(len(data.feature_names), np.nan))})
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=views.number_formats(frame))
+
+
 def render(model, data, result) -> None:
     """The matrices, curves, checks and exports of one assessment."""
     frame = charts.records_frame(result)
@@ -87,6 +211,12 @@ def render(model, data, result) -> None:
     st.caption(f"{len(rows)} rows ({', '.join(map(str, rows[:12]))}{' ...' if len(rows) > 12 else ''}), seed "
                f"{prov['seed']}, severities {prov['severities']}; {len(result.records)} numbers in "
                f"{prov['seconds']:.1f} s on {prov['device']}. Explained output: {_class_text(model)}.")
+    grid = prov.get("grid")
+    if grid:
+        st.caption(f"Scenario grid: {grid['scenarios']} scenarios (method x perturbation x severity), "
+                   f"{grid['reused']} reused from the cache, {grid['computed']} computed now. Each scenario is "
+                   "kept as it finishes, so a run stopped part way (a closed tab, a restarted app) continues from "
+                   "where it stopped when run again with the same settings.")
     for s in result.skipped:
         st.info(f"Not run: {s.get('attack') or s.get('method')}{' ' + s['metric'] if s.get('metric') else ''}: "
                 f"{s['reason']}")
@@ -99,8 +229,11 @@ def render(model, data, result) -> None:
     if (frame["attribute"] == "resilience").any():
         metric = state.kept(st.radio, "Agreement measure", "quality-metric", horizontal=True,
                             options=["rank_correlation", "top_k_overlap"], format_func=lambda m: m.replace("_", " "))
-        st.altair_chart(charts.method_scenario_heatmap(
-            frame, metric, f"Resilience ({metric.replace('_', ' ')} of |attribution|, clean vs perturbed)"))
+        event = st.altair_chart(charts.method_scenario_heatmap(
+            frame, metric, f"Resilience ({metric.replace('_', ' ')} of |attribution|, clean vs perturbed)",
+            selectable=True), on_select="rerun", key="quality-heatmap")
+        _open_clicked_cell(event)
+        drill_down(model, data, result, metric)
     else:
         st.info("No perturbation ran; choose one above.")
 

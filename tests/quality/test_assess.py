@@ -41,8 +41,8 @@ def test_same_seed_same_numbers_other_seed_other_noise(gbt, table):
     args = dict(rows=ROWS, severities=(4,), method_params=SHAP)
     one = studio.assess(gbt, table, ["shap", "lime"], ["noise"], seed=3, **{**args, "method_params": {
         **SHAP, "lime": {"num_samples": 100}}})
-    two = studio.assess(gbt, table, ["shap", "lime"], ["noise"], seed=3, **{**args, "method_params": {
-        **SHAP, "lime": {"num_samples": 100}}})
+    two = studio.assess(gbt, table, ["shap", "lime"], ["noise"], seed=3, cache=False, **{**args, "method_params": {
+        **SHAP, "lime": {"num_samples": 100}}})  # computed afresh, not read back from the first call's units
     assert json.dumps(one.numbers()) == json.dumps(two.numbers())
     assert one.provenance["data"]["fingerprint"] == table.fingerprint
     assert one.provenance["model"]["fingerprint"] == gbt.fingerprint
@@ -107,7 +107,7 @@ def test_sandboxed_model_gives_the_in_process_numbers(gbt, table):
     try:
         here = studio.assess(gbt, table, ["shap"], ["noise", "fgsm"], rows=ROWS, severities=(2,), method_params=SHAP)
         there = studio.assess(remote, table, ["shap"], ["noise", "fgsm"], rows=ROWS, severities=(2,),
-                              method_params=SHAP)
+                              method_params=SHAP, cache=False)  # computed in the worker, not read from here's units
     finally:
         remote.close()
     assert json.dumps(here.numbers()) == json.dumps(there.numbers())
@@ -149,7 +149,7 @@ def test_gradient_attacks_run_in_the_worker_and_equal_the_in_process_ones(cnn, d
         one = studio.assess(remote, digits, ["saliency"], ["pgd"], **kw)
     finally:
         remote.close()
-    two = studio.assess(cnn, digits, ["saliency"], ["pgd"], **kw)
+    two = studio.assess(cnn, digits, ["saliency"], ["pgd"], cache=False, **kw)
     assert one.skipped == [] and json.dumps(one.numbers()) == json.dumps(two.numbers())
 
 

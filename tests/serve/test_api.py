@@ -123,13 +123,19 @@ def test_an_assess_job_gives_the_python_calls_numbers(server, uploaded, local):
             "severities": [1, 3], "seed": 2}
     got = _run(server, "assess", body)
     want = json.loads(studio.assess(*local, ["shap"], ["noise"], rows=[0, 1, 2, 3], severities=[1, 3],
-                                    seed=2).to_json())
+                                    seed=2, cache=False).to_json())
     assert got["schema"] == "studio.assessment/1"
 
     def numbers(doc):
         return [r for r in doc["records"] if r["attribute"] != "cost"]
 
     assert numbers(got) and numbers(got) == numbers(want)
+    # the same job again: every scenario comes from the server's cache, with the same numbers
+    again = _run(server, "assess", body)
+    assert got["provenance"]["grid"]["reused"] == 0
+    assert again["provenance"]["grid"] == {**got["provenance"]["grid"], "reused": 2, "computed": 0, "units_reused":
+                                           got["provenance"]["grid"]["units_computed"], "units_computed": 0}
+    assert numbers(again) == numbers(got)
 
 
 def _multipart(field: str, name: str, content: bytes) -> tuple[bytes, str]:
@@ -160,7 +166,9 @@ def test_a_body_declared_too_large_but_never_sent_is_answered_413(server):
             reply += chunk
     status, body = reply.decode().split("\r\n", 1)[0], reply.split(b"\r\n\r\n", 1)[1]
     assert status.startswith("HTTP/1.1 413"), status
-    assert "STUDIO_MAX_DATA_BYTES" in json.loads(body)["error"]
+    message = json.loads(body)["error"]
+    assert "STUDIO_MAX_DATA_BYTES" in message
+    assert f"(file {DATA_LIMIT} bytes (195 KiB))" in message  # the configured limit, not the body's bound
 
 
 def test_an_oversized_upload_is_413_and_nothing_is_stored(server, uploaded):
@@ -169,12 +177,12 @@ def test_an_oversized_upload_is_413_and_nothing_is_stored(server, uploaded):
     assert len(big) > DATA_LIMIT
     # declared too large (Content-Length): refused before a byte is parsed
     message = _error(server.client.post("/v1/datasets", files={"file": ("big.csv", big)}), 413)
-    assert "limit" in message and "STUDIO_MAX_DATA_BYTES" in message
+    assert f"limit of {DATA_LIMIT} bytes" in message and "STUDIO_MAX_DATA_BYTES" in message  # the configured limit
     # sent in chunks without a length: counted while it streams, refused at the limit, the partial file removed
     body, ctype = _multipart("file", "big.csv", big)
     chunks = (body[i:i + 16384] for i in range(0, len(body), 16384))
     r = server.client.post("/v1/datasets", content=chunks, headers={"content-type": ctype})
-    assert "limit" in _error(r, 413)
+    assert f"limit of {DATA_LIMIT} bytes" in _error(r, 413)
     assert server.stored() == before
     # the server goes on: a small upload of the same form is taken
     small, ctype = _multipart("file", "small.csv", big[:5000].rsplit(b"\n", 1)[0] + b"\n")
@@ -217,7 +225,21 @@ def test_bad_requests_get_one_sentence(server, uploaded):
     assert "unknown form field" in _error(c.post("/v1/datasets", files={"other": ("x.csv", b"a\n1\n")}), 400)
     assert "unknown type" in _error(c.post("/v1/datasets", files={"file": ("x.bin", b"\0\1")}), 422)
     assert _error(c.get("/v1/jobs/j-" + "0" * 16), 404)
-    assert _error(c.get("/v1/jobs/not-a-job"), 422)
+    # a malformed id in the path is no upload or job of this token: 404 with one sentence, as an unknown one
+    for path in ("/v1/jobs/not-a-job", "/v1/jobs/j-123/result", "/v1/models/x%20y", "/v1/datasets/m-" + "0" * 16):
+        assert "for this token" in _error(c.get(path), 404), path
+    assert "no job 'not-a-job'" in _error(c.post("/v1/jobs/not-a-job/cancel"), 404)
+    # an unknown target is refused at submission (422), not accepted and failed later
+    jobs_before = len(c.get("/v1/jobs").json())
+    for target, words in (("no_such_class", "not a class of this model"), (7, "out of range")):
+        assert words in _error(c.post("/v1/jobs/explain", json={"model": model["id"], "data": data["id"],
+                                                                 "method": "shap", "target": target}), 422)
+    # so are an assessment's unknown methods, non-attribution methods and severities off the grid
+    for change, words in (({"methods": ["no_such"]}, "unknown method"), ({"methods": ["pdp"]}, "local attributions"),
+                          ({"severities": [9]}, "severities must be between 0")):
+        assert words in _error(c.post("/v1/jobs/assess", json={"model": model["id"], "data": data["id"],
+                                                                "methods": ["shap"], **change}), 422)
+    assert len(c.get("/v1/jobs").json()) == jobs_before
 
 
 def test_a_job_can_be_cancelled_queued_or_running(server, uploaded):
