@@ -9,10 +9,12 @@ Paths (``algorithm="auto"`` picks the first that fits):
     ``model_output="probability"`` for classifiers (the same estimand as
     the permutation path: Shapley values of the probability with absent
     features drawn from the background); if shap refuses the model or its
-    values miss additivity (shap 0.51 rounds scikit-learn's thresholds to
-    the nearest float32, which sent tied values the other way on forests
-    over rounded data; the studio now hands it float32-floored thresholds,
-    see :func:`_float32_thresholds`, so this is a safety net), *path-dependent*
+    values miss additivity (shap 0.51's interventional code compares with
+    float32 copies of the thresholds, which sent values tied with a
+    threshold the other way: forests over rounded data, HistGradientBoosting,
+    whose thresholds are quantiles of the data, with or without NaN; the
+    studio recodes thresholds and rows by rank, see :func:`_exact_routing`,
+    so this is a safety net), *path-dependent*
     TreeSHAP (``feature_perturbation="tree_path_dependent"``: absent
     features follow the training cover of each branch; no background), kept
     only if it is additive on the explained output (forests, whose leaves
@@ -32,7 +34,9 @@ Paths (``algorithm="auto"`` picks the first that fits):
     (``checks["tree_path_dependent_tables"]``; the tables are kept with the
     model for its next call); else shap's own C path. A ``Pipeline`` ending in a
     forest is not on the tree path (its transformed features are not the
-    explained ones) and takes the permutation path.
+    explained ones) and takes the permutation path. A multiclass boosted
+    classifier goes straight to the permutation path with the reason
+    (:func:`_tree_refusal`).
   * XGBoost, LightGBM and CatBoost models: the library's own exact
     path-dependent TreeSHAP (``pred_contribs`` / ``pred_contrib`` /
     ``get_feature_importance(type="ShapValues")``). It works on the raw
@@ -59,11 +63,17 @@ Paths (``algorithm="auto"`` picks the first that fits):
 Whatever the path, ``checks["additivity_gap"]`` is measured here against
 the explained output (``model.output``, or the margin where
 ``explains_margin``): max over rows of ``|base + sum(values) - f(x)|``.
-Exact paths are expected below 1e-6 of the output scale. What was used and
-why is recorded twice: as numbers in ``checks`` (``path_<path>``,
-``tree_path_dependent``, ``tree_interventional_additivity_gap`` or
-``tree_interventional_unsupported`` for the reason,
-``tree_path_dependent_additivity_gap`` when that missed too) and as words in
+A tree route is kept when its gap passes the check shown for it
+(:data:`EXACT_TOLERANCE`, the pass threshold of ``additivity_gap_relative``
+in :mod:`studio.checks`): one threshold for keeping a route and for the
+verdict a reviewer reads. What was used and why is recorded twice: as numbers
+in ``checks`` (``path_<path>``, ``tree_path_dependent``,
+``tree_interventional_additivity_gap`` or ``tree_interventional_unsupported``
+for the reason, ``tree_path_dependent_additivity_gap`` when that missed too;
+``tree_not_additive_gap``, the smallest relative gap, when the tree path ran
+but no route added up, ``tree_unsupported`` when shap's TreeSHAP cannot
+explain the model's output at all, e.g. a multiclass boosted classifier's
+softmax, see :func:`_tree_refusal`) and as words in
 ``provenance["algorithm"]`` and ``provenance["algorithm_reason"]``.
 Likewise ``auto`` keeps expected gradients only when their gap is under 1%
 of the output scale (``checks["gradient_additivity_gap"]`` otherwise). An
@@ -84,6 +94,7 @@ import weakref
 
 import numpy as np
 
+from studio.checks import CHECKS
 from studio.errors import StudioError
 from studio.explainers.base import Cost, Explainer, batched, output_calls
 from studio.explainers.params import Param, ParamSpec
@@ -95,8 +106,9 @@ _TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tr
                  "sklearn.ensemble._hist_gradient_boosting.gradient_boosting")
 # scikit-learn estimators built on ``sklearn.tree._tree.Tree``, which compares float32 inputs.
 _FLOAT32_TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tree._classes")
-# An exact path whose measured gap exceeds this share of the output scale is not trusted.
-EXACT_TOLERANCE = 1e-6
+# An exact path is kept when its measured gap passes the shown check (studio.checks: additivity_gap_relative
+# passes at or below this share of the output scale): one threshold for keeping a route and for its verdict.
+EXACT_TOLERANCE = CHECKS["additivity_gap_relative"].warn
 # ``auto`` keeps expected gradients only when their measured gap is below this share of the scale.
 SAMPLING_TOLERANCE = 1e-2
 
@@ -147,6 +159,59 @@ def _float32_thresholds(thresholds: np.ndarray) -> np.ndarray:
     return t32.astype(np.float64)
 
 
+def _exact_routing(ensemble, *arrays):
+    """Thresholds and rows recoded so that shap's interventional TreeSHAP routes every value as the model does.
+
+    shap 0.51's interventional TreeSHAP (``tree_shap_indep`` in
+    ``shap/cext/tree_shap.h``) copies each threshold into a C ``float``
+    (``Node.thres``) and compares the float64 input with it, so a value
+    between the model's float64 threshold ``t`` and ``float32(t)`` takes the
+    other branch. scikit-learn's HistGradientBoosting places thresholds on
+    quantiles of the training column (``np.percentile(..., method=
+    "midpoint")``), which are often values of the data themselves: a row
+    holding such a value goes left in the model (``x <= t``) and right in
+    shap when ``float32(t) < t``, and every row explained against it misses
+    additivity (2e-3 of log-odds, 3e-4 of probability on a 30-tree model);
+    forests on rounded data meet it too. Only the order of values and
+    thresholds matters to a tree, so each feature's thresholds are replaced
+    by their rank among that feature's distinct thresholds (small integers,
+    exact in float32) and each value ``x`` by the number of those thresholds
+    below it: ``x <= t_j`` exactly when ``rank(x) <= j``. NaN stays NaN and
+    follows ``children_default`` as before.
+
+    Parameters
+    ----------
+    ensemble : shap ``TreeEnsemble``
+        The parsed model (``explainer.model``); not modified.
+    *arrays : ndarray of shape (n, F)
+        Rows (explained rows, background), already as the model compares them (see :func:`_as_tree_input`).
+
+    Returns
+    -------
+    thresholds : ndarray, the shape of ``ensemble.thresholds``
+    coded : list of ndarray (n, F) float64
+        Each array recoded; columns no split reads are kept.
+
+    Ensembles with categorical splits are returned unchanged (their thresholds are category sets, not orders).
+    """
+    thresholds = np.asarray(ensemble.thresholds, dtype=np.float64)
+    coded = [np.array(a, dtype=np.float64, copy=True) for a in arrays]
+    if np.any(np.asarray(getattr(ensemble, "threshold_types", 0)) != 0):
+        return thresholds, coded
+    inner = np.asarray(ensemble.children_left) >= 0
+    features = np.asarray(ensemble.features)
+    out = thresholds.copy()
+    for f in np.unique(features[inner]):
+        split = inner & (features == f)
+        distinct = np.unique(thresholds[split])
+        out[split] = np.searchsorted(distinct, thresholds[split], side="left")
+        for a in coded:
+            col = a[:, f]
+            known = ~np.isnan(col)
+            col[known] = np.searchsorted(distinct, col[known], side="left")
+    return out, coded
+
+
 def _is_booster(model) -> bool:
     from studio.models.adapter import BoosterModel
 
@@ -156,6 +221,25 @@ def _is_booster(model) -> bool:
 def _native_categorical(model) -> bool:
     """Whether the model's own TreeSHAP reads categorical columns (CatBoost with ``cat_features``)."""
     return _is_booster(model) and bool(getattr(model, "categorical_indices", None))
+
+
+def _tree_refusal(model) -> str:
+    """Why shap's TreeSHAP cannot explain this scikit-learn tree model's explained output, or "" when it can.
+
+    A multiclass boosted classifier (``GradientBoostingClassifier``, ``HistGradientBoostingClassifier``) gives
+    probabilities as a softmax over its per-class trees: shap 0.51's interventional TreeSHAP refuses it ("only
+    supported for binary classification" / "not yet supported unless model_output='raw'", shap issue #1028),
+    and path-dependent values add up to the per-class raw scores, not the probability.
+    """
+    if not _is_sklearn_tree(model) or not model.is_classifier:
+        return ""
+    module = type(model.native).__module__
+    if module.startswith(("sklearn.ensemble._gb", "sklearn.ensemble._hist_gradient_boosting")) \
+            and len(getattr(model.native, "classes_", ())) > 2:
+        return ("shap's TreeSHAP cannot explain a multiclass boosted model's probabilities (a softmax over its "
+                "per-class trees: interventional TreeSHAP refuses it, path-dependent values add up to the raw "
+                "scores)")
+    return ""
 
 
 def _is_tree(model) -> bool:
@@ -196,6 +280,7 @@ class TabularShap(Explainer):
     """SHAP values of the explained output for each row (local), on the best path available."""
 
     name = "shap"
+    version = "2"  # 2: interventional TreeSHAP routed exactly (rank-coded thresholds): cached results change
     data_kind = "tabular"
     scope = "local"
     kind = "attribution"
@@ -313,7 +398,12 @@ class TabularShap(Explainer):
             algorithm, reason = "tree_path_dependent", "path-dependent TreeSHAP asked for (exact, no background)"
             checks["tree_path_dependent"] = 1.0
             reason += self._route_note(checks)
+        elif path == "tree" and params["algorithm"] == "auto" and _tree_refusal(model):
+            checks["tree_unsupported"] = 1.0
+            reason = _tree_refusal(model) + "; the permutation path (exact efficiency) used instead"
+            path = algorithm = "permutation"
         elif path == "tree":
+            missed_gaps = []
             try:
                 values, base = self._tree(model, x, bg, cols, fx, EXACT_TOLERANCE * scale)
                 gap = gap_of(values, base, fx)
@@ -323,6 +413,7 @@ class TabularShap(Explainer):
                     raise _Missed(gap)
             except _Missed as missed:
                 checks["tree_interventional_additivity_gap"] = missed.gap
+                missed_gaps.append(missed.gap)
                 reason = f"interventional TreeSHAP missed additivity by {missed.gap:.3g}"
                 values = None
             except _Fallback as exc:
@@ -339,6 +430,7 @@ class TabularShap(Explainer):
                         reason += self._route_note(checks)
                     else:
                         checks["tree_path_dependent_additivity_gap"] = gap
+                        missed_gaps.append(gap)
                         reason += f"; path-dependent TreeSHAP missed it by {gap:.3g} (it explains the trees' raw output)"
                         values = None
                 except _Fallback as exc:
@@ -349,7 +441,12 @@ class TabularShap(Explainer):
                     reason += "; path-dependent TreeSHAP does not support it either"
             if values is None:
                 path = algorithm = "permutation"
-                checks["tree_unsupported"] = 1.0
+                if missed_gaps:  # the tree path ran: its values did not add up
+                    checks["tree_not_additive_gap"] = min(missed_gaps) / scale
+                    reason += (f"; tree path not additive: gap {min(missed_gaps) / scale:.3g} of the output scale "
+                               f"(kept at most {EXACT_TOLERANCE:g})")
+                else:  # shap read neither way
+                    checks["tree_unsupported"] = 1.0
                 reason += "; the permutation path (exact efficiency) used instead"
         gone = missing_column(np.concatenate([x, bg]), data.feature_names) if path == "gradient" else None
         if gone is not None:  # expected gradients interpolate between rows: a missing value has no path
@@ -425,8 +522,9 @@ class TabularShap(Explainer):
         try:
             explainer = shap.TreeExplainer(model.native, data=bg,
                                            feature_perturbation="interventional", **kw)
-            if _float32_tree(model):  # shap rounds thresholds to the nearest float32: see _float32_thresholds
-                explainer.model.thresholds = _float32_thresholds(explainer.model.thresholds)
+            # shap compares with float32 thresholds: recode so every value takes the model's branch
+            explainer.model.thresholds, (x, explainer.data) = _exact_routing(explainer.model, x, bg)
+            explainer.data_missing = np.isnan(explainer.data)
             if fx is None or len(x) < 2:
                 sv = explainer(x, check_additivity=False)
                 return self._pick(sv.values, sv.base_values, cols, self._n_out)
