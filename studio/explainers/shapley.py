@@ -276,6 +276,36 @@ def _path_tables(native, ensemble, n_features: int):
     return tables
 
 
+# Path-dependent TreeSHAP work per fitted ensemble, for cost estimates (weakly held, like the tables).
+_PD_WORK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _path_dependent_work(native, n_features: int):
+    """(tables or None, shap's work per row): what routes path-dependent TreeSHAP of ``native`` (parsed once)."""
+    import shap
+
+    try:
+        cached = _PD_WORK.get(native)
+    except TypeError:
+        cached = None
+    if cached is not None and cached[0] == n_features:
+        return cached[1], cached[2]
+    explainer = shap.TreeExplainer(native, feature_perturbation="tree_path_dependent")
+    tables = _path_tables(native, explainer.model, n_features)
+    if tables is not None:
+        work = tables.shap_work_per_row
+    else:  # shap's C path: the sum over leaves of d^2, d the distinct features on the leaf's path
+        from studio.explainers import fast_treeshap
+
+        try:
+            work = fast_treeshap.PathTables(explainer.model, n_features, budget_bytes=2**62).shap_work_per_row
+        except fast_treeshap.Unsupported:
+            work = int(np.sum(explainer.model.num_nodes)) * int(explainer.model.max_depth) ** 2
+    with contextlib.suppress(TypeError):
+        _PD_WORK[native] = (n_features, tables, work)
+    return tables, work
+
+
 class TabularShap(Explainer):
     """SHAP values of the explained output for each row (local), on the best path available."""
 
@@ -331,18 +361,60 @@ class TabularShap(Explainer):
             raise StudioError("algorithm 'gradient' needs a torch model; use 'auto' or 'permutation'")
         return algo
 
+    def route(self, model, data, params, n_rows) -> str:
+        """The route a run over ``n_rows`` rows is expected to take, as its ``checks`` record it.
+
+        One of ``"native"`` (a booster library's TreeSHAP), ``"tree_interventional"``, ``"tree_path_dependent"``
+        (shap's C path), ``"tree_path_dependent_tables"``, ``"tree_path_dependent_xgboost"``, ``"linear"``,
+        ``"gradient"``, ``"permutation"`` or ``"kernel"``. Follows the run's own choices (:func:`_tree_refusal`,
+        ``PathTables.worthwhile``, ``forest_xgboost.worthwhile``); a route that misses additivity at run time
+        (not expected after :func:`_exact_routing`) is not foreseen.
+        """
+        path = self.path(model, data, params)
+        if path != "tree":
+            return path
+        if _is_booster(model):
+            return "native"
+        if params.get("algorithm", "auto") == "auto" and _tree_refusal(model):
+            return "permutation"
+        if params.get("algorithm", "auto") != "tree_path_dependent":
+            return "tree_interventional"
+        from studio.explainers import forest_xgboost
+
+        if _float32_tree(model) and forest_xgboost.worthwhile(model.native):
+            return "tree_path_dependent_xgboost"
+        tables, _ = _path_dependent_work(model.native, data.n_features)
+        if tables is not None and tables.worthwhile(n_rows):
+            return "tree_path_dependent_tables"
+        return "tree_path_dependent"
+
     def cost(self, model, data, params, n_rows):
-        """f(x) on the rows (one call), then the path: tree (no model calls; own work rows x background rows,
-        trees and leaves being constant per model), a booster's native TreeSHAP (rows), linear (rows x
+        """f(x) on the rows (one call), then the route the run takes (:meth:`route`): interventional tree (no
+        model calls; own work rows x background rows, trees and leaves being constant per model), path-dependent
+        tree (shap's C path: rows x the sum over leaves of d^2; the look-up tables: their build plus rows x
+        look-ups, weighted by ``fast_treeshap``'s measured relative costs, so both are in shap-path units and
+        the tables come out 3-6x cheaper from a few hundred rows), a multiclass boosted classifier under
+        ``auto`` (the permutation path's cost, as it goes there), a booster's native TreeSHAP (rows), linear (rows x
         background), gradient (shap's batches of 50 samples of each row, forward+backward, and one pass over the
         background, for each output; ``auto`` falls back to permutation when it misses additivity), permutation/kernel (about ``max_evals`` masked copies of the background per row; shap
         batches them, so the call count is an upper bound)."""
-        path = self.path(model, data, params)
+        route = self.route(model, data, params, n_rows)
+        path = "permutation" if route == "permutation" else self.path(model, data, params)
         bg = min(params.get("background", 100), len(data))
         fx = Cost(calls=output_calls(model, data, n_rows), rows=n_rows)
-        if path == "tree":
-            unit = n_rows if _is_booster(model) else n_rows * bg
+        if route in ("native", "tree_interventional"):
+            unit = n_rows if route == "native" else n_rows * bg
             return fx + Cost(own=unit, own_unit="rows x background rows")
+        if route.startswith("tree_path_dependent"):  # in units of shap's C path (fast_treeshap's relative costs)
+            from studio.explainers import fast_treeshap
+
+            tables, work = _path_dependent_work(model.native, data.n_features)
+            own = fast_treeshap.SHAP_COST * n_rows * work
+            if route == "tree_path_dependent_tables":
+                built = tables._groups is not None
+                own = (0.0 if built else fast_treeshap.BUILD_COST * tables.table_bytes / 8) \
+                    + fast_treeshap.LOOKUP_COST * n_rows * tables.lookups_per_row
+            return fx + Cost(own=own, own_unit="path-dependent TreeSHAP work (shap's C path units)")
         if path == "linear":
             return fx + Cost(own=n_rows * bg, own_unit="rows x background rows")
         if path == "gradient":  # shap runs each output's gradients apart; its set-up passes the background
@@ -350,14 +422,26 @@ class TabularShap(Explainer):
             return fx + Cost(calls=1, rows=bg, grad_calls=1 + n_rows * k * batched(ns, 50),
                              grad_rows=bg + n_rows * k * ns, own=n_rows * k * ns, own_unit="samples x outputs")
         evals = params.get("max_evals", 500)
+        if path == "permutation":  # shap calls the model once per permutation of 2F + 1 masks (delta masking)
+            masks = 2 * data.n_features + 1
+            perms = n_rows * max(1, evals // masks)
+            return fx + Cost(calls=output_calls(model, data, masks * bg, perms), rows=perms * masks * bg,
+                             own=n_rows * evals, own_unit="masked samples", bound=True)
         return fx + Cost(calls=output_calls(model, data, evals * bg, n_rows), rows=n_rows * evals * bg,
                          own=n_rows * evals, own_unit="masked samples", bound=True)
 
     def probe_params(self, params, data, k):
+        """Probe 0: one row at small sample sizes; probe 1: 32 rows at the smallest (one permutation, 10 gradient
+        samples), so a tree route's per-row work (a few ms) shows above the timing noise of one run while a
+        sampling route's probes stay as cheap as before."""
         p = dict(params)
-        p["max_evals"] = max(2 * data.n_features + 1, min(p.get("max_evals", 500), 64))
-        p["nsamples"] = min(p.get("nsamples", 200), 50)
-        return p, k + 1
+        need = 2 * data.n_features + 1
+        if k == 0:
+            p["max_evals"] = max(need, min(p.get("max_evals", 500), 64))
+            p["nsamples"] = min(p.get("nsamples", 200), 50)
+            return p, 1
+        p["max_evals"], p["nsamples"] = need, min(p.get("nsamples", 200), 10)
+        return p, 32
 
     def explain(self, model, data, params, ctx):
         path = self.path(model, data, params)
