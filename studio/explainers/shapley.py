@@ -33,8 +33,12 @@ Paths (``algorithm="auto"`` picks the first that fits):
     fit 256 MiB and whose row count pays for building them
     (``checks["tree_path_dependent_tables"]``; the tables are kept with the
     model for its next call); else shap's own C path. A ``Pipeline`` ending in a
-    forest is not on the tree path (its transformed features are not the
-    explained ones) and takes the permutation path. A multiclass boosted
+    tree model after column-wise steps only (scalers, ``SimpleImputer``:
+    :data:`_COLUMNWISE`) is on the tree path, its trees read on the
+    transformed rows (each input column maps to one column of its own, so
+    the Shapley values are the inputs'); one with a step that mixes or adds
+    columns (one-hot encoding, PCA, missing-value indicators) takes the
+    permutation path with that step named (``checks["tree_unsupported"]``). A multiclass boosted
     classifier goes straight to the permutation path with the reason
     (:func:`_tree_refusal`).
   * XGBoost, LightGBM and CatBoost models: the library's own exact
@@ -124,18 +128,68 @@ def _numpy_seed(seed: int):
         np.random.set_state(state)
 
 
+# Pipeline steps that map each column to one column of its own (scalers, imputers), so a tree after them
+# splits on functions of single input columns: Shapley values of the transformed columns are those of the inputs.
+_COLUMNWISE = {"sklearn.preprocessing._data": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler",
+                                               "QuantileTransformer", "PowerTransformer"),
+               "sklearn.impute._base": ("SimpleImputer",)}
+
+
+def _columnwise(step) -> bool:
+    """Whether a fitted pipeline step maps column j to column j alone (same width, no indicator columns)."""
+    if step is None or step == "passthrough":
+        return True
+    if type(step).__name__ not in _COLUMNWISE.get(type(step).__module__, ()):
+        return False
+    if getattr(step, "add_indicator", False):
+        return False
+    n_in = getattr(step, "n_features_in_", None)
+    try:
+        return n_in is not None and len(step.get_feature_names_out()) == n_in  # an imputer may drop empty columns
+    except Exception:  # noqa: BLE001  (no names out: not provably column-wise)
+        return False
+
+
+def _tree_parts(model):
+    """(the scikit-learn tree estimator, the rows' preprocessing or None), or (None, reason) when the model is
+    not a tree shap reads: a ``Pipeline`` ending in one after column-wise steps only (:data:`_COLUMNWISE`) gives
+    its final estimator and the steps' ``transform``."""
+    if model.format not in ("sklearn", "skops", "pickle"):
+        return None, ""
+    native = model.native
+    if type(native).__module__ in _TREE_MODULES:
+        return native, None
+    if type(native).__name__ == "Pipeline" and type(native).__module__ == "sklearn.pipeline":
+        final = native.steps[-1][1]
+        if type(final).__module__ not in _TREE_MODULES:
+            return None, ""
+        mixing = [name for name, step in native.steps[:-1] if not _columnwise(step)]
+        if mixing:
+            return None, (f"the pipeline's step {mixing[0]!r} ({type(dict(native.steps)[mixing[0]]).__name__}) "
+                          "mixes or adds columns, so TreeSHAP on the tree's columns would not explain the inputs")
+        return final, native[:-1].transform
+    return None, ""
+
+
+def _tree_estimator(model):
+    """The scikit-learn tree estimator TreeSHAP reads (a pipeline's final one), or None."""
+    return _tree_parts(model)[0]
+
+
 def _is_sklearn_tree(model) -> bool:
-    return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _TREE_MODULES
+    return _tree_estimator(model) is not None
 
 
 def _float32_tree(model) -> bool:
     """Whether the model is built on scikit-learn's ``Tree``, which compares float32 inputs."""
-    return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _FLOAT32_TREE_MODULES
+    return type(_tree_estimator(model)).__module__ in _FLOAT32_TREE_MODULES
 
 
 def _as_tree_input(model, x) -> np.ndarray:
-    """``x`` (n, F) as float64 holding the values the model's trees compare (float32 for scikit-learn's ``Tree``)."""
-    x = np.asarray(x, dtype=np.float64)
+    """``x`` (n, F) as float64 holding the values the model's trees compare: after a pipeline's column-wise
+    steps, and rounded to float32 for scikit-learn's ``Tree``."""
+    est, prep = _tree_parts(model)
+    x = np.asarray(prep(x) if prep is not None else x, dtype=np.float64)
     return x.astype(np.float32).astype(np.float64) if _float32_tree(model) else x
 
 
@@ -233,9 +287,10 @@ def _tree_refusal(model) -> str:
     """
     if not _is_sklearn_tree(model) or not model.is_classifier:
         return ""
-    module = type(model.native).__module__
+    est = _tree_estimator(model)
+    module = type(est).__module__
     if module.startswith(("sklearn.ensemble._gb", "sklearn.ensemble._hist_gradient_boosting")) \
-            and len(getattr(model.native, "classes_", ())) > 2:
+            and len(getattr(est, "classes_", ())) > 2:
         return ("shap's TreeSHAP cannot explain a multiclass boosted model's probabilities (a softmax over its "
                 "per-class trees: interventional TreeSHAP refuses it, path-dependent values add up to the raw "
                 "scores)")
@@ -381,9 +436,9 @@ class TabularShap(Explainer):
             return "tree_interventional"
         from studio.explainers import forest_xgboost
 
-        if _float32_tree(model) and forest_xgboost.worthwhile(model.native):
+        if _float32_tree(model) and forest_xgboost.worthwhile(_tree_estimator(model)):
             return "tree_path_dependent_xgboost"
-        tables, _ = _path_dependent_work(model.native, data.n_features)
+        tables, _ = _path_dependent_work(_tree_estimator(model), data.n_features)
         if tables is not None and tables.worthwhile(n_rows):
             return "tree_path_dependent_tables"
         return "tree_path_dependent"
@@ -408,7 +463,7 @@ class TabularShap(Explainer):
         if route.startswith("tree_path_dependent"):  # in units of shap's C path (fast_treeshap's relative costs)
             from studio.explainers import fast_treeshap
 
-            tables, work = _path_dependent_work(model.native, data.n_features)
+            tables, work = _path_dependent_work(_tree_estimator(model), data.n_features)
             own = fast_treeshap.SHAP_COST * n_rows * work
             if route == "tree_path_dependent_tables":
                 built = tables._groups is not None
@@ -461,6 +516,10 @@ class TabularShap(Explainer):
 
         scale = max(1.0, float(np.max(np.abs(fx))))
         values = base = None
+        not_tree = _tree_parts(model)[1]
+        if path == "permutation" and params["algorithm"] == "auto" and isinstance(not_tree, str) and not_tree:
+            checks["tree_unsupported"] = 1.0  # a pipeline ending in a tree: say why its trees are not read
+            reason = not_tree + "; the permutation path (exact efficiency) used instead"
         if path == "tree" and _is_booster(model):
             values, base, fx = self._native_tree(model, x, cols)
             scale = max(1.0, float(np.max(np.abs(fx))))
@@ -604,7 +663,7 @@ class TabularShap(Explainer):
         kw = {"model_output": "probability"} if model.is_classifier else {}
         x, bg = _as_tree_input(model, x), _as_tree_input(model, bg)
         try:
-            explainer = shap.TreeExplainer(model.native, data=bg,
+            explainer = shap.TreeExplainer(_tree_estimator(model), data=bg,
                                            feature_perturbation="interventional", **kw)
             # shap compares with float32 thresholds: recode so every value takes the model's branch
             explainer.model.thresholds, (x, explainer.data) = _exact_routing(explainer.model, x, bg)
@@ -647,20 +706,22 @@ class TabularShap(Explainer):
             return fx is None or float(np.max(np.abs(base + values.sum(axis=1) - fx))) <= tolerance
 
         self._pd_route = "shap"
-        if _float32_tree(model) and forest_xgboost.worthwhile(model.native):
+        est = _tree_estimator(model)
+        if _float32_tree(model) and forest_xgboost.worthwhile(est):
             try:
-                values, base = self._pick(*forest_xgboost.tree_shap(model.native, x), cols, self._n_out)
+                values, base = self._pick(*forest_xgboost.tree_shap(est, _as_tree_input(model, x)), cols,
+                                          self._n_out)
             except Exception:  # noqa: BLE001  (an unforeseen tree layout: the routes below are exact too)
                 values = None
             if values is not None and additive(values, base):
                 self._pd_route = "xgboost"
                 return values, base
         try:
-            explainer = shap.TreeExplainer(model.native, feature_perturbation="tree_path_dependent")
+            explainer = shap.TreeExplainer(est, feature_perturbation="tree_path_dependent")
         except Exception as exc:
             raise _Fallback(str(exc)) from None
         xin = _as_tree_input(model, x)
-        tables = _path_tables(model.native, explainer.model, xin.shape[1])
+        tables = _path_tables(est, explainer.model, xin.shape[1])
         if tables is not None and tables.worthwhile(len(xin)):
             try:
                 values, base = tables.shap_values(xin)  # (n, F, K), (K,)

@@ -245,3 +245,37 @@ def test_xgboost_with_missing_values_equals_its_own_contributions(frame, tmp_pat
     contribs = est.get_booster().predict(xgb.DMatrix(frame[FEATURES].iloc[ROWS]), pred_contribs=True)
     np.testing.assert_allclose(exp.values, contribs[:, :-1], rtol=0, atol=1e-6)
     assert exp.checks["additivity_gap_relative"] < 1e-6
+
+
+def test_pipeline_of_column_wise_steps_and_a_forest_takes_the_tree_path(frame, tmp_path):
+    """``SimpleImputer -> StandardScaler -> RandomForest`` on NaN data, saved with skops: its trees are read on the
+    transformed rows (each input column is one transformed column), so the values are the exact interventional
+    Shapley values of the pipeline's own output; a one-hot step instead is named as the reason for permutation."""
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    est = make_pipeline(SimpleImputer(), StandardScaler(), RandomForestClassifier(n_estimators=10, max_depth=5,
+                                                                                   random_state=0))
+    est.fit(frame[FEATURES], frame["y_bin"])
+    path = tmp_path / "pipe.skops"
+    sio.dump(est, path)
+    model = studio.load_model(path, sandbox="off")
+    data = table_dataset(frame[FEATURES].assign(target=frame["y_bin"]), name="nan.csv", label="target")
+    exp = studio.explain(model, data, "shap", rows=ROWS, target=1, params={"background": BACKGROUND}, cache=False)
+    assert exp.provenance["algorithm"] == "tree_interventional", exp.provenance["algorithm_reason"]
+    x = data.x[ROWS]
+    assert np.max(np.abs(exp.base_values + exp.values.sum(axis=1) - _explained(est, x))) < 1e-7
+    np.testing.assert_allclose(exp.values, _exact(lambda z: _explained(est, z), x, _background(data)),
+                               rtol=0, atol=1e-6)
+
+    mixing = make_pipeline(OneHotEncoder(handle_unknown="ignore"),
+                           RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0))
+    mixing.fit(frame[FEATURES].fillna(0).round(0), frame["y_bin"])
+    mixed = studio.wrap_model(mixing, card={"task": "classification", "feature_names": FEATURES})
+    exp = studio.explain(mixed, data, "shap", rows=[0], target=1,
+                         params={"background": 5, "max_evals": 2 * len(FEATURES) + 1}, cache=False)
+    assert exp.provenance["algorithm"] == "permutation" and exp.checks["tree_unsupported"] == 1.0
+    assert "'onehotencoder' (OneHotEncoder) mixes or adds columns" in exp.provenance["algorithm_reason"]
