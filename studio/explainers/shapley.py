@@ -486,17 +486,10 @@ class TabularShap(Explainer):
                          own=n_rows * evals, own_unit="masked samples", bound=True)
 
     def probe_params(self, params, data, k):
-        """Probe 0: one row at small sample sizes; probe 1: 32 rows at the smallest (one permutation, 10 gradient
-        samples), so a tree route's per-row work (a few ms) shows above the timing noise of one run while a
-        sampling route's probes stay as cheap as before."""
         p = dict(params)
-        need = 2 * data.n_features + 1
-        if k == 0:
-            p["max_evals"] = max(need, min(p.get("max_evals", 500), 64))
-            p["nsamples"] = min(p.get("nsamples", 200), 50)
-            return p, 1
-        p["max_evals"], p["nsamples"] = need, min(p.get("nsamples", 200), 10)
-        return p, 32
+        p["max_evals"] = max(2 * data.n_features + 1, min(p.get("max_evals", 500), 64))
+        p["nsamples"] = min(p.get("nsamples", 200), 50)
+        return p, k + 1
 
     def explain(self, model, data, params, ctx):
         path = self.path(model, data, params)
