@@ -38,9 +38,9 @@ Paths (``algorithm="auto"`` picks the first that fits):
     transformed rows (each input column maps to one column of its own, so
     the Shapley values are the inputs'); one with a step that mixes or adds
     columns (one-hot encoding, PCA, missing-value indicators) takes the
-    permutation path with that step named (``checks["tree_unsupported"]``). A multiclass boosted
-    classifier goes straight to the permutation path with the reason
-    (:func:`_tree_refusal`).
+    permutation path with that step named (``checks["tree_unsupported"]``).
+    A multiclass boosted classifier goes straight to the permutation path
+    with the reason (:func:`_tree_refusal`).
   * XGBoost, LightGBM and CatBoost models: the library's own exact
     path-dependent TreeSHAP (``pred_contribs`` / ``pred_contrib`` /
     ``get_feature_importance(type="ShapValues")``). It works on the raw
@@ -188,7 +188,7 @@ def _float32_tree(model) -> bool:
 def _as_tree_input(model, x) -> np.ndarray:
     """``x`` (n, F) as float64 holding the values the model's trees compare: after a pipeline's column-wise
     steps, and rounded to float32 for scikit-learn's ``Tree``."""
-    est, prep = _tree_parts(model)
+    prep = _tree_parts(model)[1]
     x = np.asarray(prep(x) if prep is not None else x, dtype=np.float64)
     return x.astype(np.float32).astype(np.float64) if _float32_tree(model) else x
 
@@ -775,7 +775,7 @@ class TabularShap(Explainer):
 
         net = model.torch_module("probabilities")
         device = model.device
-        to = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
+        to = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
         explainer = shap.GradientExplainer(net, to(bg))
         with _numpy_seed(params["seed"]):
             raw = explainer.shap_values(to(x), nsamples=params["nsamples"], rseed=params["seed"])

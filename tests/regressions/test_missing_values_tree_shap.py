@@ -53,8 +53,7 @@ def frame():
 def _fit(kind: str, frame: pd.DataFrame, tmp_path_factory):
     """A studio model of ``kind``, saved with skops and loaded in this process (our own file), and its data."""
     import skops.io as sio
-    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                                  RandomForestClassifier)
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier
     from sklearn.tree import DecisionTreeRegressor
 
     makers = {
