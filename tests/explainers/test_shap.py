@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tabular_models import categorical_table, dataset, diabetes_gbr, diabetes_torch, one_torch_thread, wine, wine_forest  # noqa: F401
+from tabular_models import categorical_table, dataset, diabetes_gbr, diabetes_torch, wine, wine_forest, one_torch_thread  # noqa: F401
 
 import studio
 from studio.errors import StudioError
