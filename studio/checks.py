@@ -127,7 +127,13 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     _c("gradient_additivity_gap", "Gradient-path gap (replaced)",
        "The gap shap's gradient algorithm left before the studio replaced it with the permutation algorithm."),
     _c("tree_unsupported", "Tree path unsupported",
-       "shap's tree algorithm does not cover this model; the permutation algorithm ran instead.", kind="flag"),
+       "shap's tree algorithms cannot explain this model's output (shap does not read the model, or a multiclass "
+       "boosted model whose probabilities are a softmax of its trees' scores); the permutation algorithm ran "
+       "instead.", kind="flag"),
+    _c("tree_not_additive_gap", "Tree path not additive (replaced)",
+       "The tree path ran but its values missed additivity: the smallest gap its routes left, as a share of the "
+       "output scale, over the threshold that keeps a route (the additivity check's pass threshold); the "
+       "permutation algorithm ran instead."),
     _c("tree_interventional_additivity_gap", "Interventional TreeSHAP gap (replaced)",
        "The gap shap's interventional tree algorithm left (on the first row, or on all of them) before the studio "
        "replaced it with path-dependent TreeSHAP (or, if that missed too, the permutation algorithm)."),

@@ -9,10 +9,12 @@ Paths (``algorithm="auto"`` picks the first that fits):
     ``model_output="probability"`` for classifiers (the same estimand as
     the permutation path: Shapley values of the probability with absent
     features drawn from the background); if shap refuses the model or its
-    values miss additivity (shap 0.51 rounds scikit-learn's thresholds to
-    the nearest float32, which sent tied values the other way on forests
-    over rounded data; the studio now hands it float32-floored thresholds,
-    see :func:`_float32_thresholds`, so this is a safety net), *path-dependent*
+    values miss additivity (shap 0.51's interventional code compares with
+    float32 copies of the thresholds, which sent values tied with a
+    threshold the other way: forests over rounded data, HistGradientBoosting,
+    whose thresholds are quantiles of the data, with or without NaN; the
+    studio recodes thresholds and rows by rank, see :func:`_exact_routing`,
+    so this is a safety net), *path-dependent*
     TreeSHAP (``feature_perturbation="tree_path_dependent"``: absent
     features follow the training cover of each branch; no background), kept
     only if it is additive on the explained output (forests, whose leaves
@@ -31,8 +33,14 @@ Paths (``algorithm="auto"`` picks the first that fits):
     fit 256 MiB and whose row count pays for building them
     (``checks["tree_path_dependent_tables"]``; the tables are kept with the
     model for its next call); else shap's own C path. A ``Pipeline`` ending in a
-    forest is not on the tree path (its transformed features are not the
-    explained ones) and takes the permutation path.
+    tree model after column-wise steps only (scalers, ``SimpleImputer``:
+    :data:`_COLUMNWISE`) is on the tree path, its trees read on the
+    transformed rows (each input column maps to one column of its own, so
+    the Shapley values are the inputs'); one with a step that mixes or adds
+    columns (one-hot encoding, PCA, missing-value indicators) takes the
+    permutation path with that step named (``checks["tree_unsupported"]``).
+    A multiclass boosted classifier goes straight to the permutation path
+    with the reason (:func:`_tree_refusal`).
   * XGBoost, LightGBM and CatBoost models: the library's own exact
     path-dependent TreeSHAP (``pred_contribs`` / ``pred_contrib`` /
     ``get_feature_importance(type="ShapValues")``). It works on the raw
@@ -59,11 +67,17 @@ Paths (``algorithm="auto"`` picks the first that fits):
 Whatever the path, ``checks["additivity_gap"]`` is measured here against
 the explained output (``model.output``, or the margin where
 ``explains_margin``): max over rows of ``|base + sum(values) - f(x)|``.
-Exact paths are expected below 1e-6 of the output scale. What was used and
-why is recorded twice: as numbers in ``checks`` (``path_<path>``,
-``tree_path_dependent``, ``tree_interventional_additivity_gap`` or
-``tree_interventional_unsupported`` for the reason,
-``tree_path_dependent_additivity_gap`` when that missed too) and as words in
+A tree route is kept when its gap passes the check shown for it
+(:data:`EXACT_TOLERANCE`, the pass threshold of ``additivity_gap_relative``
+in :mod:`studio.checks`): one threshold for keeping a route and for the
+verdict a reviewer reads. What was used and why is recorded twice: as numbers
+in ``checks`` (``path_<path>``, ``tree_path_dependent``,
+``tree_interventional_additivity_gap`` or ``tree_interventional_unsupported``
+for the reason, ``tree_path_dependent_additivity_gap`` when that missed too;
+``tree_not_additive_gap``, the smallest relative gap, when the tree path ran
+but no route added up, ``tree_unsupported`` when shap's TreeSHAP cannot
+explain the model's output at all, e.g. a multiclass boosted classifier's
+softmax, see :func:`_tree_refusal`) and as words in
 ``provenance["algorithm"]`` and ``provenance["algorithm_reason"]``.
 Likewise ``auto`` keeps expected gradients only when their gap is under 1%
 of the output scale (``checks["gradient_additivity_gap"]`` otherwise). An
@@ -84,6 +98,7 @@ import weakref
 
 import numpy as np
 
+from studio.checks import CHECKS
 from studio.errors import StudioError
 from studio.explainers.base import Cost, Explainer, batched, output_calls
 from studio.explainers.params import Param, ParamSpec
@@ -95,8 +110,9 @@ _TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tr
                  "sklearn.ensemble._hist_gradient_boosting.gradient_boosting")
 # scikit-learn estimators built on ``sklearn.tree._tree.Tree``, which compares float32 inputs.
 _FLOAT32_TREE_MODULES = ("sklearn.ensemble._gb", "sklearn.ensemble._forest", "sklearn.tree._classes")
-# An exact path whose measured gap exceeds this share of the output scale is not trusted.
-EXACT_TOLERANCE = 1e-6
+# An exact path is kept when its measured gap passes the shown check (studio.checks: additivity_gap_relative
+# passes at or below this share of the output scale): one threshold for keeping a route and for its verdict.
+EXACT_TOLERANCE = CHECKS["additivity_gap_relative"].warn
 # ``auto`` keeps expected gradients only when their measured gap is below this share of the scale.
 SAMPLING_TOLERANCE = 1e-2
 
@@ -112,18 +128,68 @@ def _numpy_seed(seed: int):
         np.random.set_state(state)
 
 
+# Pipeline steps that map each column to one column of its own (scalers, imputers), so a tree after them
+# splits on functions of single input columns: Shapley values of the transformed columns are those of the inputs.
+_COLUMNWISE = {"sklearn.preprocessing._data": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler",
+                                               "QuantileTransformer", "PowerTransformer"),
+               "sklearn.impute._base": ("SimpleImputer",)}
+
+
+def _columnwise(step) -> bool:
+    """Whether a fitted pipeline step maps column j to column j alone (same width, no indicator columns)."""
+    if step is None or step == "passthrough":
+        return True
+    if type(step).__name__ not in _COLUMNWISE.get(type(step).__module__, ()):
+        return False
+    if getattr(step, "add_indicator", False):
+        return False
+    n_in = getattr(step, "n_features_in_", None)
+    try:
+        return n_in is not None and len(step.get_feature_names_out()) == n_in  # an imputer may drop empty columns
+    except Exception:  # noqa: BLE001  (no names out: not provably column-wise)
+        return False
+
+
+def _tree_parts(model):
+    """(the scikit-learn tree estimator, the rows' preprocessing or None), or (None, reason) when the model is
+    not a tree shap reads: a ``Pipeline`` ending in one after column-wise steps only (:data:`_COLUMNWISE`) gives
+    its final estimator and the steps' ``transform``."""
+    if model.format not in ("sklearn", "skops", "pickle"):
+        return None, ""
+    native = model.native
+    if type(native).__module__ in _TREE_MODULES:
+        return native, None
+    if type(native).__name__ == "Pipeline" and type(native).__module__ == "sklearn.pipeline":
+        final = native.steps[-1][1]
+        if type(final).__module__ not in _TREE_MODULES:
+            return None, ""
+        mixing = [name for name, step in native.steps[:-1] if not _columnwise(step)]
+        if mixing:
+            return None, (f"the pipeline's step {mixing[0]!r} ({type(dict(native.steps)[mixing[0]]).__name__}) "
+                          "mixes or adds columns, so TreeSHAP on the tree's columns would not explain the inputs")
+        return final, native[:-1].transform
+    return None, ""
+
+
+def _tree_estimator(model):
+    """The scikit-learn tree estimator TreeSHAP reads (a pipeline's final one), or None."""
+    return _tree_parts(model)[0]
+
+
 def _is_sklearn_tree(model) -> bool:
-    return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _TREE_MODULES
+    return _tree_estimator(model) is not None
 
 
 def _float32_tree(model) -> bool:
     """Whether the model is built on scikit-learn's ``Tree``, which compares float32 inputs."""
-    return model.format in ("sklearn", "skops", "pickle") and type(model.native).__module__ in _FLOAT32_TREE_MODULES
+    return type(_tree_estimator(model)).__module__ in _FLOAT32_TREE_MODULES
 
 
 def _as_tree_input(model, x) -> np.ndarray:
-    """``x`` (n, F) as float64 holding the values the model's trees compare (float32 for scikit-learn's ``Tree``)."""
-    x = np.asarray(x, dtype=np.float64)
+    """``x`` (n, F) as float64 holding the values the model's trees compare: after a pipeline's column-wise
+    steps, and rounded to float32 for scikit-learn's ``Tree``."""
+    prep = _tree_parts(model)[1]
+    x = np.asarray(prep(x) if prep is not None else x, dtype=np.float64)
     return x.astype(np.float32).astype(np.float64) if _float32_tree(model) else x
 
 
@@ -147,6 +213,59 @@ def _float32_thresholds(thresholds: np.ndarray) -> np.ndarray:
     return t32.astype(np.float64)
 
 
+def _exact_routing(ensemble, *arrays):
+    """Thresholds and rows recoded so that shap's interventional TreeSHAP routes every value as the model does.
+
+    shap 0.51's interventional TreeSHAP (``tree_shap_indep`` in
+    ``shap/cext/tree_shap.h``) copies each threshold into a C ``float``
+    (``Node.thres``) and compares the float64 input with it, so a value
+    between the model's float64 threshold ``t`` and ``float32(t)`` takes the
+    other branch. scikit-learn's HistGradientBoosting places thresholds on
+    quantiles of the training column (``np.percentile(..., method=
+    "midpoint")``), which are often values of the data themselves: a row
+    holding such a value goes left in the model (``x <= t``) and right in
+    shap when ``float32(t) < t``, and every row explained against it misses
+    additivity (2e-3 of log-odds, 3e-4 of probability on a 30-tree model);
+    forests on rounded data meet it too. Only the order of values and
+    thresholds matters to a tree, so each feature's thresholds are replaced
+    by their rank among that feature's distinct thresholds (small integers,
+    exact in float32) and each value ``x`` by the number of those thresholds
+    below it: ``x <= t_j`` exactly when ``rank(x) <= j``. NaN stays NaN and
+    follows ``children_default`` as before.
+
+    Parameters
+    ----------
+    ensemble : shap ``TreeEnsemble``
+        The parsed model (``explainer.model``); not modified.
+    *arrays : ndarray of shape (n, F)
+        Rows (explained rows, background), already as the model compares them (see :func:`_as_tree_input`).
+
+    Returns
+    -------
+    thresholds : ndarray, the shape of ``ensemble.thresholds``
+    coded : list of ndarray (n, F) float64
+        Each array recoded; columns no split reads are kept.
+
+    Ensembles with categorical splits are returned unchanged (their thresholds are category sets, not orders).
+    """
+    thresholds = np.asarray(ensemble.thresholds, dtype=np.float64)
+    coded = [np.array(a, dtype=np.float64, copy=True) for a in arrays]
+    if np.any(np.asarray(getattr(ensemble, "threshold_types", 0)) != 0):
+        return thresholds, coded
+    inner = np.asarray(ensemble.children_left) >= 0
+    features = np.asarray(ensemble.features)
+    out = thresholds.copy()
+    for f in np.unique(features[inner]):
+        split = inner & (features == f)
+        distinct = np.unique(thresholds[split])
+        out[split] = np.searchsorted(distinct, thresholds[split], side="left")
+        for a in coded:
+            col = a[:, f]
+            known = ~np.isnan(col)
+            col[known] = np.searchsorted(distinct, col[known], side="left")
+    return out, coded
+
+
 def _is_booster(model) -> bool:
     from studio.models.adapter import BoosterModel
 
@@ -156,6 +275,26 @@ def _is_booster(model) -> bool:
 def _native_categorical(model) -> bool:
     """Whether the model's own TreeSHAP reads categorical columns (CatBoost with ``cat_features``)."""
     return _is_booster(model) and bool(getattr(model, "categorical_indices", None))
+
+
+def _tree_refusal(model) -> str:
+    """Why shap's TreeSHAP cannot explain this scikit-learn tree model's explained output, or "" when it can.
+
+    A multiclass boosted classifier (``GradientBoostingClassifier``, ``HistGradientBoostingClassifier``) gives
+    probabilities as a softmax over its per-class trees: shap 0.51's interventional TreeSHAP refuses it ("only
+    supported for binary classification" / "not yet supported unless model_output='raw'", shap issue #1028),
+    and path-dependent values add up to the per-class raw scores, not the probability.
+    """
+    if not _is_sklearn_tree(model) or not model.is_classifier:
+        return ""
+    est = _tree_estimator(model)
+    module = type(est).__module__
+    if module.startswith(("sklearn.ensemble._gb", "sklearn.ensemble._hist_gradient_boosting")) \
+            and len(getattr(est, "classes_", ())) > 2:
+        return ("shap's TreeSHAP cannot explain a multiclass boosted model's probabilities (a softmax over its "
+                "per-class trees: interventional TreeSHAP refuses it, path-dependent values add up to the raw "
+                "scores)")
+    return ""
 
 
 def _is_tree(model) -> bool:
@@ -192,10 +331,41 @@ def _path_tables(native, ensemble, n_features: int):
     return tables
 
 
+# Path-dependent TreeSHAP work per fitted ensemble, for cost estimates (weakly held, like the tables).
+_PD_WORK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _path_dependent_work(native, n_features: int):
+    """(tables or None, shap's work per row): what routes path-dependent TreeSHAP of ``native`` (parsed once)."""
+    import shap
+
+    try:
+        cached = _PD_WORK.get(native)
+    except TypeError:
+        cached = None
+    if cached is not None and cached[0] == n_features:
+        return cached[1], cached[2]
+    explainer = shap.TreeExplainer(native, feature_perturbation="tree_path_dependent")
+    tables = _path_tables(native, explainer.model, n_features)
+    if tables is not None:
+        work = tables.shap_work_per_row
+    else:  # shap's C path: the sum over leaves of d^2, d the distinct features on the leaf's path
+        from studio.explainers import fast_treeshap
+
+        try:
+            work = fast_treeshap.PathTables(explainer.model, n_features, budget_bytes=2**62).shap_work_per_row
+        except fast_treeshap.Unsupported:
+            work = int(np.sum(explainer.model.num_nodes)) * int(explainer.model.max_depth) ** 2
+    with contextlib.suppress(TypeError):
+        _PD_WORK[native] = (n_features, tables, work)
+    return tables, work
+
+
 class TabularShap(Explainer):
     """SHAP values of the explained output for each row (local), on the best path available."""
 
     name = "shap"
+    version = "2"  # 2: interventional TreeSHAP routed exactly (rank-coded thresholds): cached results change
     data_kind = "tabular"
     scope = "local"
     kind = "attribution"
@@ -246,18 +416,60 @@ class TabularShap(Explainer):
             raise StudioError("algorithm 'gradient' needs a torch model; use 'auto' or 'permutation'")
         return algo
 
+    def route(self, model, data, params, n_rows) -> str:
+        """The route a run over ``n_rows`` rows is expected to take, as its ``checks`` record it.
+
+        One of ``"native"`` (a booster library's TreeSHAP), ``"tree_interventional"``, ``"tree_path_dependent"``
+        (shap's C path), ``"tree_path_dependent_tables"``, ``"tree_path_dependent_xgboost"``, ``"linear"``,
+        ``"gradient"``, ``"permutation"`` or ``"kernel"``. Follows the run's own choices (:func:`_tree_refusal`,
+        ``PathTables.worthwhile``, ``forest_xgboost.worthwhile``); a route that misses additivity at run time
+        (not expected after :func:`_exact_routing`) is not foreseen.
+        """
+        path = self.path(model, data, params)
+        if path != "tree":
+            return path
+        if _is_booster(model):
+            return "native"
+        if params.get("algorithm", "auto") == "auto" and _tree_refusal(model):
+            return "permutation"
+        if params.get("algorithm", "auto") != "tree_path_dependent":
+            return "tree_interventional"
+        from studio.explainers import forest_xgboost
+
+        if _float32_tree(model) and forest_xgboost.worthwhile(_tree_estimator(model)):
+            return "tree_path_dependent_xgboost"
+        tables, _ = _path_dependent_work(_tree_estimator(model), data.n_features)
+        if tables is not None and tables.worthwhile(n_rows):
+            return "tree_path_dependent_tables"
+        return "tree_path_dependent"
+
     def cost(self, model, data, params, n_rows):
-        """f(x) on the rows (one call), then the path: tree (no model calls; own work rows x background rows,
-        trees and leaves being constant per model), a booster's native TreeSHAP (rows), linear (rows x
+        """f(x) on the rows (one call), then the route the run takes (:meth:`route`): interventional tree (no
+        model calls; own work rows x background rows, trees and leaves being constant per model), path-dependent
+        tree (shap's C path: rows x the sum over leaves of d^2; the look-up tables: their build plus rows x
+        look-ups, weighted by ``fast_treeshap``'s measured relative costs, so both are in shap-path units and
+        the tables come out 3-6x cheaper from a few hundred rows), a multiclass boosted classifier under
+        ``auto`` (the permutation path's cost, as it goes there), a booster's native TreeSHAP (rows), linear (rows x
         background), gradient (shap's batches of 50 samples of each row, forward+backward, and one pass over the
         background, for each output; ``auto`` falls back to permutation when it misses additivity), permutation/kernel (about ``max_evals`` masked copies of the background per row; shap
         batches them, so the call count is an upper bound)."""
-        path = self.path(model, data, params)
+        route = self.route(model, data, params, n_rows)
+        path = "permutation" if route == "permutation" else self.path(model, data, params)
         bg = min(params.get("background", 100), len(data))
         fx = Cost(calls=output_calls(model, data, n_rows), rows=n_rows)
-        if path == "tree":
-            unit = n_rows if _is_booster(model) else n_rows * bg
+        if route in ("native", "tree_interventional"):
+            unit = n_rows if route == "native" else n_rows * bg
             return fx + Cost(own=unit, own_unit="rows x background rows")
+        if route.startswith("tree_path_dependent"):  # in units of shap's C path (fast_treeshap's relative costs)
+            from studio.explainers import fast_treeshap
+
+            tables, work = _path_dependent_work(_tree_estimator(model), data.n_features)
+            own = fast_treeshap.SHAP_COST * n_rows * work
+            if route == "tree_path_dependent_tables":
+                built = tables._groups is not None
+                own = (0.0 if built else fast_treeshap.BUILD_COST * tables.table_bytes / 8) \
+                    + fast_treeshap.LOOKUP_COST * n_rows * tables.lookups_per_row
+            return fx + Cost(own=own, own_unit="path-dependent TreeSHAP work (shap's C path units)")
         if path == "linear":
             return fx + Cost(own=n_rows * bg, own_unit="rows x background rows")
         if path == "gradient":  # shap runs each output's gradients apart; its set-up passes the background
@@ -265,6 +477,11 @@ class TabularShap(Explainer):
             return fx + Cost(calls=1, rows=bg, grad_calls=1 + n_rows * k * batched(ns, 50),
                              grad_rows=bg + n_rows * k * ns, own=n_rows * k * ns, own_unit="samples x outputs")
         evals = params.get("max_evals", 500)
+        if path == "permutation":  # shap calls the model once per permutation of 2F + 1 masks (delta masking)
+            masks = 2 * data.n_features + 1
+            perms = n_rows * max(1, evals // masks)
+            return fx + Cost(calls=output_calls(model, data, masks * bg, perms), rows=perms * masks * bg,
+                             own=n_rows * evals, own_unit="masked samples", bound=True)
         return fx + Cost(calls=output_calls(model, data, evals * bg, n_rows), rows=n_rows * evals * bg,
                          own=n_rows * evals, own_unit="masked samples", bound=True)
 
@@ -292,6 +509,10 @@ class TabularShap(Explainer):
 
         scale = max(1.0, float(np.max(np.abs(fx))))
         values = base = None
+        not_tree = _tree_parts(model)[1]
+        if path == "permutation" and params["algorithm"] == "auto" and isinstance(not_tree, str) and not_tree:
+            checks["tree_unsupported"] = 1.0  # a pipeline ending in a tree: say why its trees are not read
+            reason = not_tree + "; the permutation path (exact efficiency) used instead"
         if path == "tree" and _is_booster(model):
             values, base, fx = self._native_tree(model, x, cols)
             scale = max(1.0, float(np.max(np.abs(fx))))
@@ -313,7 +534,12 @@ class TabularShap(Explainer):
             algorithm, reason = "tree_path_dependent", "path-dependent TreeSHAP asked for (exact, no background)"
             checks["tree_path_dependent"] = 1.0
             reason += self._route_note(checks)
+        elif path == "tree" and params["algorithm"] == "auto" and _tree_refusal(model):
+            checks["tree_unsupported"] = 1.0
+            reason = _tree_refusal(model) + "; the permutation path (exact efficiency) used instead"
+            path = algorithm = "permutation"
         elif path == "tree":
+            missed_gaps = []
             try:
                 values, base = self._tree(model, x, bg, cols, fx, EXACT_TOLERANCE * scale)
                 gap = gap_of(values, base, fx)
@@ -323,6 +549,7 @@ class TabularShap(Explainer):
                     raise _Missed(gap)
             except _Missed as missed:
                 checks["tree_interventional_additivity_gap"] = missed.gap
+                missed_gaps.append(missed.gap)
                 reason = f"interventional TreeSHAP missed additivity by {missed.gap:.3g}"
                 values = None
             except _Fallback as exc:
@@ -339,6 +566,7 @@ class TabularShap(Explainer):
                         reason += self._route_note(checks)
                     else:
                         checks["tree_path_dependent_additivity_gap"] = gap
+                        missed_gaps.append(gap)
                         reason += f"; path-dependent TreeSHAP missed it by {gap:.3g} (it explains the trees' raw output)"
                         values = None
                 except _Fallback as exc:
@@ -349,7 +577,12 @@ class TabularShap(Explainer):
                     reason += "; path-dependent TreeSHAP does not support it either"
             if values is None:
                 path = algorithm = "permutation"
-                checks["tree_unsupported"] = 1.0
+                if missed_gaps:  # the tree path ran: its values did not add up
+                    checks["tree_not_additive_gap"] = min(missed_gaps) / scale
+                    reason += (f"; tree path not additive: gap {min(missed_gaps) / scale:.3g} of the output scale "
+                               f"(kept at most {EXACT_TOLERANCE:g})")
+                else:  # shap read neither way
+                    checks["tree_unsupported"] = 1.0
                 reason += "; the permutation path (exact efficiency) used instead"
         gone = missing_column(np.concatenate([x, bg]), data.feature_names) if path == "gradient" else None
         if gone is not None:  # expected gradients interpolate between rows: a missing value has no path
@@ -423,10 +656,11 @@ class TabularShap(Explainer):
         kw = {"model_output": "probability"} if model.is_classifier else {}
         x, bg = _as_tree_input(model, x), _as_tree_input(model, bg)
         try:
-            explainer = shap.TreeExplainer(model.native, data=bg,
+            explainer = shap.TreeExplainer(_tree_estimator(model), data=bg,
                                            feature_perturbation="interventional", **kw)
-            if _float32_tree(model):  # shap rounds thresholds to the nearest float32: see _float32_thresholds
-                explainer.model.thresholds = _float32_thresholds(explainer.model.thresholds)
+            # shap compares with float32 thresholds: recode so every value takes the model's branch
+            explainer.model.thresholds, (x, explainer.data) = _exact_routing(explainer.model, x, bg)
+            explainer.data_missing = np.isnan(explainer.data)
             if fx is None or len(x) < 2:
                 sv = explainer(x, check_additivity=False)
                 return self._pick(sv.values, sv.base_values, cols, self._n_out)
@@ -465,20 +699,22 @@ class TabularShap(Explainer):
             return fx is None or float(np.max(np.abs(base + values.sum(axis=1) - fx))) <= tolerance
 
         self._pd_route = "shap"
-        if _float32_tree(model) and forest_xgboost.worthwhile(model.native):
+        est = _tree_estimator(model)
+        if _float32_tree(model) and forest_xgboost.worthwhile(est):
             try:
-                values, base = self._pick(*forest_xgboost.tree_shap(model.native, x), cols, self._n_out)
+                values, base = self._pick(*forest_xgboost.tree_shap(est, _as_tree_input(model, x)), cols,
+                                          self._n_out)
             except Exception:  # noqa: BLE001  (an unforeseen tree layout: the routes below are exact too)
                 values = None
             if values is not None and additive(values, base):
                 self._pd_route = "xgboost"
                 return values, base
         try:
-            explainer = shap.TreeExplainer(model.native, feature_perturbation="tree_path_dependent")
+            explainer = shap.TreeExplainer(est, feature_perturbation="tree_path_dependent")
         except Exception as exc:
             raise _Fallback(str(exc)) from None
         xin = _as_tree_input(model, x)
-        tables = _path_tables(model.native, explainer.model, xin.shape[1])
+        tables = _path_tables(est, explainer.model, xin.shape[1])
         if tables is not None and tables.worthwhile(len(xin)):
             try:
                 values, base = tables.shap_values(xin)  # (n, F, K), (K,)
@@ -539,7 +775,7 @@ class TabularShap(Explainer):
 
         net = model.torch_module("probabilities")
         device = model.device
-        to = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
+        to = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
         explainer = shap.GradientExplainer(net, to(bg))
         with _numpy_seed(params["seed"]):
             raw = explainer.shap_values(to(x), nsamples=params["nsamples"], rseed=params["seed"])

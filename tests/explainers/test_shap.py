@@ -52,7 +52,7 @@ def test_multiclass_forest_any_target_is_additive():
         assert exp.checks.get("path_tree", 0) + exp.checks.get("path_permutation", 0) == 1.0
         assert np.all(_gap(model, data, exp) < 1e-6)
         if "tree_interventional_additivity_gap" in exp.checks:
-            assert exp.checks["tree_interventional_additivity_gap"] > 1e-6
+            assert exp.checks["tree_interventional_additivity_gap"] > 1e-3
             assert exp.provenance["algorithm"] in ("tree_path_dependent", "permutation")
 
 
@@ -114,13 +114,15 @@ def test_forest_missing_interventional_additivity_takes_path_dependent(wine_fore
 
     from studio.explainers import forest_xgboost, shapley
 
-    monkeypatch.setattr(shapley, "_float32_thresholds", lambda t: t)
+    monkeypatch.setattr(shapley, "_exact_routing",  # shap's own float32 threshold copies: the fault comes back
+                        lambda ens, *arrays: (np.asarray(ens.thresholds), [np.asarray(a, float) for a in arrays]))
+    monkeypatch.setattr(shapley, "EXACT_TOLERANCE", 1e-6)  # its gaps here (3e-4 on the first row) are under 1e-3
     monkeypatch.setattr(forest_xgboost, "THREADS_PER_GROUP", 10**6)  # shap's own path (XGBoost's: float32)
     est, data = wine_forest_60
     model = studio.wrap_model(est)
     rows = list(range(0, 178, 10))
     exp = studio.explain(model, data, "shap", rows=rows, cache=False)
-    assert exp.checks["tree_interventional_additivity_gap"] > 1e-6  # the reason, as a number
+    assert exp.checks["tree_interventional_additivity_gap"] > shapley.EXACT_TOLERANCE  # the reason, as a number
     assert exp.checks["tree_path_dependent"] == 1.0 and exp.checks["path_tree"] == 1.0
     assert exp.provenance["algorithm"] == "tree_path_dependent"
     assert "interventional TreeSHAP missed additivity" in exp.provenance["algorithm_reason"]
