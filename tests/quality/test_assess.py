@@ -172,3 +172,26 @@ def test_bad_requests_are_one_sentence(gbt, table, methods, attacks, rows, match
     with pytest.raises(studio.StudioError, match=match):
         studio.assess(gbt, table, methods, attacks, rows=rows,
                       faithfulness=("leakage",) if match.startswith("unknown faith") else ())
+
+
+def test_gradient_attacks_move_a_confident_classifier_whose_probabilities_are_exactly_one():
+    """A classifier sure of every row (float32 probability 1.0) has no gradient in log(probability): the attack
+    must take its loss from the logits, or FGSM / PGD leave every row as it was and the rows count as robust
+    and resilient (found by a new-user trial: resilience 1.00 at every epsilon, max|dx| 0)."""
+    import torch
+
+    from studio.quality.attacks import adversarial
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 3))
+    with torch.no_grad():
+        net[1].weight.mul_(400.0)
+    model = studio.wrap_model(net.eval(), card={"task": "classification", "class_names": ["a", "b", "c"],
+                                                "input_size": [1, 16, 16], "outputs": "logits"})
+    x = np.random.default_rng(0).random((6, 1, 16, 16), dtype=np.float32)
+    p = model.output(x)
+    target = p.argmax(axis=1)
+    assert (p.max(axis=1) == 1.0).all()  # saturated in float32
+    for attack in ("fgsm", "pgd"):
+        moved = np.abs(adversarial(model, x, "image", attack, 2, target) - x).reshape(6, -1).max(axis=1)
+        assert np.allclose(moved, 0.1, atol=1e-6), (attack, moved)  # every row at epsilon 0.1 (L-inf)
