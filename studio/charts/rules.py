@@ -49,6 +49,8 @@ def rule_card(exp: Explanation, row: int | None = None) -> dict:
 
 
 NO_CONDITION = "For every row (no condition needed)"
+TARGET_COLOR = "#e08a1e"
+"""The precision-asked tick: orange, seen on the light and the dark theme and beside both bar colours."""
 
 
 def rule_text(predicates, output=None) -> str:
@@ -64,7 +66,7 @@ def rule_text(predicates, output=None) -> str:
 @compact
 def rule_chart(card: dict, width: int | None = 220):
     """Precision and coverage of a rule card as two bars on [0, 1], each with its value written at its end, a
-    black tick at the precision asked (the card's ``threshold``, e.g. 0.95), the rule's predicates as the title."""
+    orange tick at the precision asked (the card's ``threshold``, e.g. 0.95), the rule's predicates as the title."""
     import altair as alt
     import pandas as pd
 
@@ -83,7 +85,7 @@ def rule_chart(card: dict, width: int | None = 220):
     size = {"width": width} if width else {}
     y = alt.Y("measure:N", title=None, sort=["precision", "coverage"])
     threshold = card.get("threshold")
-    x_title = None if threshold is None else f"black tick: the precision asked ({float(threshold):.2g})"
+    x_title = None if threshold is None else f"tick: precision asked, {float(threshold):.2g}"
     base = alt.Chart(frame)
     bars = base.mark_bar(color="#7f9f7f" if card.get("meets") is not False else "#c0504d").encode(
         y=y, x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=x_title),
@@ -92,14 +94,14 @@ def rule_chart(card: dict, width: int | None = 220):
     inside = base.transform_filter("datum.value >= 0.25").mark_text(align="left", dx=4, color="white",
                                                                      fontWeight="bold").encode(
         y=y, x=alt.datum(0), text=alt.Text("value:Q", format=".2f"))
-    after = base.transform_filter("datum.value < 0.25").mark_text(align="left", dx=4).encode(
+    after = base.transform_filter("datum.value < 0.25").mark_text(align="left", dx=4, color=SUBTITLE_COLOR).encode(
         y=y, x="value:Q", text=alt.Text("value:Q", format=".2f"))
     layers = [bars, inside, after]
     if threshold is not None:
         # the precision asked for (anchors' threshold): a target tick on the precision bar only
         target = pd.DataFrame({"measure": ["precision"], "value": [float(threshold)],
                                "label": [f"asked {float(threshold):.2g}"]})
-        layers.append(alt.Chart(target).mark_tick(color="#222", thickness=2).encode(
+        layers.append(alt.Chart(target).mark_tick(color=TARGET_COLOR, thickness=3).encode(
             y=y, x="value:Q", tooltip=[alt.Tooltip("label:N", title="precision asked")]))
     return (
         alt.layer(*layers, height=60, **size)

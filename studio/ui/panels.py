@@ -153,7 +153,7 @@ def _local_body(exp, data, row, order, norm=None):
         chart = charts.rule_chart(card)
         # an explicit height: Streamlit collapses a short chart whose height is left to its content
         st.altair_chart(charts.rule_chart(card, width=None).properties(title="precision and coverage", height=70),
-                        width="stretch", height=140)
+                        width="stretch", height=170)
         return chart, None, f"{card['text']} (precision {card['precision']:.3f}, coverage {card['coverage']:.3f})"
     if exp.kind != "attribution":
         st.info(f"{exp.method} gives {exp.kind} results; see the Global explanations page.")

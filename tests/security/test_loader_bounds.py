@@ -55,8 +55,8 @@ def _write(watched, name, blob):
 @pytest.fixture
 def no_decoding(monkeypatch):
     calls = []
-    real = images_module.decode_image
-    monkeypatch.setattr(images_module, "decode_image", lambda data, name: calls.append(name) or real(data, name))
+    real = images_module.decode_image_alpha  # what the loaders call (decode_image wraps it)
+    monkeypatch.setattr(images_module, "decode_image_alpha", lambda data, name: calls.append(name) or real(data, name))
     return calls
 
 
