@@ -135,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("assess", help="explanation quality: cost, performance, deviation, resilience under attacks")
     _add_model_args(p)
-    p.add_argument("--methods", required=True, help="comma-separated local attribution methods, e.g. shap,lime")
+    p.add_argument("--methods", help="comma-separated local attribution methods, e.g. shap,lime")
+    p.add_argument("--from", dest="from_file", metavar="ASSESSMENT.json",
+                   help="run an earlier assessment again from its provenance (methods, parameters, attacks, rows, "
+                        "seed, settings: the other grid options are ignored) and say which numbers it reproduced")
     p.add_argument("--attacks", default="noise",
                    help="comma-separated: noise, blur, brightness (images), fgsm, pgd (default: noise)")
     p.add_argument("--faithfulness", default="deletion,insertion,infidelity,sensitivity",
@@ -353,6 +356,19 @@ def cmd_assess(args) -> int:
     from studio.api import registry
 
     model, data = _load(args)
+    if args.from_file:
+        from studio.quality import reassess
+
+        result, same = reassess(args.from_file, model, data, cache=not args.no_cache)
+        _write(Path(args.out), result.to_json())
+        _write(Path(args.out).with_suffix(".csv"), result.to_csv())
+        print(f"wrote {args.out}; reproduced {same['equal']} of {same['numbers']} numbers exactly"
+              + (f" (largest difference {same['max_abs_diff']:.3g})" if same["equal"] < same["numbers"] else ""))
+        for d in same["differ"][:5]:
+            print(f"differs: {' '.join(str(v) for v in d[:6] if v not in ('', None))}: {d[6]} then, {d[7]} now")
+        return 0 if same["equal"] == same["numbers"] else 1
+    if not args.methods:
+        raise StudioError("assess needs --methods (e.g. shap,lime) or --from an earlier assessment.json")
     methods = _names(args.methods, "methods")
     per_method: dict = {}
     for key, value in _parse_params(args.param).items():

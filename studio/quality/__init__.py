@@ -9,7 +9,7 @@
 exactly like an in-process one.
 """
 
-from studio.quality.assess import ATTACKS, SCHEMA, Assessment, Scenario, assess, perturb
+from studio.quality.assess import ATTACKS, SCHEMA, Assessment, Scenario, assess, perturb, reassess
 from studio.quality.metrics import rank_correlation, top_k_overlap
 
-__all__ = ["assess", "Assessment", "Scenario", "perturb", "rank_correlation", "top_k_overlap", "ATTACKS", "SCHEMA"]
+__all__ = ["assess", "reassess", "Assessment", "Scenario", "perturb", "rank_correlation", "top_k_overlap", "ATTACKS", "SCHEMA"]

@@ -710,3 +710,75 @@ def _faithfulness(res, store, model, data, rows, x0, target, signed, metrics, fs
         step(f"faithfulness of {name}")
     if random_curves is not None:
         res.curves["random"] = random_curves
+
+
+def reassess(previous, model, data, cache: bool = False, progress=None) -> tuple[Assessment, dict]:
+    """Run an assessment again from its provenance and compare the numbers (XAIport's reproducibility).
+
+    Parameters
+    ----------
+    previous : Assessment, dict or path
+        An assessment, its JSON (schema ``studio.assessment/1``) parsed, or the JSON file.
+    model, data : Model, Dataset
+        The model and data it assessed: their fingerprints must equal the provenance's.
+    cache : bool
+        False (default): every number is computed again (a re-run that reads the stored units would only
+        compare the cache with itself).
+    progress : callable(fraction, message), optional
+
+    Returns
+    -------
+    (Assessment, dict)
+        The new assessment, and ``{"numbers", "equal", "max_abs_diff", "differ"}``: how many numbers (cost
+        left out: it is this device's time) the two hold, how many are equal (NaN equals NaN), the largest
+        absolute difference, and the first differing records as ``(attribute, metric, method, other, attack,
+        severity, before, after)``.
+
+    Raises
+    ------
+    StudioError
+        Not an assessment, or a model or data other than the one it recorded.
+    """
+    import json
+    from pathlib import Path
+
+    if isinstance(previous, Assessment):
+        before, prov = previous.numbers(), previous.provenance
+    else:
+        doc = previous if isinstance(previous, dict) else json.loads(Path(previous).read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or "provenance" not in doc:
+            raise StudioError(f"not an assessment (schema {SCHEMA}); pass the JSON that assess wrote")
+        prov = doc["provenance"]
+        before = [r for r in doc.get("records", []) if r.get("attribute") != "cost"]
+    aligned = data.aligned_to(model)
+    for what, now, then in (("model", model.fingerprint, prov["model"]["fingerprint"]),
+                            ("data", aligned.fingerprint, prov["data"]["fingerprint"])):
+        if now != then:
+            raise StudioError(f"the {what} is not the one this assessment recorded (fingerprint {now[:12]} here, "
+                              f"{then[:12]} in its provenance); load the same {what} file")
+    settings = dict(prov["faithfulness"]["settings"])
+    reference = settings.pop("reference", None)
+    result = assess(model, data, list(prov["methods"]), list(prov["attacks"]), rows=list(prov["rows"]),
+                    severities=prov["severities"], seed=prov["seed"], top_k=prov["top_k"],
+                    tolerance=prov["tolerance"], method_params={m: v["params"] for m, v in prov["methods"].items()},
+                    progress=progress, faithfulness=prov["faithfulness"]["metrics"],
+                    faithfulness_params=settings or None,
+                    reference=None if isinstance(reference, str) or reference is None else reference,
+                    memory=prov.get("memory", True), cache=cache)
+
+    def key(r):
+        return (r["attribute"], r["metric"], r["method"], r["other"], r["attack"],
+                None if r["severity"] is None else int(r["severity"]))
+
+    after = {key(r): r["value"] for r in result.numbers()}
+    differ, top, equal = [], 0.0, 0
+    for r in before:
+        a, b = r["value"], after.get(key(r), "missing")
+        same = b != "missing" and ((a is None or a != a) and (b is None or b != b) or a == b)
+        if same:
+            equal += 1
+            continue
+        if b != "missing" and a is not None and b is not None:
+            top = max(top, abs(float(a) - float(b)))
+        differ.append((*key(r), a, None if b == "missing" else b))
+    return result, {"numbers": len(before), "equal": equal, "max_abs_diff": top, "differ": differ[:20]}

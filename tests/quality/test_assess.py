@@ -195,3 +195,23 @@ def test_gradient_attacks_move_a_confident_classifier_whose_probabilities_are_ex
     for attack in ("fgsm", "pgd"):
         moved = np.abs(adversarial(model, x, "image", attack, 2, target) - x).reshape(6, -1).max(axis=1)
         assert np.allclose(moved, 0.1, atol=1e-6), (attack, moved)  # every row at epsilon 0.1 (L-inf)
+
+
+def test_an_assessment_rerun_from_its_provenance_reproduces_its_numbers(gbt, table, mlp, tmp_path):
+    """XAIport's provenance: the JSON alone (methods, parameters, attacks, rows, seed, settings) gives the same
+    numbers again; a changed seed in it does not, and another model is refused."""
+    from studio.errors import StudioError
+    from studio.quality import reassess
+
+    first = studio.assess(gbt, table, ["shap", "lime"], ["noise"], rows=ROWS, severities=(1, 3), seed=3,
+                          method_params={**SHAP, "lime": {"num_samples": 200}}, faithfulness=("deletion",),
+                          cache=False)
+    path = tmp_path / "assessment.json"
+    path.write_text(first.to_json())
+    again, same = reassess(path, gbt, table)
+    assert same["numbers"] == len(first.numbers()) > 10 and same["equal"] == same["numbers"], same["differ"]
+    doc = json.loads(first.to_json())
+    doc["provenance"]["seed"] = 4
+    assert reassess(doc, gbt, table)[1]["equal"] < same["numbers"]
+    with pytest.raises(StudioError, match="the model is not the one this assessment recorded"):
+        reassess(path, mlp, table)

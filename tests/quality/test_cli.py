@@ -13,7 +13,7 @@ def _run(*args, cwd):
                           env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
 
 
-def test_assess_writes_json_and_csv(tmp_path):
+def test_assess_writes_json_and_csv(tmp_path, capsys):
     out = tmp_path / "a.json"
     done = _run("--model", MODELS / "tabular_gbt.skops", "--data", SAMPLE_DATA / "breast_cancer.csv",
                 "--sandbox", "off", "--methods", "shap,lime", "--attacks", "noise", "--rows", "0,1,2",
@@ -29,6 +29,12 @@ def test_assess_writes_json_and_csv(tmp_path):
     assert len(doc["deviation"]["top_k_overlap"]["matrix"]) == 2
     assert (tmp_path / "a.csv").read_text().count("\n") == len(doc["records"]) + 1
     assert "shap~lime" in done.stdout
+    from studio.cli import main  # the same assessment again, from its JSON alone
+
+    n = sum(r["attribute"] != "cost" for r in doc["records"])
+    assert main(["assess", "--model", str(MODELS / "tabular_gbt.skops"), "--data", str(SAMPLE_DATA / "breast_cancer.csv"),
+                 "--sandbox", "off", "--from", str(out), "--out", str(tmp_path / "b.json"), "--no-cache"]) == 0
+    assert f"reproduced {n} of {n} numbers exactly" in capsys.readouterr().out
 
 
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch):
