@@ -143,7 +143,8 @@ def drill_down(model, data, result, metric: str) -> None:
         row = state.kept(st.selectbox, "Row", "quality-drill-row", options=sc.rows)
     value = sc.numbers.get(metric, float("nan"))
     n_kept = int(sc.kept.sum())
-    params = ", ".join(f"{k} {v}" for k, v in sc.params.items()) or "no change"
+    params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in sc.params.items()) \
+        or "no change"
     perf = "accuracy" if "accuracy" in sc.numbers else "r2"
     m1, m2, m3 = st.columns(3)
     m1.metric(f"Cell: {metric.replace('_', ' ')}", "-" if not np.isfinite(value) else f"{value:.3f}",
@@ -171,22 +172,29 @@ def _image_pair(sc, i, kept_i, clean_pred, pert_pred) -> None:
     from studio.overlays import diverging, normalisation
 
     maps = [sc.attribution_clean[i]] + ([sc.attribution_perturbed[kept_i]] if kept_i is not None else [])
-    norm = normalisation(maps, mode="percentile")
+    shared = state.kept(st.radio, "Colour scale", "quality-drill-scale", horizontal=True,
+                        options=["each map its own", "one scale for both"],
+                        help="The cell's number compares the maps' rankings, which ignore scale: with each map on "
+                             "its own scale the pictures show what the number compares. One scale shows how the "
+                             "attribution's size changed too.") == "one scale for both"
+    norms = ([normalisation(maps, mode="percentile")] * len(maps) if shared
+             else [normalisation(m, mode="percentile") for m in maps])
     cols = st.columns(4)
     cols[0].image(views.png_bytes(views.to_display(sc.x_clean[i]), scale=4), width="stretch",
                   caption=f"clean: {clean_pred}")
-    cols[1].image(views.png_bytes(diverging(sc.x_clean[i], maps[0], norm, scale=4).image), width="stretch",
+    cols[1].image(views.png_bytes(diverging(sc.x_clean[i], maps[0], norms[0], scale=4).image), width="stretch",
                   caption="attribution, clean")
     cols[2].image(views.png_bytes(views.to_display(sc.x_perturbed[i]), scale=4), width="stretch",
                   caption=f"perturbed: {pert_pred}")
     if kept_i is not None:
-        cols[3].image(views.png_bytes(diverging(sc.x_perturbed[i], maps[1], norm, scale=4).image), width="stretch",
-                      caption="attribution, perturbed")
+        cols[3].image(views.png_bytes(diverging(sc.x_perturbed[i], maps[1], norms[1], scale=4).image),
+                      width="stretch", caption="attribution, perturbed")
     else:
         cols[3].info("The prediction changed: not explained again, not in the number.")
     meaning = ("red pushes the explained output up, blue down" if any((np.asarray(m) < 0).any() for m in maps)
                else "red: where the map is high (it has no negative values, so no blue)")
-    st.caption(f"Overlays: {meaning}; {norm.caption}.")
+    scale = norms[0].caption if shared else "; ".join(f"{w}: {n.caption}" for w, n in zip(("clean", "perturbed"), norms))
+    st.caption(f"Overlays: {meaning}; {scale}.")
 
 
 def _table_pair(data, sc, i, kept_i) -> None:
@@ -200,7 +208,12 @@ def _table_pair(data, sc, i, kept_i) -> None:
         "attribution (clean)": np.asarray(sc.attribution_clean[i], dtype=float).ravel(),
         "attribution (perturbed)": (np.asarray(sc.attribution_perturbed[kept_i], dtype=float).ravel()
                                     if kept_i is not None else np.full(len(data.feature_names), np.nan))})
+    for side in ("clean", "perturbed"):  # 1 = the largest |attribution|: what rank agreement and top-k compare
+        frame[f"rank (|attribution|, {side})"] = frame[f"attribution ({side})"].abs().rank(ascending=False,
+                                                                                          method="min")
     st.dataframe(frame, hide_index=True, width="stretch", column_config=views.number_formats(frame))
+    st.caption("Rank 1 is the largest |attribution|; the cell compares these ranks (Spearman) and the top-k "
+               "features by them. Click a column's header to sort.")
 
 
 def render(model, data, result) -> None:

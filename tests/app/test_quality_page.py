@@ -56,6 +56,10 @@ def test_quality_page_runs_and_shows_every_attribute(cnn, digits):
     assert np.nanmean(rows["top-k overlap"]) == pytest.approx(value)
     images = at.get("image")
     assert len(images) == (4 if sc.kept[0] else 3)  # row 0: clean, its overlay, perturbed, its overlay
+    if sc.kept[0]:  # each map on its own scale by default (rank agreement ignores scale), one scale on demand
+        assert any("clean: colour scale" in c.value and "(per map)" in c.value for c in at.caption)
+        at.radio(key="quality-drill-scale").set_value("one scale for both").run()
+        assert any("shared across 2 maps" in c.value for c in at.caption)
 
 
 def test_the_drill_down_of_a_table_shows_values_and_attributions_clean_and_perturbed(gbt, table):
