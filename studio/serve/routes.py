@@ -317,6 +317,13 @@ def _check_rows(rows, upload: Upload) -> None:
         raise StudioError(f"row {bad[0]} is out of range; the dataset has {n} rows (0 to {n - 1})")
 
 
+def _check_pair(state, mup: Upload, dup: Upload):
+    """The model and dataset, aligned: a pair that cannot go together (an image model and a table, another
+    width) is a 422 now rather than a job that fails. Returns ``(model, data)``."""
+    model = state.model(mup)
+    return model, state.dataset(dup, model).aligned_to(model)
+
+
 def _job_out(job: Job) -> dict:
     return s.JobOut(
         id=job.id, kind=job.kind, status=job.status, progress=job.progress, message=job.message, error=job.error,
@@ -347,11 +354,11 @@ def submit_explain(req: s.ExplainRequest, space: SpaceDep, request: Request):
     explainer = registry.get(req.method, dup.info["kind"])  # an unknown method or bad params: 422 now, not later
     explainer.params.validate(req.params, req.method)
     _check_rows(req.rows, dup)
+    model, aligned = _check_pair(state, mup, dup)
     if req.target is not None:  # an unknown class or output: 422 now, not a job that fails
         from studio.api import requested_target
 
-        model = state.model(mup)
-        requested_target(model, state.dataset(dup, model).aligned_to(model), req.target, explainer.scope)
+        requested_target(model, aligned, req.target, explainer.scope)
 
     def work(job):
         model = state.model(mup)
@@ -375,6 +382,7 @@ def submit_assess(req: s.AssessRequest, space: SpaceDep, request: Request):
     # unknown methods or attacks, severities off the grid, rows beyond the data: 422 now, not a job that fails
     check_grid(req.methods, req.attacks, req.severities, kind=dup.info["kind"])
     _check_rows(req.rows, dup)
+    _check_pair(state, mup, dup)
 
     def work(job):
         model = state.model(mup)

@@ -239,6 +239,10 @@ def test_bad_requests_get_one_sentence(server, uploaded):
                           ({"severities": [9]}, "severities must be between 0")):
         assert words in _error(c.post("/v1/jobs/assess", json={"model": model["id"], "data": data["id"],
                                                                 "methods": ["shap"], **change}), 422)
+    # a model and dataset that cannot go together (another table width) too
+    narrow = c.post("/v1/datasets", files={"file": ("narrow.csv", b"a,b,target\n1,2,0\n3,4,1\n")}).json()["id"]
+    for path, body in (("explain", {"method": "shap"}), ("assess", {"methods": ["shap"]})):
+        assert _error(c.post(f"/v1/jobs/{path}", json={"model": model["id"], "data": narrow, **body}), 422)
     assert len(c.get("/v1/jobs").json()) == jobs_before
 
 
