@@ -602,8 +602,9 @@ class TabularShap(Explainer):
             path = algorithm = "permutation"
             values, base = self._run(path, model, codec, x, bg, cols, params, ctx)
             gap = gap_of(values, base, fx)
-        checks.update({"additivity_gap": gap, "additivity_gap_relative": gap / scale,
-                       "background_rows": float(len(bg)), "path_" + path: 1.0})
+        checks.update({"additivity_gap": gap, "additivity_gap_relative": gap / scale, "path_" + path: 1.0})
+        if algorithm != "tree_path_dependent" and "native TreeSHAP" not in algorithm:  # those read no background
+            checks["background_rows"] = float(len(bg))
         ctx.progress(1.0, "done")
         exp = Explanation(
             method=self.name, kind="attribution", feature_names=list(data.feature_names),

@@ -212,6 +212,7 @@ def test_studio_takes_the_tables_route_for_many_rows_and_shaps_for_few(forests, 
     ref = shap.TreeExplainer(est).shap_values(held.astype(np.float32).astype(np.float64), check_additivity=False)
     many = studio.explain(model, data, "shap", rows=range(len(held)), params=params, cache=False)
     assert many.checks["tree_path_dependent_tables"] == 1.0 and many.checks["additivity_gap"] < TOL
+    assert "background_rows" not in many.checks  # path-dependent TreeSHAP reads no background rows
     assert "look-up tables" in many.provenance["algorithm_reason"]
     cols = np.asarray(many.target)
     np.testing.assert_allclose(many.values, ref[np.arange(len(held)), :, cols], rtol=0, atol=TOL)
