@@ -85,7 +85,7 @@ def _prediction(model, out_row) -> str:
     if model.is_classifier:
         names = model.class_names or [str(i) for i in range(len(out_row))]
         c = int(np.argmax(out_row))
-        return f"{names[c]} ({float(out_row[c]):.2f})"
+        return f"{names[c]} (probability {float(out_row[c]):.2f})"  # '0 (1.00)' read badly for digit classes
     return f"{float(out_row[0]):.4g}"
 
 
