@@ -395,7 +395,8 @@ def batch(model, data, method: str, params: dict | None = None, rows="all", out=
                          "rows": int(inside.size), "seed": partition_seed(seed, i), "positions": inside - start})
     listed = {p["index"]: p for p in (manifest or {}).get("partitions", [])}
     kept = {i: listed[i] for i in listed if _done(out, listed[i], next((p for p in plan if p["index"] == i), {"start": None, "stop": None}))}
-    for leftover in out.glob(".part-*.tmp"):  # a killed run's half-written partitions
+    # a killed run's half-written partitions and manifest (killed inside write_atomic, before its rename)
+    for leftover in [*out.glob(".part-*.tmp"), *out.glob(".manifest.json.*.tmp")]:
         with contextlib.suppress(OSError):
             leftover.unlink()
     manifest = {

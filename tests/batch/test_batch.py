@@ -95,6 +95,9 @@ def killed_and_resumed(ray_address, files, tmp_path_factory):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     before = {p.name: p.stat().st_ino for p in out.glob("part-*.parquet")}
     listed = {p["file"] for p in json.loads((out / "manifest.json").read_text())["partitions"]}
+    # what a kill inside an atomic write leaves (temp files before their rename), every time, not by timing
+    (out / ".manifest.json.killed.tmp").write_text('{"schema"')
+    (out / ".part-00001.parquet.killed.tmp").write_bytes(b"PAR1")
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     return out, before, listed, done
 
