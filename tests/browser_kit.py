@@ -114,10 +114,14 @@ def no_exception(page, where):
 
 
 def select(page, label, option):
-    """Choose ``option`` in the select box whose label contains ``label``."""
-    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
+    """Choose ``option`` in the select box whose label contains ``label``: click its input (which opens the list)
+    and type the option (the box filters its list by it), so the option is there even when a click on the box
+    landed while the page was still drawing (a plain click then opened nothing: a flaky timeout)."""
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first.locator("input")
+    box.scroll_into_view_if_needed()
     box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).click(timeout=30_000)
     idle(page)
 
 

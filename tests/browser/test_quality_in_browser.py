@@ -5,19 +5,9 @@ import re
 
 import pytest
 
-from tests.browser_kit import CHART, browser, idle, no_exception, open_page, server, session, shot  # noqa: F401
+from tests.browser_kit import CHART, browser, idle, no_exception, open_page, select, server, session, shot  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-
-def _choose(page, label, option):
-    """Choose ``option`` in the select box labelled ``label``, clicking its input (which opens the list)."""
-    box = page.locator("[data-testid='stSelectbox']", has_text=label).locator("input")
-    box.scroll_into_view_if_needed()
-    box.click()
-    page.keyboard.type(option)  # the select box filters its list by what is typed
-    page.get_by_role("option", name=option, exact=True).click(timeout=30_000)
-    idle(page)
 
 
 def test_quality_page_runs_an_assessment(server, browser):  # noqa: F811
@@ -46,9 +36,9 @@ def test_quality_page_runs_an_assessment(server, browser):  # noqa: F811
     shot(page, "quality-page")
 
     # drill down from a cell: grad_cam under noise at severity 2, row 1
-    _choose(page, "Method", "grad_cam")
-    _choose(page, "Perturbation", "noise s2")
-    _choose(page, "Row", "1")
+    select(page, "Method", "grad_cam")
+    select(page, "Perturbation", "noise s2")
+    select(page, "Row", "1")
     no_exception(page, "Quality, drill-down")
     metrics = page.locator("[data-testid='stMetric']")
     assert metrics.count() == 3

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    run_explainers, offline_view, ARTIFACTS, CHART, idle, no_exception, open_page, shot, browser, server,
+    run_explainers, offline_view, ARTIFACTS, CHART, idle, no_exception, open_page, select, shot, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -121,9 +121,7 @@ def test_reviewer_path_tabular_then_image(server, browser, tmp_path):
 
     # the image sample: overlays with captions naming the class and the unit
     open_page(page, "Load")
-    page.locator("[data-testid='stSelectbox']", has_text="Sample").locator("input").click()
-    page.get_by_role("option", name="Digits: small CNN (TorchScript)").click()
-    idle(page)
+    select(page, "Sample", "Digits: small CNN (TorchScript)")
     page.locator("[data-testid='stSidebar']").get_by_text("Model: image_cnn.pt").wait_for(timeout=60_000)
     open_page(page, "Local explanations")
     run_explainers(page)
