@@ -44,6 +44,8 @@ SAMPLE_PARAMS = ("max_rows", "n_samples", "num_samples", "nsamples", "max_evals"
 CALIBRATION_VERSION = 2
 """Bump when the cost models or the calibration change: older calibrations are measured again."""
 TIMING_CAP = {"tabular": 4096, "image": 8}
+MIN_TIMING_ROWS = 8
+"""Rows a model's call timing spans at least (a smaller set's rows repeated)."""
 """Rows of the batched timing call (at most; larger calls are extrapolated linearly)."""
 RUNS_KEPT = 8
 """Finished runs whose measured / estimated seconds refine a calibration (:func:`record_run`)."""
@@ -96,10 +98,12 @@ def model_timing(model, data, batch: int = 256, repeats: int = 2) -> Timing:
 def local_call_timing(model, data, batch: int, backward: bool = False, repeats: int = 2) -> Timing:
     """:func:`model_timing` in this process, forward (``model.output`` in one call) or forward+backward.
 
-    The batch repeats the data's rows when it has fewer than ``batch`` (a reviewer's handful of images): a fit
-    between 1 and 2 rows is mostly timing noise (resnet18 on 2 images: 1.0 s per row, against 0.12 s in runs).
+    A set of fewer than :data:`MIN_TIMING_ROWS` rows (a reviewer's handful of images) is repeated up to that
+    many: a fit between 1 and 2 rows is mostly timing noise (resnet18 on 2 images: 1.0 s per row, against 0.12 s
+    in runs). Larger sets are timed on at most ``batch`` of their own rows, as before (a wide table is never
+    copied up to ``batch`` rows).
     """
-    n = max(1, batch)
+    n = max(1, min(batch, max(len(data), MIN_TIMING_ROWS)))
     x = data.x[np.arange(n) % max(len(data), 1)]
     if backward:
         from studio.explainers.gradients import gradient_pass
