@@ -64,8 +64,19 @@ _SMALL_COLD = (
     "had a cold time under 50 ms"
 )
 FIXES = (
-    (r", (image CNN sample|resnet18 224x224|tabular sample|held-out random forest)", "run-to-run noise of short runs on the shared 2 cores: the same run, repeated seconds apart, took from 0.1 to 1.2 s (model_randomisation on the CNN) at load 5-7; the estimate follows the one refining run before it, and the measured median of 3 caught another moment (the first estimate, from the calibration alone, is in the note)",
-     "more finished runs: the estimate is the median of the last 8 runs' ratios, so from the third run one odd run no longer moves it; a load-aware estimate (CPU seconds x the share of a core the process gets now) would remove most of what is left"),
+    (r"^integrated_gradients, image CNN", "integrated gradients refines each image whose completeness gap exceeds "
+     "max_gap with doubled steps, so its cost depends on the images: on the CNN sample images 0-1 take 0.12 s "
+     "(both refined to 128 steps), images 2-3 0.04 s; the estimate follows the refining runs on other images",
+     "estimates of adaptive methods say 'for typical rows; the work adapts to each row'; a row-aware estimate "
+     "would need the gap of each row, i.e. the run itself"),
+    (r", (image CNN sample|resnet18 224x224|tabular sample|held-out random forest)", "run-to-run noise of short "
+     "runs on the shared 2 cores: the same run, repeated seconds apart, took from 0.1 to 1.2 s (model_randomisation "
+     "on the CNN) at load 5-7, and torch's two threads wait for each other when another process holds a core (the "
+     "CNN's integrated gradients: median 3x, worst 30x its quiet time with two busy processes beside it); the "
+     "estimate follows the median of the refining runs, and the measured median of up to 5 caught another moment "
+     "(the first estimate, from the calibration alone, is in the note)",
+     "a load-aware estimate (CPU seconds x the share of a core the process gets now) would remove most of what is "
+     "left"),
     (r"^grad_cam vs captum", "the studio's extra pass: the predicted class of the rows (the direct call is handed "
      "the targets), on a small CNN where one pass is a large share of the work; see the note for the hit-path "
      "bookkeeping alone", _PREDICTED_CLASS),

@@ -248,7 +248,7 @@ def cmd_explain(args) -> int:
 def _estimate(args, model, data) -> int:
     """``explain --estimate``: the cost estimate of the run, nothing run (two significant figures)."""
     from studio.api import requested_target, resolve_rows, row_scope
-    from studio.cost import estimate, human
+    from studio.cost import estimate
     from studio.explainers import registry
 
     explainer = registry.get(args.method, data.kind)
@@ -265,11 +265,11 @@ def _estimate(args, model, data) -> int:
     if args.json:
         print(json.dumps({"method": args.method, "seconds": float(f"{est.seconds:.2g}"), "evaluations": est.evaluations,
                           "calls": est.calls, "rows": len(rows or []), "params": est.params,
+                          "adaptive": est.adaptive,
                           "counts": est.cost.to_dict()}, default=str))
     else:
-        took = human(est.seconds)
-        print(f"{args.method}: {took if took.startswith('under') else 'about ' + took} ({est.evaluations:,} rows through the model in "
-              f"{est.calls:,} calls); nothing was run")
+        print(f"{args.method}: {est.words()} ({est.evaluations:,} rows through the model in {est.calls:,} calls); "
+              "nothing was run")
     return 0
 
 

@@ -49,6 +49,8 @@ MIN_TIMING_ROWS = 8
 """Rows of the batched timing call (at most; larger calls are extrapolated linearly)."""
 RUNS_KEPT = 8
 """Finished runs whose measured / estimated seconds refine a calibration (:func:`record_run`)."""
+ADAPTIVE = " for typical rows; the work adapts to each row"
+"""What an estimate of an adaptive method (:attr:`Estimate.adaptive`) adds to its seconds in words."""
 REFINE_LIMIT = 20.0
 """The most the finished runs may scale a calibration's estimates, up or down."""
 
@@ -420,6 +422,19 @@ class Estimate:
     note: str = ""
     calls: int = 0
     cost: Cost | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the method's work adapts to the rows (:attr:`Cost.bound`): the estimate is a typical run, and
+        a run on rows the model finds hard may take several times longer (integrated gradients on the CNN sample:
+        the hardest pair of rows takes 3x a typical pair, as every row is refined to 128 steps)."""
+        return bool(self.cost is not None and self.cost.bound)
+
+    def words(self) -> str:
+        """The estimate as a reviewer reads it: 'about 42 s' or 'under 0.01 s', then :data:`ADAPTIVE` for an
+        :attr:`adaptive` method."""
+        took = human(self.seconds)
+        return (took if took.startswith("under") else "about " + took) + (ADAPTIVE if self.adaptive else "")
 
 
 def estimate(explainer, model, data, params: dict, n_rows: int, budget: float | None = None, fit: bool = False,

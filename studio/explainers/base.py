@@ -70,7 +70,9 @@ class Cost:
         rows x background rows for tree SHAP, rows x terms x bags for an EBM fit.
     own_unit : str
     bound : bool
-        True when the counts are an upper bound (adaptive searches stop early).
+        True when the work adapts to the rows, so the counts are typical, not exact: a search that stops when
+        its rule is precise enough (anchors), sampling that stops early, or integrated gradients' refinement,
+        which recomputes rows over ``max_gap`` with more steps. Estimates say so (:attr:`studio.cost.Estimate.adaptive`).
     """
 
     calls: int = 0

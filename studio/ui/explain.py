@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 import studio
-from studio.cost import calibrated, estimate, human, is_calibrated
+from studio.cost import ADAPTIVE, calibrated, estimate, human, is_calibrated
 from studio.errors import StudioError
 from studio.explainers import registry
 from studio.ui import state
@@ -200,6 +200,7 @@ class Plan:
     error: str = ""
     limit: float | None = None
     budget: float | None = None
+    adaptive: bool = False
     reduced: object = None
     cut_note: str = ""
     pending: bool = False
@@ -263,7 +264,7 @@ def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: 
                               limit=budget, budget=budget))
             continue
         plans.append(Plan(info, est.params, est.seconds, est.evaluations, est.fits, est.note, limit=budget,
-                          budget=budget, reduced=reduced, cut_note=cut_note))
+                          budget=budget, reduced=reduced, cut_note=cut_note, adaptive=est.adaptive))
     return plans
 
 
@@ -303,7 +304,7 @@ def show_plans(plans, key: str = "plan") -> None:
             continue
         if p.fits:
             st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, {about}"
-                       + (f" ({p.note})" if p.note else ""))
+                       + (ADAPTIVE if p.adaptive else "") + (f" ({p.note})" if p.note else ""))
             continue
         raised = max(2 * p.seconds, p.budget or 0)
         st.warning(f"{p.info.name} is estimated at {about}, over the time budget of {human(p.budget)}."

@@ -173,3 +173,13 @@ def test_python_memory_bomb_is_bounded(kind, tmp_path, monkeypatch, bystander):
         studio.load_model(path, trust_pickle=True)
     assert "memory" in _one_line(exc)
     _still_serving(bystander)
+
+
+def test_the_worker_gets_thread_settings_but_no_secrets(monkeypatch):
+    """A server's thread settings (``OMP_WAIT_POLICY=PASSIVE`` on shared cores, README) reach the model's worker;
+    its other variables (credentials) do not."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "TOPSECRET")
+    env = launcher.worker_env("/tmp/studio-worker")
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "AWS_SECRET_ACCESS_KEY" not in env and "TOPSECRET" not in env.values()
