@@ -261,11 +261,11 @@ def _estimate(args, model, data) -> int:
 
         device = resolve_device(args.device)
     target = requested_target(model, data, args.target, explainer.scope)
-    est = estimate(explainer, model, data, params, len(rows or []), target=target, device=device)
+    est = estimate(explainer, model, data, params, len(rows or []), target=target, device=device, fresh=True)
     if args.json:
         print(json.dumps({"method": args.method, "seconds": float(f"{est.seconds:.2g}"), "evaluations": est.evaluations,
                           "calls": est.calls, "rows": len(rows or []), "params": est.params,
-                          "adaptive": est.adaptive,
+                          "adaptive": est.adaptive, "setup_seconds": float(f"{est.setup:.2g}"),
                           "counts": est.cost.to_dict()}, default=str))
     else:
         print(f"{args.method}: {est.words()} ({est.evaluations:,} rows through the model in {est.calls:,} calls); "

@@ -102,17 +102,20 @@ def explained_output(exp, position: int = 0) -> str:
 def number_format(values) -> str:
     """A d3 number format for an axis (or legend, or text label) over ``values``, chosen from their magnitude.
 
-    ``"~s"`` (SI prefixes: ``150k``, ``2.5M``) when the largest finite |value| is 1e5 or more, else ``"~g"``
-    (six significant digits, trailing zeros dropped, exponent for tiny values: ``0.25``, ``1500``, ``-2e-11``).
-    Vega's default writes every tick with the decimals its step needs, so an axis over attributions of about
-    1e-11 read ``-0.00000000002``, too long to fit (d3-format, https://d3js.org/d3-format).
+    ``"~s"`` (SI prefixes: ``150k``, ``2.5M``) when the largest finite |value| is 1e5 or more; else ``".4~g"``
+    (four significant digits, trailing zeros dropped, exponent only for tiny values: ``0.25``, ``1500``,
+    ``-2e-11``), or ``".6~g"`` from 1e4 (``12345``). Vega's default writes every tick with the decimals its step
+    needs, so an axis over attributions of about 1e-11 read ``-0.00000000002``, too long to fit; and a ``g``
+    format without a precision lets Vega take one from the tick step (one digit for a step of 50), so ticks at
+    100, 150, 200 read ``1e+2 1.5e+2 2e+2`` (d3-format and d3-scale's ``tickFormat``, https://d3js.org/d3-format).
     """
     import numpy as np
 
     a = np.asarray(values, dtype=object).ravel()
     a = np.array([v for v in a if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)], float)
     a = np.abs(a[np.isfinite(a)])
-    return "~s" if a.size and a.max() >= 1e5 else "~g"
+    top = a.max() if a.size else 0.0
+    return "~s" if top >= 1e5 else ".6~g" if top >= 1e4 else ".4~g"
 
 
 def compact_numbers(chart, data=None):

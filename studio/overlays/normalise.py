@@ -19,13 +19,15 @@ class Normalisation:
         ``abs_max``: divide by the largest |value|; ``percentile``: divide
         by the given percentile of |value| and clip to [-1, 1].
     scale : float
-        The divisor (an attribution of +-scale reaches the end of the scale).
+        The divisor (an attribution of \u00b1scale reaches the end of the scale).
     percentile : float
         Used by ``percentile`` mode.
     shared : bool
         Whether ``scale`` was computed over several maps together.
     n_maps : int
         How many maps it was computed over.
+    signed : bool
+        Whether any map has a negative value (else the scale runs from 0, as for Grad-CAM's rectified maps).
     """
 
     mode: str
@@ -33,6 +35,7 @@ class Normalisation:
     percentile: float = 99.0
     shared: bool = False
     n_maps: int = 1
+    signed: bool = True
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         """``values / scale`` clipped to [-1, 1] (float64); zeros when scale is 0."""
@@ -47,7 +50,8 @@ class Normalisation:
         what = "largest |attribution|" if self.mode == "abs_max" else f"{self.percentile:g}th percentile of |attribution|"
         over = f"shared across {self.n_maps} maps" if self.shared else "per map"
         clip = ", values beyond it clipped" if self.mode == "percentile" else ""
-        return f"colour scale: +-{self.scale:.3g} = {what} ({over}){clip}"
+        span = f"\u00b1{self.scale:.3g}" if self.signed else f"0 to {self.scale:.3g}"
+        return f"colour scale: {span} = {what} ({over}){clip}"
 
 
 def reduce_channels(values: np.ndarray) -> np.ndarray:
@@ -78,6 +82,9 @@ def normalisation(maps, mode: str = "abs_max", percentile: float = 99.0) -> Norm
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     many = isinstance(maps, (list, tuple))
     items = list(maps) if many else [maps]
-    mags = np.concatenate([np.abs(reduce_channels(m)).ravel() for m in items])
+    flat = [reduce_channels(m).ravel() for m in items]
+    mags = np.abs(np.concatenate(flat))
     scale = float(mags.max()) if mode == "abs_max" else float(np.percentile(mags, percentile))
-    return Normalisation(mode=mode, scale=scale, percentile=percentile, shared=many and len(items) > 1, n_maps=len(items))
+    signed = any(bool((f < 0).any()) for f in flat)
+    return Normalisation(mode=mode, scale=scale, percentile=percentile, shared=many and len(items) > 1,
+                         n_maps=len(items), signed=signed)

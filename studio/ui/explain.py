@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 import studio
-from studio.cost import ADAPTIVE, calibrated, estimate, human, is_calibrated
+from studio.cost import calibrated, describe, estimate, human, is_calibrated
 from studio.errors import StudioError
 from studio.explainers import registry
 from studio.ui import state
@@ -201,6 +201,7 @@ class Plan:
     limit: float | None = None
     budget: float | None = None
     adaptive: bool = False
+    setup: float = 0.0
     reduced: object = None
     cut_note: str = ""
     pending: bool = False
@@ -264,7 +265,7 @@ def plan_runs(model, data, chosen, params_by_method: dict, n_rows: int, budget: 
                               limit=budget, budget=budget))
             continue
         plans.append(Plan(info, est.params, est.seconds, est.evaluations, est.fits, est.note, limit=budget,
-                          budget=budget, reduced=reduced, cut_note=cut_note, adaptive=est.adaptive))
+                          budget=budget, reduced=reduced, cut_note=cut_note, adaptive=est.adaptive, setup=est.setup))
     return plans
 
 
@@ -297,14 +298,13 @@ def show_plans(plans, key: str = "plan") -> None:
         if p.error:
             st.error(f"{p.info.name}: {p.error}")
             continue
-        took = human(p.seconds)
-        about = took if took.startswith("under") else "about " + took
+        about = describe(p.seconds, p.setup)
         if p.fits and (p.pending or p.note.startswith("cost not estimated")):
             st.caption(f"{p.info.name}: {p.note}")
             continue
         if p.fits:
-            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, {about}"
-                       + (ADAPTIVE if p.adaptive else "") + (f" ({p.note})" if p.note else ""))
+            st.caption(f"{p.info.name}: ~{p.evaluations:,} model evaluations, {describe(p.seconds, p.setup, p.adaptive)}"
+                       + (f" ({p.note})" if p.note else ""))
             continue
         raised = max(2 * p.seconds, p.budget or 0)
         st.warning(f"{p.info.name} is estimated at {about}, over the time budget of {human(p.budget)}."

@@ -52,7 +52,10 @@ def instance_summary(model, data, row: int, frame, title: str | None = None) -> 
     parts = [f"row **{row}**" if title is None else f"**{views.md_escape(title)}**"]
     if "label" in frame:
         parts.append(f"label **{views.md_escape(rec['label'])}**")
-    parts.append(f"prediction **{views.md_escape(rec['prediction'])}**")
+    pred = rec["prediction"]
+    if isinstance(pred, (float, np.floating)):  # a regression's output: four significant figures, not fifteen
+        pred = f"{float(pred):.4g}"
+    parts.append(f"prediction **{views.md_escape(pred)}**")
     if "confidence" in frame:
         parts.append(f"confidence {rec['confidence']:.3f}")
     if "correct" in frame:

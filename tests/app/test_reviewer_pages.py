@@ -90,6 +90,15 @@ def test_data_page_names_classes_and_draws_a_regression_target_as_a_distribution
     assert hist["title"]["text"] == "Target: price" and hist["encoding"]["x"]["bin"] == "binned"
     assert not any("imbalance" in w.value or "class" in w.value for w in at.warning)
     assert any("quantity (regression)" in c for c in _captions(at))
+    at.switch_page("pages/local.py").run()
+    _ok(at)
+    import re
+
+    shown = [m.value for m in at.markdown if "prediction **" in m.value]
+    [value] = re.findall(r"prediction \*\*([^*]+)\*\*", shown[0])
+    value = value.replace("\\", "")  # markdown escapes the point
+    assert float(value) == pytest.approx(model.output(data.x[:1])[0, 0], rel=1e-3)
+    assert len(value.lstrip("-").replace(".", "").lstrip("0")) <= 4, value  # four figures, not fifteen
 
 
 def test_model_page_says_which_data_each_metric_is_on(cnn, digits):

@@ -205,14 +205,15 @@ def test_restyling_reads_the_cache_and_never_reruns(gbt, table, monkeypatch):
 def test_every_quantitative_axis_gets_a_compact_format_chosen_from_the_magnitude():
     from studio.charts.base import number_format
 
-    assert number_format([1e-11, -2e-11]) == "~g" and number_format([0.3, 2]) == "~g"
-    assert number_format([3.0, 2.5e6, np.nan]) == "~s" and number_format(["a", np.inf]) == "~g"
+    assert number_format([1e-11, -2e-11]) == ".4~g" and number_format([0.3, 2]) == ".4~g"
+    assert number_format([3.0, 2.5e6, np.nan]) == "~s" and number_format(["a", np.inf]) == ".4~g"
+    assert number_format([25, 12_345]) == ".6~g"
     rng = np.random.default_rng(0)
     tiny = _attr("shap", rng.normal(scale=1e-11, size=(1, 12)), [0])
     huge = _attr("lime", rng.normal(scale=1e6, size=(1, 12)), [0])
     spec = charts.attribution_bars([tiny, huge], row=0).to_dict()
     formats = [u["encoding"]["x"]["axis"]["format"] for u in _layers(spec) if u["encoding"]["x"]["type"] == "quantitative"]
-    assert formats[:2] == ["~g", "~s"], formats
+    assert formats[:2] == [".4~g", "~s"], formats
     # the tick labels as drawn: exponents, never a run of zeros, and SI prefixes for millions
     import re
 
@@ -229,3 +230,9 @@ def test_every_quantitative_axis_gets_a_compact_format_chosen_from_the_magnitude
         x=alt.X("a:Q", axis=alt.Axis(format="%")), y=alt.Y("b:Q", axis=None))
     enc = compact_numbers(own).to_dict()["encoding"]
     assert enc["x"]["axis"] == {"format": "%"} and enc["y"]["axis"] is None
+    # ordinary values read plainly: a precision of its own keeps Vega from taking one from the tick step, which
+    # drew ticks at 100, 150, 200 as 1e+2, 1.5e+2, 2e+2 (a regression target's histogram, an effect curve)
+    plain = compact_numbers(alt.Chart(pd.DataFrame({"t": [25.0, 346.0], "n": [0, 57]})).mark_bar().encode(
+        x="t:Q", y="n:Q"))
+    ticks = re.findall(r"<text[^>]*>([^<]*)</text>", vlc.vegalite_to_svg(plain.to_dict()))
+    assert {"100", "150", "200", "300", "50"} <= set(ticks) and not any("e+" in t for t in ticks), ticks

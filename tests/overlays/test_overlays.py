@@ -37,6 +37,9 @@ def test_shared_normalisation_keeps_maps_comparable():
     assert shared.scale == pytest.approx(np.abs(b).max()) and shared.shared and shared.n_maps == 2
     assert np.abs(shared.apply(a[0])).max() == pytest.approx(0.5)
     assert "shared across 2 maps" in shared.caption and "largest |attribution|" in shared.caption
+    assert f"\u00b1{shared.scale:.3g} = " in shared.caption  # signed maps: the scale runs both ways
+    cam = normalisation([np.maximum(a, 0), np.maximum(b, 0)])  # rectified maps (Grad-CAM): never negative
+    assert not cam.signed and f"colour scale: 0 to {cam.scale:.3g} = " in cam.caption and "\u00b1" not in cam.caption
     # same normalisation -> the weaker map is drawn paler; own normalisation would make them identical
     strong = heatmap(GREY, b, shared, alpha=1.0).image
     weak = heatmap(GREY, a, shared, alpha=1.0).image
