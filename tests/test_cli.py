@@ -118,10 +118,10 @@ def test_usage_hint_names_the_command_once_and_estimates_print_two_figures():
     assert est["method"] == "shap" and est["rows"] == 2 and est["seconds"] > 0 and est["adaptive"] is False
     assert len(f"{est['seconds']:.10g}".lstrip("0.").replace(".", "").rstrip("0")) <= 2  # two significant figures
     out = run("explain", "--model", MODEL, "--data", DATA, "--method", "shap", "--rows", "0", "--estimate")
-    assert re.match(r"shap: (about [\d.]+ (s|min|h)|under 0\.01 s) ", out.stdout) and "nothing was run" in out.stdout
+    assert re.match(r"shap: (about [\d.]+ (s|min|h)|under 0\.01 s)[ ;]", out.stdout) and "nothing was run" in out.stdout
     assert "adapts" not in out.stdout  # tree SHAP's work is fixed by the trees
     out = run("explain", "--model", MODEL, "--data", DATA, "--method", "anchors", "--rows", "0", "--estimate")
-    assert re.match(r"anchors: (about [\d.]+ (s|min|h)|under 0\.01 s) for typical rows; the work adapts to each row ",
+    assert re.match(r"anchors: (about [\d.]+ (s|min|h)|under 0\.01 s) for typical rows; the work adapts to each row[ ;]",
                     out.stdout), out.stdout  # the search stops when a rule is precise enough: a typical run, said so
 
 
