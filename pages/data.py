@@ -26,7 +26,9 @@ if flags:
 else:
     st.success("No flags: no missing values, constant columns, heavy skew or class imbalance.")
 
-left, right = st.columns([3, 1])
+# a table gets the page's whole width (its columns were cut beside the label chart at 1280 px, issue 14);
+# the label chart then sits under it
+left, right = (st.container(), st.container()) if data.kind == "tabular" else st.columns([3, 1])
 with right:
     if regression and data.y is not None:  # a quantity: its distribution, not one bar per value
         st.altair_chart(charts.distribution_chart(data.y, name=f"Target: {data.label or 'label'}"

@@ -17,6 +17,10 @@ from studio.charts.base import (
 from studio.explanation import Explanation
 
 
+NARROW_LABEL_PX = 110
+"""Most pixels a feature label takes in an attribution chart sized by its (possibly narrow) container."""
+
+
 def wrap_title(text: str, width: int = 24):
     """An axis title on as many lines as it needs at ``width`` characters (a list: Vega-Lite draws one line
     each), so a narrow panel never cuts it; a short title stays a string."""
@@ -165,9 +169,13 @@ def attribution_bars(explanations, row: int | None = None, order=None, top_k: in
             alt.Chart(frame, title=exp.method if title else "", **size)
             .mark_bar()
             .encode(
-                y=alt.Y("feature:N", sort=order, title=None, axis=label_axis(labels=i == 0, labelLimit=220)),
-                x=alt.X("value:Q", title=wrap_title(unit or axis_unit(exp, short_label(output) if output else None)),
-                        scale=alt.Scale(zero=True, nice=True)),
+                # a chart sized by its container may sit in a narrow column: shorter feature labels and a title
+                # wrapped shorter leave the value axis room for its title and ticks (issue 14)
+                y=alt.Y("feature:N", sort=order, title=None,
+                        axis=label_axis(labels=i == 0, labelLimit=220 if width else NARROW_LABEL_PX)),
+                x=alt.X("value:Q", title=wrap_title(unit or axis_unit(exp, short_label(output) if output else None),
+                                                    24 if width else 16),
+                        axis=alt.Axis(titleLimit=0), scale=alt.Scale(zero=True, nice=True)),
                 color=alt.Color("sign:N", scale=alt.Scale(domain=SIGN_DOMAIN, range=SIGN_RANGE), legend=None),
                 tooltip=[
                     alt.Tooltip("method:N"), alt.Tooltip("feature:N"), alt.Tooltip("value:Q", format=".4g"),

@@ -180,6 +180,30 @@ def compact(build):
     @functools.wraps(build)
     def wrapper(*args, **kwargs):
         chart = build(*args, **kwargs)
-        return compact_numbers(chart) if chart is not None and hasattr(chart, "_kwds") else chart
+        return fit_width(compact_numbers(chart)) if chart is not None and hasattr(chart, "_kwds") else chart
 
     return wrapper
+
+
+def fit_width(chart):
+    """Let a single or layered ``chart`` fit its container's width but keep its own plot height; returns it.
+
+    Streamlit gives a stretched chart with no ``autosize`` Vega-Lite's ``fit``, which squeezes the title,
+    legend and axes into the chart's ``height``: a 300 px effect curve kept an 80 px plot and its title was
+    cut at the top (issue 14). ``fit-x`` fits the width only, so the height is the plot's and the title, axes
+    and legend are added around it (https://vega.github.io/vega-lite/docs/size.html#autosize). Concatenated
+    and faceted charts (where Vega-Lite cannot fit) and charts that set ``autosize`` are left as they are.
+    """
+    kw = getattr(chart, "_kwds", {})
+    if any(not _unset(kw.get(k, _undefined())) for k in ("hconcat", "vconcat", "concat", "facet", "repeat", "autosize")):
+        return chart
+    import altair as alt
+
+    chart.autosize = alt.AutoSizeParams(type="fit-x", contains="padding")
+    return chart
+
+
+def _undefined():
+    from altair.utils.schemapi import Undefined
+
+    return Undefined

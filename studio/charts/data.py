@@ -57,13 +57,14 @@ def histogram_chart(frame, numeric: bool, name: str = "", width: int = 160, heig
     import altair as alt
 
     font = 8 if small else 11
+    x_title, y_title = (None, None) if small else ("value", "rows")  # a full-size chart names its axes
     if numeric:
         return (
             alt.Chart(frame, width=width, height=height)
             .mark_bar(color="#6f8fbf")
             .encode(
-                x=alt.X("start:Q", bin="binned", title=None, axis=alt.Axis(labelFontSize=font, tickCount=4)),
-                x2="end:Q", y=alt.Y("count:Q", title=None, axis=None if small else alt.Axis(labelFontSize=font)),
+                x=alt.X("start:Q", bin="binned", title=x_title, axis=alt.Axis(labelFontSize=font, tickCount=4)),
+                x2="end:Q", y=alt.Y("count:Q", title=y_title, axis=None if small else alt.Axis(labelFontSize=font)),
                 tooltip=[alt.Tooltip("start:Q", format=".3g"), alt.Tooltip("end:Q", format=".3g"), "count:Q"],
             )
             .properties(title=alt.TitleParams(short_label(name), fontSize=font + 2) if name else "")
@@ -71,7 +72,8 @@ def histogram_chart(frame, numeric: bool, name: str = "", width: int = 160, heig
     return (
         alt.Chart(frame, width=width, height=height)
         .mark_bar(color="#6f8fbf")
-        .encode(x=alt.X("value:N", sort="-y", title=None, axis=label_axis(labelFontSize=8)), y=alt.Y("count:Q", title=None),
+        .encode(x=alt.X("value:N", sort="-y", title=x_title, axis=label_axis(labelFontSize=8)),
+                y=alt.Y("count:Q", title=y_title),
                 tooltip=["value:N", "count:Q"])
         .properties(title=alt.TitleParams(short_label(name), fontSize=10) if name else "")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import altair as alt
 import streamlit as st
 
 from studio import charts
@@ -155,7 +156,9 @@ def _local_body(exp, data, row, order, norm=None):
         st.code(card["text"], language=None, wrap_lines=True)
         chart = charts.rule_chart(card)
         # an explicit height: Streamlit collapses a short chart whose height is left to its content
-        st.altair_chart(charts.rule_chart(card, width=None).properties(title="precision and coverage", height=70),
+        # and Vega-Lite's "fit" inside it (the charts' own fit-x would draw past those 170 px over what follows)
+        st.altair_chart(charts.rule_chart(card, width=None).properties(
+            title="precision and coverage", height=70, autosize=alt.AutoSizeParams(type="fit", contains="padding")),
                         width="stretch", height=170)
         return chart, None, f"{card['text']} (precision {card['precision']:.3f}, coverage {card['coverage']:.3f})"
     if exp.kind != "attribution":

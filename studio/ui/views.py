@@ -81,8 +81,12 @@ def feature_table(prof, data, bins: int = 20) -> None:
         frame, hide_index=True, width="stretch", height=min(38 + 35 * len(frame), 560),
         column_config={
             # bars from zero (y_min=0): a bin's height is its count, not its excess over the smallest bin
-            "distribution": st.column_config.BarChartColumn("distribution", y_min=0,
+            "distribution": st.column_config.BarChartColumn("distribution", y_min=0, width="small",
                                                             help=f"{bins}-bin histogram over every row, from zero"),
+            # narrow counts and a pinned name keep every column in view at 1280 px (issue 14)
+            "flag": st.column_config.TextColumn(width=40),
+            "feature": st.column_config.TextColumn(pinned=True),
+            **{c: st.column_config.NumberColumn(width=60) for c in ("count", "missing", "distinct") if large is None},
             "mean": st.column_config.NumberColumn(format="%.3g"),
             "min": st.column_config.NumberColumn(format="%.3g"),
             "max": st.column_config.NumberColumn(format="%.3g"),

@@ -236,3 +236,25 @@ def test_every_quantitative_axis_gets_a_compact_format_chosen_from_the_magnitude
         x="t:Q", y="n:Q"))
     ticks = re.findall(r"<text[^>]*>([^<]*)</text>", vlc.vegalite_to_svg(plain.to_dict()))
     assert {"100", "150", "200", "300", "50"} <= set(ticks) and not any("e+" in t for t in ticks), ticks
+
+
+def test_stretched_charts_keep_their_height_and_narrow_panels_their_axis_title():
+    """Issue 14 at 1280 px: Streamlit's default "fit" squeezed a stretched curve chart's title, legend and axes
+    into its 300 px (an 80 px plot, the title cut); a narrow attribution panel cut its value-axis title."""
+    pdp, ale, _ = _curves(n_ice=5)
+    spec = charts.curve_chart([pdp, ale], "f1", width=None).to_dict()
+    assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}  # the height stays the plot's
+    assert min(layer.get("height", spec.get("height", 0)) for layer in _layers(spec)) >= 200
+    # a concatenation is left alone (Vega-Lite cannot fit one)
+    two = [_attr("shap", np.ones((1, 12)), [0]), _attr("lime", np.ones((1, 12)), [0])]
+    assert "autosize" not in charts.attribution_bars(two, 0).to_dict()
+    unit = "contribution to P(od280/od315_of_diluted_wines)"
+    narrow = charts.attribution_bars(two[:1], 0, width=None, unit=unit).to_dict()
+    title = narrow["encoding"]["x"]["title"]
+    assert isinstance(title, list) and max(map(len, title)) <= 16 and "".join(title).replace(" ", "") == unit.replace(" ", "")
+    assert narrow["encoding"]["x"]["axis"]["titleLimit"] == 0
+    assert narrow["encoding"]["y"]["axis"]["labelLimit"] <= 120
+    # a full-size histogram names its axes; a thumbnail does not
+    hist = charts.distribution_chart(np.arange(50.0), "Target: y", small=False).to_dict()["encoding"]
+    assert (hist["x"]["title"], hist["y"]["title"]) == ("value", "rows")
+    assert charts.distribution_chart(np.arange(50.0)).to_dict()["encoding"]["x"]["title"] is None
