@@ -275,6 +275,21 @@ def _target_text(exp: Explanation) -> str:
     return ", ".join(out)
 
 
+def _explains(exp: Explanation, model) -> str:
+    """What ``exp`` explains, for the summary: the class names (``class 'class_2'``), or ``the prediction (target
+    units)`` for regression, so lines explaining different classes are not read as one story."""
+    if not getattr(model, "is_classifier", False):
+        return "the prediction (target units)"
+    if exp.target is None:
+        return "every class"
+    names = exp.output_names or getattr(model, "class_names", None) or []
+    labels = []
+    for t in dict.fromkeys(exp.target):
+        ok = t is not None and 0 <= int(t) < len(names)
+        labels.append(repr(str(names[int(t)])) if ok else str(t))
+    return ("class " if len(labels) == 1 else "classes ") + ", ".join(labels)
+
+
 def _rows_text(rows) -> str:
     if not rows:
         return "all (global)"
@@ -320,7 +335,8 @@ def summary_html(model, data, explanations, signoff) -> str:
             continue
         where, names, sc = r
         top = [names[i] for i in np.argsort(-sc, kind="stable")[:3]]
-        drives.append(f"<li><strong>{_esc(e.method)}</strong> ({_esc(where)}): {_esc(', '.join(top))}</li>")
+        drives.append(f"<li><strong>{_esc(e.method)}</strong> ({_esc(where)}; explains {_esc(_explains(e, model))}): "
+                      f"{_esc(', '.join(top))}</li>")
         ranked.append((e.method, where, names, sc))
     if not drives:
         drives = ["<li>No tabular attributions or importances in this report (see the image sections).</li>"]
@@ -596,7 +612,7 @@ def build_report(model, data, explanations, panels=None, comments=None, signoff=
                 f"{_esc(signoff.get('date', ''))}: <strong>{_esc(signoff.get('verdict', ''))}</strong></p>"
                 + (f"<blockquote>{_esc(signoff['note'])}</blockquote>" if signoff.get("note") else "")
                 + "</section>")
-    classes = ", ".join(map(_name, model.class_names or [])) if getattr(model, "class_names", None) else "-"
+    classes = ", ".join(map(_name, model.class_names or [])) if getattr(model, "class_names", None) else None
     features = ", ".join(map(_name, (data.feature_names or [])[:40])) + (" ..." if data.feature_names and len(data.feature_names) > 40 else "")
     script = ""
     bundle = vega_bundle() if interactive and counter.n else None
@@ -628,7 +644,7 @@ figure.scale figcaption span{{display:inline-block;width:84px;text-align:center}
 <p class="meta">Generated {_esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}</p>
 {summary_html(model, data, all_exps, signoff)}
 <h2>Model and data</h2>
-<p>Model <strong>{_name(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}); classes: {classes}<br>
+<p>Model <strong>{_name(model.name)}</strong> ({_esc(model.format)}, {_esc(model.task)}); {'classes: ' + classes if classes else ('classes: -' if model.is_classifier else 'regression')}<br>
 fingerprint <code>{_esc(model.fingerprint)}</code></p>
 <p>Dataset <strong>{_name(data.name)}</strong> ({len(data)} rows, {_esc(data.kind)}){'; features: ' + features if features else ''}<br>
 fingerprint <code>{_esc(data.fingerprint)}</code></p>

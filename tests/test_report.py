@@ -47,7 +47,8 @@ def test_report_escapes_every_user_string_and_embeds_charts():
     model, data = _model_data()
     imp = Explanation("permutation_importance", "importance", feature_names=data.feature_names,
                       importances=[Importance(n, float(i + 1), 0.1) for i, n in enumerate(data.feature_names)],
-                      checks={"baseline_score": 0.9}, model_id="m" * 64, dataset_id="d" * 64)
+                      checks={"baseline_score": 0.9}, model_id="m" * 64, dataset_id="d" * 64,
+                      target=[0], output_names=["no", "yes"])
     rule = Explanation("anchors", "rule", rows=[2], target=[1], output_names=["0", "1"],
                        rules=[Rule(2, [f"{EVIL} > 0.5"], 0.97, 0.1)])
     text = build_report(model, data, [imp, rule], comments=[f"looks fine {EVIL}"],
@@ -67,6 +68,16 @@ def test_report_escapes_every_user_string_and_embeds_charts():
     outside = re.sub(r"<script type='application/json'.*?</script>", "", text, flags=re.S)
     assert not re.search(r"(src|href)\s*=\s*['\"]?https?:", outside)
     assert "Sign-off" in text and "approved" in text
+    # the summary names the class each line explains; a regression model reads "regression", not "classes: -"
+    assert "overall; explains class &#x27;no&#x27;)" in text
+    from sklearn.linear_model import LinearRegression
+
+    reg = studio.wrap_model(LinearRegression().fit(data.frame, data.x[:, 0]))
+    reg_imp = Explanation("permutation_importance", "importance", feature_names=data.feature_names,
+                          importances=[Importance(n, float(i), 0.1) for i, n in enumerate(data.feature_names)])
+    reg_text = build_report(reg, data, [reg_imp], interactive=False)
+    assert "explains the prediction (target units)" in reg_text
+    assert "classes: -" not in reg_text and "); regression<br>" in reg_text
 
 
 def test_spec_json_cannot_close_the_script():
