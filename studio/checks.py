@@ -21,7 +21,8 @@ Thresholds are conventions, not theorems; each says where it comes from:
   model; under 0.9 warns (one row in ten explained by a different rule),
   under 0.7 fails.
 * LIME ``score`` (R^2 of the local linear fit) under 0.5 warns, under 0.2
-  fails; ``local_gap`` over 0.05 of the output warns, over 0.2 fails.
+  fails; ``local_gap`` over 0.05 of the output warns, over 0.2 fails (regression: ``local_gap_relative``,
+  the gap over the spread of the model's outputs, with the same thresholds).
 * anchors: ``meets_threshold`` 0 fails (a rule under the precision the
   user asked for is not an anchor); ``precision`` under 0.95 warns.
 * sanity check: ``does_not_depend_on_model`` 1 fails (Adebayo et al. 2018).
@@ -179,7 +180,12 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     _c("score_mean", "Local fit (mean R^2)", "The surrogate's R^2 averaged over the rows."),
     _c("local_gap", "Local gap",
        "How far LIME's surrogate prediction at the row is from the model's output there, in the output's units "
-       "(probability for classifiers, the target's units for regression).", "lower", 0.05, 0.2),
+       "(probability for classifiers, the target's units for regression; regression is judged by the relative "
+       "gap).", "lower", 0.05, 0.2),
+    _c("local_gap_relative", "Local gap (relative)",
+       "LIME's local gap divided by the spread (standard deviation) of the model's outputs on the data "
+       "(regression, whose units are arbitrary); 0.05 means the surrogate misses by 5% of that spread.",
+       "lower", 0.05, 0.2),
     _c("grid_rows", "Rows on a regular grid",
        "Images whose superpixels came from a regular grid because SLIC failed or cut across the image's edges.",
        kind="count"),
@@ -245,7 +251,7 @@ _PATTERNS = (
                                                     f"the weights up to {m.group(1)}.")),
 )
 
-SUPERSEDED = {"additivity_gap": "additivity_gap_relative"}
+SUPERSEDED = {"additivity_gap": "additivity_gap_relative", "local_gap": "local_gap_relative"}
 """Keys that are facts, not verdicts, when the key they map to is present (one verdict per property)."""
 
 

@@ -12,7 +12,8 @@ categorical feature: "this row's category").
 pushes that output up, as SHAP. ``base_values`` is the surrogate's
 intercept. ``checks``: ``score`` (the smallest R^2 of the weighted local
 surrogate over the rows; lime's ``score``), ``score_mean``, and
-``local_gap`` = max over rows of |surrogate prediction at the row - f(x)|.
+``local_gap`` = max over rows of |surrogate prediction at the row - f(x)|; for regression also
+``local_gap_relative`` = ``local_gap`` / std of the model's outputs on the sampled data rows (the verdict).
 
 Missing values (NaN in a numeric column, for models that accept them): lime
 computes its feature statistics with NaN-unaware numpy calls (scipy then
@@ -215,6 +216,11 @@ class TabularLime(Explainer):
         ctx.progress(1.0, "done")
         checks = {"score": float(np.min(scores)), "score_mean": float(np.mean(scores)),
                   "local_gap": float(np.max(local_gap))}
+        if not model.is_classifier:
+            # a regression target's units are arbitrary: judge the gap against the spread of the model's outputs
+            spread = np.std(model.output(data.x[sample_rows(len(data), params["max_rows"], params["seed"])]), axis=0)
+            spread = np.atleast_1d(spread)[[target_index(model, t) for t in targets]]
+            checks["local_gap_relative"] = float(np.max(np.asarray(local_gap) / np.where(spread > 0, spread, 1.0)))
         if gaps:
             checks["missing_rate"] = float(max(np.isnan(train[:, j]).mean() for j in gaps))
         return Explanation(

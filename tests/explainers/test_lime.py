@@ -107,3 +107,24 @@ def test_categorical_features_are_sampled_as_categories():
 def test_bad_params(gbt, table):
     with pytest.raises(StudioError, match="num_samples"):
         studio.explain(gbt, table, "lime", params={"num_samples": 5}, cache=False)
+
+
+def test_regression_local_gap_verdict_ignores_the_targets_units():
+    """A regression target's units are arbitrary: the same model on the target x 1000 or / 1000 gets the same
+    local-gap verdict (judged relative to the spread of the model's outputs; the raw gap is a fact)."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from studio.checks import verdicts
+
+    _, data = diabetes_gbr()
+    seen = []
+    for scale in (1.0, 1000.0, 1e-3):
+        est = DecisionTreeRegressor(max_depth=3, random_state=0).fit(data.frame, data.y * scale)
+        exp = studio.explain(studio.wrap_model(est), data, "lime", rows=[0, 7],
+                             params={"num_samples": 400, "max_rows": 200}, cache=False)
+        assert exp.checks["local_gap"] > 0
+        judged = {v.key: (v.status, v.value) for v in verdicts(exp.checks)}
+        assert judged["local_gap"][0] == "info"  # superseded by the relative gap
+        seen.append(judged["local_gap_relative"])
+    assert seen[1][0] == seen[0][0] == seen[2][0]
+    np.testing.assert_allclose([v for _, v in seen], seen[0][1], rtol=1e-6)
