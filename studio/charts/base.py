@@ -192,16 +192,19 @@ def fit_width(chart):
     legend and axes into the chart's ``height``: a 300 px effect curve kept an 80 px plot and its title was
     cut at the top (issue 14). ``fit-x`` fits the width only, so the height is the plot's and the title, axes
     and legend are added around it (https://vega.github.io/vega-lite/docs/size.html#autosize). Concatenated
-    and faceted charts (where Vega-Lite cannot fit), charts that set ``autosize`` and charts of a set width
-    (drawn at their own size) are left as they are.
+    and faceted charts (where Vega-Lite cannot fit) and charts that set ``autosize`` are left as they are; a
+    chart of a set width gets ``pad``: its plot at its own size, everything else around it.
     """
     kw = getattr(chart, "_kwds", {})
     if any(not _unset(kw.get(k, _undefined())) for k in ("hconcat", "vconcat", "concat", "facet", "repeat", "autosize")):
         return chart
-    if isinstance(kw.get("width"), (int, float)):  # a chart of a set width is drawn at its size, not stretched:
-        return chart  # fit-x would squeeze its axes into that width and Streamlit its height (the Quality page)
     import altair as alt
 
+    if isinstance(kw.get("width"), (int, float)):  # a chart of a set width is drawn at its size: its plot is
+        # width x height and the axes, title and legend go around it ("pad"); else Streamlit's "fit" squeezed them
+        # into it (the Quality page's curves: a 200 px plot drawn 10-70 px tall, the title under the control above)
+        chart.autosize = alt.AutoSizeParams(type="pad")
+        return chart
     chart.autosize = alt.AutoSizeParams(type="fit-x", contains="padding")
     return chart
 

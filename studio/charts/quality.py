@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studio.charts.base import METHOD_SCHEME, label_axis
+from studio.charts.base import METHOD_SCHEME, compact, label_axis
 
 
 def records_frame(assessment) -> pd.DataFrame:
@@ -67,6 +67,7 @@ def deviation_heatmap(names: list, matrix: np.ndarray, metric: str, title: str):
                                                                     height=alt.Step(30))
 
 
+@compact
 def robustness_chart(frame: pd.DataFrame, metric: str, title: str, y_title: str):
     """The model's ``metric`` (accuracy, r2 or prediction_kept) against severity, one line per attack."""
     import altair as alt
@@ -87,6 +88,7 @@ def robustness_chart(frame: pd.DataFrame, metric: str, title: str, y_title: str)
     ).properties(title=title, width=260, height=200)  # two side by side, legends included, in a 1280 px page
 
 
+@compact
 def resilience_chart(frame: pd.DataFrame, attack: str, title: str):
     """Resilience (rank correlation, clean vs perturbed, over rows whose prediction held) against severity."""
     import altair as alt
@@ -101,6 +103,7 @@ def resilience_chart(frame: pd.DataFrame, attack: str, title: str):
     ).properties(title=title, width=420, height=240)
 
 
+@compact
 def faithfulness_chart(curves: dict, kind: str, title: str, y_title: str):
     """Mean deletion or insertion curve per method, the random-order baseline dashed."""
     import altair as alt

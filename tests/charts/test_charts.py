@@ -248,6 +248,20 @@ def test_stretched_charts_keep_their_height_and_narrow_panels_their_axis_title()
     # a concatenation is left alone (Vega-Lite cannot fit one)
     two = [_attr("shap", np.ones((1, 12)), [0]), _attr("lime", np.ones((1, 12)), [0])]
     assert "autosize" not in charts.attribution_bars(two, 0).to_dict()
+    # a chart of a set width keeps its plot at that size, axes, title and legend around it (Streamlit's "fit"
+    # drew the Quality page's 200 px curves 10-70 px tall, the title hidden under the control above)
+    import altair as alt
+    import pandas as pd
+
+    from studio.charts.base import compact
+
+    fixed = compact(lambda: alt.Chart(pd.DataFrame({"s": [1, 2], "v": [0.1, 0.9]})).mark_line().encode(
+        x="s:Q", y="v:Q").properties(width=260, height=200))().to_dict()
+    assert fixed["autosize"] == {"type": "pad"} and (fixed["width"], fixed["height"]) == (260, 200)
+    from studio.charts import quality
+
+    assert all(getattr(f, "__wrapped__", None) for f in (quality.robustness_chart, quality.resilience_chart,
+                                                          quality.faithfulness_chart))  # the Quality page's curves
     unit = "contribution to P(od280/od315_of_diluted_wines)"
     narrow = charts.attribution_bars(two[:1], 0, width=None, unit=unit).to_dict()
     title = narrow["encoding"]["x"]["title"]
