@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn; docs/api.md)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
-    p.add_argument("--token", help="bearer token (default: STUDIO_API_TOKEN, else a random one printed once)")
+    p.add_argument("--token", help="bearer token (default: STUDIO_API_TOKEN, else a random one printed once); "
+                   "one that begins with '-' goes as --token=VALUE")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --host: other machines can reach the API (put TLS in front)")
     p.add_argument("--workers", type=int, default=2, help="jobs running at once (default 2)")

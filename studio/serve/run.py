@@ -65,6 +65,8 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None =
         raise StudioError(f"--port must be between 1 and 65535, got {port}")
     given = token or os.environ.get("STUDIO_API_TOKEN")
     token = given or secrets.token_urlsafe(32)
+    while not given and token.startswith("-"):  # a printed token pasted after --token must not read as an option
+        token = secrets.token_urlsafe(32)
     app = create_app(token=token, limits=limits)
     shown = f"[{host}]" if ":" in host else host
     print(f"studio API on http://{shown}:{port} (OpenAPI document: /openapi.json; stop with Ctrl+C)", flush=True)

@@ -59,11 +59,11 @@ class Server:
 def running(folder: Path, *args: str, env: dict | None = None):
     """Start ``python -m studio serve`` with its own TMPDIR ``folder``; stop it (SIGTERM) on exit."""
     folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(24)  # may begin with "-": passed as --token=VALUE, which argparse always reads
     port = free_port()
     environ = {**os.environ, "TMPDIR": str(folder), **(env or {})}
     log = open(folder.parent / f"{folder.name}.log", "wb")  # noqa: SIM115 -- closed below
-    proc = subprocess.Popen([sys.executable, "-m", "studio", "serve", "--port", str(port), "--token", token, *args],
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "serve", "--port", str(port), f"--token={token}", *args],
                             cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
 
     url = f"http://127.0.0.1:{port}"
