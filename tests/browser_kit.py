@@ -87,6 +87,20 @@ def idle(page, timeout=120_000):
     page.wait_for_timeout(300)
 
 
+def click_grid_row(page, grid, row: int, row_px: int = 35):
+    """Click data row ``row`` (0 = the first under the header) of a Streamlit dataframe ``grid`` (a canvas: rows
+    are reached by position), once its box has stopped moving: an expander opening or a chart drawn above it
+    shifts the page, and a click measured before the shift lands on another row (a flaky drill-down test)."""
+    grid.scroll_into_view_if_needed()
+    box, last = grid.bounding_box(), None
+    for _ in range(40):
+        if box == last:
+            break
+        page.wait_for_timeout(250)
+        box, last = grid.bounding_box(), box
+    page.mouse.click(box["x"] + 12, box["y"] + row_px + row_px * row + row_px // 2)
+
+
 def session(browser, url, **context_options):
     """A new browser context (its own cookies, so its own Streamlit session) opened on the Load page."""
     context = browser.new_context(viewport=dict(VIEWPORT), **context_options)

@@ -9,7 +9,7 @@ import pytest
 
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    idle, no_exception, open_page, select, shot, browser, server,
+    click_grid_row, idle, no_exception, open_page, select, shot, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -107,11 +107,7 @@ def test_activations_page_layer_subsets_drill_down(server, browser):  # noqa: F8
     # drill down: the first row of the instance table (misclassified first) becomes the instance, then explain it
     explain = page.locator("[data-testid='stButton'] button", has_text=re.compile(r"^Explain row \d+$"))
     before = explain.inner_text()
-    grid = page.locator("[data-testid='stDataFrame']").last
-    grid.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
+    click_grid_row(page, page.locator("[data-testid='stDataFrame']").last, 0)
     idle(page)
     after = explain.inner_text()
     assert after != before, (before, after)
@@ -127,11 +123,7 @@ def test_activations_page_layer_subsets_drill_down(server, browser):  # noqa: F8
     page.get_by_text("Computation graph").click()
     page.wait_for_selector("[data-testid='stGraphVizChart'] svg", timeout=30_000)
     page.get_by_role("tab", name="Table").click()
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 12, box["y"] + 35 + 35 * 7 + 17)
+    click_grid_row(page, page.locator("[data-testid='stDataFrame']").first, 7)
     idle(page)
     page.wait_for_selector("h3:has-text('Layer 6: 32 neurons')", timeout=60_000)
     no_exception(page, "Activations, node picked in the table")
