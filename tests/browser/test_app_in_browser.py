@@ -32,6 +32,9 @@ def test_a_page_opened_by_its_url_on_a_fresh_server_goes_through_the_router(serv
     no_exception(page, "Local by URL")
     nav = page.locator("[data-testid='stSidebarNav']").inner_text()
     assert [line for line in nav.splitlines() if line.strip()] == PAGES
+    # the sidebar's "Loaded" block may be drawn a moment after the page's heading (a clean-clone run read the
+    # sidebar before it was there): wait for it, then read it
+    page.locator("[data-testid='stSidebar']").get_by_text("Loaded", exact=True).wait_for(timeout=60_000)
     assert "Loaded" in page.locator("[data-testid='stSidebar']").inner_text()
     assert page.url.rstrip("/").endswith("/local")
     context.close()
