@@ -44,9 +44,9 @@ SAMPLE_PARAMS = ("max_rows", "n_samples", "num_samples", "nsamples", "max_evals"
 CALIBRATION_VERSION = 3
 """Bump when the cost models or the calibration change: older calibrations are measured again."""
 TIMING_CAP = {"tabular": 4096, "image": 8}
+"""Rows of the batched timing call (at most; larger calls are extrapolated linearly)."""
 MIN_TIMING_ROWS = 8
 """Rows a model's call timing spans at least (a smaller set's rows repeated)."""
-"""Rows of the batched timing call (at most; larger calls are extrapolated linearly)."""
 RUNS_KEPT = 8
 """Finished runs whose measured / estimated seconds refine a calibration (:func:`record_run`)."""
 ADAPTIVE = " for typical rows; the work adapts to each row"
@@ -480,6 +480,7 @@ def describe(seconds: float, setup: float = 0.0, adaptive: bool = False) -> str:
     part = (f"; about {human(setup)} of it is first-use set-up in a new process (imports, compilation)"
             if setup >= 0.1 and setup >= 0.2 * seconds else "")
     return (took if took.startswith("under") else "about " + took) + (ADAPTIVE if adaptive else "") + part
+
 
 def estimate(explainer, model, data, params: dict, n_rows: int, budget: float | None = None, fit: bool = False,
              calibration: Calibration | None = None, target=None, device: str = "cpu",
