@@ -141,8 +141,12 @@ class TabularLime(Explainer):
         """f(x) on the rows (one call), then one call of ``num_samples`` perturbed rows per row; own work: lime's
         sampling, distances and weighted ridge fit, per sample and feature."""
         ns = params.get("num_samples", 2000)
-        return Cost(calls=output_calls(model, data, n_rows) + output_calls(model, data, ns, n_rows),
+        cost = Cost(calls=output_calls(model, data, n_rows) + output_calls(model, data, ns, n_rows),
                     rows=n_rows * (1 + ns), own=n_rows * ns * data.n_features, own_unit="samples x features")
+        if not model.is_classifier and n_rows:  # the spread behind local_gap_relative: f on the sampled rows
+            m = len(sample_rows(len(data), params["max_rows"], params["seed"]))
+            cost = cost + Cost(calls=output_calls(model, data, m), rows=m)
+        return cost
 
     def probe_params(self, params, data, k):
         return dict(params, num_samples=min(params.get("num_samples", 2000), 500)), k + 1
