@@ -87,17 +87,27 @@ def idle(page, timeout=120_000):
     page.wait_for_timeout(300)
 
 
-def click_grid_row(page, grid, row: int, row_px: int = 35):
-    """Click data row ``row`` (0 = the first under the header) of a Streamlit dataframe ``grid`` (a canvas: rows
-    are reached by position), once its box has stopped moving: an expander opening or a chart drawn above it
-    shifts the page, and a click measured before the shift lands on another row (a flaky drill-down test)."""
-    grid.scroll_into_view_if_needed()
-    box, last = grid.bounding_box(), None
+def settled_box(page, element) -> dict:
+    """The bounding box of ``element`` centred in the viewport, read once it has stopped moving, for a click or a
+    drag by position. An expander opening or a chart drawn above it shifts the page, and a position measured before
+    the shift, or below the viewport's edge, lands elsewhere (two flaky activations tests). Fails if the box does
+    not fit in the viewport, where a position inside it could not be reached."""
+    element.evaluate("el => el.scrollIntoView({block: 'center', inline: 'nearest'})")
+    box, last = element.bounding_box(), None
     for _ in range(40):
         if box == last:
             break
         page.wait_for_timeout(250)
-        box, last = grid.bounding_box(), box
+        box, last = element.bounding_box(), box
+    view = page.viewport_size
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= view["height"], (box, view)
+    return box
+
+
+def click_grid_row(page, grid, row: int, row_px: int = 35):
+    """Click data row ``row`` (0 = the first under the header) of a Streamlit dataframe ``grid`` (a canvas: rows
+    are reached by position) at its settled place (see ``settled_box``)."""
+    box = settled_box(page, grid)
     page.mouse.click(box["x"] + 12, box["y"] + row_px + row_px * row + row_px // 2)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 
 from tests.browser_kit import (  # noqa: F401 (fixtures)
-    click_grid_row, idle, no_exception, open_page, select, shot, browser, server,
+    click_grid_row, idle, no_exception, open_page, select, settled_box, shot, browser, server,
 )
 
 pytestmark = pytest.mark.browser
@@ -17,8 +17,7 @@ pytestmark = pytest.mark.browser
 
 def _brush(page, chart, x0, x1):
     """Drag across the chart from (x0, 20%) to (x1, 80%) of its width and height (inside the plot, below the title)."""
-    chart.scroll_into_view_if_needed()
-    box = chart.locator("canvas, svg").first.bounding_box()
+    box = settled_box(page, chart.locator("canvas, svg").first)
     page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * 0.2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * 0.8, steps=8)
