@@ -9,6 +9,8 @@ reruns a page with no error.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.sandbox import hostile
@@ -50,7 +52,10 @@ def test_hostile_uploads_end_in_one_error_and_the_other_session_goes_on(server, 
     choose_uploads(a, hostile.scripted("read", tmp_path / "reader.pt", str(secret)), card3, table3)
     submit(a)
     text = _error_text(a)
-    assert "TOP" not in text and "84" not in text
+    # the secret's first bytes, read as the model's outputs, would be 84 and 79 ('T', 'O'); paths are left out of
+    # the search, since pytest's own tmp folder (".../pytest-784/...") may hold those digits
+    words = re.sub(r"\S*/\S*", " ", text)
+    assert "TOP" not in words and not re.search(r"\b(84|79)(\.0+)?\b", words), text
     assert "tabular_mlp.pt" in sidebar(a)
 
     open_page(b, "Data")
