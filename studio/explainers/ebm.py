@@ -34,7 +34,7 @@ import numpy as np
 from studio.errors import StudioError
 from studio.explainers.base import Cost, Explainer, output_calls
 from studio.explainers.params import Param, ParamSpec
-from studio.explainers.tabular_utils import sample_rows
+from studio.explainers.tabular_utils import sample_rows, sample_size
 from studio.explanation import Curve, Explanation
 
 
@@ -66,7 +66,7 @@ class _EbmExplainer(Explainer):
         outer bags x sqrt(rows) (boosting works on binned histograms, so rows weigh less than linearly: measured
         on the sample, 150 -> 569 rows took 1.4 times as long; rounds until early stopping are per data); the
         surrogate also calls the model once on the rows."""
-        n = min(len(data), params.get("max_rows") or len(data))
+        n = sample_size(len(data), params.get("max_rows"))
         own = np.sqrt(n) * (data.n_features + params.get("interactions", 5)) * params.get("outer_bags", 4)
         calls = output_calls(model, data, n) if self.name == "ebm_surrogate" else 0
         return Cost(calls=calls, rows=n if calls else 0, own=float(own), own_unit="sqrt(rows) x terms x bags")

@@ -7,6 +7,7 @@ import numpy as np
 from studio.errors import StudioError
 from studio.explainers.base import Cost, Explainer, output_calls
 from studio.explainers.params import Param, ParamSpec
+from studio.explainers.tabular_utils import sample_size
 from studio.explanation import Explanation, Importance
 
 CLASSIFICATION_SCORERS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "neg_log_loss")
@@ -84,7 +85,7 @@ class PermutationImportance(Explainer):
         """One scoring call on the sampled rows, one per feature and repeat (scikit-learn's
         ``permutation_importance``), and the baseline score for the checks; own work: a shuffled copy of the rows
         per call and scikit-learn's scoring around it (per call: the calibration is per model and data shape)."""
-        n = len(data) if not params.get("max_rows") else min(len(data), params["max_rows"])
+        n = sample_size(len(data), params.get("max_rows"))
         k = 2 + data.n_features * params.get("n_repeats", 5)
         return Cost(calls=output_calls(model, data, n, k), rows=k * n, own=k * (1 + n / 1000), own_unit="calls")
 

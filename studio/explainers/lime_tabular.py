@@ -37,7 +37,7 @@ import numpy as np
 from studio.errors import StudioError
 from studio.explainers.base import Cost, Explainer, output_calls
 from studio.explainers.params import Param, ParamSpec
-from studio.explainers.tabular_utils import Codec, sample_rows, target_index
+from studio.explainers.tabular_utils import Codec, sample_rows, sample_size, target_index
 from studio.explanation import Explanation
 
 
@@ -144,7 +144,7 @@ class TabularLime(Explainer):
         cost = Cost(calls=output_calls(model, data, n_rows) + output_calls(model, data, ns, n_rows),
                     rows=n_rows * (1 + ns), own=n_rows * ns * data.n_features, own_unit="samples x features")
         if not model.is_classifier and n_rows:  # the spread behind local_gap_relative: f on the sampled rows
-            m = len(sample_rows(len(data), params["max_rows"], params["seed"]))
+            m = sample_size(len(data), params["max_rows"])
             cost = cost + Cost(calls=output_calls(model, data, m), rows=m)
         return cost
 

@@ -146,9 +146,14 @@ def output_scale(model) -> str:
     return "probability" if model.is_classifier else "prediction"
 
 
+def sample_size(n: int, max_rows: int | None) -> int:
+    """Rows of :func:`sample_rows`'s sample of ``n`` rows, without drawing it (for cost models)."""
+    return min(n, max_rows) if max_rows else n
+
+
 def sample_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
     """Sorted indices of a seeded sample of at most ``max_rows`` of ``n`` rows (0: all)."""
-    if not max_rows or n <= max_rows:
+    if sample_size(n, max_rows) == n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
 
