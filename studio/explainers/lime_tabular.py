@@ -151,14 +151,17 @@ class TabularLime(Explainer):
     def probe_params(self, params, data, k):
         return dict(params, num_samples=min(params.get("num_samples", 2000), 500)), k + 1
 
-    def lime_explainer(self, model, data, params, codec: Codec, missing: MissingBins | None = None):
+    def lime_explainer(self, model, data, params, codec: Codec, missing: MissingBins | None = None, train=None):
         """The configured ``LimeTabularExplainer`` (public, for tests and comparisons).
 
         ``missing``: the :class:`MissingBins` of the columns with NaN (their codes are lime categories).
+        ``train``: the encoded seeded sample of ``data``'s rows lime takes its statistics from, when the caller
+        has drawn it already.
         """
         from lime.lime_tabular import LimeTabularExplainer
 
-        train = codec.encode(data.x[sample_rows(len(data), params["max_rows"], params["seed"])])
+        if train is None:
+            train = codec.encode(data.x[sample_rows(len(data), params["max_rows"], params["seed"])])
         categorical, names = list(codec.categorical_idx), codec.categorical_names()
         if missing is not None and missing.columns:
             train = missing.encode(train)
@@ -179,9 +182,10 @@ class TabularLime(Explainer):
                 f"column {data.feature_names[gaps[0]]!r} has missing values, which lime samples only with "
                 "discretize=True (a 'missing' bin drawn at its observed rate); set discretize to true"
             )
-        train = codec.encode(data.x[sample_rows(len(data), params["max_rows"], params["seed"])])
+        sample = data.x[sample_rows(len(data), params["max_rows"], params["seed"])]
+        train = codec.encode(sample)
         missing = MissingBins(train, gaps) if gaps else None
-        explainer = self.lime_explainer(model, data, params, codec, missing)
+        explainer = self.lime_explainer(model, data, params, codec, missing, train)
         n_feat = data.n_features
         x = data.x[ctx.rows]
         fx = model.output(x)
@@ -222,7 +226,7 @@ class TabularLime(Explainer):
                   "local_gap": float(np.max(local_gap))}
         if not model.is_classifier:
             # a regression target's units are arbitrary: judge the gap against the spread of the model's outputs
-            spread = np.std(model.output(data.x[sample_rows(len(data), params["max_rows"], params["seed"])]), axis=0)
+            spread = np.std(model.output(sample), axis=0)
             spread = np.atleast_1d(spread)[[target_index(model, t) for t in targets]]
             checks["local_gap_relative"] = float(np.max(np.asarray(local_gap) / np.where(spread > 0, spread, 1.0)))
         if gaps:
